@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/embedded"
+	"github.com/siteanalytics/analytics/mongostore"
+	"github.com/siteanalytics/analytics/redisqueue"
+)
+
+func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
+	cfg.LogFormat = "console" // a person is watching; --log-format json still wins
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run collector, processor and reporter in one process (embedded Redis and FerretDB unless configured)",
+		Description: "With no REDIS_URL/REDIS_HOST it runs redis-server (AOF under --data) as a child process, or\n" +
+			"in-process miniredis when redis-server is not installed. With no MONGODB_URI it embeds FerretDB\n" +
+			"on SQLite under --data. Set them to use your own servers.",
+		Flags: append(append(append([]cli.Flag{
+			&cli.IntFlag{Name: "ingestion-port", Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "collector port (env INGESTION_PORT)"},
+			&cli.IntFlag{Name: "reporting-port", Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "reporter port (env REPORTING_PORT)"},
+			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the embedded servers' data (env DATA_DIR)"},
+			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require this bearer token on /stats (env REPORTER_TOKEN)"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "partition lease (env LEASE_TTL)"},
+		}, cfg.RedisFlags()...), cfg.MongoFlags()...), cfg.LogFlags()...),
+		Action: func(c *cli.Context) error { return serve(c.Context, cfg, stdout) },
+	}
+}
+
+// serve runs the whole pipeline until ctx ends, then shuts down upstream
+// first: the collector stops and flushes to Redis, the processor finishes
+// (draining the queue when Redis keeps it only in memory), then the
+// reporter and the servers stop.
+func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+	log, err := cfg.Logger(stdout, "serve")
+	if err != nil {
+		return err
+	}
+	var servers []*embedded.Server
+	defer func() {
+		for i := len(servers) - 1; i >= 0; i-- {
+			_ = servers[i].Stop()
+		}
+	}()
+	redisNote := "Redis: " + cfg.RedisDescription()
+	volatileQueue := false
+	if !cfg.HasRedis() {
+		s, err := embedded.Redis(ctx, filepath.Join(cfg.DataDir, "redis"))
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+		cfg.RedisURL = s.URL
+		switch s.Kind {
+		case "redis-server":
+			redisNote = fmt.Sprintf("Redis: redis-server child at %s, AOF in %s", s.URL, filepath.Join(cfg.DataDir, "redis"))
+		default:
+			volatileQueue = true
+			redisNote = fmt.Sprintf("Redis: in-process miniredis at %s (memory only: install redis-server for a durable queue)", s.URL)
+		}
+	}
+	mongoNote := "MongoDB: " + cfg.MongoURI
+	if cfg.MongoURI == "" {
+		addr := "127.0.0.1:27017"
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			_ = ln.Close()
+		} else {
+			addr = "127.0.0.1:0"
+		}
+		dir := filepath.Join(cfg.DataDir, "ferretdb")
+		s, err := embedded.FerretDB(ctx, dir, addr, io.Discard)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+		cfg.MongoURI = s.URL + mongostore.DefaultDatabase
+		mongoNote = fmt.Sprintf("MongoDB: embedded FerretDB at %s, SQLite files in %s", cfg.MongoURI, dir)
+	}
+
+	rdb, err := daemon.ConnectRedis(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store, err := daemon.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
+	cln, err := daemon.Listen(cfg.Host, cfg.IngestionPort)
+	if err != nil {
+		return err
+	}
+	rln, err := daemon.Listen(cfg.Host, cfg.ReportingPort)
+	if err != nil {
+		cln.Close()
+		return err
+	}
+	cURL, rURL := daemon.URL(cln), daemon.URL(rln)
+	fmt.Fprintf(stdout, `
+Analytics is running.
+  Collector  %s   (POST /event, POST /events)
+  Reporter   %s   (GET /stats)
+  %s
+  %s
+
+Try it:
+  curl -X POST %s/event -H 'Content-Type: application/json' \
+    -d '{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001"}'
+  curl '%s/stats?site_id=site-abc-123&date=%s'
+
+Press Ctrl+C to stop.
+
+`, cURL, rURL, redisNote, mongoNote, cURL, rURL, time.Now().UTC().Format("2006-01-02"))
+
+	logs := map[string]zerolog.Logger{}
+	for _, name := range []string{"collector", "processor", "reporter"} {
+		logs[name], _ = cfg.Logger(stdout, name) // the format was checked above
+	}
+	collectorCtx, stopCollector := context.WithCancel(ctx)
+	processorCtx, stopProcessor := context.WithCancel(context.Background())
+	reporterCtx, stopReporter := context.WithCancel(context.Background())
+	defer stopCollector()
+	defer stopProcessor()
+	defer stopReporter()
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	failed := make(chan struct{}, 3)
+	start := func(i int, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = f(); errs[i] != nil {
+				failed <- struct{}{}
+			}
+		}()
+	}
+	collectorDone := make(chan struct{})
+	start(0, func() error {
+		defer close(collectorDone)
+		return daemon.RunCollector(collectorCtx, cfg, rdb, cln, logs["collector"])
+	})
+	start(1, func() error {
+		return daemon.RunProcessor(processorCtx, cfg, rdb, store, logs["processor"])
+	})
+	start(2, func() error {
+		return daemon.RunReporter(reporterCtx, cfg, store, rln, logs["reporter"])
+	})
+
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case <-failed:
+	}
+	stopCollector()
+	<-collectorDone
+	if volatileQueue {
+		drain(rdb, cfg, log)
+	}
+	stopProcessor()
+	stopReporter()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// drain waits (up to a minute) for the processor to empty a queue that
+// lives only in memory, so a clean exit loses nothing.
+func drain(rdb redis.UniversalClient, cfg *config.Config, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		n, err := redisqueue.Backlog(ctx, rdb, daemon.Keys(cfg))
+		if err == nil && n == 0 {
+			return
+		}
+		log.Info().Int64("backlog", n).Msg("draining the in-memory queue before exit")
+		select {
+		case <-ctx.Done():
+			log.Error().Int64("backlog", n).Msg("queue not drained within a minute; these events are lost")
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,60 @@
+// Command collector is the ingestion API (port 3000): it validates events and
+// queues them in Redis.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	app := &cli.App{
+		Name:  "collector",
+		Usage: "accept analytics events over HTTP and queue them in Redis",
+		Flags: append(append([]cli.Flag{
+			&cli.IntFlag{Name: config.FlagPort, Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "HTTP port; 0 picks a free one (env INGESTION_PORT)"},
+			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
+		}, cfg.RedisFlags()...), cfg.LogFlags()...),
+		Writer: stdout,
+		Action: func(c *cli.Context) error {
+			log, err := cfg.Logger(stdout, "collector")
+			if err != nil {
+				return err
+			}
+			rdb, err := daemon.ConnectRedis(c.Context, &cfg, log)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			ln, err := daemon.Listen(cfg.Host, cfg.IngestionPort)
+			if err != nil {
+				return err
+			}
+			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log)
+		},
+	}
+	return app.RunContext(ctx, args)
+}

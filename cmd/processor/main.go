@@ -1,0 +1,61 @@
+// Command processor moves events from Redis into MongoDB. Run as many as you
+// like: they share the partitions.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "processor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	app := &cli.App{
+		Name:  "processor",
+		Usage: "store queued events in MongoDB and keep the rollups",
+		Flags: append(append(append([]cli.Flag{
+			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries per batch (env BATCH_SIZE)"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "how long a dead processor's partitions wait before takeover (env LEASE_TTL)"},
+			&cli.BoolFlag{Name: "store-events", Value: cfg.StoreEvents, Destination: &cfg.StoreEvents, Usage: "keep raw events (needed by rebuild) (env STORE_EVENTS)"},
+		}, cfg.RedisFlags()...), cfg.MongoFlags()...), cfg.LogFlags()...),
+		Writer: stdout,
+		Action: func(c *cli.Context) error {
+			log, err := cfg.Logger(stdout, "processor")
+			if err != nil {
+				return err
+			}
+			rdb, err := daemon.ConnectRedis(c.Context, &cfg, log)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			store, err := daemon.OpenStore(c.Context, &cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close(context.Background())
+			return daemon.RunProcessor(c.Context, &cfg, rdb, store, log)
+		},
+	}
+	return app.RunContext(ctx, args)
+}

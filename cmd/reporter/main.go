@@ -1,0 +1,59 @@
+// Command reporter is the stats API (port 3001): GET /stats from rollups.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "reporter:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	app := &cli.App{
+		Name:  "reporter",
+		Usage: "serve GET /stats (views, unique users, top paths) from MongoDB rollups",
+		Flags: append(append([]cli.Flag{
+			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
+			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
+		}, cfg.MongoFlags()...), cfg.LogFlags()...),
+		Writer: stdout,
+		Action: func(c *cli.Context) error {
+			log, err := cfg.Logger(stdout, "reporter")
+			if err != nil {
+				return err
+			}
+			store, err := daemon.OpenStore(c.Context, &cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close(context.Background())
+			ln, err := daemon.Listen(cfg.Host, cfg.ReportingPort)
+			if err != nil {
+				return err
+			}
+			return daemon.RunReporter(c.Context, &cfg, store, ln, log)
+		},
+	}
+	return app.RunContext(ctx, args)
+}

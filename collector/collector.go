@@ -1,0 +1,268 @@
+// Package collector is the ingestion HTTP API: it validates events and
+// queues them, answering 2xx only once they are durably in the queue.
+package collector
+
+import (
+	"compress/gzip"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/httpx"
+)
+
+// Config tunes the collector.
+type Config struct {
+	// AllowedOrigins for CORS; "*" (the default) allows any site to send.
+	AllowedOrigins []string
+	// Now and NewID are the clock and id source; tests fix them.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// DefaultConfig returns the settings used when none are given.
+func DefaultConfig() Config {
+	return Config{AllowedOrigins: []string{"*"}, Now: time.Now, NewID: analytics.NewID}
+}
+
+// Counters are the collector's running totals.
+type Counters struct {
+	Accepted atomic.Int64 // events queued (answered 2xx)
+	Rejected atomic.Int64 // events refused as invalid
+	Failed   atomic.Int64 // events refused because the queue was unavailable
+}
+
+// Collector serves the ingestion API.
+type Collector struct {
+	pub   analytics.Publisher
+	ready analytics.Pinger
+	log   zerolog.Logger
+	cfg   Config
+	// Counters is exported for /metrics-style reporting and tests.
+	Counters Counters
+}
+
+// New returns a collector that queues through pub; ready answers /readyz.
+func New(pub analytics.Publisher, ready analytics.Pinger, log zerolog.Logger, cfg Config) *Collector {
+	def := DefaultConfig()
+	if len(cfg.AllowedOrigins) == 0 {
+		cfg.AllowedOrigins = def.AllowedOrigins
+	}
+	if cfg.Now == nil {
+		cfg.Now = def.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = def.NewID
+	}
+	return &Collector{pub: pub, ready: ready, log: log, cfg: cfg}
+}
+
+// Handler returns the routes of the ingestion API, all in one place.
+func (c *Collector) Handler() http.Handler {
+	r := httprouter.New()
+	r.Handler(http.MethodPost, "/event", c.handleEvent())
+	r.Handler(http.MethodPost, "/events", c.handleEvents())
+	r.Handler(http.MethodGet, "/healthz", httpx.Health())
+	r.Handler(http.MethodGet, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}))
+	r.HandleOPTIONS = true
+	r.GlobalOPTIONS = http.HandlerFunc(c.preflight)
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusMethodNotAllowed, failure(r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow")))
+	})
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusNotFound, failure("no such endpoint: "+r.URL.Path+" (try POST /event or POST /events)"))
+	})
+	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		c.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
+		httpx.WriteJSON(w, http.StatusInternalServerError, failure("internal error"))
+	}
+	return c.cors(r)
+}
+
+// failureReply is every error answer of the collector.
+type failureReply struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+}
+
+func failure(msg string) failureReply { return failureReply{Error: msg} }
+
+// cors adds the CORS headers every browser request needs.
+func (c *Collector) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" {
+			if allow := c.allowOrigin(origin); allow != "" {
+				w.Header().Set("Access-Control-Allow-Origin", allow)
+				if allow != "*" {
+					w.Header().Add("Vary", "Origin")
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *Collector) allowOrigin(origin string) string {
+	for _, o := range c.cfg.AllowedOrigins {
+		if o == "*" {
+			return "*"
+		}
+		if strings.EqualFold(o, origin) {
+			return origin
+		}
+	}
+	return ""
+}
+
+func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Access-Control-Request-Method") != "" {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding")
+		h.Set("Access-Control-Max-Age", "86400")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (c *Collector) handleEvent() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r)
+		if err != nil {
+			c.fail(w, err, 1)
+			return
+		}
+		ev, err := analytics.DecodeEvent(body, c.cfg.Now(), c.cfg.NewID)
+		if err != nil {
+			c.fail(w, err, 1)
+			return
+		}
+		if err := c.pub.Publish(r.Context(), []analytics.Event{ev}); err != nil {
+			c.fail(w, err, 1)
+			return
+		}
+		c.Counters.Accepted.Add(1)
+		httpx.WriteJSON(w, http.StatusAccepted, eventOK)
+	})
+}
+
+// eventOK is the seed's exact answer, fields in the seed's order.
+var eventOK = struct {
+	Success bool   `json:"success"`
+	Message string `json:"message"`
+}{true, "Event queued successfully"}
+
+// batchReply is the answer of POST /events.
+type batchReply struct {
+	Success  bool                  `json:"success"`
+	Accepted int                   `json:"accepted"`
+	Rejected []analytics.Rejection `json:"rejected"`
+	Error    string                `json:"error,omitempty"`
+}
+
+func (c *Collector) handleEvents() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r)
+		if err != nil {
+			c.fail(w, err, 0)
+			return
+		}
+		events, rejected, err := analytics.DecodeBatch(body, c.cfg.Now(), c.cfg.NewID)
+		if err != nil {
+			c.fail(w, err, 0)
+			return
+		}
+		if rejected == nil {
+			rejected = []analytics.Rejection{}
+		}
+		c.Counters.Rejected.Add(int64(len(rejected)))
+		if len(events) == 0 {
+			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: rejected, Error: "no valid events in the batch"})
+			return
+		}
+		if err := c.pub.Publish(r.Context(), events); err != nil {
+			c.fail(w, err, len(events))
+			return
+		}
+		c.Counters.Accepted.Add(int64(len(events)))
+		httpx.WriteJSON(w, http.StatusAccepted, batchReply{Success: true, Accepted: len(events), Rejected: rejected})
+	})
+}
+
+func (c *Collector) fail(w http.ResponseWriter, err error, n int) {
+	status, msg := httpx.Status(err), analytics.Message(err)
+	var he *httpError
+	if errors.As(err, &he) {
+		status, msg = he.status, he.msg
+	}
+	switch status {
+	case http.StatusServiceUnavailable:
+		c.Counters.Failed.Add(int64(n))
+		w.Header().Set("Retry-After", "1")
+		c.log.Warn().Err(err).Msg("queue unavailable; answered 503")
+		httpx.WriteJSON(w, status, failure("queue unavailable, retry later: "+msg))
+		return
+	case http.StatusInternalServerError:
+		c.log.Error().Err(err).Msg("internal error")
+	default:
+		c.Counters.Rejected.Add(int64(n))
+	}
+	httpx.WriteJSON(w, status, failure(msg))
+}
+
+// httpError carries a status that is not a plain kind mapping (413, 415).
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// readBody reads at most MaxBodyBytes of the body, gunzipping it when the
+// client says so, and refuses content types a browser or SDK would not send.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/plain") {
+			return nil, &httpError{http.StatusUnsupportedMediaType,
+				"Content-Type " + ct + " is not supported: send application/json (or text/plain, as sendBeacon does)"}
+		}
+	}
+	tooLarge := &httpError{http.StatusRequestEntityTooLarge, "body is larger than 1 MiB: send fewer events per request"}
+	var rd io.Reader = http.MaxBytesReader(w, r.Body, analytics.MaxBodyBytes)
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		gz, err := gzip.NewReader(rd)
+		if err != nil {
+			return nil, analytics.Errorf(analytics.Invalid, "body is not valid gzip: %v", err)
+		}
+		defer gz.Close()
+		rd = gz
+	default:
+		return nil, &httpError{http.StatusUnsupportedMediaType, "Content-Encoding " + enc + " is not supported: use gzip or none"}
+	}
+	// Read one byte past the limit so a decompressed body over it is caught.
+	body, err := io.ReadAll(io.LimitReader(rd, analytics.MaxBodyBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, analytics.Errorf(analytics.Invalid, "body is not valid gzip: %v", err)
+		}
+		return nil, analytics.Errorf(analytics.Invalid, "reading body: %v", err)
+	}
+	if len(body) > analytics.MaxBodyBytes {
+		return nil, tooLarge
+	}
+	return body, nil
+}

@@ -1,0 +1,109 @@
+package analytics
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// Publisher is the collector's side of the queue.
+type Publisher interface {
+	// Publish returns nil only once every event is durably queued; an error
+	// means none or only some were, and the client must be told to retry.
+	// Errors are of kind Unavailable when the queue cannot be reached.
+	Publish(ctx context.Context, events []Event) error
+}
+
+// Entry is one queued event as handed to a processor.
+type Entry struct {
+	// ID is the entry's position in its partition; positions only grow.
+	ID string
+	// Event is the decoded event; valid only when Err is nil.
+	Event Event
+	// Raw is the entry as queued, kept for the dead-letter stream.
+	Raw []byte
+	// Err is set when the entry can never be decoded (a poison entry).
+	Err error
+}
+
+// Batch is a run of consecutive entries from one partition, in order.
+type Batch struct {
+	Partition int
+	Entries   []Entry
+}
+
+// Consumer is the processor's side of the queue. A consumer owns some of the
+// partitions at a time; it hands out batches only from partitions it owns,
+// and after taking one over it replays the entries a previous owner was
+// handed but never acknowledged before any new ones.
+type Consumer interface {
+	// Fetch blocks until a batch of at most max entries is available or ctx
+	// is done.
+	Fetch(ctx context.Context, max int) (Batch, error)
+	// Ack marks every entry of b as done; call it only after everything the
+	// entries change is stored.
+	Ack(ctx context.Context, b Batch) error
+	// DeadLetter moves an entry that can never be stored aside, with the
+	// reason. The entry still needs acknowledging with its batch.
+	DeadLetter(ctx context.Context, partition int, e Entry, reason error) error
+}
+
+// ApplyResult says what Store.Apply did with a batch.
+type ApplyResult struct {
+	Stored     int           // events stored for the first time
+	Duplicates int           // events whose id was already stored by another entry
+	Failed     []EntryFailed // entries that can never be stored
+}
+
+// EntryFailed is an entry the store refused permanently.
+type EntryFailed struct {
+	Index int // index in the batch
+	Err   error
+}
+
+// Store keeps events and answers stats.
+type Store interface {
+	// Apply stores a batch: each event by id and its effect on the rollups,
+	// exactly once however often the same batch (or an overlapping one) is
+	// applied. An error of kind Unavailable means nothing is lost by retrying
+	// the same batch later; entries of other kinds can be isolated by
+	// applying them one at a time.
+	Apply(ctx context.Context, b Batch) (ApplyResult, error)
+	StatsReader
+}
+
+// StatsReader answers stats queries.
+type StatsReader interface {
+	// Stats returns the stats for q; a site with no events has zero stats.
+	Stats(ctx context.Context, q StatsQuery) (Stats, error)
+}
+
+// Pinger reports whether a dependency answers, for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// ComparePositions orders two entry ids of one partition. Ids are pairs of
+// unsigned integers "a-b" (Redis stream ids); -1 means a comes first.
+func ComparePositions(a, b string) int {
+	am, as := splitPosition(a)
+	bm, bs := splitPosition(b)
+	switch {
+	case am < bm:
+		return -1
+	case am > bm:
+		return 1
+	case as < bs:
+		return -1
+	case as > bs:
+		return 1
+	}
+	return 0
+}
+
+func splitPosition(id string) (uint64, uint64) {
+	hi, lo, _ := strings.Cut(id, "-")
+	h, _ := strconv.ParseUint(hi, 10, 64)
+	l, _ := strconv.ParseUint(lo, 10, 64)
+	return h, l
+}

@@ -1,0 +1,129 @@
+// Package daemon wires the concrete pieces (redisqueue, mongostore) into the
+// collector, processor and reporter, for the cmd mains and the all-in-one
+// quick start. It is the only place besides cmd/ that knows both sides.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics/collector"
+	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/httpx"
+	"github.com/siteanalytics/analytics/mongostore"
+	"github.com/siteanalytics/analytics/processor"
+	"github.com/siteanalytics/analytics/redisqueue"
+	"github.com/siteanalytics/analytics/reporter"
+)
+
+// shutdownGrace bounds how long HTTP requests in flight may take at shutdown.
+const shutdownGrace = 10 * time.Second
+
+// Keys returns the queue's keys for the settings.
+func Keys(cfg *config.Config) redisqueue.Keys {
+	return redisqueue.Keys{Prefix: cfg.Prefix, Partitions: cfg.Partitions}
+}
+
+// Listen opens a TCP listener on host:port (port 0 picks a free one).
+func Listen(host string, port int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+	if err != nil {
+		return nil, fmt.Errorf("listen on port %d: %w (is another process using it? choose another with --port)", port, err)
+	}
+	return ln, nil
+}
+
+// URL is the http URL clients use to reach ln.
+func URL(ln net.Listener) string {
+	a := ln.Addr().(*net.TCPAddr)
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(a.Port)))
+}
+
+// ConnectRedis opens the configured Redis and checks that it answers and
+// that its settings cannot silently drop queued events.
+func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (redis.UniversalClient, error) {
+	rdb, err := cfg.RedisClient()
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set REDIS_URL / REDIS_HOST)", cfg.RedisDescription(), err)
+	}
+	if policy, err := rdb.ConfigGet(pctx, "maxmemory-policy").Result(); err == nil {
+		if p := policy["maxmemory-policy"]; p != "" && p != "noeviction" {
+			log.Warn().Str("maxmemory-policy", p).Msg("Redis may EVICT queued events when memory is full; set maxmemory-policy noeviction")
+		}
+	}
+	return rdb, nil
+}
+
+// OpenStore opens the configured MongoDB.
+func OpenStore(ctx context.Context, cfg *config.Config) (*mongostore.Store, error) {
+	sc := mongostore.DefaultConfig()
+	sc.StoreEvents = cfg.StoreEvents
+	return mongostore.Open(ctx, cfg.MongoURI, sc)
+}
+
+// RunCollector serves the ingestion API on ln until ctx ends, then stops
+// accepting requests and flushes every event it answered for to Redis.
+func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger) error {
+	keys := Keys(cfg)
+	if err := redisqueue.CheckMeta(ctx, rdb, keys); err != nil {
+		return err
+	}
+	pub := redisqueue.NewPublisher(rdb, keys, redisqueue.DefaultPublisherConfig())
+	defer pub.Close()
+	var origins []string
+	for _, o := range strings.Split(cfg.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins})
+	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Msg("collector listening")
+	err := httpx.Serve(ctx, ln, c.Handler(), shutdownGrace, log)
+	log.Info().Int64("accepted", c.Counters.Accepted.Load()).Int64("rejected", c.Counters.Rejected.Load()).
+		Int64("unavailable", c.Counters.Failed.Load()).Msg("collector stopped")
+	return err
+}
+
+// RunProcessor moves events from Redis to the store until ctx ends, then
+// finishes its batch, gives its partitions back and returns.
+func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *mongostore.Store, log zerolog.Logger) error {
+	cc := redisqueue.DefaultConsumerConfig()
+	cc.LeaseTTL = cfg.LeaseTTL
+	consumer, err := redisqueue.NewConsumer(ctx, rdb, Keys(cfg), cc, log)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close(context.Background())
+	pc := processor.DefaultConfig()
+	pc.BatchSize = cfg.BatchSize
+	p := processor.New(consumer, store, log, pc)
+	log.Info().Str("name", cc.Name).Ints("partitions", consumer.Owned()).Msg("processor started")
+	err = p.Run(ctx)
+	log.Info().Int64("stored", p.Counters.Stored.Load()).Int64("duplicates", p.Counters.Duplicates.Load()).
+		Int64("dead_lettered", p.Counters.DeadLettered.Load()).Int64("retries", p.Counters.Retries.Load()).
+		Msg("processor stopped")
+	return err
+}
+
+// RunReporter serves the stats API on ln until ctx ends.
+func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Store, ln net.Listener, log zerolog.Logger) error {
+	r := reporter.New(store, store, log, reporter.Config{Token: cfg.ReporterToken})
+	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Msg("reporter listening")
+	return httpx.Serve(ctx, ln, r.Handler(), shutdownGrace, log)
+}

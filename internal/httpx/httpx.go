@@ -1,0 +1,98 @@
+// Package httpx holds the small HTTP pieces the collector and the reporter
+// share: JSON replies, the mapping from error kind to status, and a server
+// that shuts down gracefully when its context ends.
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
+)
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"success":false,"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Status maps an error kind to an HTTP status.
+func Status(err error) int {
+	switch analytics.KindOf(err) {
+	case analytics.Invalid:
+		return http.StatusBadRequest
+	case analytics.NotFound:
+		return http.StatusNotFound
+	case analytics.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Serve serves h on ln until ctx ends, then stops accepting connections and
+// waits up to grace for requests in flight to finish.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log zerolog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("http shutdown")
+	}
+	return err
+}
+
+// Health answers /healthz: the process is alive.
+func Health() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+}
+
+// Ready answers /readyz: 200 when every dependency answers a ping within 2s.
+func Ready(deps map[string]analytics.Pinger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		out := map[string]string{}
+		status := http.StatusOK
+		for name, p := range deps {
+			if err := p.Ping(ctx); err != nil {
+				out[name] = err.Error()
+				status = http.StatusServiceUnavailable
+			} else {
+				out[name] = "ok"
+			}
+		}
+		WriteJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": out})
+	})
+}

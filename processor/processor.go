@@ -1,0 +1,227 @@
+// Package processor moves events from the queue into the store: it fetches
+// a batch from a partition it owns, stores it, and acknowledges it only after
+// everything the batch changes is stored. Database errors are retried with
+// backoff; entries that can never be stored go to the dead-letter stream.
+package processor
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
+)
+
+// Config tunes the processor.
+type Config struct {
+	BatchSize int
+	// MinBackoff and MaxBackoff bound the wait between retries of a failing
+	// database or queue.
+	MinBackoff, MaxBackoff time.Duration
+	// DrainTimeout is how long, after Run's context ends, the batch in hand
+	// may still take to be stored and acknowledged.
+	DrainTimeout time.Duration
+}
+
+// DefaultConfig returns the settings used when none are given.
+func DefaultConfig() Config {
+	return Config{BatchSize: 500, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DrainTimeout: 30 * time.Second}
+}
+
+// Counters are the processor's running totals.
+type Counters struct {
+	Batches      atomic.Int64
+	Stored       atomic.Int64 // events stored for the first time
+	Duplicates   atomic.Int64 // events skipped because their id was stored before
+	DeadLettered atomic.Int64
+	Retries      atomic.Int64 // failed attempts that were retried
+}
+
+// Processor runs the fetch-store-ack loop.
+type Processor struct {
+	queue analytics.Consumer
+	store analytics.Store
+	log   zerolog.Logger
+	cfg   Config
+	// Counters is exported for reporting and tests.
+	Counters Counters
+}
+
+// New returns a processor; Run starts it.
+func New(queue analytics.Consumer, store analytics.Store, log zerolog.Logger, cfg Config) *Processor {
+	def := DefaultConfig()
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = def.BatchSize
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = def.MinBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(def.MaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = def.DrainTimeout
+	}
+	return &Processor{queue: queue, store: store, log: log, cfg: cfg}
+}
+
+// Run processes batches until ctx ends. The batch in hand when it ends is
+// still finished (within DrainTimeout) so shutdown leaves nothing half done;
+// a batch that cannot be finished stays unacknowledged and is replayed by
+// whichever processor owns its partition next. Run returns nil on shutdown.
+func (p *Processor) Run(ctx context.Context) error {
+	backoff := p.cfg.MinBackoff
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		b, err := p.queue.Fetch(ctx, p.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.log.Warn().Err(err).Dur("retry_in", backoff).Msg("fetch failed")
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(backoff*2, p.cfg.MaxBackoff)
+			continue
+		}
+		backoff = p.cfg.MinBackoff
+		// The batch gets a context that outlives ctx by DrainTimeout.
+		bctx, cancel := drainContext(ctx, p.cfg.DrainTimeout)
+		err = p.handle(bctx, b)
+		cancel()
+		if err != nil {
+			p.log.Warn().Err(err).Int("partition", b.Partition).Int("entries", len(b.Entries)).
+				Msg("batch left unacknowledged; it will be replayed")
+		}
+	}
+}
+
+// drainContext returns a context that ends DrainTimeout after parent ends.
+func drainContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	return ctx, func() { stop(); cancel() }
+}
+
+// handle stores one batch and acknowledges it.
+func (p *Processor) handle(ctx context.Context, b analytics.Batch) error {
+	start := time.Now()
+	good := analytics.Batch{Partition: b.Partition, Entries: make([]analytics.Entry, 0, len(b.Entries))}
+	for _, e := range b.Entries {
+		if e.Err != nil {
+			if err := p.deadLetter(ctx, b.Partition, e, e.Err); err != nil {
+				return err
+			}
+			continue
+		}
+		good.Entries = append(good.Entries, e)
+	}
+	res, err := p.apply(ctx, good)
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Failed {
+		if err := p.deadLetter(ctx, b.Partition, good.Entries[f.Index], f.Err); err != nil {
+			return err
+		}
+	}
+	if err := p.retry(ctx, "acknowledge", func() error { return p.queue.Ack(ctx, b) }); err != nil {
+		return err
+	}
+	p.Counters.Batches.Add(1)
+	p.Counters.Stored.Add(int64(res.Stored))
+	p.Counters.Duplicates.Add(int64(res.Duplicates))
+	p.log.Debug().Int("partition", b.Partition).Int("entries", len(b.Entries)).Int("stored", res.Stored).
+		Int("duplicates", res.Duplicates).Dur("took", time.Since(start)).Msg("batch stored")
+	return nil
+}
+
+// apply stores the batch, retrying transient failures. When the store
+// refuses the batch for a permanent reason, it applies the entries one at a
+// time so only the entries that cause it are dead-lettered.
+func (p *Processor) apply(ctx context.Context, b analytics.Batch) (analytics.ApplyResult, error) {
+	if len(b.Entries) == 0 {
+		return analytics.ApplyResult{}, nil
+	}
+	var res analytics.ApplyResult
+	var permanent error
+	err := p.retry(ctx, "store batch", func() error {
+		var err error
+		res, err = p.store.Apply(ctx, b)
+		if err != nil && analytics.KindOf(err) != analytics.Unavailable {
+			permanent = err
+			return nil
+		}
+		return err
+	})
+	if err != nil || permanent == nil {
+		return res, err
+	}
+	if len(b.Entries) == 1 {
+		return analytics.ApplyResult{Failed: []analytics.EntryFailed{{Index: 0, Err: permanent}}}, nil
+	}
+	p.log.Warn().Err(permanent).Int("entries", len(b.Entries)).Msg("batch refused; storing its entries one at a time")
+	var total analytics.ApplyResult
+	for i, e := range b.Entries {
+		r, err := p.apply(ctx, analytics.Batch{Partition: b.Partition, Entries: []analytics.Entry{e}})
+		if err != nil {
+			return total, err
+		}
+		total.Stored += r.Stored
+		total.Duplicates += r.Duplicates
+		for _, f := range r.Failed {
+			total.Failed = append(total.Failed, analytics.EntryFailed{Index: i, Err: f.Err})
+		}
+	}
+	return total, nil
+}
+
+func (p *Processor) deadLetter(ctx context.Context, partition int, e analytics.Entry, reason error) error {
+	p.log.Error().Err(reason).Int("partition", partition).Str("entry", e.ID).Msg("entry dead-lettered")
+	err := p.retry(ctx, "dead-letter", func() error { return p.queue.DeadLetter(ctx, partition, e, reason) })
+	if err == nil {
+		p.Counters.DeadLettered.Add(1)
+	}
+	return err
+}
+
+// retry calls f until it succeeds or ctx ends, backing off between tries.
+func (p *Processor) retry(ctx context.Context, what string, f func() error) error {
+	backoff := p.cfg.MinBackoff
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		p.Counters.Retries.Add(1)
+		p.log.Warn().Err(err).Dur("retry_in", backoff).Msgf("%s failed", what)
+		if !sleep(ctx, backoff) {
+			return errors.Join(err, ctx.Err())
+		}
+		backoff = min(backoff*2, p.cfg.MaxBackoff)
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether the wait completed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

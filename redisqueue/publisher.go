@@ -1,0 +1,187 @@
+package redisqueue
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/siteanalytics/analytics"
+)
+
+// PublisherConfig tunes the group commit.
+type PublisherConfig struct {
+	// Flushers is how many pipelines may be in flight at once. While one is
+	// on the wire the next requests gather for the following one.
+	Flushers int
+	// MaxEvents caps the events in one pipeline.
+	MaxEvents int
+}
+
+// DefaultPublisherConfig returns the settings used when none are given.
+func DefaultPublisherConfig() PublisherConfig {
+	return PublisherConfig{Flushers: 4, MaxEvents: 2000}
+}
+
+// Publisher appends events to the partition streams. Concurrent Publish calls
+// are merged: each flusher takes every request waiting at that moment and
+// sends all their XADDs in one pipelined round trip, so many small requests
+// cost Redis one round trip per group instead of one each.
+type Publisher struct {
+	rdb  redis.UniversalClient
+	keys Keys
+	cfg  PublisherConfig
+	reqs chan *publishReq
+
+	mu        sync.RWMutex // held for reading while handing a request over
+	closed    bool
+	closeOnce sync.Once
+	quit      chan struct{}
+	wg        sync.WaitGroup
+}
+
+type publishReq struct {
+	ctx    context.Context
+	values [][]byte
+	parts  []int
+	done   chan error
+}
+
+var _ analytics.Publisher = (*Publisher)(nil)
+
+// NewPublisher starts the flushers; Close stops them.
+func NewPublisher(rdb redis.UniversalClient, keys Keys, cfg PublisherConfig) *Publisher {
+	def := DefaultPublisherConfig()
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = def.Flushers
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = def.MaxEvents
+	}
+	p := &Publisher{rdb: rdb, keys: keys, cfg: cfg, reqs: make(chan *publishReq, 1024), quit: make(chan struct{})}
+	for i := 0; i < cfg.Flushers; i++ {
+		p.wg.Add(1)
+		go p.flusher()
+	}
+	return p
+}
+
+// Publish implements analytics.Publisher. It returns once the events are in
+// Redis (or it failed); a nil error is the promise the collector's 2xx makes.
+func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	r := &publishReq{ctx: ctx, values: make([][]byte, len(events)), parts: make([]int, len(events)), done: make(chan error, 1)}
+	for i := range events {
+		b, err := json.Marshal(&events[i])
+		if err != nil {
+			return analytics.Wrap(analytics.Internal, "encode event", err)
+		}
+		r.values[i] = b
+		r.parts[i] = p.keys.Partition(events[i].SiteID)
+	}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return analytics.Errorf(analytics.Unavailable, "queue is shutting down")
+	}
+	select {
+	case p.reqs <- r:
+		p.mu.RUnlock()
+	case <-ctx.Done():
+		p.mu.RUnlock()
+		return analytics.Wrap(analytics.Unavailable, "queue: publish", ctx.Err())
+	}
+	// Once handed over, wait for the answer even if ctx ends: the flusher
+	// owns the request and replies promptly either way.
+	return <-r.done
+}
+
+// Close stops accepting events, finishes every request already handed to a
+// flusher, and returns. Safe to call twice.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		// Taking the write lock waits out every hand-over in progress, so no
+		// request enters the channel after the flushers drained it.
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		close(p.quit)
+	})
+	p.wg.Wait()
+	return nil
+}
+
+func (p *Publisher) flusher() {
+	defer p.wg.Done()
+	group := make([]*publishReq, 0, 64)
+	for {
+		var first *publishReq
+		select {
+		case first = <-p.reqs:
+		case <-p.quit:
+			// Serve whatever is still queued so no caller waits forever.
+			for {
+				select {
+				case r := <-p.reqs:
+					p.flush(append(group[:0], r))
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], first)
+		n := len(first.values)
+	gather:
+		for n < p.cfg.MaxEvents {
+			select {
+			case r := <-p.reqs:
+				group = append(group, r)
+				n += len(r.values)
+			default:
+				break gather
+			}
+		}
+		p.flush(group)
+	}
+}
+
+// flush sends the XADDs of every request in one pipeline and answers each
+// request with its own outcome.
+func (p *Publisher) flush(group []*publishReq) {
+	live := group[:0:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- analytics.Wrap(analytics.Unavailable, "queue: publish", err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The pipeline gets its own context: a request whose client went away
+	// must not cancel the writes of the others sharing the round trip.
+	ctx := context.Background()
+	pipe := p.rdb.Pipeline()
+	cmds := make([][]*redis.StringCmd, len(live))
+	for i, r := range live {
+		cmds[i] = make([]*redis.StringCmd, len(r.values))
+		for j, v := range r.values {
+			cmds[i][j] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.Stream(r.parts[j]), Values: []any{field, v}})
+		}
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, r := range live {
+		var err error
+		for _, c := range cmds[i] {
+			if c.Err() != nil {
+				err = unavailable("redis: queue events", c.Err())
+				break
+			}
+		}
+		r.done <- err
+	}
+}

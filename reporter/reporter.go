@@ -1,0 +1,95 @@
+// Package reporter is the stats HTTP API. It reads rollups only, so its
+// latency does not grow with the number of stored events.
+package reporter
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/httpx"
+)
+
+// Config tunes the reporter.
+type Config struct {
+	// Token, when set, must be sent as "Authorization: Bearer <token>".
+	Token string
+}
+
+// Reporter serves GET /stats.
+type Reporter struct {
+	stats analytics.StatsReader
+	ready analytics.Pinger
+	log   zerolog.Logger
+	cfg   Config
+}
+
+// New returns a reporter answering from stats; ready answers /readyz.
+func New(stats analytics.StatsReader, ready analytics.Pinger, log zerolog.Logger, cfg Config) *Reporter {
+	return &Reporter{stats: stats, ready: ready, log: log, cfg: cfg}
+}
+
+// Handler returns the routes of the reporting API, all in one place.
+func (rp *Reporter) Handler() http.Handler {
+	r := httprouter.New()
+	r.Handler(http.MethodGet, "/stats", rp.auth(rp.handleStats()))
+	r.Handler(http.MethodGet, "/healthz", httpx.Health())
+	r.Handler(http.MethodGet, "/readyz", httpx.Ready(map[string]analytics.Pinger{"mongodb": rp.ready}))
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here; allowed: " + w.Header().Get("Allow")})
+	})
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path + " (try GET /stats?site_id=...)"})
+	})
+	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		rp.log.Error().Interface("panic", v).Msg("handler panic")
+		httpx.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Dashboards on other origins read stats from the browser.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		r.ServeHTTP(w, req)
+	})
+}
+
+func (rp *Reporter) auth(next http.Handler) http.Handler {
+	if rp.cfg.Token == "" {
+		return next
+	}
+	want := []byte("Bearer " + rp.cfg.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
+			httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <REPORTER_TOKEN>"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (rp *Reporter) handleStats() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		q, err := analytics.ParseStatsQuery(v.Get("site_id"), v.Get("date"), v.Get("limit"))
+		if err != nil {
+			httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
+			return
+		}
+		st, err := rp.stats.Stats(r.Context(), q)
+		if err != nil {
+			status := httpx.Status(err)
+			if status >= 500 {
+				rp.log.Error().Err(err).Str("site_id", q.SiteID).Msg("stats")
+			}
+			httpx.WriteJSON(w, status, map[string]string{"error": analytics.Message(err)})
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.WriteJSON(w, http.StatusOK, st)
+	})
+}
