@@ -88,6 +88,9 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 
 	// 2. User documents: the first entry that creates one is the one that
 	// counts the user.
+	if err := s.stage("users"); err != nil {
+		return res, err
+	}
 	userCreator, err := s.ensureUsers(ctx, b, counted)
 	if err != nil {
 		return res, err

@@ -55,6 +55,9 @@ func (s *Store) applyRollups(ctx context.Context, b analytics.Batch, counted []i
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
+		if err := s.stage("rollup"); err != nil {
+			return err
+		}
 		if err := s.applyRollup(ctx, b, id, byRollup[id], userCreator); err != nil {
 			return err
 		}

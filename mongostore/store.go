@@ -66,6 +66,17 @@ type Store struct {
 
 	mu      sync.Mutex
 	creator map[string]string // user key -> queue entry that created it
+
+	// hook, when set by a test, runs before each write stage ("users",
+	// "rollup") and can fail it, to simulate a crash between writes.
+	hook func(stage string) error
+}
+
+func (s *Store) stage(name string) error {
+	if s.hook == nil {
+		return nil
+	}
+	return s.hook(name)
 }
 
 var _ analytics.Store = (*Store)(nil)
