@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/testenv"
+)
+
+// pipeline is the whole product running in this process through the real
+// `analytics-cli serve`, against the test Redis and MongoDB.
+type pipeline struct {
+	collector, reporter string
+	env                 map[string]string
+	cancel              context.CancelFunc
+	done                chan error
+	out                 *testenv.Buffer
+}
+
+func startPipeline(t *testing.T, extra ...string) *pipeline {
+	t.Helper()
+	_, prefix := testenv.Redis(t)
+	env := map[string]string{
+		"REDIS_URL":    testenv.RedisURL(t),
+		"MONGODB_URI":  testenv.MongoDB(t),
+		"QUEUE_PREFIX": prefix,
+		"LOG_FORMAT":   "json",
+		"LOG_LEVEL":    "warn",
+	}
+	p := &pipeline{env: env, done: make(chan error, 1), out: &testenv.Buffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	args := append([]string{"analytics-cli", "serve", "--host", "127.0.0.1", "--ingestion-port", "0", "--reporting-port", "0"}, extra...)
+	go func() { p.done <- run(ctx, args, p.getenv, p.out) }()
+	p.collector = testenv.WaitMatch(t, p.out, regexp.MustCompile(`Collector\s+(http://\S+)`), 60*time.Second)
+	p.reporter = testenv.WaitMatch(t, p.out, regexp.MustCompile(`Reporter\s+(http://\S+)`), 60*time.Second)
+	testenv.WaitHealthy(t, p.collector)
+	testenv.WaitHealthy(t, p.reporter)
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *pipeline) getenv(k string) string { return p.env[k] }
+
+func (p *pipeline) stop(t *testing.T) {
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	p.cancel = nil
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Errorf("serve did not stop within 60s after cancel")
+	}
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func getStats(t *testing.T, reporter, site, date string) (analytics.Stats, string) {
+	t.Helper()
+	u := reporter + "/stats?site_id=" + site + "&limit=100"
+	if date != "" {
+		u += "&date=" + date
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %s", u, resp.Status, b)
+	}
+	var st analytics.Stats
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st, string(b)
+}
+
+// TestSeedExample runs the seed README's three curl events through the real
+// servers and checks the seed's /stats answer, exactly.
+func TestSeedExample(t *testing.T) {
+	p := startPipeline(t)
+	for _, ev := range []string{
+		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:00:00Z"}`,
+		`{"site_id":"site-abc-123","event_type":"page_view","path":"/blog/post-1","user_id":"user-002","timestamp":"2025-11-12T10:05:00Z"}`,
+		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:10:00Z"}`,
+	} {
+		code, body := post(t, p.collector+"/event", ev)
+		if code != 202 || body != `{"success":true,"message":"Event queued successfully"}`+"\n" {
+			t.Fatalf("POST /event: %d %s", code, body)
+		}
+	}
+	want := `{"site_id":"site-abc-123","date":"2025-11-12","total_views":3,"unique_users":2,"top_paths":[{"path":"/pricing","views":2},{"path":"/blog/post-1","views":1}]}` + "\n"
+	testenv.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(p.reporter + "/stats?site_id=site-abc-123&date=2025-11-12")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != want {
+			return fmt.Errorf("stats = %s", b)
+		}
+		return nil
+	})
+	_, all := getStats(t, p.reporter, "site-abc-123", "")
+	if !strings.Contains(all, `"date":null,"total_views":3,"unique_users":2`) {
+		t.Fatalf("all-time stats = %s", all)
+	}
+
+	// The CLI prints the same numbers as a table, and the JSON with --json.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "site-abc-123", "--date", "2025-11-12", "--reporter", p.reporter}, p.getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"Page views    3", "Unique users  2", "2  66.7%  /pricing", "1  33.3%  /blog/post-1"} {
+		if !strings.Contains(out.String(), s) {
+			t.Fatalf("table lacks %q:\n%s", s, out.String())
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "site-abc-123", "--date", "2025-11-12", "--json", "--reporter", p.reporter}, p.getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != want {
+		t.Fatalf("--json printed %s", out.String())
+	}
+}
+
+func TestStatsCommandErrors(t *testing.T) {
+	getenv := func(string) string { return "" }
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad date", []string{"--site", "s", "--date", "12/11/2025"}, `date: "12/11/2025" is not a date in YYYY-MM-DD format`},
+		{"unreachable reporter", []string{"--site", "s", "--reporter", "http://127.0.0.1:1"}, "cannot reach the reporter at http://127.0.0.1:1"},
+		{"missing site", []string{}, `Required flag "site" not set`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), append([]string{"analytics-cli", "stats"}, tt.args...), getenv, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRandomizedPipeline sends thousands of random events through the real
+// HTTP API and checks every site's stats, per day and all-time, against
+// numbers computed independently here.
+func TestRandomizedPipeline(t *testing.T) {
+	p := startPipeline(t)
+	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
+	sites := []string{"shop.example", "blog:main", "docs_1", "app-2"}
+	days := []time.Time{
+		time.Date(2025, 11, 10, 0, 0, 0, 0, time.UTC),
+		time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC),
+		time.Date(2025, 11, 12, 0, 0, 0, 0, time.UTC),
+	}
+	paths := []string{"/", "/pricing", "/blog/post-1", "/a.b", "/docs/$ref", "/x%2Ey"}
+	types := []string{"page_view", "page_view", "page_view", "click", "signup"}
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -8*3600)}
+
+	type key struct{ site, day string }
+	views := map[key]int{}
+	pathViews := map[key]map[string]int{}
+	users := map[key]map[string]bool{}
+	add := func(k key, typ, path, user string) {
+		if typ == "page_view" {
+			views[k]++
+			if pathViews[k] == nil {
+				pathViews[k] = map[string]int{}
+			}
+			pathViews[k][path]++
+		}
+		if user != "" {
+			if users[k] == nil {
+				users[k] = map[string]bool{}
+			}
+			users[k][user] = true
+		}
+	}
+
+	const total = 3000
+	var batch []map[string]any
+	var sent []map[string]any
+	flush := func() {
+		body, _ := json.Marshal(batch)
+		code, resp := post(t, p.collector+"/events", string(body))
+		if code != 202 || !strings.Contains(resp, fmt.Sprintf(`"accepted":%d`, len(batch))) {
+			t.Fatalf("POST /events: %d %s", code, resp)
+		}
+		batch = batch[:0]
+	}
+	for i := 0; i < total; i++ {
+		site := sites[rng.IntN(len(sites))]
+		day := days[rng.IntN(len(days))]
+		var ts time.Time
+		switch i % 10 {
+		case 0:
+			ts = day // 00:00:00
+		case 1:
+			ts = day.Add(24*time.Hour - time.Second) // 23:59:59
+		default:
+			ts = day.Add(time.Duration(rng.IntN(86400)) * time.Second)
+		}
+		typ := types[rng.IntN(len(types))]
+		path := paths[rng.IntN(len(paths))]
+		user := ""
+		if rng.IntN(4) != 0 {
+			user = fmt.Sprintf("user-%d", rng.IntN(150))
+		}
+		ev := map[string]any{
+			"id": fmt.Sprintf("rnd-%d", i), "site_id": site, "event_type": typ, "path": path,
+			"timestamp": ts.In(zones[rng.IntN(len(zones))]).Format(time.RFC3339),
+		}
+		if user != "" {
+			ev["user_id"] = user
+		}
+		dayStr := ts.UTC().Format("2006-01-02")
+		add(key{site, dayStr}, typ, path, user)
+		add(key{site, ""}, typ, path, user)
+		sent = append(sent, ev)
+		if i%50 == 0 {
+			b, _ := json.Marshal(ev)
+			if code, resp := post(t, p.collector+"/event", string(b)); code != 202 {
+				t.Fatalf("POST /event: %d %s", code, resp)
+			}
+			continue
+		}
+		batch = append(batch, ev)
+		if len(batch) == 100 {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+	// Clients retry: resend 200 events with their ids; none may count twice.
+	for i := 0; i < 200; i += 100 {
+		body, _ := json.Marshal(sent[i : i+100])
+		if code, resp := post(t, p.collector+"/events", string(body)); code != 202 {
+			t.Fatalf("resend: %d %s", code, resp)
+		}
+	}
+
+	check := func(k key) error {
+		st, _ := getStats(t, p.reporter, k.site, k.day)
+		wantUsers := len(users[k])
+		if st.TotalViews != int64(views[k]) || st.UniqueUsers != int64(wantUsers) {
+			return fmt.Errorf("%v: views %d users %d, want %d and %d", k, st.TotalViews, st.UniqueUsers, views[k], wantUsers)
+		}
+		var want []analytics.PathViews
+		for path, n := range pathViews[k] {
+			want = append(want, analytics.PathViews{Path: path, Views: int64(n)})
+		}
+		sort.Slice(want, func(i, j int) bool {
+			if want[i].Views != want[j].Views {
+				return want[i].Views > want[j].Views
+			}
+			return want[i].Path < want[j].Path
+		})
+		if fmt.Sprint(want) != fmt.Sprint(st.TopPaths) {
+			return fmt.Errorf("%v: top paths %v, want %v", k, st.TopPaths, want)
+		}
+		return nil
+	}
+	var keys []key
+	for _, s := range sites {
+		keys = append(keys, key{s, ""})
+		for _, d := range days {
+			keys = append(keys, key{s, d.Format("2006-01-02")})
+		}
+	}
+	testenv.Eventually(t, 120*time.Second, func() error {
+		for _, k := range keys {
+			if err := check(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,61 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Buffer is a goroutine-safe buffer for a program's output.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// WaitMatch polls out until re matches and returns the first submatch.
+func WaitMatch(t testing.TB, out *Buffer, re *regexp.Regexp, timeout time.Duration) string {
+	t.Helper()
+	var got string
+	Eventually(t, timeout, func() error {
+		m := re.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("output has no match for %s; output so far:\n%s", re, out.String())
+		}
+		got = m[1]
+		return nil
+	})
+	return got
+}
+
+// WaitHealthy polls url+"/healthz" until it answers 200.
+func WaitHealthy(t testing.TB, url string) {
+	t.Helper()
+	Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("healthz: %s", resp.Status)
+		}
+		return nil
+	})
+}
