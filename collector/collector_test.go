@@ -1,0 +1,185 @@
+package collector_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/collector"
+)
+
+// memQueue is an in-memory Publisher for handler-level tests.
+type memQueue struct {
+	mu     sync.Mutex
+	events []analytics.Event
+	err    error
+}
+
+func (q *memQueue) Publish(_ context.Context, evs []analytics.Event) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return q.err
+	}
+	q.events = append(q.events, evs...)
+	return nil
+}
+
+func (q *memQueue) Ping(context.Context) error { return q.err }
+
+func newServer(t *testing.T, q *memQueue) *httptest.Server {
+	cfg := collector.DefaultConfig()
+	cfg.Now = func() time.Time { return time.Date(2025, 11, 12, 20, 0, 0, 0, time.UTC) }
+	cfg.NewID = func() string { return "fixed-id" }
+	c := collector.New(q, q, zerolog.Nop(), cfg)
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func do(t *testing.T, method, url, ctype, encoding string, body []byte, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+const seedEvent = `{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-xyz-789","timestamp":"2025-11-12T19:30:01Z"}`
+
+func gz(s string) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
+
+func TestCollectorHTTP(t *testing.T) {
+	big := `{"site_id":"s","event_type":"x","path":"/` + strings.Repeat("a", 1<<20) + `"}`
+	tests := []struct {
+		name, method, path, ctype, enc string
+		body                           []byte
+		status                         int
+		want                           string
+		queued                         int
+	}{
+		{"seed event", "POST", "/event", "application/json", "", []byte(seedEvent), 202, `{"success":true,"message":"Event queued successfully"}`, 1},
+		{"text/plain as sendBeacon sends", "POST", "/event", "text/plain;charset=UTF-8", "", []byte(seedEvent), 202, `"success":true`, 1},
+		{"no content type", "POST", "/event", "", "", []byte(seedEvent), 202, `"success":true`, 1},
+		{"gzip body", "POST", "/event", "application/json", "gzip", gz(seedEvent), 202, `"success":true`, 1},
+		{"bad gzip", "POST", "/event", "application/json", "gzip", []byte("nope"), 400, `body is not valid gzip`, 0},
+		{"unknown encoding", "POST", "/event", "application/json", "br", []byte(seedEvent), 415, `Content-Encoding br is not supported`, 0},
+		{"form content type", "POST", "/event", "application/x-www-form-urlencoded", "", []byte("a=b"), 415, `Content-Type application/x-www-form-urlencoded is not supported`, 0},
+		{"invalid event names field", "POST", "/event", "application/json", "", []byte(`{"event_type":"x"}`), 400, `{"success":false,"error":"site_id: required"}`, 0},
+		{"body over 1 MiB", "POST", "/event", "application/json", "", []byte(big), 413, `larger than 1 MiB`, 0},
+		{"gzip bomb over 1 MiB", "POST", "/event", "application/json", "gzip", gz(big), 413, `larger than 1 MiB`, 0},
+		{"GET on /event", "GET", "/event", "", "", nil, 405, `GET is not allowed here; allowed: `, 0},
+		{"unknown path", "POST", "/nope", "", "", nil, 404, `no such endpoint`, 0},
+		{"batch", "POST", "/events", "application/json", "", []byte(`[` + seedEvent + `,{"site_id":"s"},` + seedEvent + `]`), 202,
+			`{"success":true,"accepted":2,"rejected":[{"index":1,"error":"event_type: required"}]}`, 2},
+		{"batch object form", "POST", "/events", "application/json", "", []byte(`{"events":[` + seedEvent + `]}`), 202, `"accepted":1,"rejected":[]`, 1},
+		{"batch none valid", "POST", "/events", "application/json", "", []byte(`[{"site_id":"s"}]`), 400,
+			`{"success":false,"accepted":0,"rejected":[{"index":0,"error":"event_type: required"}],"error":"no valid events in the batch"}`, 0},
+		{"batch not an array", "POST", "/events", "application/json", "", []byte(`"x"`), 400, `body is not JSON`, 0},
+		{"health", "GET", "/healthz", "", "", nil, 200, `"status":"ok"`, 0},
+		{"ready", "GET", "/readyz", "", "", nil, 200, `"ready":true`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := &memQueue{}
+			srv := newServer(t, q)
+			resp, body := do(t, tt.method, srv.URL+tt.path, tt.ctype, tt.enc, tt.body)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+				t.Fatalf("%d %s; want %d containing %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+			if len(q.events) != tt.queued {
+				t.Fatalf("queued %d events, want %d", len(q.events), tt.queued)
+			}
+		})
+	}
+}
+
+func TestCollectorQueuesNormalizedEvent(t *testing.T) {
+	q := &memQueue{}
+	srv := newServer(t, q)
+	do(t, "POST", srv.URL+"/event", "application/json", "", []byte(`{"site_id":"s","event_type":"page_view","path":"https://x.com/a?b=1","timestamp":"2025-11-12T21:30:00+02:00"}`))
+	if len(q.events) != 1 {
+		t.Fatalf("queued %d", len(q.events))
+	}
+	ev := q.events[0]
+	if ev.ID != "fixed-id" || ev.Path != "/a" || ev.Timestamp.Location() != time.UTC || ev.Day() != "2025-11-12" || ev.Timestamp.Hour() != 19 {
+		t.Fatalf("queued %+v", ev)
+	}
+}
+
+func TestCollectorQueueDown(t *testing.T) {
+	q := &memQueue{err: analytics.Wrap(analytics.Unavailable, "redis: queue events", errors.New("connection refused"))}
+	srv := newServer(t, q)
+	for _, path := range []string{"/event", "/events"} {
+		body := seedEvent
+		if path == "/events" {
+			body = "[" + seedEvent + "]"
+		}
+		resp, b := do(t, "POST", srv.URL+path, "application/json", "", []byte(body))
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(b, `"success":false`) {
+			t.Fatalf("%s with the queue down: %d %s (Retry-After %q)", path, resp.StatusCode, b, resp.Header.Get("Retry-After"))
+		}
+	}
+	resp, _ := do(t, "GET", srv.URL+"/readyz", "", "", nil)
+	if resp.StatusCode != 503 {
+		t.Fatalf("readyz with the queue down: %d", resp.StatusCode)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	srv := newServer(t, &memQueue{})
+	resp, _ := do(t, "OPTIONS", srv.URL+"/events", "", "", nil, "Origin", "https://shop.example", "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "content-type")
+	h := resp.Header
+	if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, h)
+	}
+	resp, _ = do(t, "POST", srv.URL+"/event", "application/json", "", []byte(seedEvent), "Origin", "https://shop.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("POST lacks CORS header: %v", resp.Header)
+	}
+
+	cfg := collector.DefaultConfig()
+	cfg.AllowedOrigins = []string{"https://shop.example"}
+	only := httptest.NewServer(collector.New(&memQueue{}, &memQueue{}, zerolog.Nop(), cfg).Handler())
+	defer only.Close()
+	resp, _ = do(t, "POST", only.URL+"/event", "application/json", "", []byte(seedEvent), "Origin", "https://shop.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+		t.Fatalf("allowed origin: %v", resp.Header)
+	}
+	resp, _ = do(t, "POST", only.URL+"/event", "application/json", "", []byte(seedEvent), "Origin", "https://evil.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("other origin got %q", resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+}

@@ -1,0 +1,166 @@
+// Package e2e builds the real binaries and runs them as separate processes,
+// as an operator would: collector, two processors and reporter against one
+// Redis and one MongoDB.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics/internal/testenv"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "analytics-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/collector", "../cmd/processor", "../cmd/reporter")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the binaries:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type daemon struct {
+	name string
+	cmd  *exec.Cmd
+	out  *testenv.Buffer
+	url  string
+}
+
+func start(t *testing.T, name string, env []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{name: name, out: &testenv.Buffer{}}
+	d.cmd = exec.Command(filepath.Join(binDir, name), args...)
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, d.out.String())
+		}
+	})
+	if name != "processor" {
+		d.url = testenv.WaitMatch(t, d.out, regexp.MustCompile(`"url":"(http://[^"]+)"`), 30*time.Second)
+		testenv.WaitHealthy(t, d.url)
+	} else {
+		testenv.WaitMatch(t, d.out, regexp.MustCompile(`"message":"(processor started)"`), 30*time.Second)
+	}
+	return d
+}
+
+// stop sends SIGTERM and checks the daemon exits 0 within the deadline.
+func (d *daemon) stop(t *testing.T, deadline time.Duration) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s exited with %v after SIGTERM; output:\n%s", d.name, err, d.out.String())
+		}
+	case <-time.After(deadline):
+		t.Fatalf("%s still running %v after SIGTERM", d.name, deadline)
+	}
+}
+
+func TestSeparateDaemons(t *testing.T) {
+	_, prefix := testenv.Redis(t)
+	// The seed's variable names, exactly as its .env has them, plus the
+	// test's own key prefix.
+	redisURL := testenv.RedisURL(t)
+	env := []string{
+		"REDIS_URL=" + redisURL, "MONGODB_URI=" + testenv.MongoDB(t), "QUEUE_PREFIX=" + prefix,
+		"INGESTION_PORT=0", "REPORTING_PORT=0", "HOST=127.0.0.1", "LEASE_TTL=2s",
+	}
+	col := start(t, "collector", env)
+	p1 := start(t, "processor", env)
+	p2 := start(t, "processor", env)
+	rep := start(t, "reporter", env)
+
+	for _, ev := range []string{
+		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:00:00Z"}`,
+		`{"site_id":"site-abc-123","event_type":"page_view","path":"/blog/post-1","user_id":"user-002","timestamp":"2025-11-12T10:05:00Z"}`,
+		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:10:00Z"}`,
+	} {
+		resp, err := http.Post(col.url+"/event", "application/json", strings.NewReader(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			t.Fatalf("POST /event: %s", resp.Status)
+		}
+	}
+	want := `{"site_id":"site-abc-123","date":"2025-11-12","total_views":3,"unique_users":2,"top_paths":[{"path":"/pricing","views":2},{"path":"/blog/post-1","views":1}]}`
+	testenv.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(rep.url + "/stats?site_id=site-abc-123&date=2025-11-12")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if strings.TrimSpace(string(b)) != want {
+			return fmt.Errorf("stats = %s", b)
+		}
+		return nil
+	})
+	for _, d := range []*daemon{col, p1, p2, rep} {
+		d.stop(t, 20*time.Second)
+	}
+}
+
+func TestStartupErrorsAreClear(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"collector without Redis", []string{"REDIS_URL=redis://127.0.0.1:1/0", "INGESTION_PORT=0"}, "cannot reach Redis at 127.0.0.1:1"},
+		{"reporter without MongoDB", []string{"MONGODB_URI=mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=500", "REPORTING_PORT=0"}, "mongodb: cannot reach mongodb://127.0.0.1:1/x"},
+		{"bad port", []string{"INGESTION_PORT=abc"}, `INGESTION_PORT="abc" is not a number`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bin := "collector"
+			if strings.HasPrefix(tt.name, "reporter") {
+				bin = "reporter"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin))
+			cmd.Env = append(os.Environ(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("err %v, output %s; want %q", err, out, tt.want)
+			}
+		})
+	}
+}
