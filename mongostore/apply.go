@@ -217,34 +217,22 @@ func (s *Store) creators(ctx context.Context, c *mongo.Collection, ids []string)
 		field = "queue_entry"
 	}
 	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(id string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			var doc bson.M
-			err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: field, Value: 1}})).Decode(&doc)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					if errors.Is(err, mongo.ErrNoDocuments) {
-						// It existed a moment ago; only a concurrent
-						// delete (rebuild) explains this. Retry the batch.
-						err = analytics.Errorf(analytics.Unavailable, "mongodb: %s %q vanished during apply", c.Name(), id)
-					}
-					firstErr = classify("mongodb: read "+c.Name(), err)
-				}
-				return
-			}
-			v, _ := doc[field].(string)
-			out[id] = v
-		}(id)
-	}
-	wg.Wait()
-	return out, firstErr
+	err := forEach(ids, 8, func(id string) error {
+		var doc bson.M
+		err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: field, Value: 1}})).Decode(&doc)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			// It existed a moment ago; only a concurrent delete (a rebuild)
+			// explains this. Retry the batch.
+			return analytics.Errorf(analytics.Unavailable, "mongodb: %s %q vanished during apply", c.Name(), id)
+		}
+		if err != nil {
+			return classify("mongodb: read "+c.Name(), err)
+		}
+		v, _ := doc[field].(string)
+		mu.Lock()
+		out[id] = v
+		mu.Unlock()
+		return nil
+	})
+	return out, err
 }

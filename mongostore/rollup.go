@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -54,15 +55,40 @@ func (s *Store) applyRollups(ctx context.Context, b analytics.Batch, counted []i
 		}
 	}
 	sort.Strings(ids)
-	for _, id := range ids {
+	// Rollups are independent documents, so they are written a few at a
+	// time: most of the cost is round trips, not work in the database.
+	return forEach(ids, 8, func(id string) error {
 		if err := s.stage("rollup"); err != nil {
 			return err
 		}
-		if err := s.applyRollup(ctx, b, id, byRollup[id], userCreator); err != nil {
-			return err
-		}
+		return s.applyRollup(ctx, b, id, byRollup[id], userCreator)
+	})
+}
+
+// forEach calls f for every item, at most n at a time, and returns the
+// first error.
+func forEach(items []string, n int, f func(string) error) error {
+	var mu sync.Mutex
+	var first error
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(it string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(it); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}(it)
 	}
-	return nil
+	wg.Wait()
+	return first
 }
 
 func (s *Store) applyRollup(ctx context.Context, b analytics.Batch, id string, entries []int, userCreator map[string]string) error {

@@ -15,7 +15,7 @@ import (
 	"github.com/siteanalytics/analytics/internal/testenv"
 )
 
-func setup(t *testing.T) (redis.UniversalClient, Keys) {
+func setup(t testing.TB) (redis.UniversalClient, Keys) {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	return rdb, Keys{Prefix: prefix, Partitions: 4}

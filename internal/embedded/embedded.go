@@ -55,6 +55,10 @@ func FerretDB(ctx context.Context, dir, addr string, logw io.Writer) (*Server, e
 	if err != nil {
 		return nil, err
 	}
+	return ferret(ctx, &ferretdb.Config{Handler: "sqlite", SQLiteURL: "file:" + abs + "/"}, addr, logw)
+}
+
+func ferret(ctx context.Context, cfg *ferretdb.Config, addr string, logw io.Writer) (*Server, error) {
 	if addr == "" || strings.HasSuffix(addr, ":0") {
 		// FerretDB wants a concrete port before Run; pick a free one.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,12 +71,9 @@ func FerretDB(ctx context.Context, dir, addr string, logw io.Writer) (*Server, e
 	if logw == nil {
 		logw = io.Discard
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
-		Logger:    slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	cfg.Listener = ferretdb.ListenerConfig{TCP: addr}
+	cfg.Logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	f, err := ferretdb.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedded ferretdb: %w", err)
 	}
@@ -207,4 +208,10 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// FerretDBPostgres starts FerretDB in this process on a PostgreSQL database
+// (for measurements and deployments that want FerretDB's PostgreSQL backend).
+func FerretDBPostgres(ctx context.Context, pgURL, addr string, logw io.Writer) (*Server, error) {
+	return ferret(ctx, &ferretdb.Config{Handler: "postgresql", PostgreSQLURL: pgURL}, addr, logw)
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// result is one load run.
+type result struct {
+	requests int
+	elapsed  time.Duration
+	lat      []time.Duration
+	errors   int64
+}
+
+func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[int(float64(len(r.lat)-1)*p)]
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("%8.0f req/s  p50 %7s  p99 %7s  max %7s  errors %d",
+		r.rps(), r.pct(0.50).Round(time.Microsecond), r.pct(0.99).Round(time.Microsecond), r.lat[len(r.lat)-1].Round(time.Microsecond), r.errors)
+}
+
+// load sends n requests from c keep-alive clients; mk builds each request.
+func load(ctx context.Context, c, n int, mk func(i int) (*http.Request, error), want int) result {
+	tr := &http.Transport{MaxIdleConns: c, MaxIdleConnsPerHost: c, MaxConnsPerHost: c}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	var next atomic.Int64
+	var errs atomic.Int64
+	lats := make([][]time.Duration, c)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				req, _ := mk(i)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lats[w] = append(lats[w], time.Since(t0))
+				if resp.StatusCode != want {
+					errs.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	r := result{requests: n, elapsed: time.Since(start), errors: errs.Load()}
+	for _, l := range lats {
+		r.lat = append(r.lat, l...)
+	}
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	return r
+}
+
+func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer) error {
+	url := fs.String("url", "http://127.0.0.1:3000", "collector base URL")
+	c := fs.Int("c", 50, "concurrent keep-alive clients")
+	n := fs.Int("n", 100000, "requests per measurement")
+	batch := fs.Int("batch", 100, "events per POST /events request")
+	sites := fs.Int("sites", 50, "distinct site ids")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ts := time.Now().UTC().Format(time.RFC3339)
+	event := func(i int) map[string]any {
+		return map[string]any{"site_id": fmt.Sprintf("load-%d", i%*sites), "event_type": "page_view",
+			"path": fmt.Sprintf("/p/%d", i%97), "user_id": fmt.Sprintf("u%d", i%5000), "timestamp": ts}
+	}
+	fmt.Fprintf(out, "collector %s, %d keep-alive clients, %d requests each run\n", *url, *c, *n)
+
+	base := load(ctx, *c, *n, func(int) (*http.Request, error) { return http.NewRequest("GET", *url+"/healthz", nil) }, 200)
+	fmt.Fprintf(out, "GET  /healthz (baseline)     %s\n", base)
+
+	one := load(ctx, *c, *n, func(i int) (*http.Request, error) {
+		b, _ := json.Marshal(event(i))
+		req, err := http.NewRequest("POST", *url+"/event", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		return req, err
+	}, 202)
+	fmt.Fprintf(out, "POST /event                  %s  (%.2fx baseline req/s)\n", one, one.rps()/base.rps())
+
+	nb := max(*n / *batch, 1)
+	many := load(ctx, *c, nb, func(i int) (*http.Request, error) {
+		evs := make([]map[string]any, *batch)
+		for j := range evs {
+			evs[j] = event(i**batch + j)
+		}
+		b, _ := json.Marshal(evs)
+		req, err := http.NewRequest("POST", *url+"/events", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		return req, err
+	}, 202)
+	fmt.Fprintf(out, "POST /events (%d per batch)  %s  = %.0f events/s (%.1fx POST /event events/s)\n",
+		*batch, many, many.rps()*float64(*batch), many.rps()*float64(*batch)/one.rps())
+	return nil
+}

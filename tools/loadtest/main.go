@@ -1,0 +1,43 @@
+// Command loadtest measures the hot paths against real servers and prints
+// figures with a baseline taken in the same run, because shared machines are
+// noisy and only ratios travel:
+//
+//	loadtest ingest  -url http://127.0.0.1:3000 -c 50 -n 100000 [-batch 100]
+//	loadtest process -n 100000            (REDIS_URL, MONGODB_URI or embedded)
+//	loadtest stats   -sizes 10000,1000000 (MONGODB_URI or embedded FerretDB)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: loadtest ingest|process|stats [flags]")
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	switch args[0] {
+	case "ingest":
+		return ingest(ctx, fs, args[1:], stdout)
+	case "process":
+		return process(ctx, fs, args[1:], getenv, stdout)
+	case "stats":
+		return statsLatency(ctx, fs, args[1:], getenv, stdout)
+	}
+	return fmt.Errorf("unknown command %q: use ingest, process or stats", args[0])
+}

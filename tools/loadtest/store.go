@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/embedded"
+	"github.com/siteanalytics/analytics/mongostore"
+	"github.com/siteanalytics/analytics/processor"
+	"github.com/siteanalytics/analytics/redisqueue"
+	"github.com/siteanalytics/analytics/reporter"
+)
+
+// servers returns Redis and MongoDB URLs: from the environment, else
+// embedded ones (FerretDB on SQLite, or on PostgreSQL with -pg).
+func servers(ctx context.Context, getenv func(string) string, pgURL string, out io.Writer) (redisURL, mongoURI string, stop func(), err error) {
+	var stops []func() error
+	stop = func() {
+		for _, s := range stops {
+			_ = s()
+		}
+	}
+	redisURL, mongoURI = getenv("REDIS_URL"), getenv("MONGODB_URI")
+	if redisURL == "" {
+		dir, _ := os.MkdirTemp("", "loadtest-redis-")
+		s, err := embedded.Redis(ctx, dir)
+		if err != nil {
+			return "", "", stop, err
+		}
+		stops = append(stops, s.Stop)
+		redisURL = s.URL
+	}
+	if mongoURI == "" {
+		dir, _ := os.MkdirTemp("", "loadtest-ferretdb-")
+		var s *embedded.Server
+		if pgURL != "" {
+			s, err = embedded.FerretDBPostgres(ctx, pgURL, "127.0.0.1:0", nil)
+		} else {
+			s, err = embedded.FerretDB(ctx, dir, "127.0.0.1:0", nil)
+		}
+		if err != nil {
+			return "", "", stop, err
+		}
+		stops = append(stops, s.Stop)
+		mongoURI = s.URL
+	}
+	backend := "SQLite"
+	if pgURL != "" {
+		backend = "PostgreSQL"
+	}
+	if getenv("MONGODB_URI") != "" {
+		backend = "MONGODB_URI"
+	}
+	fmt.Fprintf(out, "redis %s, mongodb %s (%s)\n", redisURL, mongoURI, backend)
+	return redisURL, strings.TrimSuffix(mongoURI, "/") + "/loadtest_" + strconv.FormatInt(time.Now().Unix(), 10), stop, nil
+}
+
+// synthetic returns event i of a workload over 20 sites, 3 days, 5000 users
+// and 50 paths.
+func synthetic(i int) analytics.Event {
+	day := time.Date(2025, 11, 10+i%3, 0, 0, 0, 0, time.UTC)
+	return analytics.Event{
+		ID: fmt.Sprintf("lt-%d-%d", time.Now().UnixNano()%1e9, i), SiteID: fmt.Sprintf("site-%d", i%20), EventType: analytics.PageView,
+		Path: fmt.Sprintf("/page/%d", i%50), UserID: fmt.Sprintf("u%d", i%5000), Timestamp: day.Add(time.Duration(i%86400) * time.Second),
+	}
+}
+
+func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
+	n := fs.Int("n", 50000, "events")
+	batch := fs.Int("batch", 500, "processor batch size")
+	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	redisURL, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	keys := redisqueue.Keys{Prefix: fmt.Sprintf("loadtest:%d:", time.Now().UnixNano()), Partitions: 8}
+	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
+
+	// Baseline: the database's own bulk insert rate for the same documents.
+	scratch := store.Database().Collection("baseline")
+	t0 := time.Now()
+	for i := 0; i < *n; i += 1000 {
+		docs := make([]any, 0, 1000)
+		for j := i; j < min(i+1000, *n); j++ {
+			ev := synthetic(j)
+			docs = append(docs, bson.D{{Key: "_id", Value: ev.ID}, {Key: "site_id", Value: ev.SiteID}, {Key: "event_type", Value: ev.EventType},
+				{Key: "path", Value: ev.Path}, {Key: "user_id", Value: ev.UserID}, {Key: "timestamp", Value: ev.Timestamp}})
+		}
+		if _, err := scratch.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			return err
+		}
+	}
+	base := float64(*n) / time.Since(t0).Seconds()
+	fmt.Fprintf(out, "baseline: raw InsertMany of %d events        %8.0f events/s\n", *n, base)
+
+	pub := redisqueue.NewPublisher(rdb, keys, redisqueue.PublisherConfig{})
+	t0 = time.Now()
+	for i := 0; i < *n; i += 1000 {
+		evs := make([]analytics.Event, 0, 1000)
+		for j := i; j < min(i+1000, *n); j++ {
+			evs = append(evs, synthetic(j))
+		}
+		if err := pub.Publish(ctx, evs); err != nil {
+			return err
+		}
+	}
+	pub.Close()
+	fmt.Fprintf(out, "queue:    published %d events to Redis       %8.0f events/s\n", *n, float64(*n)/time.Since(t0).Seconds())
+
+	cc := redisqueue.DefaultConsumerConfig()
+	consumer, err := redisqueue.NewConsumer(ctx, rdb, keys, cc, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	defer consumer.Close(context.Background())
+	p := processor.New(consumer, store, zerolog.Nop(), processor.Config{BatchSize: *batch})
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	t0 = time.Now()
+	go func() { done <- p.Run(pctx) }()
+	last := time.Now()
+	for p.Counters.Stored.Load() < int64(*n) {
+		if ctx.Err() != nil {
+			cancel()
+			return ctx.Err()
+		}
+		time.Sleep(20 * time.Millisecond)
+		if time.Since(last) > 5*time.Second {
+			last = time.Now()
+			fmt.Fprintf(out, "  ... %d stored\n", p.Counters.Stored.Load())
+		}
+	}
+	el := time.Since(t0)
+	cancel()
+	<-done
+	rate := float64(*n) / el.Seconds()
+	fmt.Fprintf(out, "processor: stored %d events (batch %d)       %8.0f events/s (%.2fx raw insert)\n", *n, *batch, rate, rate/base)
+	return nil
+}
+
+func statsLatency(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
+	sizes := fs.String("sizes", "10000,1000000", "stored event counts to measure at")
+	reqs := fs.Int("requests", 2000, "stats requests per measurement")
+	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
+	srv := httptest.NewServer(reporter.New(store, store, zerolog.Nop(), reporter.Config{}).Handler())
+	defer srv.Close()
+
+	stored := 0
+	seq := 0
+	for _, s := range strings.Split(*sizes, ",") {
+		target, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-sizes: %q", s)
+		}
+		t0 := time.Now()
+		for stored < target {
+			b := analytics.Batch{Partition: 0}
+			for j := 0; j < 1000 && stored < target; j++ {
+				seq++
+				b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", seq), Event: synthetic(stored)})
+				stored++
+			}
+			if _, err := store.Apply(ctx, b); err != nil {
+				return err
+			}
+			if stored%100000 == 0 {
+				fmt.Fprintf(out, "  ... %d stored (%.0f events/s)\n", stored, float64(stored)/time.Since(t0).Seconds())
+			}
+		}
+		base := load(ctx, 1, *reqs, func(int) (*http.Request, error) { return http.NewRequest("GET", srv.URL+"/healthz", nil) }, 200)
+		day := load(ctx, 1, *reqs, func(i int) (*http.Request, error) {
+			return http.NewRequest("GET", fmt.Sprintf("%s/stats?site_id=site-%d&date=2025-11-1%d", srv.URL, i%20, i%3), nil)
+		}, 200)
+		all := load(ctx, 1, *reqs, func(i int) (*http.Request, error) {
+			return http.NewRequest("GET", fmt.Sprintf("%s/stats?site_id=site-%d", srv.URL, i%20), nil)
+		}, 200)
+		fmt.Fprintf(out, "%8d events stored: /healthz p50 %s p99 %s | /stats day p50 %s p99 %s | all-time p50 %s p99 %s | day p50 = %.1fx healthz\n",
+			stored, base.pct(.5).Round(time.Microsecond), base.pct(.99).Round(time.Microsecond),
+			day.pct(.5).Round(time.Microsecond), day.pct(.99).Round(time.Microsecond),
+			all.pct(.5).Round(time.Microsecond), all.pct(.99).Round(time.Microsecond),
+			float64(day.pct(.5))/float64(base.pct(.5)))
+	}
+	return nil
+}
