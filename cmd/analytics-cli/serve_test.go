@@ -16,6 +16,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/sdk"
 )
 
 // pipeline is the whole product running in this process through the real
@@ -305,6 +306,41 @@ func TestRandomizedPipeline(t *testing.T) {
 			if err := check(k); err != nil {
 				return err
 			}
+		}
+		return nil
+	})
+}
+
+// TestSDKAgainstRealPipeline tracks events with the Go SDK (through the
+// `replace` in go.mod) and checks the exact counts in /stats.
+func TestSDKAgainstRealPipeline(t *testing.T) {
+	p := startPipeline(t)
+	client, err := sdk.New(sdk.Config{Endpoint: p.collector, SiteID: "sdk-site", BatchSize: 40, FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2025, 11, 12, 9, 0, 0, 0, time.UTC)
+	for i := 0; i < 500; i++ {
+		ev := sdk.Event{EventType: "page_view", Path: fmt.Sprintf("/p%d", i%5), UserID: fmt.Sprintf("u%d", i%37), Timestamp: ts}
+		if i%10 == 9 {
+			ev.EventType = "click"
+		}
+		if err := client.Track(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := client.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := client.Stats(); s.Sent != 500 || s.Failed != 0 || s.Dropped != 0 {
+		t.Fatalf("sdk stats %+v", s)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		st, _ := getStats(t, p.reporter, "sdk-site", "2025-11-12")
+		if st.TotalViews != 450 || st.UniqueUsers != 37 || len(st.TopPaths) != 5 || st.TopPaths[0].Views != 100 || st.TopPaths[4].Views != 50 {
+			return fmt.Errorf("stats %+v", st)
 		}
 		return nil
 	})

@@ -1,0 +1,3 @@
+module github.com/siteanalytics/analytics/sdk
+
+go 1.26
