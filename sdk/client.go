@@ -108,7 +108,7 @@ type Client struct {
 	// unbounded is set when Close's context has a deadline: retries then go
 	// on until it passes instead of stopping after MaxRetries.
 	unbounded atomic.Bool
-	lost    lostEvents // events given up on during Close
+	lost      lostEvents // events given up on during Close
 
 	sent, failed, dropped, retried atomic.Int64
 	inflight                       atomic.Int64
