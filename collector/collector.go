@@ -3,11 +3,13 @@
 package collector
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/httpx"
+	"github.com/siteanalytics/analytics/js"
 )
 
 // Config tunes the collector.
@@ -70,6 +73,7 @@ func (c *Collector) Handler() http.Handler {
 	r := httprouter.New()
 	r.Handler(http.MethodPost, "/event", c.handleEvent())
 	r.Handler(http.MethodPost, "/events", c.handleEvents())
+	r.Handler(http.MethodGet, "/t.js", snippet())
 	r.Handler(http.MethodGet, "/healthz", httpx.Health())
 	r.Handler(http.MethodGet, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}))
 	r.HandleOPTIONS = true
@@ -265,4 +269,37 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, tooLarge
 	}
 	return body, nil
+}
+
+// snippet serves the browser script. Browsers revalidate it hourly with the
+// ETag, so a new collector version reaches them within an hour at the cost
+// of a 304 per page load at most once an hour.
+func snippet() http.Handler {
+	gz := gzipBytes(js.Script)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/javascript; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("ETag", js.ETag)
+		h.Set("Vary", "Accept-Encoding")
+		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, js.ETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		body := js.Script
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			h.Set("Content-Encoding", "gzip")
+			body = gz
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	})
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
 }

@@ -183,3 +183,17 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("other origin got %q", resp.Header.Get("Access-Control-Allow-Origin"))
 	}
 }
+
+func TestServesSnippet(t *testing.T) {
+	srv := newServer(t, &memQueue{})
+	resp, body := do(t, "GET", srv.URL+"/t.js", "", "", nil)
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/javascript") ||
+		etag == "" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") || !strings.Contains(body, "sendBeacon") {
+		t.Fatalf("GET /t.js: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = do(t, "GET", srv.URL+"/t.js", "", "", nil, "If-None-Match", etag)
+	if resp.StatusCode != 304 {
+		t.Fatalf("revalidation: %d", resp.StatusCode)
+	}
+}
