@@ -173,4 +173,3 @@ func TestSnippetSendsNothingWhenAskedNotTo(t *testing.T) {
 		}
 	}
 }
-
