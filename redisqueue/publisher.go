@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,11 +19,17 @@ type PublisherConfig struct {
 	Flushers int
 	// MaxEvents caps the events in one pipeline.
 	MaxEvents int
+	// MaxBacklog, when positive, is the backlog (entries not yet stored)
+	// above which Publish refuses events with an Unavailable error, so the
+	// collector answers 503 with Retry-After instead of letting Redis run out
+	// of memory. The backlog is sampled every BacklogEvery.
+	MaxBacklog   int64
+	BacklogEvery time.Duration
 }
 
 // DefaultPublisherConfig returns the settings used when none are given.
 func DefaultPublisherConfig() PublisherConfig {
-	return PublisherConfig{Flushers: 4, MaxEvents: 2000}
+	return PublisherConfig{Flushers: 4, MaxEvents: 2000, BacklogEvery: 200 * time.Millisecond}
 }
 
 // Publisher appends events to the partition streams. Concurrent Publish calls
@@ -34,6 +42,7 @@ type Publisher struct {
 	cfg  PublisherConfig
 	reqs chan *publishReq
 
+	backlog   atomic.Int64 // last sampled backlog, when MaxBacklog is set
 	mu        sync.RWMutex // held for reading while handing a request over
 	closed    bool
 	closeOnce sync.Once
@@ -59,19 +68,54 @@ func NewPublisher(rdb redis.UniversalClient, keys Keys, cfg PublisherConfig) *Pu
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = def.MaxEvents
 	}
+	if cfg.BacklogEvery <= 0 {
+		cfg.BacklogEvery = def.BacklogEvery
+	}
 	p := &Publisher{rdb: rdb, keys: keys, cfg: cfg, reqs: make(chan *publishReq, 1024), quit: make(chan struct{})}
 	for i := 0; i < cfg.Flushers; i++ {
 		p.wg.Add(1)
 		go p.flusher()
 	}
+	if cfg.MaxBacklog > 0 {
+		p.sampleBacklog()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			t := time.NewTicker(cfg.BacklogEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-p.quit:
+					return
+				case <-t.C:
+					p.sampleBacklog()
+				}
+			}
+		}()
+	}
 	return p
 }
+
+func (p *Publisher) sampleBacklog() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.BacklogEvery*5)
+	defer cancel()
+	if n, err := Backlog(ctx, p.rdb, p.keys); err == nil {
+		p.backlog.Store(n)
+	}
+}
+
+// Backlog returns the last sampled backlog (0 when MaxBacklog is off).
+func (p *Publisher) Backlog() int64 { return p.backlog.Load() }
 
 // Publish implements analytics.Publisher. It returns once the events are in
 // Redis (or it failed); a nil error is the promise the collector's 2xx makes.
 func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error {
 	if len(events) == 0 {
 		return nil
+	}
+	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
+		return analytics.Errorf(analytics.Unavailable,
+			"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), max)
 	}
 	r := &publishReq{ctx: ctx, values: make([][]byte, len(events)), parts: make([]int, len(events)), done: make(chan error, 1)}
 	for i := range events {

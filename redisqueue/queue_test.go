@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,5 +292,82 @@ func TestCheckMetaRefusesOtherPartitionCount(t *testing.T) {
 	err := CheckMeta(ctx, rdb, other)
 	if err == nil || analytics.KindOf(err) != analytics.Invalid {
 		t.Fatalf("CheckMeta with another count: %v", err)
+	}
+}
+
+func TestBackpressureRefusesAboveMaxBacklog(t *testing.T) {
+	rdb, k := setup(t)
+	ctx := context.Background()
+	pub := NewPublisher(rdb, k, PublisherConfig{MaxBacklog: 100, BacklogEvery: 5 * time.Millisecond})
+	defer pub.Close()
+	if err := pub.Publish(ctx, events(100, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		err := pub.Publish(ctx, events(1, "a"))
+		if analytics.KindOf(err) != analytics.Unavailable || !strings.Contains(err.Error(), "backlog is full") {
+			return fmt.Errorf("Publish over the limit: %v", err)
+		}
+		return nil
+	})
+	// Draining the queue lets events in again.
+	c := newConsumer(t, rdb, k, 5*time.Second)
+	drainIDs(t, c, 100)
+	testenv.Eventually(t, 10*time.Second, func() error { return pub.Publish(ctx, events(1, "a")) })
+}
+
+func TestStatusCountersAndReplay(t *testing.T) {
+	rdb, k := setup(t)
+	ctx := context.Background()
+	k.Partitions = 2
+	pub := NewPublisher(rdb, k, PublisherConfig{})
+	defer pub.Close()
+	if err := pub.Publish(ctx, events(7, "a", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	c := newConsumer(t, rdb, k, 5*time.Second)
+	b, err := c.Fetch(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeadLetter(ctx, b.Partition, b.Entries[0], fmt.Errorf("refused")); err != nil {
+		t.Fatal(err)
+	}
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: k.DeadLetters(), Values: []any{field, "not an event", "error", "x"}})
+	rctx, cancel := context.WithCancel(ctx)
+	var total atomic.Int64
+	total.Store(5)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ReportCounters(rctx, rdb, k, 10*time.Millisecond, func() map[string]int64 { return map[string]int64{CounterStored: total.Load()} })
+	}()
+	total.Store(9)
+	cancel()
+	<-done
+
+	st, err := ReadStatus(ctx, rdb, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Backlog != 7 || st.DeadLetters != 2 || st.Counters[CounterStored] != 9 || len(st.Processors) != 1 || st.OldestAge <= 0 {
+		t.Fatalf("status %+v", st)
+	}
+	var pending int64
+	for _, p := range st.Partitions {
+		pending += p.Pending
+		if p.Owner == "" {
+			t.Fatalf("partition %d has no owner", p.Partition)
+		}
+	}
+	if pending != 1 {
+		t.Fatalf("pending %d, want 1", pending)
+	}
+	res, err := ReplayDeadLetters(ctx, rdb, k, pub, 100)
+	if err != nil || res.Replayed != 1 || res.Kept != 1 {
+		t.Fatalf("replay %+v, %v", res, err)
+	}
+	if n, _ := Backlog(ctx, rdb, k); n != 8 {
+		t.Fatalf("backlog after replay %d, want 8", n)
 	}
 }

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			statsCommand(&cfg, stdout),
 			serveCommand(&cfg, stdout),
 			rebuildCommand(&cfg, stdout),
+			queueCommand(&cfg, stdout),
 		},
 	}
 	return app.RunContext(ctx, args)

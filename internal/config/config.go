@@ -39,7 +39,7 @@ type Config struct {
 	LogFormat      string
 	LogLevel       string
 	DataDir        string
-	ProcessorCount int
+	MaxBacklog     int64
 }
 
 // Default returns the defaults, the seed's ports included.
@@ -48,6 +48,7 @@ func Default() Config {
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
 		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
+		MaxBacklog: 1_000_000,
 	}
 }
 
@@ -106,6 +107,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Sprintf("STORE_EVENTS=%q is not true or false", v))
 		}
 		c.StoreEvents = b
+	}
+	if v := get("MAX_BACKLOG"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Sprintf("MAX_BACKLOG=%q is not a number of events (0 turns the limit off)", v))
+		}
+		c.MaxBacklog = n
 	}
 	if v := get("LEASE_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -84,7 +84,9 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	if err := redisqueue.CheckMeta(ctx, rdb, keys); err != nil {
 		return err
 	}
-	pub := redisqueue.NewPublisher(rdb, keys, redisqueue.DefaultPublisherConfig())
+	pc := redisqueue.DefaultPublisherConfig()
+	pc.MaxBacklog = cfg.MaxBacklog
+	pub := redisqueue.NewPublisher(rdb, keys, pc)
 	defer pub.Close()
 	var origins []string
 	for _, o := range strings.Split(cfg.CORSOrigins, ",") {
@@ -93,7 +95,15 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		}
 	}
 	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins})
-	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Msg("collector listening")
+	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).Msg("collector listening")
+	stopReport := reportCounters(rdb, keys, func() map[string]int64 {
+		return map[string]int64{
+			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),
+			redisqueue.CounterRejected:    c.Counters.Rejected.Load(),
+			redisqueue.CounterUnavailable: c.Counters.Failed.Load(),
+		}
+	})
+	defer stopReport()
 	err := httpx.Serve(ctx, ln, c.Handler(), shutdownGrace, log)
 	log.Info().Int64("accepted", c.Counters.Accepted.Load()).Int64("rejected", c.Counters.Rejected.Load()).
 		Int64("unavailable", c.Counters.Failed.Load()).Msg("collector stopped")
@@ -114,11 +124,32 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	pc.BatchSize = cfg.BatchSize
 	p := processor.New(consumer, store, log, pc)
 	log.Info().Str("name", cc.Name).Ints("partitions", consumer.Owned()).Msg("processor started")
+	stopReport := reportCounters(rdb, Keys(cfg), func() map[string]int64 {
+		return map[string]int64{
+			redisqueue.CounterStored:       p.Counters.Stored.Load(),
+			redisqueue.CounterDuplicates:   p.Counters.Duplicates.Load(),
+			redisqueue.CounterRetried:      p.Counters.Retries.Load(),
+			redisqueue.CounterDeadLettered: p.Counters.DeadLettered.Load(),
+		}
+	})
+	defer stopReport()
 	err = p.Run(ctx)
 	log.Info().Int64("stored", p.Counters.Stored.Load()).Int64("duplicates", p.Counters.Duplicates.Load()).
 		Int64("dead_lettered", p.Counters.DeadLettered.Load()).Int64("retries", p.Counters.Retries.Load()).
 		Msg("processor stopped")
 	return err
+}
+
+// reportCounters adds a daemon's counters to the fleet totals in Redis every
+// second; the returned function makes the last report and stops.
+func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, snapshot func() map[string]int64) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		redisqueue.ReportCounters(ctx, rdb, keys, time.Second, snapshot)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // RunReporter serves the stats API on ln until ctx ends.

@@ -1,0 +1,145 @@
+package redisqueue
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Counter names kept in the Counters hash. The collectors and processors
+// each add their deltas, so the hash holds the totals of the whole fleet.
+const (
+	CounterAccepted     = "accepted"      // events answered 2xx (queued)
+	CounterRejected     = "rejected"      // events refused as invalid
+	CounterUnavailable  = "unavailable"   // events answered 503 (not queued)
+	CounterStored       = "stored"        // events stored for the first time
+	CounterDuplicates   = "duplicates"    // events skipped: their id was stored before
+	CounterRetried      = "retried"       // failed store/ack attempts that were retried
+	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
+)
+
+// Counters is the hash of fleet-wide totals.
+func (k Keys) Counters() string { return k.Prefix + "counters" }
+
+// ReportCounters adds to the Counters hash what snapshot's totals gained
+// since the last report, every interval until ctx ends and once more then.
+// Reporting in deltas, in the background, keeps it off the request path.
+func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, every time.Duration, snapshot func() map[string]int64) {
+	last := map[string]int64{}
+	flush := func(ctx context.Context) {
+		now := snapshot()
+		pipe := rdb.Pipeline()
+		n := 0
+		for name, v := range now {
+			if d := v - last[name]; d != 0 {
+				pipe.HIncrBy(ctx, k.Counters(), name, d)
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		if _, err := pipe.Exec(ctx); err == nil {
+			last = now
+		}
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			flush(fctx)
+			cancel()
+			return
+		case <-t.C:
+			flush(ctx)
+		}
+	}
+}
+
+// PartitionStatus describes one partition stream.
+type PartitionStatus struct {
+	Partition int
+	Length    int64         // entries not yet acknowledged (queued + pending)
+	Pending   int64         // entries handed to the owner, not yet acknowledged
+	Owner     string        // processor holding the lease, "" when none
+	OldestAge time.Duration // age of the oldest entry, 0 when empty
+}
+
+// Status is the state of the queue.
+type Status struct {
+	Partitions  []PartitionStatus
+	Backlog     int64
+	OldestAge   time.Duration
+	DeadLetters int64
+	Processors  []string
+	Counters    map[string]int64
+}
+
+// ReadStatus gathers the queue's state in two round trips.
+func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status, error) {
+	var st Status
+	pipe := rdb.Pipeline()
+	lens := make([]*redis.IntCmd, k.Partitions)
+	pend := make([]*redis.XPendingCmd, k.Partitions)
+	owners := make([]*redis.StringCmd, k.Partitions)
+	oldest := make([]*redis.XMessageSliceCmd, k.Partitions)
+	for p := 0; p < k.Partitions; p++ {
+		lens[p] = pipe.XLen(ctx, k.Stream(p))
+		pend[p] = pipe.XPending(ctx, k.Stream(p), group)
+		owners[p] = pipe.Get(ctx, k.Lease(p))
+		oldest[p] = pipe.XRangeN(ctx, k.Stream(p), "-", "+", 1)
+	}
+	dead := pipe.XLen(ctx, k.DeadLetters())
+	procs := pipe.ZRangeByScore(ctx, k.Processors(), &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10), Max: "+inf"})
+	counters := pipe.HGetAll(ctx, k.Counters())
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil && !isNoGroup(err) {
+		// Per-command errors (a missing group, an unset lease) are expected;
+		// only a connection failure fails the whole read.
+		if rdb.Ping(ctx).Err() != nil {
+			return st, unavailable("redis: queue status", err)
+		}
+	}
+	now := time.Now()
+	for p := 0; p < k.Partitions; p++ {
+		ps := PartitionStatus{Partition: p, Length: lens[p].Val(), Owner: owners[p].Val()}
+		if pend[p].Err() == nil {
+			ps.Pending = pend[p].Val().Count
+		}
+		if msgs := oldest[p].Val(); len(msgs) > 0 {
+			ms, _ := strconv.ParseInt(msgs[0].ID[:indexDash(msgs[0].ID)], 10, 64)
+			ps.OldestAge = now.Sub(time.UnixMilli(ms))
+			if ps.OldestAge > st.OldestAge {
+				st.OldestAge = ps.OldestAge
+			}
+		}
+		st.Backlog += ps.Length
+		st.Partitions = append(st.Partitions, ps)
+	}
+	st.DeadLetters = dead.Val()
+	st.Processors = procs.Val()
+	sort.Strings(st.Processors)
+	st.Counters = map[string]int64{}
+	for name, v := range counters.Val() {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		st.Counters[name] = n
+	}
+	return st, nil
+}
+
+func indexDash(id string) int {
+	for i := 0; i < len(id); i++ {
+		if id[i] == '-' {
+			return i
+		}
+	}
+	return len(id)
+}
+
+func isNoGroup(err error) bool {
+	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
+}
