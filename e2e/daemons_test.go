@@ -11,9 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,73 +21,15 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "analytics-e2e-bin-")
+	dir, err := testenv.BuildBinaries("../cmd/collector", "../cmd/processor", "../cmd/reporter")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/collector", "../cmd/processor", "../cmd/reporter")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building the binaries:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	out  *testenv.Buffer
-	url  string
-}
-
-func start(t *testing.T, name string, env []string, args ...string) *daemon {
-	t.Helper()
-	d := &daemon{name: name, out: &testenv.Buffer{}}
-	d.cmd = exec.Command(filepath.Join(binDir, name), args...)
-	d.cmd.Env = append(os.Environ(), env...)
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			d.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, d.out.String())
-		}
-	})
-	if name != "processor" {
-		d.url = testenv.WaitMatch(t, d.out, regexp.MustCompile(`"url":"(http://[^"]+)"`), 30*time.Second)
-		testenv.WaitHealthy(t, d.url)
-	} else {
-		testenv.WaitMatch(t, d.out, regexp.MustCompile(`"message":"(processor started)"`), 30*time.Second)
-	}
-	return d
-}
-
-// stop sends SIGTERM and checks the daemon exits 0 within the deadline.
-func (d *daemon) stop(t *testing.T, deadline time.Duration) {
-	t.Helper()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s exited with %v after SIGTERM; output:\n%s", d.name, err, d.out.String())
-		}
-	case <-time.After(deadline):
-		t.Fatalf("%s still running %v after SIGTERM", d.name, deadline)
-	}
 }
 
 func TestSeparateDaemons(t *testing.T) {
@@ -101,17 +41,17 @@ func TestSeparateDaemons(t *testing.T) {
 		"REDIS_URL=" + redisURL, "MONGODB_URI=" + testenv.MongoDB(t), "QUEUE_PREFIX=" + prefix,
 		"INGESTION_PORT=0", "REPORTING_PORT=0", "HOST=127.0.0.1", "LEASE_TTL=2s",
 	}
-	col := start(t, "collector", env)
-	p1 := start(t, "processor", env)
-	p2 := start(t, "processor", env)
-	rep := start(t, "reporter", env)
+	col := testenv.StartProcess(t, binDir, "collector", env)
+	p1 := testenv.StartProcess(t, binDir, "processor", env)
+	p2 := testenv.StartProcess(t, binDir, "processor", env)
+	rep := testenv.StartProcess(t, binDir, "reporter", env)
 
 	for _, ev := range []string{
 		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:00:00Z"}`,
 		`{"site_id":"site-abc-123","event_type":"page_view","path":"/blog/post-1","user_id":"user-002","timestamp":"2025-11-12T10:05:00Z"}`,
 		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:10:00Z"}`,
 	} {
-		resp, err := http.Post(col.url+"/event", "application/json", strings.NewReader(ev))
+		resp, err := http.Post(col.URL+"/event", "application/json", strings.NewReader(ev))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +62,7 @@ func TestSeparateDaemons(t *testing.T) {
 	}
 	want := `{"site_id":"site-abc-123","date":"2025-11-12","total_views":3,"unique_users":2,"top_paths":[{"path":"/pricing","views":2},{"path":"/blog/post-1","views":1}]}`
 	testenv.Eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get(rep.url + "/stats?site_id=site-abc-123&date=2025-11-12")
+		resp, err := http.Get(rep.URL + "/stats?site_id=site-abc-123&date=2025-11-12")
 		if err != nil {
 			return err
 		}
@@ -133,8 +73,8 @@ func TestSeparateDaemons(t *testing.T) {
 		}
 		return nil
 	})
-	for _, d := range []*daemon{col, p1, p2, rep} {
-		d.stop(t, 20*time.Second)
+	for _, d := range []*testenv.Process{col, p1, p2, rep} {
+		d.Stop(t, 20*time.Second)
 	}
 }
 

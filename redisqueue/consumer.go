@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -133,16 +134,12 @@ func (c *Consumer) maintain(ctx context.Context) {
 	pipe := c.rdb.Pipeline()
 	pipe.ZAdd(ctx, c.keys.Processors(), redis.Z{Score: float64(now.UnixMilli()), Member: c.cfg.Name})
 	pipe.ZRemRangeByScore(ctx, c.keys.Processors(), "-inf", fmt.Sprint(now.Add(-ttl).UnixMilli()))
-	card := pipe.ZCard(ctx, c.keys.Processors())
+	members := pipe.ZRange(ctx, c.keys.Processors(), 0, -1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		c.log.Warn().Err(err).Msg("heartbeat failed; will retry")
 		return
 	}
-	live := int(card.Val())
-	if live < 1 {
-		live = 1
-	}
-	share := (c.keys.Partitions + live - 1) / live
+	share := fairShare(c.keys.Partitions, members.Val(), c.cfg.Name)
 
 	held, err := c.held(ctx)
 	if err != nil {
@@ -207,6 +204,23 @@ func (c *Consumer) maintain(ctx context.Context) {
 		owned = c.Owned()
 		c.log.Info().Int("partition", victim).Int("share", share).Msg("partition given back to balance load")
 	}
+}
+
+// fairShare is how many partitions the processor called self should own:
+// partitions / live processors, the remainder going one each to the first
+// processors by name, so 4 partitions over 3 processors split 2, 1, 1.
+func fairShare(partitions int, live []string, self string) int {
+	if len(live) == 0 {
+		return partitions
+	}
+	names := append([]string(nil), live...)
+	sort.Strings(names)
+	idx := sort.SearchStrings(names, self)
+	share := partitions / len(names)
+	if idx < partitions%len(names) {
+		share++
+	}
+	return share
 }
 
 // held returns the partitions a maintenance job asked for.

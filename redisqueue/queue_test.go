@@ -371,3 +371,14 @@ func TestStatusCountersAndReplay(t *testing.T) {
 		t.Fatalf("backlog after replay %d, want 8", n)
 	}
 }
+
+func TestFairShare(t *testing.T) {
+	live := []string{"c", "a", "b"}
+	got := []int{fairShare(4, live, "a"), fairShare(4, live, "b"), fairShare(4, live, "c")}
+	if fmt.Sprint(got) != "[2 1 1]" {
+		t.Fatalf("4 partitions over 3 processors: %v", got)
+	}
+	if fairShare(8, nil, "x") != 8 || fairShare(8, []string{"x"}, "x") != 8 {
+		t.Fatal("a lone processor takes everything")
+	}
+}

@@ -103,9 +103,25 @@ func ferret(ctx context.Context, cfg *ferretdb.Config, addr string, logw io.Writ
 // Redis starts a redis-server child process with AOF (appendfsync everysec)
 // under dir when the binary exists, else miniredis in this process.
 func Redis(ctx context.Context, dir string) (*Server, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return Miniredis()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("embedded redis: find a free port: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	return RedisServer(ctx, dir, port)
+}
+
+// RedisServer starts a redis-server child process with AOF under dir on the
+// given port. Starting it again on the same dir and port after Stop brings
+// back what it held, as a restarted production Redis would.
+func RedisServer(ctx context.Context, dir string, port int) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return Miniredis()
+		return nil, fmt.Errorf("embedded redis: %w (apt-get install redis-server)", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded redis: %w", err)
@@ -114,12 +130,6 @@ func Redis(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("embedded redis: find a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
 	cmd := exec.Command(bin,
 		"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--dir", abs,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
