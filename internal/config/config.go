@@ -18,28 +18,28 @@ import (
 
 // Config is every setting; each binary uses the ones it needs.
 type Config struct {
-	MongoURI       string
-	RedisURL       string
-	RedisHost      string
-	RedisPort      int
-	RedisAddrs     string // comma-separated: several mean Cluster, or Sentinel with RedisMaster
-	RedisMaster    string
-	RedisPassword  string
-	Prefix         string
-	Partitions     int
-	IngestionPort  int
-	ReportingPort  int
-	Host           string
-	ReporterToken  string
-	ReporterURL    string
-	CORSOrigins    string
-	StoreEvents    bool
-	BatchSize      int
-	LeaseTTL       time.Duration
-	LogFormat      string
-	LogLevel       string
-	DataDir        string
-	MaxBacklog     int64
+	MongoURI      string
+	RedisURL      string
+	RedisHost     string
+	RedisPort     int
+	RedisAddrs    string // comma-separated: several mean Cluster, or Sentinel with RedisMaster
+	RedisMaster   string
+	RedisPassword string
+	Prefix        string
+	Partitions    int
+	IngestionPort int
+	ReportingPort int
+	Host          string
+	ReporterToken string
+	ReporterURL   string
+	CORSOrigins   string
+	StoreEvents   bool
+	BatchSize     int
+	LeaseTTL      time.Duration
+	LogFormat     string
+	LogLevel      string
+	DataDir       string
+	MaxBacklog    int64
 }
 
 // Default returns the defaults, the seed's ports included.
