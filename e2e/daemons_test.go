@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/internal/testenv"
 )
 
@@ -103,4 +107,33 @@ func TestStartupErrorsAreClear(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWarnsAboutAnEvictingRedis(t *testing.T) {
+	port := freePort(t)
+	rs, err := embedded.RedisServer(context.Background(), t.TempDir(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Stop()
+	opt, _ := redis.ParseURL(rs.URL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.ConfigSet(context.Background(), "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	col := testenv.StartProcess(t, binDir, "collector", []string{"REDIS_URL=" + rs.URL, "INGESTION_PORT=0", "HOST=127.0.0.1"})
+	if out := col.Out.String(); !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "EVICT queued events") || !strings.Contains(out, "allkeys-lru") {
+		t.Fatalf("no loud warning about allkeys-lru:\n%s", out)
+	}
+	col.Stop(t, 10*time.Second)
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -130,10 +130,13 @@ func TestSeedExample(t *testing.T) {
 		}
 		return nil
 	})
-	_, all := getStats(t, p.reporter, "site-abc-123", "")
-	if !strings.Contains(all, `"date":null,"total_views":3,"unique_users":2`) {
-		t.Fatalf("all-time stats = %s", all)
-	}
+	// The all-time rollup is written beside the daily one, not before it.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if _, all := getStats(t, p.reporter, "site-abc-123", ""); !strings.Contains(all, `"date":null,"total_views":3,"unique_users":2`) {
+			return fmt.Errorf("all-time stats = %s", all)
+		}
+		return nil
+	})
 
 	// The CLI prints the same numbers as a table, and the JSON with --json.
 	var out bytes.Buffer
