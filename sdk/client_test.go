@@ -185,7 +185,7 @@ func TestRetriesUntilRecoveredWithoutDuplicates(t *testing.T) {
 	col.respond = func(n int, w http.ResponseWriter, evs []Event) int {
 		switch {
 		case n <= 3:
-			http.Error(w, `{"success":false,"error":"queue unavailable"}`, 503)
+			http.Error(w, `{"success":false,"error":"queue unavailable"}`, http.StatusServiceUnavailable)
 			return 503
 		case n == 4:
 			// The collector stored the batch but the answer was lost:
@@ -195,7 +195,7 @@ func TestRetriesUntilRecoveredWithoutDuplicates(t *testing.T) {
 				col.ids[ev.ID]++
 			}
 			col.mu.Unlock()
-			http.Error(w, "gateway timeout", 504)
+			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 			return 504
 		}
 		return 0
@@ -233,7 +233,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		if n == 1 {
 			first = time.Now()
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, "slow down", 429)
+			http.Error(w, "slow down", http.StatusTooManyRequests)
 			return 429
 		}
 		second.Store(int64(time.Since(first)))
@@ -365,7 +365,7 @@ func TestCloseUnderConcurrentLoadDeliversEverythingAccepted(t *testing.T) {
 	col := newCollector(t)
 	col.respond = func(n int, w http.ResponseWriter, _ []Event) int {
 		if n%3 == 0 {
-			http.Error(w, "flaky", 503)
+			http.Error(w, "flaky", http.StatusServiceUnavailable)
 			return 503
 		}
 		return 0

@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics/internal/config"
@@ -21,8 +23,7 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		Usage: "show the queue: backlog, oldest waiting event, owners, dead letters, fleet counters",
 		Flags: cfg.RedisFlags(),
 		Action: func(c *cli.Context) error {
-			log, _ := cfg.Logger(io.Discard, "queue")
-			rdb, err := daemon.ConnectRedis(c.Context, cfg, log)
+			rdb, err := connectQuietly(c, cfg)
 			if err != nil {
 				return err
 			}
@@ -40,8 +41,7 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				&cli.Int64Flag{Name: "limit", Value: 1000, Destination: &limit, Usage: "most entries to replay"},
 			}, cfg.RedisFlags()...),
 			Action: func(c *cli.Context) error {
-				log, _ := cfg.Logger(io.Discard, "queue")
-				rdb, err := daemon.ConnectRedis(c.Context, cfg, log)
+				rdb, err := connectQuietly(c, cfg)
 				if err != nil {
 					return err
 				}
@@ -58,6 +58,11 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			},
 		}},
 	}
+}
+
+// connectQuietly opens Redis for a one-off command: no logs, just errors.
+func connectQuietly(c *cli.Context, cfg *config.Config) (redis.UniversalClient, error) {
+	return daemon.ConnectRedis(c.Context, cfg, zerolog.Nop())
 }
 
 func printQueue(w io.Writer, st redisqueue.Status) error {
