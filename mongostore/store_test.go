@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,10 +117,10 @@ func TestApplyCrashBetweenWrites(t *testing.T) {
 	for failAt := 1; failAt <= 4; failAt++ {
 		t.Run(fmt.Sprintf("stage %d", failAt), func(t *testing.T) {
 			s := openStore(t)
-			n := 0
+			var n atomic.Int32 // rollups are written concurrently
 			crash := errors.New("simulated crash")
 			s.hook = func(string) error {
-				if n++; n == failAt {
+				if n.Add(1) == int32(failAt) {
 					return crash
 				}
 				return nil
