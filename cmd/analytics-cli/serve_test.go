@@ -348,3 +348,25 @@ func TestSDKAgainstRealPipeline(t *testing.T) {
 		return nil
 	})
 }
+
+func TestQueueCommandShowsFleetCounters(t *testing.T) {
+	p := startPipeline(t)
+	for i := 0; i < 3; i++ {
+		if code, body := post(t, p.collector+"/event", `{"site_id":"q-site","event_type":"page_view","path":"/"}`); code != 202 {
+			t.Fatalf("POST /event: %d %s", code, body)
+		}
+	}
+	post(t, p.collector+"/event", `{"site_id":"q-site"}`) // rejected
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"analytics-cli", "queue"}, p.getenv, &out); err != nil {
+			return err
+		}
+		for _, want := range []string{"Backlog         0 events", "Processors      1", "accepted       3", "rejected       1", "stored         3", "dead lettered  0"} {
+			if !strings.Contains(out.String(), want) {
+				return fmt.Errorf("queue output lacks %q:\n%s", want, out.String())
+			}
+		}
+		return nil
+	})
+}
