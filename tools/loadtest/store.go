@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	n := fs.Int("n", 50000, "events")
 	batch := fs.Int("batch", 500, "processor batch size")
 	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the processing phase (embedded FerretDB included) here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -141,6 +143,17 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	p := processor.New(consumer, store, zerolog.Nop(), processor.Config{BatchSize: *batch})
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 = time.Now()
 	go func() { done <- p.Run(pctx) }()
 	last := time.Now()
