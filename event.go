@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/url"
 	"sort"
 	"strings"
@@ -131,21 +132,12 @@ func strictUnmarshal(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
-		return Errorf(Invalid, "unexpected data after the JSON value")
-	}
-	// Decode stops after the first value; anything but whitespace after it is
-	// an error the client should hear about.
-	if rest, _ := readRest(dec); len(bytes.TrimSpace(rest)) > 0 {
+	// Decode stops after the first value; anything but whitespace after it
+	// is a malformed body the client should hear about.
+	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(Invalid, "unexpected data after the JSON value")
 	}
 	return nil
-}
-
-func readRest(dec *json.Decoder) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(dec.Buffered())
-	return buf.Bytes(), err
 }
 
 // jsonError turns encoding/json's errors into messages that name the field.
