@@ -231,10 +231,12 @@ func (e *httpError) Error() string { return e.msg }
 
 // readBody reads at most MaxBodyBytes of the body, gunzipping it when the
 // client says so, and refuses content types a browser or SDK would not send.
+// Form encoding is let through because `curl -d` sends it by default; the
+// body must still be JSON.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "text/plain") {
+		if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
 			return nil, &httpError{http.StatusUnsupportedMediaType,
 				"Content-Type " + ct + " is not supported: send application/json (or text/plain, as sendBeacon does)"}
 		}

@@ -142,6 +142,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	defer consumer.Close(context.Background())
 	p := processor.New(consumer, store, zerolog.Nop(), processor.Config{BatchSize: *batch})
 	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	if *profile != "" {
 		f, err := os.Create(*profile)
