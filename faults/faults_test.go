@@ -33,15 +33,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := testenv.BuildBinaries("../cmd/collector", "../cmd/processor", "../cmd/reporter")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testenv.MainWithBinaries(m, &binDir, "../cmd/collector", "../cmd/processor", "../cmd/reporter"))
 }
 
 // env is one isolated deployment: its own key prefix and database.

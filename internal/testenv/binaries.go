@@ -99,3 +99,17 @@ func (p *Process) Stop(t testing.TB, deadline time.Duration) time.Duration {
 	}
 	return time.Since(start)
 }
+
+// MainWithBinaries is a TestMain body for packages that run the real
+// binaries: it builds pkgs, stores the folder in *dir, runs the tests and
+// removes the folder. It returns the exit code for os.Exit.
+func MainWithBinaries(m *testing.M, dir *string, pkgs ...string) int {
+	d, err := BuildBinaries(pkgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*dir = d
+	defer os.RemoveAll(d)
+	return m.Run()
+}
