@@ -131,7 +131,8 @@ Press Ctrl+C to stop.
 	for _, name := range []string{"collector", "processor", "reporter"} {
 		logs[name], _ = cfg.Logger(stdout, name) // the format was checked above
 	}
-	collectorCtx, stopCollector := context.WithCancel(ctx)
+	// Each stage gets its own context so shutdown can go upstream first.
+	collectorCtx, stopCollector := context.WithCancel(context.Background())
 	processorCtx, stopProcessor := context.WithCancel(context.Background())
 	reporterCtx, stopReporter := context.WithCancel(context.Background())
 	defer stopCollector()
