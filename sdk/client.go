@@ -92,7 +92,7 @@ type Client struct {
 	now      func() time.Time
 
 	mu     sync.Mutex // guards buf, closed and the waiters
-	buf    []Event
+	buf    []queued
 	closed bool
 	wake   chan struct{} // a batch is ready or a flush is asked for
 	wants  []chan error  // Flush callers waiting for the buffer to drain
@@ -204,7 +204,8 @@ func (c *Client) Track(ev Event) error {
 	if err := validate(&ev, c.now()); err != nil {
 		return err
 	}
-	if size := encodedSize(&ev); size > MaxEventBytes {
+	size := encodedSize(&ev)
+	if size > MaxEventBytes {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
 	}
 	c.mu.Lock()
@@ -218,7 +219,7 @@ func (c *Client) Track(ev Event) error {
 		c.fail([]Event{ev}, ErrBufferFull)
 		return ErrBufferFull
 	}
-	c.buf = append(c.buf, ev)
+	c.buf = append(c.buf, queued{ev: ev, size: size})
 	full := len(c.buf) >= c.cfg.BatchSize
 	c.mu.Unlock()
 	if full {
@@ -364,19 +365,29 @@ func (c *Client) answerWaiters(err error) {
 	}
 }
 
+// queued is a buffered event with its encoded size, measured once by Track
+// so batching does not encode every event a second time.
+type queued struct {
+	ev   Event
+	size int
+}
+
 // cut takes the longest prefix of buf within BatchSize and BatchBytes.
-func (c *Client) cut(buf []Event) (batch, rest []Event) {
-	size := 2
+func (c *Client) cut(buf []queued) (batch []Event, rest []queued) {
+	size := 2 // the array's brackets
 	n := 0
 	for n < len(buf) && n < c.cfg.BatchSize {
-		s := encodedSize(&buf[n]) + 1
+		s := buf[n].size + 1 // and a comma
 		if n > 0 && size+s > c.cfg.BatchBytes {
 			break
 		}
 		size += s
 		n++
 	}
-	batch = append([]Event(nil), buf[:n]...)
+	batch = make([]Event, n)
+	for i := range batch {
+		batch[i] = buf[i].ev
+	}
 	return batch, append(buf[:0:0], buf[n:]...)
 }
 
