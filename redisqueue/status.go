@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,12 +98,10 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 	dead := pipe.XLen(ctx, k.DeadLetters())
 	procs := pipe.ZRangeByScore(ctx, k.Processors(), &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10), Max: "+inf"})
 	counters := pipe.HGetAll(ctx, k.Counters())
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil && !isNoGroup(err) {
+	if _, err := pipe.Exec(ctx); err != nil && rdb.Ping(ctx).Err() != nil {
 		// Per-command errors (a missing group, an unset lease) are expected;
 		// only a connection failure fails the whole read.
-		if rdb.Ping(ctx).Err() != nil {
-			return st, unavailable("redis: queue status", err)
-		}
+		return st, unavailable("redis: queue status", err)
 	}
 	now := time.Now()
 	for p := 0; p < k.Partitions; p++ {
@@ -111,7 +110,8 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 			ps.Pending = pend[p].Val().Count
 		}
 		if msgs := oldest[p].Val(); len(msgs) > 0 {
-			ms, _ := strconv.ParseInt(msgs[0].ID[:indexDash(msgs[0].ID)], 10, 64)
+			msPart, _, _ := strings.Cut(msgs[0].ID, "-")
+			ms, _ := strconv.ParseInt(msPart, 10, 64)
 			ps.OldestAge = now.Sub(time.UnixMilli(ms))
 			if ps.OldestAge > st.OldestAge {
 				st.OldestAge = ps.OldestAge
@@ -129,17 +129,4 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 		st.Counters[name] = n
 	}
 	return st, nil
-}
-
-func indexDash(id string) int {
-	for i := 0; i < len(id); i++ {
-		if id[i] == '-' {
-			return i
-		}
-	}
-	return len(id)
-}
-
-func isNoGroup(err error) bool {
-	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
 }
