@@ -46,6 +46,29 @@ type Consumer interface {
 	// DeadLetter moves an entry that can never be stored aside, with the
 	// reason. The entry still needs acknowledging with its batch.
 	DeadLetter(ctx context.Context, partition int, e Entry, reason error) error
+	// WriteContext returns the context every store write of b must run
+	// under: it ends when this consumer can no longer be certain it still
+	// owns b's partition (a local deadline derived from the last lease
+	// renewal sent, or at once when the lease is known lost), so two
+	// processors never write for one partition at the same time. Ask again
+	// for each write attempt: renewals move the deadline on.
+	WriteContext(ctx context.Context, b Batch) (context.Context, context.CancelFunc)
+	// Drop gives a batch back unacknowledged (its writes were cut off or
+	// failed); the next Fetch of its partition hands it out again.
+	Drop(b Batch)
+}
+
+// ErrFenced is the cause of a write context that ended because the writer
+// can no longer be certain it holds its partition's lease. The batch must be
+// dropped unacknowledged; never retried by the same writer.
+var ErrFenced error = &Error{Kind: Unavailable, Msg: "partition lease no longer certainly held; batch dropped unacknowledged"}
+
+// Fence bounds a writer's writes to the time it certainly holds the lease
+// of the partition it writes for.
+type Fence interface {
+	// WriteContext returns a context that ends when the lease is no longer
+	// certainly held; ask again for each write step.
+	WriteContext(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // ApplyResult says what Store.Apply did with a batch.

@@ -52,6 +52,10 @@ type Stats struct {
 	TotalViews  int64       `json:"total_views"`
 	UniqueUsers int64       `json:"unique_users"`
 	TopPaths    []PathViews `json:"top_paths"`
+	// Truncated says that the period had more distinct paths than the
+	// rollups keep (see ShardKeys); the views of the rest are in the
+	// "(other)" row.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // PathViews is one row of top_paths.

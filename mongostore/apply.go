@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
 )
@@ -21,56 +22,33 @@ const dupKey = 11000
 // Order matters for crash safety: raw events first, then user documents,
 // then the rollups. Each step is idempotent and records which entry did it,
 // so a retry after a crash at any point reaches the same end state.
+//
+// Only the raw insert can refuse an entry for good (Failed), and then its
+// raw document was not stored. Once an entry's raw document is stored every
+// later error is transient: the entry is retried, never dead-lettered, so a
+// dead-lettered event is never half counted and replaying it counts it once.
 func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyResult, error) {
 	var res analytics.ApplyResult
 	now := s.now().UTC()
 
 	// 1. Raw events. An insert that hits an existing _id is this entry's own
-	// earlier attempt (counted) or a true duplicate sent twice (skipped).
-	var docs []any
-	var idx []int // batch index of each doc
+	// earlier attempt (counted), a true duplicate sent twice by the same
+	// site (skipped), or another site's event with the same id: ids are
+	// scoped to the site, so that one is stored under "<site>/<id>".
+	idx := make([]int, 0, len(b.Entries))
 	for i, e := range b.Entries {
-		if e.Err != nil {
-			continue
+		if e.Err == nil {
+			idx = append(idx, i)
 		}
-		docs = append(docs, s.rawDoc(b.Partition, e, now))
-		idx = append(idx, i)
 	}
-	if len(docs) == 0 {
+	if len(idx) == 0 {
 		return res, nil
 	}
-	failed := map[int]error{}
-	var dups []int
-	_, err := s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || transient(err) {
-			return res, classify("mongodb: insert events", err)
-		}
-		for _, we := range bwe.WriteErrors {
-			i := idx[we.Index]
-			if we.Code == dupKey {
-				dups = append(dups, i)
-			} else {
-				failed[i] = analytics.Wrap(analytics.Invalid, "mongodb: insert event", errors.New(we.Message))
-			}
-		}
-	}
-	dupIDs := make([]string, len(dups))
-	for j, i := range dups {
-		dupIDs[j] = b.Entries[i].Event.ID
-	}
-	creators, err := s.creators(ctx, s.events, dupIDs)
+	failed, duplicate, err := s.insertRaw(ctx, b, idx, now)
 	if err != nil {
 		return res, err
 	}
-	duplicate := map[int]bool{}
-	for j, i := range dups {
-		if creators[dupIDs[j]] != entryKey(b.Partition, b.Entries[i].ID) {
-			duplicate[i] = true
-		}
-	}
-	var counted []int
+	var cs []counted
 	for _, i := range idx {
 		switch {
 		case failed[i] != nil:
@@ -78,43 +56,126 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 		case duplicate[i]:
 			res.Duplicates++
 		default:
-			counted = append(counted, i)
+			cs = append(cs, counted{ek: entryKey(b.Partition, b.Entries[i].ID), ev: &b.Entries[i].Event})
 		}
 	}
-	res.Stored = len(counted)
-	if len(counted) == 0 {
+	res.Stored = len(cs)
+	if len(cs) == 0 {
 		return res, nil
 	}
 
-	// 2. User documents: the first entry that creates one is the one that
-	// counts the user.
-	if err := s.stage("users"); err != nil {
-		return res, err
-	}
-	userCreator, err := s.ensureUsers(ctx, b, counted)
+	// 2. The generation each site's rollups are in (see Rebuild).
+	gens, err := s.generations(ctx, cs)
 	if err != nil {
 		return res, err
 	}
 
-	// 3. Rollups, each a compare-and-set on its watermark.
-	if err := s.applyRollups(ctx, b, counted, userCreator); err != nil {
+	// 3. User documents: the first entry that creates one counts the user.
+	if err := s.stage("users"); err != nil {
+		return res, transientErr("mongodb: users", err)
+	}
+	creator, err := s.ensureUsers(ctx, cs, gens, nil)
+	if err != nil {
 		return res, err
+	}
+
+	// 4. Rollups, each document a compare-and-set on its watermark.
+	byRollup := map[rollupRef][]counted{}
+	for _, c := range cs {
+		g := gens[c.ev.SiteID]
+		byRollup[rollupRef{c.ev.SiteID, c.ev.Day(), g}] = append(byRollup[rollupRef{c.ev.SiteID, c.ev.Day(), g}], c)
+		byRollup[rollupRef{c.ev.SiteID, allPeriod, g}] = append(byRollup[rollupRef{c.ev.SiteID, allPeriod, g}], c)
+	}
+	newUser := func(r rollupRef, c counted) bool {
+		if c.ev.UserID == "" {
+			return false
+		}
+		return creator[userKey(r, c.ev.UserID)] == c.ek
+	}
+	if err := s.applyRollups(ctx, b.Partition, byRollup, newUser, guarded); err != nil {
+		return res, transientErr("mongodb: rollups", err)
 	}
 	return res, nil
 }
 
-func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time) bson.D {
+// insertRaw stores the raw events of the entries idx. It returns the
+// entries refused for good and those that are duplicates of another entry.
+func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now time.Time) (map[int]error, map[int]bool, error) {
+	failed := map[int]error{}
+	duplicate := map[int]bool{}
+	todo := idx
+	scoped := map[int]bool{} // entries to store under "<site>/<id>"
+	for round := 0; round < 2 && len(todo) > 0; round++ {
+		docs := make([]any, len(todo))
+		for j, i := range todo {
+			docs[j] = s.rawDoc(b.Partition, b.Entries[i], now, scoped[i])
+		}
+		var dups []int
+		_, err := s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		if err != nil {
+			var bwe mongo.BulkWriteException
+			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+				return nil, nil, classify("mongodb: insert events", err)
+			}
+			for _, we := range bwe.WriteErrors {
+				i := todo[we.Index]
+				switch {
+				case we.Code == dupKey:
+					dups = append(dups, i)
+				case permanentCode(int32(we.Code)):
+					failed[i] = analytics.Wrap(analytics.Invalid, "mongodb: insert event", errors.New(we.Message))
+				default:
+					return nil, nil, analytics.Wrap(analytics.Unavailable, "mongodb: insert events", errors.New(we.Message))
+				}
+			}
+		}
+		ids := make([]string, len(dups))
+		for j, i := range dups {
+			ids[j] = rawID(&b.Entries[i].Event, scoped[i])
+		}
+		owners, err := s.rawOwners(ctx, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		todo = todo[:0:0]
+		for j, i := range dups {
+			o := owners[ids[j]]
+			switch {
+			case o.site != b.Entries[i].Event.SiteID && !scoped[i]:
+				scoped[i] = true
+				todo = append(todo, i)
+			case o.entry != entryKey(b.Partition, b.Entries[i].ID):
+				duplicate[i] = true
+			}
+		}
+	}
+	return failed, duplicate, nil
+}
+
+// rawID is the _id of an event's raw document: the event id, or
+// "<site>/<id>" when another site used the id first.
+func rawID(ev *analytics.Event, scoped bool) string {
+	if scoped {
+		return ev.SiteID + "/" + ev.ID
+	}
+	return ev.ID
+}
+
+func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped bool) bson.D {
 	ev := &e.Event
 	if !s.cfg.StoreEvents {
-		return bson.D{{Key: "_id", Value: ev.ID}, {Key: "site_id", Value: ev.SiteID}, {Key: "queue_entry", Value: entryKey(partition, e.ID)}}
+		return bson.D{{Key: "_id", Value: rawID(ev, scoped)}, {Key: "site_id", Value: ev.SiteID}, {Key: "queue_entry", Value: entryKey(partition, e.ID)}}
 	}
 	d := bson.D{
-		{Key: "_id", Value: ev.ID},
+		{Key: "_id", Value: rawID(ev, scoped)},
 		{Key: "site_id", Value: ev.SiteID},
 		{Key: "event_type", Value: ev.EventType},
 		{Key: "timestamp", Value: ev.Timestamp},
 		{Key: "created_at", Value: now},
 		{Key: "queue_entry", Value: entryKey(partition, e.ID)},
+	}
+	if scoped {
+		d = append(d, bson.E{Key: "id", Value: ev.ID})
 	}
 	if ev.Path != "" {
 		d = append(d, bson.E{Key: "path", Value: ev.Path})
@@ -128,66 +189,167 @@ func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time) bson.D {
 	return d
 }
 
-// userKeys returns the user document ids an event touches.
-func userKeys(ev *analytics.Event) (day, all string) {
-	return dayUserID(ev.SiteID, ev.Day(), ev.UserID), allUserID(ev.SiteID, ev.UserID)
+type rawOwner struct{ site, entry string }
+
+// rawOwners reads the site and creating entry of existing raw documents,
+// one FindOne by _id each (a few at a time): on FerretDB a $in scans the
+// collection while a lookup by _id uses its primary key.
+func (s *Store) rawOwners(ctx context.Context, ids []string) (map[string]rawOwner, error) {
+	out := make(map[string]rawOwner, len(ids))
+	var mu sync.Mutex
+	err := s.lookup(ctx, s.events, ids, bson.D{{Key: "site_id", Value: 1}, {Key: "queue_entry", Value: 1}}, func(id string, doc bson.M) {
+		site, _ := doc["site_id"].(string)
+		entry, _ := doc["queue_entry"].(string)
+		mu.Lock()
+		out[id] = rawOwner{site, entry}
+		mu.Unlock()
+	})
+	return out, err
+}
+
+func (s *Store) lookup(ctx context.Context, c *mongo.Collection, ids []string, proj bson.D, f func(id string, doc bson.M)) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, id := range ids {
+		g.Go(func() error {
+			var doc bson.M
+			err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(proj)).Decode(&doc)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				// It existed a moment ago: only a concurrent delete explains
+				// this. Retry the batch.
+				return analytics.Errorf(analytics.Unavailable, "mongodb: %s %q vanished during apply", c.Name(), id)
+			}
+			if err != nil {
+				return transientErr("mongodb: read "+c.Name(), err)
+			}
+			f(id, doc)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// generations reads the rollup generation of each site of the batch.
+func (s *Store) generations(ctx context.Context, cs []counted) (map[string]int64, error) {
+	gens := map[string]int64{}
+	var sites []string
+	for _, c := range cs {
+		if _, ok := gens[c.ev.SiteID]; !ok {
+			gens[c.ev.SiteID] = 0
+			sites = append(sites, c.ev.SiteID)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, site := range sites {
+		g.Go(func() error {
+			gen, _, err := s.generation(gctx, site)
+			mu.Lock()
+			gens[site] = gen
+			mu.Unlock()
+			return err
+		})
+	}
+	return gens, g.Wait()
+}
+
+// generation returns the site's current rollup generation and the highest
+// one a rebuild has started.
+func (s *Store) generation(ctx context.Context, site string) (gen, started int64, err error) {
+	var doc struct {
+		Gen  int64 `bson:"gen"`
+		Next int64 `bson:"next"`
+	}
+	err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: genID(site)}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, transientErr("mongodb: read rollup generation", err)
+	}
+	return doc.Gen, doc.Next, nil
+}
+
+func genID(site string) string { return site + "|gen" }
+
+// userKey is the user document of a user in a rollup's period.
+func userKey(r rollupRef, user string) string {
+	if r.period == allPeriod {
+		return scope(r.site, r.gen) + "||" + user
+	}
+	return scope(r.site, r.gen) + "|" + r.period + "|" + user
 }
 
 // ensureUsers makes sure a user document exists for every (site, day, user)
-// and (site, user) in the counted entries and returns, for each key, the
-// entry that created it. Keys remembered from earlier batches cost nothing;
-// new ones are inserted; existing ones are looked up once.
-func (s *Store) ensureUsers(ctx context.Context, b analytics.Batch, counted []int) (map[string]string, error) {
+// and (site, user) of the events and returns, for each key, the entry that
+// created it. Keys remembered from earlier batches cost nothing; new ones
+// are inserted; existing ones are looked up once. fresh, when not nil, is
+// called for each key this call created (a rebuild counts with it).
+func (s *Store) ensureUsers(ctx context.Context, cs []counted, gens map[string]int64, fresh func(key string)) (map[string]string, error) {
 	out := map[string]string{}
 	var docs []any
 	var keys []string
 	s.mu.Lock()
-	for _, i := range counted {
-		ev := &b.Entries[i].Event
+	for _, c := range cs {
+		ev := c.ev
 		if ev.UserID == "" {
 			continue
 		}
-		d, a := userKeys(ev)
-		for _, k := range [2]string{d, a} {
+		g := gens[ev.SiteID]
+		for _, r := range [2]rollupRef{{ev.SiteID, ev.Day(), g}, {ev.SiteID, allPeriod, g}} {
+			k := userKey(r, ev.UserID)
 			if _, seen := out[k]; seen {
 				continue
 			}
-			if c, ok := s.creator[k]; ok {
-				out[k] = c
+			if cr, ok := s.creator[k]; ok && fresh == nil {
+				out[k] = cr
 				continue
 			}
-			ek := entryKey(b.Partition, b.Entries[i].ID)
-			out[k] = ek
+			out[k] = c.ek
 			keys = append(keys, k)
-			docs = append(docs, bson.D{{Key: "_id", Value: k}, {Key: "site_id", Value: ev.SiteID}, {Key: "entry", Value: ek}})
+			docs = append(docs, bson.D{{Key: "_id", Value: k}, {Key: "site_id", Value: ev.SiteID}, {Key: "gen", Value: g}, {Key: "entry", Value: c.ek}})
 		}
 	}
 	s.mu.Unlock()
 	if len(docs) == 0 {
 		return out, nil
 	}
-	var existing []string
+	existing := map[string]bool{}
 	_, err := s.users.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err != nil {
 		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || transient(err) {
-			return nil, classify("mongodb: insert users", err)
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return nil, transientErr("mongodb: insert users", err)
 		}
 		for _, we := range bwe.WriteErrors {
 			if we.Code != dupKey {
-				return nil, classify("mongodb: insert users", errors.New(we.Message))
+				return nil, transientErr("mongodb: insert users", errors.New(we.Message))
 			}
-			existing = append(existing, keys[we.Index])
+			existing[keys[we.Index]] = true
 		}
 	}
-	creators, err := s.creators(ctx, s.users, existing)
+	var ids []string
+	for _, k := range keys {
+		if existing[k] {
+			ids = append(ids, k)
+		} else if fresh != nil {
+			fresh(k)
+		}
+	}
+	var mu sync.Mutex
+	err = s.lookup(ctx, s.users, ids, bson.D{{Key: "entry", Value: 1}}, func(id string, doc bson.M) {
+		e, _ := doc["entry"].(string)
+		mu.Lock()
+		out[id] = e
+		mu.Unlock()
+	})
 	if err != nil {
 		return nil, err
 	}
-	for k, c := range creators {
-		out[k] = c
+	if fresh == nil {
+		s.remember(out)
 	}
-	s.remember(out)
 	return out, nil
 }
 
@@ -202,37 +364,4 @@ func (s *Store) remember(m map[string]string) {
 	for k, v := range m {
 		s.creator[k] = v
 	}
-}
-
-// creators looks up the creating entry of existing documents, one FindOne by
-// _id each (a few at a time): on FerretDB a $in scans the collection while a
-// lookup by _id uses its primary key.
-func (s *Store) creators(ctx context.Context, c *mongo.Collection, ids []string) (map[string]string, error) {
-	out := make(map[string]string, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	field := "entry"
-	if c == s.events {
-		field = "queue_entry"
-	}
-	var mu sync.Mutex
-	err := forEach(ids, 8, func(id string) error {
-		var doc bson.M
-		err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: field, Value: 1}})).Decode(&doc)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			// It existed a moment ago; only a concurrent delete (a rebuild)
-			// explains this. Retry the batch.
-			return analytics.Errorf(analytics.Unavailable, "mongodb: %s %q vanished during apply", c.Name(), id)
-		}
-		if err != nil {
-			return classify("mongodb: read "+c.Name(), err)
-		}
-		v, _ := doc[field].(string)
-		mu.Lock()
-		out[id] = v
-		mu.Unlock()
-		return nil
-	})
-	return out, err
 }

@@ -12,17 +12,27 @@ import (
 
 // RebuildResult says what a rebuild found.
 type RebuildResult struct {
-	Events  int // raw events read
-	Days    int // daily rollups written
-	Users   int // distinct users all-time
-	Elapsed time.Duration
+	Events     int   // raw events read
+	Generation int64 // the rollup generation the site now reads from
+	Elapsed    time.Duration
 }
 
+// RebuildProgress is called as a rebuild goes: events read of about total.
+type RebuildProgress func(read, total int)
+
 // Rebuild recomputes a site's rollups and user documents from its raw
-// events. The caller must keep processors off the site's partition meanwhile
-// (analytics-cli rebuild holds the partition's lease). progress, if not nil,
-// is called with the number of events read so far.
-func (s *Store) Rebuild(ctx context.Context, siteID string, progress func(read int)) (RebuildResult, error) {
+// events, safely to interrupt at any point and invisibly to readers: it
+// builds them under a new generation that no reader or processor uses, and
+// switches the site to it with one write at the end. An interrupted rebuild
+// leaves the site exactly as it was (plus garbage the next rebuild removes).
+// Memory is bounded by chunk: events are read and applied chunk events at a
+// time.
+//
+// fence must be the hold of the site's partition (redisqueue.HoldPartition):
+// every write runs under a context from it, so no processor writes for the
+// site meanwhile and the rebuild stops writing the moment its hold is no
+// longer certain.
+func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fence, chunk int, progress RebuildProgress) (RebuildResult, error) {
 	start := time.Now()
 	var res RebuildResult
 	if !s.cfg.StoreEvents {
@@ -31,128 +41,161 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, progress func(read i
 	if err := analytics.ValidateSiteID(siteID); err != nil {
 		return res, err
 	}
-	type agg struct {
-		delta
-		users map[string]string // user -> first entry key
+	if chunk <= 0 {
+		chunk = 500
 	}
-	newAgg := func() *agg {
-		return &agg{delta: delta{paths: map[string]int64{}, types: map[string]int64{}}, users: map[string]string{}}
-	}
-	days := map[string]*agg{}
-	all := newAgg()
-	earlier := func(a, b string) bool { // a before b, both entry keys of one partition
-		_, ai := splitEntryKey(a)
-		_, bi := splitEntryKey(b)
-		return analytics.ComparePositions(ai, bi) < 0
-	}
-	add := func(a *agg, ev *analytics.Event, ek string) {
-		a.events++
-		a.types[escapeField(ev.EventType)]++
-		if ev.EventType == analytics.PageView {
-			a.views++
-			if ev.Path != "" {
-				a.paths[escapeField(ev.Path)]++
+	write := func(f func(ctx context.Context) error) error {
+		wctx, cancel := fence.WriteContext(ctx)
+		defer cancel()
+		if err := context.Cause(wctx); err != nil {
+			return err
+		}
+		if err := f(wctx); err != nil {
+			if c := context.Cause(wctx); c != nil && wctx.Err() != nil {
+				return analytics.Wrap(analytics.Unavailable, "rebuild cut off", c)
 			}
+			return err
 		}
-		if ev.UserID != "" {
-			if first, ok := a.users[ev.UserID]; !ok || earlier(ek, first) {
-				a.users[ev.UserID] = ek
-			}
-		}
-		if a.last == "" || earlier(a.last, ek) {
-			a.last = ek
-		}
+		return nil
 	}
 
-	cur, err := s.events.Find(ctx, bson.D{{Key: "site_id", Value: siteID}})
+	cur, started, err := s.generation(ctx, siteID)
+	if err != nil {
+		return res, err
+	}
+	gen := max(cur, started) + 1
+	if err := write(func(ctx context.Context) error {
+		_, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: genID(siteID)}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "site_id", Value: siteID}, {Key: "next", Value: gen}, {Key: "gen", Value: cur}}}},
+			options.UpdateOne().SetUpsert(true))
+		return classify("mongodb: start rebuild generation", err)
+	}); err != nil {
+		return res, err
+	}
+
+	total, err := s.events.CountDocuments(ctx, bson.D{{Key: "site_id", Value: siteID}})
+	if err != nil {
+		return res, classify("mongodb: count events", err)
+	}
+	report := func() {
+		if progress != nil {
+			progress(res.Events, int(max(total, int64(res.Events))))
+		}
+	}
+	report()
+
+	gens := map[string]int64{siteID: gen}
+	last := ""
+	apply := func(cs []counted) error {
+		return write(func(ctx context.Context) error {
+			created := map[string]bool{}
+			creator, err := s.ensureUsers(ctx, cs, gens, func(k string) { created[k] = true })
+			if err != nil {
+				return err
+			}
+			byRollup := map[rollupRef][]counted{}
+			for _, c := range cs {
+				for _, r := range [2]rollupRef{{siteID, c.ev.Day(), gen}, {siteID, allPeriod, gen}} {
+					byRollup[r] = append(byRollup[r], c)
+				}
+			}
+			// A user counts at the first event of this chunk that created
+			// its document; documents from earlier chunks were counted then.
+			newUser := func(r rollupRef, c counted) bool {
+				k := userKey(r, c.ev.UserID)
+				return c.ev.UserID != "" && created[k] && creator[k] == c.ek
+			}
+			return s.applyRollups(ctx, -1, byRollup, newUser, unguarded)
+		})
+	}
+
+	cursor, err := s.events.Find(ctx, bson.D{{Key: "site_id", Value: siteID}}, options.Find().SetBatchSize(int32(chunk)))
 	if err != nil {
 		return res, classify("mongodb: read events", err)
 	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
+	defer cursor.Close(context.Background())
+	evs := make([]analytics.Event, 0, chunk)
+	eks := make([]string, 0, chunk)
+	flush := func() error {
+		if len(evs) == 0 {
+			return nil
+		}
+		cs := make([]counted, len(evs))
+		for i := range evs {
+			cs[i] = counted{ek: eks[i], ev: &evs[i]}
+		}
+		if err := apply(cs); err != nil {
+			return err
+		}
+		res.Events += len(evs)
+		report()
+		evs, eks = evs[:0], eks[:0]
+		return nil
+	}
+	for cursor.Next(ctx) {
 		var doc struct {
+			ID        string    `bson:"_id"`
 			EventType string    `bson:"event_type"`
 			Path      string    `bson:"path"`
 			UserID    string    `bson:"user_id"`
 			Timestamp time.Time `bson:"timestamp"`
 			Entry     string    `bson:"queue_entry"`
 		}
-		if err := cur.Decode(&doc); err != nil {
+		if err := cursor.Decode(&doc); err != nil {
 			return res, classify("mongodb: decode event", err)
 		}
-		ev := analytics.Event{SiteID: siteID, EventType: doc.EventType, Path: doc.Path, UserID: doc.UserID, Timestamp: doc.Timestamp}
-		day := ev.Day()
-		if days[day] == nil {
-			days[day] = newAgg()
+		ek := doc.Entry
+		if ek == "" {
+			ek = "raw/" + doc.ID
+		} else if later(ek, last) {
+			last = ek
 		}
-		add(days[day], &ev, doc.Entry)
-		add(all, &ev, doc.Entry)
-		res.Events++
-		if progress != nil && res.Events%10000 == 0 {
-			progress(res.Events)
+		evs = append(evs, analytics.Event{ID: doc.ID, SiteID: siteID, EventType: doc.EventType, Path: doc.Path, UserID: doc.UserID, Timestamp: doc.Timestamp})
+		eks = append(eks, ek)
+		if len(evs) == chunk {
+			if err := flush(); err != nil {
+				return res, err
+			}
 		}
 	}
-	if err := cur.Err(); err != nil {
+	if err := cursor.Err(); err != nil {
 		return res, classify("mongodb: read events", err)
 	}
-	if progress != nil {
-		progress(res.Events)
+	if err := flush(); err != nil {
+		return res, err
 	}
 
-	// Replace the site's derived documents.
-	if _, err := s.rollups.DeleteMany(ctx, bson.D{{Key: "site_id", Value: siteID}}); err != nil {
-		return res, classify("mongodb: delete rollups", err)
+	// Every document of the new generation gets the newest entry applied as
+	// its watermark, so entries the processors replay after the rebuild
+	// count only when they are newer.
+	if err := write(func(ctx context.Context) error {
+		_, err := s.rollups.UpdateMany(ctx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "wm", Value: last}}}})
+		return classify("mongodb: set rebuild watermarks", err)
+	}); err != nil {
+		return res, err
 	}
-	if _, err := s.users.DeleteMany(ctx, bson.D{{Key: "site_id", Value: siteID}}); err != nil {
-		return res, classify("mongodb: delete users", err)
+	// The switch: one write, after which readers and processors use the
+	// new generation.
+	if err := write(func(ctx context.Context) error {
+		_, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: genID(siteID)}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: gen}}}})
+		return classify("mongodb: switch rebuild generation", err)
+	}); err != nil {
+		return res, err
 	}
-	s.mu.Lock()
-	clear(s.creator)
-	s.mu.Unlock()
-
-	var users, rollups []any
-	rollup := func(id, day string, a *agg) {
-		a.uniques = int64(len(a.users))
-		doc := bson.D{
-			{Key: "_id", Value: id}, {Key: "site_id", Value: siteID},
-			{Key: "views", Value: a.views}, {Key: "events", Value: a.events}, {Key: "uniques", Value: a.uniques},
-			{Key: "paths", Value: a.paths}, {Key: "types", Value: a.types}, {Key: "wm", Value: all.last},
+	res.Generation = gen
+	// Remove the generations nobody reads any more (earlier ones and those
+	// of interrupted rebuilds). Failing here leaves garbage, not wrong
+	// numbers; the next rebuild removes it.
+	_ = write(func(ctx context.Context) error {
+		old := bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: gen}}}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: genID(siteID)}}}}
+		if _, err := s.rollups.DeleteMany(ctx, old); err != nil {
+			return err
 		}
-		if day != "" {
-			doc = append(doc, bson.E{Key: "day", Value: day})
-		}
-		rollups = append(rollups, doc)
-	}
-	for day, a := range days {
-		rollup(dayRollupID(siteID, day), day, a)
-		for u, ek := range a.users {
-			users = append(users, bson.D{{Key: "_id", Value: dayUserID(siteID, day, u)}, {Key: "site_id", Value: siteID}, {Key: "entry", Value: ek}})
-		}
-	}
-	if res.Events > 0 {
-		rollup(allRollupID(siteID), "", all)
-	}
-	for u, ek := range all.users {
-		users = append(users, bson.D{{Key: "_id", Value: allUserID(siteID, u)}, {Key: "site_id", Value: siteID}, {Key: "entry", Value: ek}})
-	}
-	for _, part := range []struct {
-		name string
-		docs []any
-	}{{"users", users}, {"rollups", rollups}} {
-		c := s.users
-		if part.name == "rollups" {
-			c = s.rollups
-		}
-		for len(part.docs) > 0 {
-			n := min(len(part.docs), 1000)
-			if _, err := c.InsertMany(ctx, part.docs[:n], options.InsertMany().SetOrdered(false)); err != nil {
-				return res, classify("mongodb: insert "+part.name, err)
-			}
-			part.docs = part.docs[n:]
-		}
-	}
-	res.Days = len(days)
-	res.Users = len(all.users)
+		_, err := s.users.DeleteMany(ctx, old)
+		return err
+	})
 	res.Elapsed = time.Since(start)
 	return res, nil
 }

@@ -3,173 +3,354 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
-	"sync"
+	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
 )
 
-// rollupDoc is a rollup as stored.
-type rollupDoc struct {
-	ID      string           `bson:"_id"`
-	SiteID  string           `bson:"site_id"`
-	Day     string           `bson:"day,omitempty"`
-	Views   int64            `bson:"views"`
-	Events  int64            `bson:"events"`
-	Uniques int64            `bson:"uniques"`
-	Paths   map[string]int64 `bson:"paths"`
-	Types   map[string]int64 `bson:"types"`
-	WM      string           `bson:"wm"` // last queue entry applied, "partition/id"
+// Rollup documents of one (site, period), period being a UTC day or "all":
+//
+//	<scope>|<period>        main: totals, the leaders of each dimension, the
+//	                        (other) count of each shard, wm
+//	<scope>|<period>|s<NN>  shard NN: counters of the values hashing to it
+//	                        (c.<dim>.<hash>), their names (n.<hash>), the
+//	                        (other) count per dimension (o.<dim>), wm
+//
+// scope is the site id, or "<site>~<gen>" once a rebuild has switched the
+// site to generation gen (see Rebuild). Every document has its own wm (the
+// last queue entry applied to it) and is changed by compare-and-set on it.
+// Writers are fenced (one writer per partition at a time, see the queue),
+// which is what makes the compare-and-set safe on FerretDB, whose update is
+// not atomic; on MongoDB it is a second line of defence.
+
+type mainDoc struct {
+	WM    string                        `bson:"wm"`
+	Top   map[string][]analytics.Ranked `bson:"top"`
+	Other map[string]map[string]int64   `bson:"other"` // shard -> dim -> count
 }
 
-// delta is what a run of entries adds to one rollup.
-type delta struct {
-	views, events, uniques int64
-	paths, types           map[string]int64
-	last                   string // entry key of the newest entry applied
+type shardDoc struct {
+	WM   string                      `bson:"wm"`
+	C    map[string]map[string]int64 `bson:"c"` // dim -> hash -> count
+	Keys int                         `bson:"keys"`
+	O    map[string]int64            `bson:"o"` // dim -> count beyond capacity
 }
 
-func (d *delta) empty() bool { return d.events == 0 }
+// rollupRef names the documents of one (site, period) in one generation.
+type rollupRef struct {
+	site, period string // period: YYYY-MM-DD or "all"
+	gen          int64
+}
 
-// maxCASRetries bounds the compare-and-set loop; only a second writer on the
-// same partition (an owner whose lease lapsed) makes it retry at all.
+func scope(site string, gen int64) string {
+	if gen == 0 {
+		return site
+	}
+	return site + "~" + strconv.FormatInt(gen, 10)
+}
+
+func (r rollupRef) mainID() string { return scope(r.site, r.gen) + "|" + r.period }
+func (r rollupRef) shardID(n int) string {
+	return fmt.Sprintf("%s|%s|s%02d", scope(r.site, r.gen), r.period, n)
+}
+
+func (r rollupRef) base(id string) bson.D {
+	d := bson.D{{Key: "_id", Value: id}, {Key: "site_id", Value: r.site}, {Key: "gen", Value: r.gen}}
+	if r.period != allPeriod {
+		d = append(d, bson.E{Key: "day", Value: r.period})
+	}
+	return d
+}
+
+const allPeriod = "all"
+
+// counted is one event that counts, with the entry key that applies it.
+type counted struct {
+	ek string // entry key, "partition/id"
+	ev *analytics.Event
+}
+
+// applyMode: the processor applies only entries newer than each document's
+// watermark; a rebuild, the only writer of a fresh generation, applies all.
+type applyMode int
+
+const (
+	guarded applyMode = iota
+	unguarded
+)
+
+// maxCASRetries bounds the compare-and-set loop; with fenced writers it
+// never retries at all.
 const maxCASRetries = 10
 
-// applyRollups adds the counted entries to every rollup they touch. For each
-// rollup it reads the watermark, adds only the entries newer than it, and
-// writes with a compare-and-set on the watermark; on a lost race it reads
-// again and recomputes.
-func (s *Store) applyRollups(ctx context.Context, b analytics.Batch, counted []int, userCreator map[string]string) error {
-	var ids []string
-	byRollup := map[string][]int{}
-	for _, i := range counted {
-		ev := &b.Entries[i].Event
-		for _, id := range [2]string{dayRollupID(ev.SiteID, ev.Day()), allRollupID(ev.SiteID)} {
-			if _, ok := byRollup[id]; !ok {
-				ids = append(ids, id)
+// applyRollups adds the events to every rollup they touch: first each shard
+// (collecting the counts its values reach), then each main document. A
+// crash between the two is harmless: the retry finds the shards applied,
+// reads the counts they reached, and applies the main documents.
+func (s *Store) applyRollups(ctx context.Context, partition int, byRollup map[rollupRef][]counted, newUser func(r rollupRef, c counted) bool, mode applyMode) error {
+	type shardJob struct {
+		ref   rollupRef
+		shard int
+		items []shardItem
+	}
+	var jobs []shardJob
+	var refs []rollupRef
+	for ref, cs := range byRollup {
+		refs = append(refs, ref)
+		per := map[int][]shardItem{}
+		for _, c := range cs {
+			for _, k := range c.ev.Keys() {
+				per[k.Shard()] = append(per[k.Shard()], shardItem{c.ek, k})
 			}
-			byRollup[id] = append(byRollup[id], i)
+		}
+		for n, items := range per {
+			jobs = append(jobs, shardJob{ref, n, items})
 		}
 	}
-	sort.Strings(ids)
-	// Rollups are independent documents, so they are written a few at a
-	// time: most of the cost is round trips, not work in the database.
-	return forEach(ids, 8, func(id string) error {
-		if err := s.stage("rollup"); err != nil {
+	sort.Slice(refs, func(i, j int) bool { return refs[i].mainID() < refs[j].mainID() })
+	results := make([]shardResult, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, j := range jobs {
+		g.Go(func() error {
+			if err := s.stage("rollup"); err != nil {
+				return err
+			}
+			r, err := s.applyShard(gctx, partition, j.ref, j.shard, j.items, mode)
+			results[i] = r
 			return err
-		}
-		return s.applyRollup(ctx, b, id, byRollup[id], userCreator)
-	})
-}
-
-// forEach calls f for every item, at most n at a time, and returns the
-// first error.
-func forEach(items []string, n int, f func(string) error) error {
-	var mu sync.Mutex
-	var first error
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, it := range items {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(it string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := f(it); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}(it)
+		})
 	}
-	wg.Wait()
-	return first
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	reached := map[rollupRef]map[string]map[string]int64{} // ref -> dim -> value -> count
+	others := map[rollupRef]map[int]map[string]int64{}
+	for i, j := range jobs {
+		if reached[j.ref] == nil {
+			reached[j.ref] = map[string]map[string]int64{}
+			others[j.ref] = map[int]map[string]int64{}
+		}
+		for k, n := range results[i].counts {
+			if reached[j.ref][k.Dim] == nil {
+				reached[j.ref][k.Dim] = map[string]int64{}
+			}
+			reached[j.ref][k.Dim][k.Value] = n
+		}
+		others[j.ref][j.shard] = results[i].other
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, ref := range refs {
+		g.Go(func() error {
+			if err := s.stage("rollup"); err != nil {
+				return err
+			}
+			return s.applyMain(gctx, partition, ref, byRollup[ref], newUser, reached[ref], others[ref], mode)
+		})
+	}
+	return g.Wait()
 }
 
-func (s *Store) applyRollup(ctx context.Context, b analytics.Batch, id string, entries []int, userCreator map[string]string) error {
+type shardItem struct {
+	ek  string
+	key analytics.Key
+}
+
+type shardResult struct {
+	counts map[analytics.Key]int64 // count each tracked value of the batch reached
+	other  map[string]int64        // the shard's (other) count per dimension
+}
+
+// newer reports whether the entry ek still has to be applied to a document
+// whose watermark is wm.
+func newer(partition int, ek, wm string) bool {
+	if wm == "" {
+		return true
+	}
+	wp, wid := splitEntryKey(wm)
+	if wp != partition {
+		return true
+	}
+	_, id := splitEntryKey(ek)
+	return analytics.ComparePositions(id, wid) > 0
+}
+
+func later(a, b string) bool { // a after b, entry keys of one partition
+	if b == "" {
+		return true
+	}
+	_, ai := splitEntryKey(a)
+	_, bi := splitEntryKey(b)
+	return analytics.ComparePositions(ai, bi) > 0
+}
+
+func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n int, items []shardItem, mode applyMode) (shardResult, error) {
+	id := ref.shardID(n)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
-		var cur rollupDoc
+		var cur shardDoc
 		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-			return classify("mongodb: read rollup", err)
+			return shardResult{}, transientErr("mongodb: read rollup shard", err)
 		}
-		d := s.deltaFor(b, id, entries, cur.WM, userCreator)
-		if d.empty() {
-			return nil // everything here was applied before
+		has := func(k analytics.Key) (int64, bool) {
+			n, ok := cur.C[k.Dim][k.Hash()]
+			return n, ok
+		}
+		inc := map[analytics.Key]int64{}
+		other := map[string]int64{}
+		var fresh []analytics.Key
+		keys := cur.Keys
+		last := cur.WM
+		for _, it := range items {
+			if mode == guarded && !newer(partition, it.ek, cur.WM) {
+				continue
+			}
+			if later(it.ek, last) {
+				last = it.ek
+			}
+			if _, ok := has(it.key); ok || inc[it.key] > 0 {
+				inc[it.key]++
+				continue
+			}
+			if keys >= analytics.ShardKeys {
+				other[it.key.Dim]++
+				continue
+			}
+			keys++
+			fresh = append(fresh, it.key)
+			inc[it.key]++
+		}
+		res := shardResult{counts: map[analytics.Key]int64{}, other: map[string]int64{}}
+		for _, it := range items {
+			if n, ok := has(it.key); ok {
+				res.counts[it.key] = n
+			}
+		}
+		for d, n := range cur.O {
+			res.other[d] = n
+		}
+		if len(inc) == 0 && len(other) == 0 {
+			return res, nil // applied before
+		}
+		for k, n := range inc {
+			res.counts[k] += n
+		}
+		for d, n := range other {
+			res.other[d] += n
 		}
 		if !exists {
-			ev := &b.Entries[entries[0]].Event
-			doc := bson.D{
-				{Key: "_id", Value: id}, {Key: "site_id", Value: ev.SiteID},
-				{Key: "views", Value: d.views}, {Key: "events", Value: d.events}, {Key: "uniques", Value: d.uniques},
-				{Key: "paths", Value: d.paths}, {Key: "types", Value: d.types}, {Key: "wm", Value: d.last},
+			c := bson.M{}
+			names := bson.M{}
+			for k, n := range inc {
+				m, _ := c[k.Dim].(bson.M)
+				if m == nil {
+					m = bson.M{}
+					c[k.Dim] = m
+				}
+				m[k.Hash()] = n
+				names[k.Hash()] = k.Value
 			}
-			if id != allRollupID(ev.SiteID) {
-				doc = append(doc, bson.E{Key: "day", Value: ev.Day()})
-			}
+			doc := append(ref.base(id), bson.E{Key: "c", Value: c}, bson.E{Key: "n", Value: names},
+				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: other}, bson.E{Key: "wm", Value: last})
 			_, err := s.rollups.InsertOne(ctx, doc)
 			if mongo.IsDuplicateKeyError(err) {
-				continue // created meanwhile: read it and recompute
+				continue
 			}
-			return classify("mongodb: insert rollup", err)
+			if err != nil {
+				return shardResult{}, transientErr("mongodb: insert rollup shard", err)
+			}
+			return res, nil
 		}
-		inc := bson.D{{Key: "views", Value: d.views}, {Key: "events", Value: d.events}, {Key: "uniques", Value: d.uniques}}
-		for p, n := range d.paths {
-			inc = append(inc, bson.E{Key: "paths." + p, Value: n})
+		incs := bson.D{{Key: "keys", Value: keys - cur.Keys}}
+		for k, n := range inc {
+			incs = append(incs, bson.E{Key: "c." + k.Dim + "." + k.Hash(), Value: n})
 		}
-		for t, n := range d.types {
-			inc = append(inc, bson.E{Key: "types." + t, Value: n})
+		for d, n := range other {
+			incs = append(incs, bson.E{Key: "o." + d, Value: n})
 		}
-		r, err := s.rollups.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
-			bson.D{{Key: "$inc", Value: inc}, {Key: "$set", Value: bson.D{{Key: "wm", Value: d.last}}}})
+		set := bson.D{{Key: "wm", Value: last}}
+		for _, k := range fresh {
+			set = append(set, bson.E{Key: "n." + k.Hash(), Value: k.Value})
+		}
+		r, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		if err != nil {
-			return classify("mongodb: update rollup", err)
+			return shardResult{}, transientErr("mongodb: update rollup shard", err)
+		}
+		if r.MatchedCount == 1 {
+			return res, nil
+		}
+	}
+	return shardResult{}, analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
+}
+
+func (s *Store) applyMain(ctx context.Context, partition int, ref rollupRef, cs []counted, newUser func(rollupRef, counted) bool,
+	reached map[string]map[string]int64, others map[int]map[string]int64, mode applyMode) error {
+	id := ref.mainID()
+	for attempt := 0; attempt < maxCASRetries; attempt++ {
+		var cur mainDoc
+		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}})).Decode(&cur)
+		exists := err == nil
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return transientErr("mongodb: read rollup", err)
+		}
+		var t analytics.Totals
+		last := cur.WM
+		for _, c := range cs {
+			if mode == guarded && !newer(partition, c.ek, cur.WM) {
+				continue
+			}
+			t.Add(c.ev, newUser(ref, c))
+			if later(c.ek, last) {
+				last = c.ek
+			}
+		}
+		if t.Events == 0 {
+			return nil // applied before
+		}
+		top := bson.M{}
+		for _, dim := range []string{analytics.DimPath, analytics.DimType} {
+			top[dim] = analytics.MergeTop(cur.Top[dim], reached[dim], analytics.TopKeys)
+		}
+		if !exists {
+			other := bson.M{}
+			for n, o := range others {
+				other[strconv.Itoa(n)] = o
+			}
+			doc := append(ref.base(id),
+				bson.E{Key: "views", Value: t.Views}, bson.E{Key: "events", Value: t.Events}, bson.E{Key: "uniques", Value: t.Uniques},
+				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "wm", Value: last})
+			_, err := s.rollups.InsertOne(ctx, doc)
+			if mongo.IsDuplicateKeyError(err) {
+				continue
+			}
+			return transientErr("mongodb: insert rollup", err)
+		}
+		set := bson.D{{Key: "wm", Value: last}, {Key: "top", Value: top}}
+		for n, o := range others {
+			// Absolute values read from the shard: setting them again is
+			// harmless, which keeps the retry after a crash exact.
+			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: o})
+		}
+		r, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "views", Value: t.Views}, {Key: "events", Value: t.Events}, {Key: "uniques", Value: t.Uniques}}},
+				{Key: "$set", Value: set}})
+		if err != nil {
+			return transientErr("mongodb: update rollup", err)
 		}
 		if r.MatchedCount == 1 {
 			return nil
 		}
 	}
 	return analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
-}
-
-// deltaFor sums the entries newer than wm. A user counts when this rollup's
-// user document was created by the very entry being applied.
-func (s *Store) deltaFor(b analytics.Batch, id string, entries []int, wm string, userCreator map[string]string) delta {
-	d := delta{paths: map[string]int64{}, types: map[string]int64{}}
-	wmPart, wmID := splitEntryKey(wm)
-	for _, i := range entries {
-		e := &b.Entries[i]
-		if wm != "" && wmPart == b.Partition && analytics.ComparePositions(e.ID, wmID) <= 0 {
-			continue
-		}
-		ek := entryKey(b.Partition, e.ID)
-		ev := &e.Event
-		d.events++
-		d.types[escapeField(ev.EventType)]++
-		if ev.EventType == analytics.PageView {
-			d.views++
-			if ev.Path != "" {
-				d.paths[escapeField(ev.Path)]++
-			}
-		}
-		if ev.UserID != "" {
-			dayKey, allKey := userKeys(ev)
-			key := dayKey
-			if id == allRollupID(ev.SiteID) {
-				key = allKey
-			}
-			if userCreator[key] == ek {
-				d.uniques++
-			}
-		}
-		d.last = ek
-	}
-	return d
 }

@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"sort"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -12,51 +11,64 @@ import (
 	"github.com/siteanalytics/analytics"
 )
 
-// Stats implements analytics.StatsReader with one read by _id, so its cost
-// depends on the number of distinct paths, never on the number of events.
+// Stats implements analytics.StatsReader with two small reads by _id (the
+// site's generation, then one main rollup document holding the totals and
+// the leading paths), so its cost depends neither on the number of events
+// nor on the number of distinct paths.
 func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.Stats, error) {
 	out := analytics.Stats{SiteID: q.SiteID, TopPaths: []analytics.PathViews{}}
-	id := allRollupID(q.SiteID)
+	gen, _, err := s.generation(ctx, q.SiteID)
+	if err != nil {
+		return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
+	}
+	ref := rollupRef{site: q.SiteID, period: allPeriod, gen: gen}
 	if q.Date != "" {
 		date := q.Date
 		out.Date = &date
-		id = dayRollupID(q.SiteID, q.Date)
+		ref.period = q.Date
 	}
-	var doc rollupDoc
-	opts := options.FindOne().SetProjection(bson.D{{Key: "views", Value: 1}, {Key: "uniques", Value: 1}, {Key: "paths", Value: 1}})
-	err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&doc)
+	var doc struct {
+		Views   int64                         `bson:"views"`
+		Uniques int64                         `bson:"uniques"`
+		Top     map[string][]analytics.Ranked `bson:"top"`
+		Other   map[string]map[string]int64   `bson:"other"`
+	}
+	opts := options.FindOne().SetProjection(bson.D{{Key: "views", Value: 1}, {Key: "uniques", Value: 1},
+		{Key: "top." + analytics.DimPath, Value: 1}, {Key: "other", Value: 1}})
+	err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: ref.mainID()}}, opts).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return out, nil
 	}
 	if err != nil {
-		return out, classify("mongodb: read stats", err)
+		return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
 	}
 	out.TotalViews = doc.Views
 	out.UniqueUsers = doc.Uniques
-	out.TopPaths = topPaths(doc.Paths, q.Limit)
+	var other int64
+	for _, o := range doc.Other {
+		other += o[analytics.DimPath]
+	}
+	out.TopPaths, out.Truncated = topPaths(doc.Top[analytics.DimPath], other, q.Limit)
 	return out, nil
 }
 
-// topPaths returns the limit most viewed paths, ties broken by path so the
-// answer is the same every time.
-func topPaths(paths map[string]int64, limit int) []analytics.PathViews {
-	all := make([]analytics.PathViews, 0, len(paths))
-	for p, n := range paths {
-		if n > 0 {
-			all = append(all, analytics.PathViews{Path: unescapeField(p), Views: n})
-		}
+// topPaths returns the limit most viewed paths; the views of paths beyond
+// the rollups' capacity are one "(other)" row, ranked by its count.
+func topPaths(top []analytics.Ranked, other int64, limit int) ([]analytics.PathViews, bool) {
+	if other > 0 {
+		top = analytics.MergeTop(top, map[string]int64{analytics.Other: other}, len(top)+1)
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Views != all[j].Views {
-			return all[i].Views > all[j].Views
-		}
-		return all[i].Path < all[j].Path
-	})
 	if limit <= 0 {
 		limit = analytics.DefaultTopPaths
 	}
-	if len(all) > limit {
-		all = all[:limit]
+	out := make([]analytics.PathViews, 0, min(limit, len(top)))
+	for _, r := range top {
+		if len(out) == limit {
+			break
+		}
+		if r.Count > 0 {
+			out = append(out, analytics.PathViews{Path: r.Value, Views: r.Count})
+		}
 	}
-	return all
+	return out, other > 0
 }

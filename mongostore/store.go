@@ -6,14 +6,16 @@
 //     for `analytics-cli rebuild`.
 //   - users:   one document per (site, day, user) and per (site, user),
 //     remembering the queue entry that created it.
-//   - rollups: one document per (site, day) and per site all-time with
-//     views, events, unique users, views per path and counts per event type,
-//     plus wm, the last queue entry applied to it.
+//   - rollups: per (site, day) and per site all-time a main document
+//     (views, events, unique users, the leading paths and event types) and
+//     up to analytics.RollupShards counter documents, each with wm, the last
+//     queue entry applied to it; and per site its rollup generation.
 //
-// Exactly-once without transactions: an entry changes a rollup only when it
-// is newer than the rollup's wm, and the change is a compare-and-set on wm,
-// so a redelivered batch never counts twice and, because a partition has one
-// owner that applies its entries in order, a crash never skips one.
+// Exactly-once without transactions: an entry changes a rollup document
+// only when it is newer than the document's wm, and the change is a
+// compare-and-set on wm, so a redelivered batch never counts twice and,
+// because a partition has one fenced writer that applies its entries in
+// order, a crash never skips one. Rollups are bounded: see rollup.go.
 //
 // Every query is plain CRUD by _id (plus inserts and one find by site_id in
 // rebuild), which MongoDB 6.0+ and FerretDB v1.24 both run.
@@ -32,6 +34,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 
 	"github.com/siteanalytics/analytics"
 )
@@ -159,33 +162,89 @@ func (s *Store) Close(ctx context.Context) error {
 	return err
 }
 
-// classify marks err Unavailable when retrying can help (network, timeouts,
-// server selection, write concern), Invalid otherwise.
+// classify says whether retrying err can help. Errors are transient
+// (Unavailable: retry with backoff, never acknowledge) unless they carry a
+// server code on an explicit list of permanent causes (Invalid: retrying the
+// same input fails again), or the driver refused the document itself for its
+// size. An error the code does not know is a server fault until proven
+// otherwise: dead-lettering on it would throw events away.
 func classify(msg string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if transient(err) {
-		return analytics.Wrap(analytics.Unavailable, msg, err)
+	if permanent(err) {
+		return analytics.Wrap(analytics.Invalid, msg, err)
 	}
-	return analytics.Wrap(analytics.Invalid, msg, err)
+	return analytics.Wrap(analytics.Unavailable, msg, err)
 }
 
-func transient(err error) bool {
-	var se mongo.ServerError
+// transientErr wraps err as Unavailable whatever it is: for the steps after
+// an entry's raw document is stored, which must never dead-letter it. An
+// error that already has a kind keeps it only when it is Unavailable.
+func transientErr(msg string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return analytics.Wrap(analytics.Unavailable, msg, err)
+}
+
+// Permanent server error codes: the input itself is what the server refuses.
+var permanentCodes = map[int32]string{
+	2:     "BadValue",
+	9:     "FailedToParse",
+	14:    "TypeMismatch",
+	52:    "DollarPrefixedFieldName",
+	53:    "InvalidIdField",
+	55:    "InvalidDBRef",
+	56:    "EmptyFieldName",
+	57:    "DottedFieldName",
+	121:   "DocumentValidationFailure",
+	10334: "BSONObjectTooLarge",
+	17419: "update result document too large",
+	17280: "KeyTooLong",
+	40352: "EmptyFieldPath",
+}
+
+func permanentCode(code int32) bool {
+	_, ok := permanentCodes[code]
+	return ok
+}
+
+func permanent(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// The driver refuses a document over the server's limit before sending.
+	if errors.Is(err, driver.ErrDocumentTooLarge) {
+		return true
+	}
 	var we mongo.WriteException
+	if errors.As(err, &we) {
+		if we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
+			return false
+		}
+		for _, e := range we.WriteErrors {
+			if !permanentCode(int32(e.Code)) {
+				return false
+			}
+		}
+		return true
+	}
 	var bwe mongo.BulkWriteException
-	switch {
-	case mongo.IsNetworkError(err), mongo.IsTimeout(err),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.Is(err, mongo.ErrClientDisconnected):
+	if errors.As(err, &bwe) {
+		if bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+			return false
+		}
+		for _, e := range bwe.WriteErrors {
+			if !permanentCode(int32(e.Code)) {
+				return false
+			}
+		}
 		return true
-	case errors.As(err, &we) && we.WriteConcernError != nil, errors.As(err, &bwe) && bwe.WriteConcernError != nil:
-		return true
-	case errors.As(err, &se) && se.HasErrorLabel("RetryableWriteError"):
-		return true
-	case strings.Contains(err.Error(), "server selection"):
-		return true
+	}
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return permanentCode(ce.Code) && !ce.HasErrorLabel("RetryableWriteError")
 	}
 	return false
 }
@@ -201,38 +260,10 @@ func redact(uri string) string {
 	return u.String()
 }
 
-// Key encoding: rollup and user ids join parts with '|', which site_id never
-// contains; the user id comes last so any character in it is safe.
-func dayRollupID(site, day string) string { return site + "|" + day }
-func allRollupID(site string) string      { return site + "|all" }
-func dayUserID(site, day, user string) string {
-	return site + "|" + day + "|" + user
-}
-func allUserID(site, user string) string { return site + "||" + user }
-
 // entryKey is what raw and user documents record as their creator: the
 // partition and the entry id, so the same id from another partition never
 // passes for this entry.
 func entryKey(partition int, id string) string { return fmt.Sprintf("%d/%s", partition, id) }
-
-// Field names in rollup maps: '.' and a leading '$' mean something in update
-// paths, so they are escaped (with '%' itself escaped first).
-var fieldEscaper = strings.NewReplacer("%", "%25", ".", "%2E", "$", "%24")
-var fieldUnescaper = strings.NewReplacer("%2E", ".", "%24", "$", "%25", "%")
-
-func escapeField(s string) string {
-	if s == "" {
-		return "%"
-	}
-	return fieldEscaper.Replace(s)
-}
-
-func unescapeField(s string) string {
-	if s == "%" {
-		return ""
-	}
-	return fieldUnescaper.Replace(s)
-}
 
 // splitEntryKey undoes entryKey; an empty or foreign key gives partition -1.
 func splitEntryKey(k string) (int, string) {

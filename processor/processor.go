@@ -38,6 +38,7 @@ type Counters struct {
 	Duplicates   atomic.Int64 // events skipped because their id was stored before
 	DeadLettered atomic.Int64
 	Retries      atomic.Int64 // failed attempts that were retried
+	Fenced       atomic.Int64 // batches dropped because the lease was no longer certain
 }
 
 // Processor runs the fetch-store-ack loop.
@@ -96,8 +97,15 @@ func (p *Processor) Run(ctx context.Context) error {
 		err = p.handle(bctx, b)
 		cancel()
 		if err != nil {
-			p.log.Warn().Err(err).Int("partition", b.Partition).Int("entries", len(b.Entries)).
-				Msg("batch left unacknowledged; it will be replayed")
+			p.queue.Drop(b)
+			ev := p.log.Warn().Err(err).Int("partition", b.Partition).Int("entries", len(b.Entries))
+			if fenced(err) {
+				p.Counters.Fenced.Add(1)
+				ev.Msg("batch cut off by its lease's write deadline and left unacknowledged; it will be replayed " +
+					"(if this repeats, the database is slower than LEASE_TTL allows: raise LEASE_TTL or lower BATCH_SIZE)")
+			} else {
+				ev.Msg("batch left unacknowledged; it will be replayed")
+			}
 		}
 	}
 }
@@ -118,7 +126,7 @@ func (p *Processor) handle(ctx context.Context, b analytics.Batch) error {
 	good := analytics.Batch{Partition: b.Partition, Entries: make([]analytics.Entry, 0, len(b.Entries))}
 	for _, e := range b.Entries {
 		if e.Err != nil {
-			if err := p.deadLetter(ctx, b.Partition, e, e.Err); err != nil {
+			if err := p.deadLetter(ctx, b, e, e.Err); err != nil {
 				return err
 			}
 			continue
@@ -130,7 +138,7 @@ func (p *Processor) handle(ctx context.Context, b analytics.Batch) error {
 		return err
 	}
 	for _, f := range res.Failed {
-		if err := p.deadLetter(ctx, b.Partition, good.Entries[f.Index], f.Err); err != nil {
+		if err := p.deadLetter(ctx, b, good.Entries[f.Index], f.Err); err != nil {
 			return err
 		}
 	}
@@ -155,8 +163,17 @@ func (p *Processor) apply(ctx context.Context, b analytics.Batch) (analytics.App
 	var res analytics.ApplyResult
 	var permanent error
 	err := p.retry(ctx, "store batch", func() error {
+		// Every attempt gets a fresh write deadline from the lease.
+		wctx, cancel := p.queue.WriteContext(ctx, b)
+		defer cancel()
+		if err := context.Cause(wctx); err != nil {
+			return err
+		}
 		var err error
-		res, err = p.store.Apply(ctx, b)
+		res, err = p.store.Apply(wctx, b)
+		if err != nil && context.Cause(wctx) != nil && wctx.Err() != nil && ctx.Err() == nil {
+			err = errors.Join(context.Cause(wctx), err)
+		}
 		if err != nil && analytics.KindOf(err) != analytics.Unavailable {
 			permanent = err
 			return nil
@@ -185,16 +202,27 @@ func (p *Processor) apply(ctx context.Context, b analytics.Batch) (analytics.App
 	return total, nil
 }
 
-func (p *Processor) deadLetter(ctx context.Context, partition int, e analytics.Entry, reason error) error {
-	p.log.Error().Err(reason).Int("partition", partition).Str("entry", e.ID).Msg("entry dead-lettered")
-	err := p.retry(ctx, "dead-letter", func() error { return p.queue.DeadLetter(ctx, partition, e, reason) })
+func (p *Processor) deadLetter(ctx context.Context, b analytics.Batch, e analytics.Entry, reason error) error {
+	p.log.Error().Err(reason).Int("partition", b.Partition).Str("entry", e.ID).Msg("entry dead-lettered")
+	err := p.retry(ctx, "dead-letter", func() error {
+		wctx, cancel := p.queue.WriteContext(ctx, b)
+		defer cancel()
+		if err := context.Cause(wctx); err != nil {
+			return err
+		}
+		return p.queue.DeadLetter(wctx, b.Partition, e, reason)
+	})
 	if err == nil {
 		p.Counters.DeadLettered.Add(1)
 	}
 	return err
 }
 
-// retry calls f until it succeeds or ctx ends, backing off between tries.
+// fenced reports whether err says the lease was no longer certainly held.
+func fenced(err error) bool { return errors.Is(err, analytics.ErrFenced) }
+
+// retry calls f until it succeeds or ctx ends, backing off between tries. A
+// fenced failure is never retried: the batch must be dropped.
 func (p *Processor) retry(ctx context.Context, what string, f func() error) error {
 	backoff := p.cfg.MinBackoff
 	for {
@@ -202,7 +230,7 @@ func (p *Processor) retry(ctx context.Context, what string, f func() error) erro
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if fenced(err) || ctx.Err() != nil {
 			return errors.Join(err, ctx.Err())
 		}
 		p.Counters.Retries.Add(1)

@@ -49,10 +49,10 @@ type Consumer struct {
 	cfg  ConsumerConfig
 	log  zerolog.Logger
 
-	mu    sync.Mutex
-	owned []int // partitions held, in the order Fetch visits them
-	next  int   // round-robin position in owned
-	busy  int   // partition with a batch handed out and not acked, or -1
+	mu     sync.Mutex
+	owned  []int          // partitions held, in the order Fetch visits them
+	leases map[int]*lease // state of each owned partition
+	next   int            // round-robin position in owned
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -61,11 +61,35 @@ type Consumer struct {
 
 var _ analytics.Consumer = (*Consumer)(nil)
 
+// lease is what a consumer knows about one partition it owns.
+type lease struct {
+	// until is the local write deadline: the moment the last successful
+	// renewal was sent plus the TTL minus a safety margin. Until then the
+	// key cannot have expired, whatever the clocks of Redis and of this
+	// process do (only elapsed time is compared, on this machine).
+	until time.Time
+	// readyAt is when the partition may first be read: a partition taken
+	// over from an expired lease waits a full TTL, so whatever its previous
+	// owner had in flight has landed before this one writes.
+	readyAt time.Time
+	// busy: a batch is handed out (or being read) and not acknowledged.
+	busy bool
+	// unclean: a batch was handed out and never acknowledged, so writes of
+	// it may still be in flight; such a partition is given back without the
+	// clean mark and its next owner waits a full TTL.
+	unclean bool
+	// lost ends every write context of the partition when the lease is
+	// known lost.
+	lost     context.Context
+	loseThis context.CancelCauseFunc
+}
+
 // The scripts check the lease and act in one step, so a processor whose
 // lease lapsed can never read entries of a partition another now owns.
 var (
 	readScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASELOST lease lost') end
+if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('HELD partition held by a maintenance job') end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '0')
 if r and r[1] and #r[1][2] > 0 then return r[1][2] end
@@ -77,11 +101,45 @@ return {}
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `)
+	// releaseScript gives a lease back. ARGV[2] = "1" marks the release
+	// clean (no write of the releaser can still be in flight), which spares
+	// the next owner its wait.
 	releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', 3600000) end
+  return 1
+end
 return 0
 `)
+	// acquireScript takes a free lease: 0 = taken by someone else, 1 = the
+	// last owner left cleanly, 2 = the last owner's lease expired (or is
+	// unknown), so the new owner must wait out a full TTL before writing.
+	acquireScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('DEL', KEYS[2]) == 1 then return 1 end
+return 2
+`)
+	// ackScript acknowledges and deletes entries in one atomic step, and only
+	// while the caller holds the lease.
+	ackScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASELOST lease lost') end
+for i = 3, #ARGV, 500 do
+  local j = math.min(i + 499, #ARGV)
+  redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, i, j))
+  redis.call('XDEL', KEYS[2], unpack(ARGV, i, j))
+end
+return #ARGV - 2
+`)
 )
+
+// ErrFenced ends the write context of a batch whose partition lease is no
+// longer certainly held. The batch must be dropped, unacknowledged.
+var ErrFenced = analytics.ErrFenced
+
+// margin is the part of the TTL a writer never uses: it covers a renewal
+// that is slow to come back and the flight time of the last write.
+func margin(ttl time.Duration) time.Duration { return ttl / 4 }
 
 // NewConsumer checks the queue settings, joins the processors and starts the
 // ownership loop. Close stops it and gives the partitions back.
@@ -100,7 +158,7 @@ func NewConsumer(ctx context.Context, rdb redis.UniversalClient, keys Keys, cfg 
 		return nil, err
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
-	c := &Consumer{rdb: rdb, keys: keys, cfg: cfg, log: log, busy: -1, stop: stop, done: make(chan struct{})}
+	c := &Consumer{rdb: rdb, keys: keys, cfg: cfg, log: log, leases: map[int]*lease{}, stop: stop, done: make(chan struct{})}
 	c.maintain(ctx) // own partitions before the first Fetch
 	go c.loop(loopCtx)
 	return c, nil
@@ -128,8 +186,12 @@ func (c *Consumer) loop(ctx context.Context) {
 }
 
 // maintain is one round of heartbeat, renewal, takeover and give-back.
-func (c *Consumer) maintain(ctx context.Context) {
+// Every Redis call has a deadline of a third of the TTL, so a hung Redis
+// cannot stall the loop past the moment the write deadlines expire anyway.
+func (c *Consumer) maintain(parent context.Context) {
 	ttl := c.cfg.LeaseTTL
+	ctx, cancel := context.WithTimeout(parent, ttl/3)
+	defer cancel()
 	now := time.Now()
 	pipe := c.rdb.Pipeline()
 	pipe.ZAdd(ctx, c.keys.Processors(), redis.Z{Score: float64(now.UnixMilli()), Member: c.cfg.Name})
@@ -147,21 +209,24 @@ func (c *Consumer) maintain(ctx context.Context) {
 		return
 	}
 	for _, p := range c.Owned() {
-		if held[p] && !c.isBusy(p) {
-			c.drop(p)
-			c.release(ctx, p)
+		if held[p] && c.giveUp(ctx, p) {
 			c.log.Info().Int("partition", p).Msg("partition given up for a maintenance job")
 			continue
 		}
+		sent := time.Now()
 		n, err := renewScript.Run(ctx, c.rdb, []string{c.keys.Lease(p)}, c.cfg.Name, ttl.Milliseconds()).Int()
 		if err != nil {
+			// The write deadline was not moved on: if renewals keep
+			// failing, writes stop before the key can expire.
 			c.log.Warn().Err(err).Int("partition", p).Msg("lease renewal failed; will retry")
 			continue
 		}
 		if n == 0 {
 			c.log.Warn().Int("partition", p).Msg("lease lost to another processor")
-			c.drop(p)
+			c.lose(p)
+			continue
 		}
+		c.renewed(p, sent)
 	}
 
 	owned := c.Owned()
@@ -170,39 +235,95 @@ func (c *Consumer) maintain(ctx context.Context) {
 			if len(owned) >= share || contains(owned, p) || held[p] {
 				continue
 			}
-			ok, err := c.rdb.SetNX(ctx, c.keys.Lease(p), c.cfg.Name, ttl).Result()
-			if err != nil || !ok {
+			sent := time.Now()
+			how, err := acquireScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Clean(p)}, c.cfg.Name, ttl.Milliseconds()).Int()
+			if err != nil || how == 0 {
 				continue
 			}
 			if err := c.ensureGroup(ctx, p); err != nil {
 				c.log.Warn().Err(err).Int("partition", p).Msg("create consumer group")
-				c.release(ctx, p)
+				c.release(ctx, p, true)
 				continue
 			}
+			l := &lease{until: sent.Add(ttl - margin(ttl)), readyAt: sent}
+			if how == 2 {
+				// The previous owner may have been cut off mid-write: let a
+				// full TTL pass so anything it had in flight lands first.
+				l.readyAt = sent.Add(ttl)
+			}
+			l.lost, l.loseThis = context.WithCancelCause(context.Background())
 			c.mu.Lock()
 			c.owned = append(c.owned, p)
+			c.leases[p] = l
 			c.mu.Unlock()
 			owned = append(owned, p)
-			c.log.Info().Int("partition", p).Msg("partition taken")
+			c.log.Info().Int("partition", p).Bool("waits_ttl", how == 2).Msg("partition taken")
 		}
 	}
 	for len(owned) > share {
-		c.mu.Lock()
 		victim := -1
+		c.mu.Lock()
 		for _, p := range c.owned {
-			if p != c.busy {
+			if !c.leases[p].busy {
 				victim = p
 				break
 			}
 		}
 		c.mu.Unlock()
-		if victim < 0 {
+		if victim < 0 || !c.giveUp(ctx, victim) {
 			break
 		}
-		c.drop(victim)
-		c.release(ctx, victim)
 		owned = c.Owned()
 		c.log.Info().Int("partition", victim).Int("share", share).Msg("partition given back to balance load")
+	}
+}
+
+// renewed moves p's write deadline on after a renewal sent at sent.
+func (c *Consumer) renewed(p int, sent time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.leases[p]; l != nil {
+		if u := sent.Add(c.cfg.LeaseTTL - margin(c.cfg.LeaseTTL)); u.After(l.until) {
+			l.until = u
+		}
+	}
+}
+
+// lose forgets p at once and ends every write context of it.
+func (c *Consumer) lose(p int) {
+	c.mu.Lock()
+	l := c.leases[p]
+	c.removeLocked(p)
+	c.mu.Unlock()
+	if l != nil {
+		l.loseThis(ErrFenced)
+	}
+}
+
+// giveUp releases p unless a batch of it is in hand; the check and the
+// removal happen under one lock, so Fetch can never read a partition that
+// is being given away.
+func (c *Consumer) giveUp(ctx context.Context, p int) bool {
+	c.mu.Lock()
+	l := c.leases[p]
+	if l == nil || l.busy {
+		c.mu.Unlock()
+		return false
+	}
+	c.removeLocked(p)
+	c.mu.Unlock()
+	l.loseThis(ErrFenced)
+	c.release(ctx, p, !l.unclean)
+	return true
+}
+
+func (c *Consumer) removeLocked(p int) {
+	delete(c.leases, p)
+	for i, q := range c.owned {
+		if q == p {
+			c.owned = append(c.owned[:i], c.owned[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -242,12 +363,6 @@ func (c *Consumer) held(ctx context.Context) (map[int]bool, error) {
 	return out, nil
 }
 
-func (c *Consumer) isBusy(p int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.busy == p
-}
-
 func (c *Consumer) ensureGroup(ctx context.Context, p int) error {
 	err := c.rdb.XGroupCreateMkStream(ctx, c.keys.Stream(p), group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -256,19 +371,12 @@ func (c *Consumer) ensureGroup(ctx context.Context, p int) error {
 	return nil
 }
 
-func (c *Consumer) drop(p int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, q := range c.owned {
-		if q == p {
-			c.owned = append(c.owned[:i], c.owned[i+1:]...)
-			return
-		}
+func (c *Consumer) release(ctx context.Context, p int, clean bool) {
+	mark := "0"
+	if clean {
+		mark = "1"
 	}
-}
-
-func (c *Consumer) release(ctx context.Context, p int) {
-	_ = releaseScript.Run(ctx, c.rdb, []string{c.keys.Lease(p)}, c.cfg.Name).Err()
+	_ = releaseScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Clean(p)}, c.cfg.Name, mark).Err()
 }
 
 func contains(s []int, v int) bool {
@@ -311,26 +419,52 @@ func (c *Consumer) fetchOnce(ctx context.Context, max int) (analytics.Batch, err
 	var lastErr error
 	for i := range owned {
 		p := owned[(start+i)%len(owned)]
-		entries, err := c.read(ctx, p, max)
-		if err != nil {
-			if ctx.Err() != nil {
-				return analytics.Batch{}, ctx.Err()
-			}
-			lastErr = err
+		if !c.claim(p) {
 			continue
 		}
-		if len(entries) > 0 {
-			c.mu.Lock()
-			c.next = (start + i + 1) % max1(len(owned))
-			c.busy = p
-			c.mu.Unlock()
-			return analytics.Batch{Partition: p, Entries: entries}, nil
+		entries, err := c.read(ctx, p, max)
+		if err != nil || len(entries) == 0 {
+			c.unclaim(p)
+			if err != nil {
+				if ctx.Err() != nil {
+					return analytics.Batch{}, ctx.Err()
+				}
+				lastErr = err
+			}
+			continue
 		}
+		c.mu.Lock()
+		c.next = (start + i + 1) % max1(len(owned))
+		if l := c.leases[p]; l != nil {
+			l.unclean = true // until acknowledged
+		}
+		c.mu.Unlock()
+		return analytics.Batch{Partition: p, Entries: entries}, nil
 	}
 	if lastErr != nil && len(owned) > 0 {
 		return analytics.Batch{}, lastErr
 	}
 	return analytics.Batch{}, nil
+}
+
+// claim marks p busy if it is owned, not busy, and past its takeover wait.
+func (c *Consumer) claim(p int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.leases[p]
+	if l == nil || l.busy || time.Now().Before(l.readyAt) {
+		return false
+	}
+	l.busy = true
+	return true
+}
+
+func (c *Consumer) unclaim(p int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.leases[p]; l != nil {
+		l.busy = false
+	}
 }
 
 func max1(n int) int {
@@ -341,24 +475,63 @@ func max1(n int) int {
 }
 
 func (c *Consumer) read(ctx context.Context, p, max int) ([]analytics.Entry, error) {
-	keys := []string{c.keys.Lease(p), c.keys.Stream(p)}
+	keys := []string{c.keys.Lease(p), c.keys.Stream(p), c.keys.Hold(p)}
 	args := []any{c.cfg.Name, c.cfg.LeaseTTL.Milliseconds(), group, consumer, max}
-	res, err := readScript.Run(ctx, c.rdb, keys, args...).Result()
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
+	defer cancel()
+	sent := time.Now()
+	res, err := readScript.Run(rctx, c.rdb, keys, args...).Result()
 	if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
-		if err := c.ensureGroup(ctx, p); err != nil {
+		if err := c.ensureGroup(rctx, p); err != nil {
 			return nil, unavailable("redis: create consumer group", err)
 		}
-		res, err = readScript.Run(ctx, c.rdb, keys, args...).Result()
+		sent = time.Now()
+		res, err = readScript.Run(rctx, c.rdb, keys, args...).Result()
 	}
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "LEASELOST") {
+		switch {
+		case strings.HasPrefix(err.Error(), "LEASELOST"):
 			c.log.Warn().Int("partition", p).Msg("lease lost to another processor")
-			c.drop(p)
+			c.lose(p)
+			return nil, nil
+		case strings.HasPrefix(err.Error(), "HELD"):
+			c.unclaim(p)
+			if c.giveUp(ctx, p) {
+				c.log.Info().Int("partition", p).Msg("partition given up for a maintenance job")
+			}
 			return nil, nil
 		}
 		return nil, unavailable("redis: read partition", err)
 	}
+	// The script renewed the lease: that moves the write deadline on too.
+	c.renewed(p, sent)
 	return parseEntries(res)
+}
+
+// WriteContext implements analytics.Consumer. The context ends with cause
+// ErrFenced at the partition's local write deadline, or at once when the
+// lease is known lost. A deadline cannot move, so callers ask again for
+// each write attempt; renewals in between give the next one more time.
+func (c *Consumer) WriteContext(ctx context.Context, b analytics.Batch) (context.Context, context.CancelFunc) {
+	c.mu.Lock()
+	l := c.leases[b.Partition]
+	var until time.Time
+	var lost context.Context
+	if l != nil {
+		until, lost = l.until, l.lost
+	}
+	c.mu.Unlock()
+	// A write step that would have less than a tenth of the TTL is not
+	// started at all.
+	if l == nil || time.Until(until) < c.cfg.LeaseTTL/10 {
+		wctx, cancel := context.WithCancelCause(ctx)
+		cancel(ErrFenced)
+		return wctx, func() {}
+	}
+	cctx, cancelLost := context.WithCancelCause(ctx)
+	wctx, cancelDeadline := context.WithDeadlineCause(cctx, until, ErrFenced)
+	stop := context.AfterFunc(lost, func() { cancelLost(ErrFenced) })
+	return wctx, func() { stop(); cancelDeadline(); cancelLost(nil) }
 }
 
 // parseEntries decodes the script's reply: a list of [id, [field, value]]
@@ -402,29 +575,39 @@ func parseEntries(res any) ([]analytics.Entry, error) {
 }
 
 // Ack implements analytics.Consumer. Acknowledged entries are deleted from
-// the stream, so its length is the backlog.
+// the stream, so its length is the backlog. The acknowledgement and the
+// deletion are one script, which also checks the lease: a processor that
+// lost its partition cannot acknowledge what the new owner will replay.
 func (c *Consumer) Ack(ctx context.Context, b analytics.Batch) error {
 	if len(b.Entries) == 0 {
 		return nil
 	}
-	ids := make([]string, len(b.Entries))
-	for i, e := range b.Entries {
-		ids[i] = e.ID
+	args := make([]any, 0, len(b.Entries)+2)
+	args = append(args, c.cfg.Name, group)
+	for _, e := range b.Entries {
+		args = append(args, e.ID)
 	}
-	stream := c.keys.Stream(b.Partition)
-	pipe := c.rdb.Pipeline()
-	pipe.XAck(ctx, stream, group, ids...)
-	pipe.XDel(ctx, stream, ids...)
-	if _, err := pipe.Exec(ctx); err != nil {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
+	defer cancel()
+	err := ackScript.Run(actx, c.rdb, []string{c.keys.Lease(b.Partition), c.keys.Stream(b.Partition)}, args...).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "LEASELOST") {
+		c.lose(b.Partition)
+		return ErrFenced
+	}
+	if err != nil {
 		return unavailable("redis: acknowledge entries", err)
 	}
 	c.mu.Lock()
-	if c.busy == b.Partition {
-		c.busy = -1
+	if l := c.leases[b.Partition]; l != nil {
+		l.busy, l.unclean = false, false
 	}
 	c.mu.Unlock()
 	return nil
 }
+
+// Drop implements analytics.Consumer: the batch stays unacknowledged and
+// will be handed out again, first, by the next Fetch of its partition.
+func (c *Consumer) Drop(b analytics.Batch) { c.unclaim(b.Partition) }
 
 // DeadLetter implements analytics.Consumer.
 func (c *Consumer) DeadLetter(ctx context.Context, partition int, e analytics.Entry, reason error) error {
@@ -436,14 +619,19 @@ func (c *Consumer) DeadLetter(ctx context.Context, partition int, e analytics.En
 }
 
 // Close stops the ownership loop, gives every partition back so another
-// processor can take it at once, and leaves the processors set. Safe twice.
+// processor can take it at once (at once only when no batch of it was left
+// unacknowledged), and leaves the processors set. Safe twice.
 func (c *Consumer) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.stop()
 		<-c.done
-		for _, p := range c.Owned() {
-			c.release(ctx, p)
-			c.drop(p)
+		c.mu.Lock()
+		leases := c.leases
+		c.leases, c.owned = map[int]*lease{}, nil
+		c.mu.Unlock()
+		for p, l := range leases {
+			l.loseThis(ErrFenced)
+			c.release(ctx, p, !l.unclean)
 		}
 		_ = c.rdb.ZRem(ctx, c.keys.Processors(), c.cfg.Name).Err()
 	})

@@ -2,69 +2,159 @@ package redisqueue
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/siteanalytics/analytics"
 )
 
+// Hold is a maintenance job's ownership of one partition (see
+// HoldPartition). It fences the job's writes exactly as a processor's are
+// fenced: WriteContext ends at the local write deadline derived from the
+// last renewal sent.
+type Hold struct {
+	Partition int
+
+	rdb  redis.UniversalClient
+	keys Keys
+	name string
+	ttl  time.Duration
+
+	mu       sync.Mutex
+	until    time.Time
+	lost     context.Context
+	loseThis context.CancelCauseFunc
+	stop     context.CancelFunc
+	done     chan struct{}
+	once     sync.Once
+}
+
+var _ analytics.Fence = (*Hold)(nil)
+
 // HoldPartition takes the lease of siteID's partition for a maintenance job
-// (such as a rebuild), waiting until the owning processor's lease is free,
-// and keeps renewing it until release is called. While it is held no
-// processor applies entries of that partition; they wait in the stream.
-// waiting, if not nil, is called once when the lease is busy.
-func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteID, name string, ttl time.Duration, waiting func(partition int)) (release func(), err error) {
+// (such as a rebuild) and keeps renewing it until Release. It first sets the
+// partition's hold key, which makes the owning processor give the partition
+// up as soon as it has no batch in hand and stops every processor from
+// reading it (the read script refuses a held partition), then takes the
+// lease. When the previous owner did not leave cleanly it waits a full TTL
+// more, so nothing that owner had in flight can land among the job's writes.
+// waiting, if not nil, is called once when it has to wait.
+func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteID, name string, ttl time.Duration, waiting func(partition int, why string)) (*Hold, error) {
 	if err := CheckMeta(ctx, rdb, k); err != nil {
 		return nil, err
 	}
 	p := k.Partition(siteID)
-	// Ask the owner to give the partition up; the hold key lives as long as
-	// the job renews it, so a crashed job frees the partition by itself.
-	if err := rdb.Set(ctx, k.Hold(p), name, ttl).Err(); err != nil {
-		return nil, unavailable("redis: request partition hold", err)
-	}
 	told := false
+	var how int
 	for {
+		// The hold key lives as long as the job renews it, so a crashed job
+		// frees the partition by itself.
 		if err := rdb.Set(ctx, k.Hold(p), name, ttl).Err(); err != nil {
 			return nil, unavailable("redis: request partition hold", err)
 		}
-		ok, err := rdb.SetNX(ctx, k.Lease(p), name, ttl).Result()
+		var err error
+		how, err = acquireScript.Run(ctx, rdb, []string{k.Lease(p), k.Clean(p)}, name, ttl.Milliseconds()).Int()
 		if err != nil {
 			return nil, unavailable("redis: take partition lease", err)
 		}
-		if ok {
+		if how != 0 {
 			break
 		}
 		if !told && waiting != nil {
-			waiting(p)
+			waiting(p, "a processor holds it")
 			told = true
 		}
 		select {
 		case <-ctx.Done():
 			rdb.Del(context.Background(), k.Hold(p))
 			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(ttl / 10):
 		}
 	}
-	hctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-hctx.Done():
-				return
-			case <-t.C:
-				_ = renewScript.Run(hctx, rdb, []string{k.Lease(p)}, name, ttl.Milliseconds()).Err()
-				_ = rdb.Set(hctx, k.Hold(p), name, ttl).Err()
-			}
+	sent := time.Now()
+	h := &Hold{Partition: p, rdb: rdb, keys: k, name: name, ttl: ttl, until: sent.Add(ttl - margin(ttl)), done: make(chan struct{})}
+	h.lost, h.loseThis = context.WithCancelCause(context.Background())
+	hctx, stop := context.WithCancel(context.Background())
+	h.stop = stop
+	go h.renew(hctx)
+	if how == 2 {
+		if waiting != nil {
+			waiting(p, "its last owner did not give it back cleanly")
 		}
-	}()
-	return func() {
+		select {
+		case <-ctx.Done():
+			h.Release(false)
+			return nil, ctx.Err()
+		case <-time.After(ttl):
+		}
+	}
+	return h, nil
+}
+
+func (h *Hold) renew(ctx context.Context) {
+	defer close(h.done)
+	t := time.NewTicker(h.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, h.ttl/3)
+		sent := time.Now()
+		n, err := renewScript.Run(rctx, h.rdb, []string{h.keys.Lease(h.Partition)}, h.name, h.ttl.Milliseconds()).Int()
+		if err == nil && n == 1 {
+			err = h.rdb.Set(rctx, h.keys.Hold(h.Partition), h.name, h.ttl).Err()
+		}
 		cancel()
-		<-done
-		_ = releaseScript.Run(context.Background(), rdb, []string{k.Lease(p)}, name).Err()
-		_ = rdb.Del(context.Background(), k.Hold(p)).Err()
-	}, nil
+		switch {
+		case err != nil:
+			// Not renewed: the deadline stays where it was.
+		case n == 0:
+			h.loseThis(ErrFenced)
+			return
+		default:
+			h.mu.Lock()
+			h.until = sent.Add(h.ttl - margin(h.ttl))
+			h.mu.Unlock()
+		}
+	}
+}
+
+// WriteContext implements analytics.Fence.
+func (h *Hold) WriteContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	h.mu.Lock()
+	until := h.until
+	h.mu.Unlock()
+	if time.Until(until) < h.ttl/10 || h.lost.Err() != nil {
+		wctx, cancel := context.WithCancelCause(ctx)
+		cancel(ErrFenced)
+		return wctx, func() {}
+	}
+	cctx, cancelLost := context.WithCancelCause(ctx)
+	wctx, cancelDeadline := context.WithDeadlineCause(cctx, until, ErrFenced)
+	stop := context.AfterFunc(h.lost, func() { cancelLost(ErrFenced) })
+	return wctx, func() { stop(); cancelDeadline(); cancelLost(nil) }
+}
+
+// Release stops renewing and gives the partition back. clean says that no
+// write of the job can still be in flight (it finished, rather than being
+// cut off), which spares the next owner its wait. Safe twice.
+func (h *Hold) Release(clean bool) {
+	h.once.Do(func() {
+		h.stop()
+		<-h.done
+		h.loseThis(ErrFenced)
+		mark := "0"
+		if clean {
+			mark = "1"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = releaseScript.Run(ctx, h.rdb, []string{h.keys.Lease(h.Partition), h.keys.Clean(h.Partition)}, h.name, mark).Err()
+		_ = h.rdb.Del(ctx, h.keys.Hold(h.Partition)).Err()
+	})
 }

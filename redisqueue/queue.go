@@ -35,6 +35,10 @@ func (k Keys) Stream(p int) string { return k.Prefix + "events:{" + strconv.Itoa
 // Lease is the key whose value names the owner of partition p.
 func (k Keys) Lease(p int) string { return k.Stream(p) + ":lease" }
 
+// Clean is the key a processor sets when it gives partition p back with no
+// write of it possibly in flight, which spares the next owner its wait.
+func (k Keys) Clean(p int) string { return k.Stream(p) + ":clean" }
+
 // Hold is the key a maintenance job sets to ask processors to give
 // partition p up and leave it alone until the key is gone.
 func (k Keys) Hold(p int) string { return k.Stream(p) + ":hold" }

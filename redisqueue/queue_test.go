@@ -246,14 +246,19 @@ func TestHoldPartition(t *testing.T) {
 	a := newConsumer(t, rdb, k, 300*time.Millisecond)
 	p := k.Partition("site-x")
 	waited := false
-	release, err := HoldPartition(ctx, rdb, k, "site-x", "rebuild", 300*time.Millisecond, func(int) { waited = true })
+	hold, err := HoldPartition(ctx, rdb, k, "site-x", "rebuild", 300*time.Millisecond, func(int, string) { waited = true })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !waited || contains(a.Owned(), p) {
 		t.Fatalf("waited %v, a still owns %v", waited, a.Owned())
 	}
-	release()
+	wctx, cancel := hold.WriteContext(ctx)
+	if context.Cause(wctx) != nil {
+		t.Fatalf("the hold's write context is already done: %v", context.Cause(wctx))
+	}
+	cancel()
+	hold.Release(true)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if !contains(a.Owned(), p) {
 			return fmt.Errorf("a owns %v, not yet %d", a.Owned(), p)

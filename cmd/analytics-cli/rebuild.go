@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,24 +40,55 @@ func rebuildCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				return err
 			}
 			defer store.Close(context.Background())
-			release, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
-				func(p int) {
-					fmt.Fprintf(stdout, "waiting for partition %d: a processor holds it (at most %v)...\n", p, cfg.LeaseTTL)
+			hold, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
+				func(p int, why string) {
+					fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
 				})
 			if err != nil {
 				return err
 			}
-			defer release()
-			fmt.Fprintf(stdout, "rebuilding %s: reading raw events...\n", site)
-			res, err := store.Rebuild(c.Context, site, func(n int) {
-				fmt.Fprintf(stdout, "  %d events read\n", n)
-			})
+			fmt.Fprintf(stdout, "rebuilding %s from its raw events (readers keep seeing the old numbers until it is done)\n", site)
+			bar := newProgressBar(stdout)
+			res, err := store.Rebuild(c.Context, site, hold, cfg.BatchSize, bar.update)
+			bar.done()
+			hold.Release(err == nil)
 			if err != nil {
-				return err
+				return fmt.Errorf("rebuild of %s stopped; its stats are unchanged, run it again: %w", site, err)
 			}
-			fmt.Fprintf(stdout, "rebuilt %s: %d events, %d days, %d unique users, in %v\n",
-				site, res.Events, res.Days, res.Users, res.Elapsed.Round(1e6))
+			fmt.Fprintf(stdout, "rebuilt %s: %d events, now generation %d, in %v\n",
+				site, res.Events, res.Generation, res.Elapsed.Round(1e6))
 			return nil
 		},
+	}
+}
+
+// progressBar draws "[#####.....]  45%  45000/100000 events" on one line,
+// redrawn at most ten times a second.
+type progressBar struct {
+	w    io.Writer
+	last time.Time
+	line string
+}
+
+func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w} }
+
+func (b *progressBar) update(read, total int) {
+	if time.Since(b.last) < 100*time.Millisecond && read < total {
+		return
+	}
+	b.last = time.Now()
+	pct := 100
+	if total > 0 {
+		pct = read * 100 / total
+	}
+	const width = 30
+	fill := pct * width / 100
+	b.line = fmt.Sprintf("[%s%s] %3d%%  %d/%d events", strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, read, total)
+	fmt.Fprintf(b.w, "\r%s", b.line)
+}
+
+func (b *progressBar) done() {
+	if b.line != "" {
+		fmt.Fprintln(b.w)
 	}
 }
