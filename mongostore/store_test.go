@@ -229,11 +229,24 @@ func TestPathsWithSpecialCharacters(t *testing.T) {
 }
 
 func TestTopPathsLimitAndOrder(t *testing.T) {
-	got := topPaths(map[string]int64{"/b": 2, "/a": 2, "/c": 5, "/d": 1}, 3)
+	top := analytics.MergeTop(nil, map[string]int64{"/b": 2, "/a": 2, "/c": 5, "/d": 1}, analytics.TopKeys)
+	got, truncated := topPaths(top, 0, 3)
 	want := []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %v want %v", got, want)
+	if !reflect.DeepEqual(got, want) || truncated {
+		t.Fatalf("got %v (truncated %v) want %v", got, truncated, want)
 	}
+	got, truncated = topPaths(top, 3, 3)
+	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: analytics.Other, Views: 3}, {Path: "/a", Views: 2}}
+	if !reflect.DeepEqual(got, want) || !truncated {
+		t.Fatalf("with (other): got %v (truncated %v) want %v", got, truncated, want)
+	}
+}
+
+// noFence lets every write through: for store tests without a queue.
+type noFence struct{}
+
+func (noFence) WriteContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
 }
 
 func TestRebuildReproducesRollups(t *testing.T) {
@@ -249,13 +262,13 @@ func TestRebuildReproducesRollups(t *testing.T) {
 	if _, err := s.rollups.DeleteMany(ctx, map[string]any{"site_id": "site-abc-123"}); err != nil {
 		t.Fatal(err)
 	}
-	var seen int
-	res, err := s.Rebuild(ctx, "site-abc-123", func(n int) { seen = n })
+	var seen, total int
+	res, err := s.Rebuild(ctx, "site-abc-123", noFence{}, 3, func(n, of int) { seen, total = n, of })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Events != 4 || res.Days != 2 || res.Users != 3 || seen != 4 {
-		t.Fatalf("rebuild result %+v, progress %d", res, seen)
+	if res.Events != 4 || res.Generation != 1 || seen != 4 || total != 4 {
+		t.Fatalf("rebuild result %+v, progress %d/%d", res, seen, total)
 	}
 	after := []analytics.Stats{stats(t, s, "site-abc-123", "2025-11-12"), stats(t, s, "site-abc-123", "2025-11-13"), stats(t, s, "site-abc-123", "")}
 	if !reflect.DeepEqual(before, after) {
