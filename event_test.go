@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,46 @@ func TestDecodeEventValid(t *testing.T) {
 		{"59 minutes in the future is fine", `{"site_id":"s","event_type":"x","timestamp":"2025-11-12T20:29:00Z"}`,
 			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: time.Date(2025, 11, 12, 20, 29, 0, 0, time.UTC)}},
 		{"null optional fields", `{"site_id":"s","event_type":"x","path":null,"user_id":null,"timestamp":null,"props":null}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now}},
+		// event_type is stored losslessly: surrounding whitespace is kept.
+		{"event_type with a leading space kept", `{"site_id":"s","event_type":" click"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: " click", Timestamp: now}},
+		{"event_type with a trailing space kept", `{"site_id":"s","event_type":"click "}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "click ", Timestamp: now}},
+		{"event_type with a trailing no-break space kept", `{"site_id":"s","event_type":"click\u00a0"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "click\u00a0", Timestamp: now}},
+		// Paths: one canonical form (see TestNormalizePath for the whole table).
+		{"query holding a URL dropped", `{"site_id":"s","event_type":"page_view","path":"/login?next=https://evil.example/"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "page_view", Path: "/login", Timestamp: now}},
+		{"URL inside a path is a path", `{"site_id":"s","event_type":"page_view","path":"/r/https://x.y/z"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "page_view", Path: "/r/https://x.y/z", Timestamp: now}},
+		{"UTF-8 path percent-encoded", `{"site_id":"s","event_type":"page_view","path":"/café"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "page_view", Path: "/caf%C3%A9", Timestamp: now}},
+		{"full URL with UTF-8 path", `{"site_id":"s","event_type":"page_view","path":"https://example.com/café"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "page_view", Path: "/caf%C3%A9", Timestamp: now}},
+		{"path with a trailing space", `{"site_id":"s","event_type":"page_view","path":"/x "}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "page_view", Path: "/x%20", Timestamp: now}},
+		{"path with a trailing no-break space", `{"site_id":"s","event_type":"page_view","path":"/x\u00a0"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "page_view", Path: "/x%C2%A0", Timestamp: now}},
+		{"escaped field name", `{"site\u005fid":"s","event_type":"x"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now}},
+		// Timestamps.
+		{"leap second stays on its day", `{"site_id":"s","event_type":"x","timestamp":"2016-12-31T23:59:60Z"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: time.Date(2016, 12, 31, 23, 59, 59, 999999999, time.UTC)}},
+		{"leap second with an offset", `{"site_id":"s","event_type":"x","timestamp":"2017-01-01T00:59:60.5+01:00"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: time.Date(2016, 12, 31, 23, 59, 59, 999999999, time.UTC)}},
+		{"1969 local time that is 1970 in UTC", `{"site_id":"s","event_type":"x","timestamp":"1969-12-31T23:30:00-01:00"}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: time.Date(1970, 1, 1, 0, 30, 0, 0, time.UTC)}},
+		// Props.
+		{"props size measured as sent, not HTML-escaped", `{"site_id":"s","event_type":"x","props":{"a":"` + strings.Repeat("<", 4000) + `"}}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now, Props: map[string]any{"a": strings.Repeat("<", 4000)}}},
+		{"props size does not count whitespace", `{"site_id":"s","event_type":"x","props":{` + "\n\t" + `"a" : "` + strings.Repeat("b", 4088) + `"` + strings.Repeat(" ", 100) + `}}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now, Props: map[string]any{"a": strings.Repeat("b", 4088)}}},
+		{"props key of 128 bytes and non-ASCII keys", `{"site_id":"s","event_type":"x","props":{"` + strings.Repeat("k", 128) + `":1,"prénom":"é","a-b_c:d":false}}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now, Props: map[string]any{strings.Repeat("k", 128): 1.0, "prénom": "é", "a-b_c:d": false}}},
+		{"props number below float64 precision rounds to 0", `{"site_id":"s","event_type":"x","props":{"n":1e-400,"m":-0.5E+2}}`,
+			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now, Props: map[string]any{"n": 0.0, "m": -50.0}}},
+		{"empty props dropped", `{"site_id":"s","event_type":"x","props":{ }}`,
 			analytics.Event{ID: "generated-id", SiteID: "s", EventType: "x", Timestamp: now}},
 	}
 	for _, tt := range tests {
@@ -89,15 +130,58 @@ func TestDecodeEventInvalid(t *testing.T) {
 		{"props nested", `{"site_id":"s","event_type":"x","props":{"a":{"b":1}}}`, "props.a: must be a string, number or boolean"},
 		{"props array", `{"site_id":"s","event_type":"x","props":{"a":[1]}}`, "props.a: must be a string, number or boolean"},
 		{"props null value", `{"site_id":"s","event_type":"x","props":{"a":null}}`, "props.a: must be a string, number or boolean"},
-		{"props too many keys", `{"site_id":"s","event_type":"x","props":{` + manyProps(33) + `}}`, "props: 33 keys, at most 32"},
-		{"props too big", `{"site_id":"s","event_type":"x","props":{"a":"` + long(4100) + `"}}`, "props: 4108 bytes encoded, at most 4096"},
+		{"props too many keys", `{"site_id":"s","event_type":"x","props":{` + manyProps(33) + `}}`, "props: more than 32 keys; at most 32 are allowed"},
+		{"props too big", `{"site_id":"s","event_type":"x","props":{"a":"` + long(4100) + `"}}`, "props: 4108 bytes of JSON, at most 4096 allowed"},
 		{"props empty key", `{"site_id":"s","event_type":"x","props":{"":1}}`, "props: keys must not be empty"},
-		{"props not object", `{"site_id":"s","event_type":"x","props":"a"}`, "props: must be an object"},
-		{"unknown field", `{"site_id":"s","event_type":"x","userId":"u"}`, `unknown field "userId"`},
-		{"not JSON", `site_id=s`, "body is not valid JSON"},
-		{"array instead of object", `[{"site_id":"s"}]`, "expected a JSON an object"},
-		{"truncated", `{"site_id":"s"`, "body is not valid JSON"},
-		{"trailing data", `{"site_id":"s","event_type":"x"} {}`, "unexpected data after the JSON value"},
+		{"props not object", `{"site_id":"s","event_type":"x","props":"a"}`, `props: must be an object like {"plan": "pro"}, got a string`},
+		{"unknown field", `{"site_id":"s","event_type":"x","userId":"u"}`, `unknown field "userId": an event has only the fields id, site_id`},
+		{"not JSON", `site_id=s`, "body is not valid JSON: expected a JSON object at byte 0, found 's'"},
+		{"array instead of object", `[{"site_id":"s"}]`, "an event must be a JSON object, got an array (several events go to POST /events)"},
+		{"number instead of object", `5`, "an event must be a JSON object, got a number"},
+		{"truncated", `{"site_id":"s"`, `body is not valid JSON: it ends too early (expected "," or "}")`},
+		{"trailing data", `{"site_id":"s","event_type":"x"} {}`, "unexpected data after the JSON value at byte 33"},
+		// Keys MongoDB and FerretDB cannot store (issue 8, defect 4).
+		{"props key with a dot", `{"site_id":"s","event_type":"x","props":{"a.b":1}}`, `props: key "a.b" must not contain "." (MongoDB cannot store it)`},
+		{"props key starting with $", `{"site_id":"s","event_type":"x","props":{"$set":1}}`, `props: key "$set" must not start with "$" (MongoDB cannot store it)`},
+		{"props key with NUL", `{"site_id":"s","event_type":"x","props":{"a\u0000b":1}}`, `props: key "a\x00b" must not contain control characters`},
+		{"props key with a tab", `{"site_id":"s","event_type":"x","props":{"a\tb":1}}`, `props: key "a\tb" must not contain control characters`},
+		{"props key with a C1 control", `{"site_id":"s","event_type":"x","props":{"a\u0085":1}}`, `props: key "a\u0085" must not contain control characters`},
+		{"props key over 128 bytes", `{"site_id":"s","event_type":"x","props":{"` + long(129) + `":1}}`, "props: key \"" + long(40) + "...\" is 129 bytes, at most 128 allowed"},
+		{"props key invalid UTF-8", "{\"site_id\":\"s\",\"event_type\":\"x\",\"props\":{\"a\xffb\":1}}", `props: key "a\xffb" is not valid UTF-8`},
+		{"props key lone surrogate", `{"site_id":"s","event_type":"x","props":{"\ud800":1}}`, `props: key "\xed\xa0\x80" is not valid UTF-8`},
+		// Duplicate names (issue 8, defect 7).
+		{"duplicate site_id", `{"site_id":"a","site_id":"b","event_type":"x"}`, `duplicate field "site_id": send each field once`},
+		{"duplicate written with an escape", `{"site_id":"a","site\u005fid":"b","event_type":"x"}`, `duplicate field "site_id"`},
+		{"duplicate with a null", `{"site_id":"s","event_type":"x","path":"/a","path":null}`, `duplicate field "path"`},
+		{"duplicate props", `{"site_id":"s","event_type":"x","props":{"a":1},"props":{"b":1}}`, `duplicate field "props"`},
+		{"duplicate props key", `{"site_id":"s","event_type":"x","props":{"a":1,"b":2,"a":3}}`, `props: duplicate key "a": send each key once`},
+		{"field name in another case", `{"Site_ID":"s","event_type":"x"}`, `unknown field "Site_ID"`},
+		// Paths (issue 8, defect 7).
+		{"path with an encoded NUL", `{"site_id":"s","event_type":"x","path":"/a%00b"}`, "path: must not contain control characters"},
+		{"path with an encoded newline", `{"site_id":"s","event_type":"x","path":"/a%0A"}`, "path: must not contain control characters"},
+		{"path with an encoded C1 control", `{"site_id":"s","event_type":"x","path":"/a%C2%85"}`, "path: must not contain control characters"},
+		{"path over 2048 bytes once encoded", `{"site_id":"s","event_type":"x","path":"/` + strings.Repeat("é", 700) + `"}`, "path: 4201 bytes once percent-encoded, at most 2048 allowed"},
+		{"URL without a host", `{"site_id":"s","event_type":"x","path":"https:///a"}`, `path: "https:///a" is neither a path nor a valid URL`},
+		// Timestamps (issue 8, defect 9).
+		{"zone offset +24:00", `{"site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00+24:00"}`, `timestamp: "2025-11-12T10:00:00+24:00" has zone offset +24:00; offsets run from -23:59 to +23:59`},
+		{"zone offset -24:00", `{"site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00-24:00"}`, "has zone offset -24:00"},
+		{"zone offset +00:60", `{"site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00+00:60"}`, "has zone offset +00:60"},
+		{"zone offset +0060", `{"site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00+0060"}`, "has zone offset +0060"},
+		{"1970 local time that is 1969 in UTC", `{"site_id":"s","event_type":"x","timestamp":"1970-01-01T00:30:00+01:00"}`, `timestamp: "1970-01-01T00:30:00+01:00" is before 1970 (in UTC)`},
+		{"second 60 that is not a leap second", `{"site_id":"s","event_type":"x","timestamp":"2016-12-31T12:00:60Z"}`, "has second 60, which only a leap second at 23:59:60 UTC can have"},
+		// Props values (issue 8, defect 9).
+		{"props number out of range", `{"site_id":"s","event_type":"x","props":{"n":1e400}}`, "props.n: number 1e400 is out of range"},
+		{"props negative number out of range", `{"site_id":"s","event_type":"x","props":{"a":1,"n":-2E+999}}`, "props.n: number -2E+999 is out of range"},
+		{"props nested names the key", `{"site_id":"s","event_type":"x","props":{"ok":1,"deep":{}}}`, "props.deep: must be a string, number or boolean, got an object"},
+		// Strings must be UTF-8; encoding/json would replace bad bytes silently.
+		{"user_id invalid UTF-8", "{\"site_id\":\"s\",\"event_type\":\"x\",\"user_id\":\"u\xff\"}", "user_id: must be valid UTF-8 text"},
+		{"event_type lone surrogate", `{"site_id":"s","event_type":"\udc00"}`, "event_type: must be valid UTF-8 text"},
+		// JSON syntax.
+		{"raw control character in a string", "{\"site_id\":\"s\",\"event_type\":\"a\nb\"}", `body is not valid JSON: control character U+000A in a string at byte 30`},
+		{"invalid escape", `{"site_id":"s","event_type":"\q"}`, `body is not valid JSON: invalid escape \q in a string at byte 29`},
+		{"number with a leading zero", `{"site_id":"s","event_type":"x","props":{"n":01}}`, `body is not valid JSON: expected "," or "}" at byte 46, found '1'`},
+		{"bare word", `{"site_id":"s","event_type":"x","props":{"n":nope}}`, `body is not valid JSON: expected a JSON value at byte 45, found 'n'`},
+		{"events key in a single event", `{"events":[]}`, `unknown field "events"`},
 		{"empty", ``, "body is not valid JSON"},
 	}
 	for _, tt := range tests {
@@ -109,8 +193,14 @@ func TestDecodeEventInvalid(t *testing.T) {
 			if analytics.KindOf(err) != analytics.Invalid {
 				t.Errorf("kind = %v, want invalid", analytics.KindOf(err))
 			}
-			if msg := analytics.Message(err); !strings.Contains(msg, tt.wantErr) {
+			msg := analytics.Message(err)
+			if !strings.Contains(msg, tt.wantErr) {
 				t.Fatalf("error %q does not contain %q", msg, tt.wantErr)
+			}
+			for _, bad := range []string{" a an ", "JSON an ", "a a "} {
+				if strings.Contains(msg, bad) {
+					t.Errorf("error %q is not a sentence (%q)", msg, bad)
+				}
 			}
 		})
 	}
@@ -145,6 +235,25 @@ func TestDecodeBatch(t *testing.T) {
 			t.Fatalf("events %d, rejected %v, err %v", len(evs), rej, err)
 		}
 	})
+	t.Run("duplicate field inside one event is that event's rejection", func(t *testing.T) {
+		evs, rej, err := analytics.DecodeBatch([]byte(`[`+good+`,{"site_id":"a","site_id":"b","event_type":"x"}]`), now, fixedID)
+		if err != nil || len(evs) != 1 || len(rej) != 1 || rej[0].Index != 1 || rej[0].Error != `duplicate field "site_id": send each field once` {
+			t.Fatalf("events %d, rejected %+v, err %v", len(evs), rej, err)
+		}
+	})
+	t.Run("nested values and whitespace are skipped correctly", func(t *testing.T) {
+		body := " [ " + good + ` , {"site_id":"s","event_type":"x","props":{"a":{"b":[1,{"c":"]}"}]}}} , [[]], {} ]` + "\n"
+		evs, rej, err := analytics.DecodeBatch([]byte(body), now, fixedID)
+		if err != nil || len(evs) != 1 || len(rej) != 3 || rej[0].Error != "props.a: must be a string, number or boolean, got an object" {
+			t.Fatalf("events %d, rejected %+v, err %v", len(evs), rej, err)
+		}
+	})
+	t.Run("event that is an array names no other endpoint", func(t *testing.T) {
+		_, rej, err := analytics.DecodeBatch([]byte(`[`+good+`,[`+good+`]]`), now, fixedID)
+		if err != nil || len(rej) != 1 || rej[0].Error != "an event must be a JSON object, got an array" {
+			t.Fatalf("rejected %+v, err %v", rej, err)
+		}
+	})
 	t.Run("event that is not an object", func(t *testing.T) {
 		_, rej, err := analytics.DecodeBatch([]byte(`[`+good+`, 5]`), now, fixedID)
 		if err != nil || len(rej) != 1 || rej[0].Index != 1 {
@@ -159,6 +268,14 @@ func TestDecodeBatch(t *testing.T) {
 		{"not JSON", `hello`, "body is not JSON"},
 		{"too many", `[` + strings.TrimSuffix(strings.Repeat(good+",", 1001), ",") + `]`, "too many events: 1001 (at most 1000"},
 		{"broken array", `[` + good, "body is not valid JSON"},
+		{"duplicate events field", `{"events":[` + good + `],"events":[` + good + `]}`, `duplicate field "events": send each field once`},
+		{"events not an array", `{"events":5}`, "events: must be an array, got a number"},
+		{"events null", `{"events":null}`, `body must be a JSON array of events or {"events": [...]}`},
+		{"string body", `"x"`, `body is not JSON of events but a string: send a JSON array of events`},
+		{"trailing data", `[` + good + `] x`, "unexpected data after the JSON value at byte"},
+		{"trailing comma", `[` + good + `,]`, `body is not valid JSON: expected a JSON value at byte`},
+		{"unbalanced brackets", `[{"a":[1}]`, `body is not valid JSON: expected "," or "]" at byte 8, found '}'`},
+		{"no events in the object form", `{"events":[]}`, "no events in the batch: send at least one"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := analytics.DecodeBatch([]byte(tt.body), now, fixedID)
@@ -218,5 +335,187 @@ func TestNewID(t *testing.T) {
 			t.Fatalf("bad or repeated id %q", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestNormalizePath is the canonical form of paths. The SDK has a copy of
+// NormalizePath; e2e.TestConformanceSDKPathsMatchCollector keeps the two identical.
+func TestNormalizePath(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"plain path unchanged", "/pricing", "/pricing"},
+		{"root", "/", "/"},
+		{"query dropped", "/a?b=c", "/a"},
+		{"fragment dropped", "/a#top", "/a"},
+		{"query holding a URL dropped", "/login?next=https://evil.example/", "/login"},
+		{"URL inside a path is a path", "/r/https://x.y/z", "/r/https://x.y/z"},
+		{"full URL reduced to its path", "https://example.com/blog/post-1?utm=x#top", "/blog/post-1"},
+		{"bare origin", "https://example.com", "/"},
+		{"origin and query", "https://example.com?x=1", "/"},
+		{"origin and fragment", "https://example.com#/route", "/"},
+		{"other scheme", "android-app://com.example/screen", "/screen"},
+		{"URL with a port and user", "http://u:p@example.com:8080/a", "/a"},
+		{"raw UTF-8 encoded", "/café", "/caf%C3%A9"},
+		{"encoded UTF-8 kept", "/caf%C3%A9", "/caf%C3%A9"},
+		{"lower-case hex upper-cased", "/caf%c3%a9", "/caf%C3%A9"},
+		{"URL with raw UTF-8", "https://example.com/café", "/caf%C3%A9"},
+		{"space encoded", "/a b", "/a%20b"},
+		{"encoded space kept", "/a%20b", "/a%20b"},
+		{"trailing space", "/x ", "/x%20"},
+		{"trailing no-break space", "/x\u00a0", "/x%C2%A0"},
+		{"unreserved characters decoded", "/%7Euser/%41%2d%5F", "/~user/A-_"},
+		{"sub-delims, colon and at kept", "/a!$&'()*+,;=:@b", "/a!$&'()*+,;=:@b"},
+		{"encoded slash decoded", "/a%2Fb", "/a/b"},
+		{"encoded query and fragment stay encoded", "/a%3Fb%23c", "/a%3Fb%23c"},
+		{"stray percent is literal", "/100%", "/100%25"},
+		{"percent without two hex digits", "/a%zzb%4", "/a%25zzb%254"},
+		{"encoded percent stays", "/a%25b", "/a%25b"},
+		{"characters browsers leave alone encoded", "/a|b[c]^`{}\"<>\\", "/a%7Cb%5Bc%5D%5E%60%7B%7D%22%3C%3E%5C"},
+		{"invalid UTF-8 kept as bytes", "/%FF%fe", "/%FF%FE"},
+		{"longest path", "/" + strings.Repeat("a", 2047), "/" + strings.Repeat("a", 2047)},
+		{"longest encoded path", "/" + strings.Repeat("é", 341) + "a", "/" + strings.Repeat("%C3%A9", 341) + "a"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := analytics.NormalizePath(tt.in)
+			if err != nil || got != tt.want {
+				t.Fatalf("NormalizePath(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+			if again, err := analytics.NormalizePath(got); err != nil || again != got {
+				t.Fatalf("canonical form is not a fixed point: %q -> %q, %v", got, again, err)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, in, want string }{
+		{"relative", "pricing", `path: "pricing" must start with / (or be a full URL)`},
+		{"query only", "?a=b", `must start with /`},
+		{"scheme-relative URL", "//example.com/a", ""}, // a path, not refused
+		{"URL without host", "http://", `path: "http://" is neither a path nor a valid URL`},
+		{"not a scheme", "1http://x/a", `must start with /`},
+		{"encoded NUL", "/a%00", "path: must not contain control characters"},
+		{"encoded newline", "/a%0a", "path: must not contain control characters"},
+		{"raw tab", "/a\tb", "path: must not contain control characters"},
+		{"DEL", "/a%7F", "path: must not contain control characters"},
+		{"C1 control", "/a\u0085", "path: must not contain control characters"},
+		{"too long", "/" + strings.Repeat("a", 2048), "path: 2049 bytes, at most 2048 allowed"},
+		{"too long once encoded", "/" + strings.Repeat("é", 341) + "ab", "path: 2049 bytes once percent-encoded, at most 2048 allowed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := analytics.NormalizePath(tt.in)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("NormalizePath(%q): %v", tt.in, err)
+				}
+				return
+			}
+			if err == nil || analytics.KindOf(err) != analytics.Invalid || !strings.Contains(analytics.Message(err), tt.want) {
+				t.Fatalf("NormalizePath(%q) = %q, %v; want an error containing %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTimestamp(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     time.Time
+	}{
+		{"Z", "2025-11-12T10:00:00Z", time.Date(2025, 11, 12, 10, 0, 0, 0, time.UTC)},
+		{"largest offsets", "2025-11-12T10:00:00+23:59", time.Date(2025, 11, 11, 10, 1, 0, 0, time.UTC)},
+		{"largest negative offset without colon", "2025-11-12T10:00:00-2359", time.Date(2025, 11, 13, 9, 59, 0, 0, time.UTC)},
+		{"minus zero", "2025-11-12T10:00:00-00:00", time.Date(2025, 11, 12, 10, 0, 0, 0, time.UTC)},
+		{"leap second", "2016-12-31T23:59:60Z", time.Date(2016, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{"leap second with fraction", "2015-06-30T23:59:60.25Z", time.Date(2015, 6, 30, 23, 59, 59, 999999999, time.UTC)},
+		{"leap second in another zone", "2016-12-31T18:59:60-05:00", time.Date(2016, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{"leap second in a zone without colon", "2017-01-01T05:29:60+0530", time.Date(2016, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{"epoch", "1970-01-01T00:00:00Z", time.Unix(0, 0).UTC()},
+		{"epoch in a negative zone", "1969-12-31T23:30:00-01:00", time.Date(1970, 1, 1, 0, 30, 0, 0, time.UTC)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := analytics.ParseTimestamp(tt.in)
+			if err != nil || !got.Equal(tt.want) || got.Location() != time.UTC {
+				t.Fatalf("ParseTimestamp(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, in, want string }{
+		{"offset +24:00", "2025-11-12T10:00:00+24:00", "has zone offset +24:00; offsets run from -23:59 to +23:59"},
+		{"offset -24:00", "2025-11-12T10:00:00-24:00", "has zone offset -24:00"},
+		{"offset +00:60", "2025-11-12T10:00:00+00:60", "has zone offset +00:60"},
+		{"offset +0060", "2025-11-12T10:00:00+0060", "has zone offset +0060"},
+		{"offset +2400", "2025-11-12T10:00:00+2400", "has zone offset +2400"},
+		{"leap second with a bad offset", "2016-12-31T23:59:60+24:00", `"2016-12-31T23:59:60+24:00" has zone offset +24:00`},
+		{"leap second with a bad date", "2016-02-30T23:59:60Z", `"2016-02-30T23:59:60Z" is not an RFC 3339 time`},
+		{"second 60 at noon", "2016-12-31T12:00:60Z", "has second 60, which only a leap second"},
+		{"second 61", "2016-12-31T23:59:61Z", "is not an RFC 3339 time with a zone"},
+		{"1970 in a positive zone is 1969 in UTC", "1970-01-01T00:30:00+01:00", `"1970-01-01T00:30:00+01:00" is before 1970 (in UTC)`},
+		{"no zone", "2025-11-12T10:00:00", "is not an RFC 3339 time with a zone"},
+		{"short", "2025", "is not an RFC 3339 time with a zone"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := analytics.ParseTimestamp(tt.in)
+			if err == nil || !strings.Contains(analytics.Message(err), tt.want) {
+				t.Fatalf("ParseTimestamp(%q) = %v, %v; want an error containing %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidatePropKey(t *testing.T) {
+	for _, tt := range []struct{ name, key, want string }{
+		{"plain", "plan", ""},
+		{"dash, colon, underscore", "a-b:c_d", ""},
+		{"non-ASCII", "prénom", ""},
+		{"dollar inside", "a$b", ""},
+		{"128 bytes", strings.Repeat("é", 64), ""},
+		{"empty", "", "props: keys must not be empty"},
+		{"dot", "a.b", `props: key "a.b" must not contain "." (MongoDB cannot store it)`},
+		{"trailing dot", "a.", `must not contain "."`},
+		{"dollar first", "$where", `props: key "$where" must not start with "$" (MongoDB cannot store it)`},
+		{"NUL", "a\x00", `props: key "a\x00" must not contain control characters`},
+		{"DEL", "a\x7f", "must not contain control characters"},
+		{"129 bytes", strings.Repeat("é", 64) + "a", "is 129 bytes, at most 128 allowed"},
+		{"invalid UTF-8", "a\xc3", `props: key "a\xc3" is not valid UTF-8`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := analytics.ValidatePropKey(tt.key)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ValidatePropKey(%q): %v", tt.key, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(analytics.Message(err), tt.want) {
+				t.Fatalf("ValidatePropKey(%q) = %v, want %q", tt.key, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateProps(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		props map[string]any
+		want  string
+	}{
+		{"scalars", map[string]any{"a": "x", "b": 1.5, "c": true, "d": 3}, ""},
+		{"HTML characters count once", map[string]any{"a": strings.Repeat("<", 4000)}, ""},
+		{"key with a dot", map[string]any{"a.b": 1}, `props: key "a.b" must not contain "."`},
+		{"NaN", map[string]any{"n": math.NaN()}, "props.n: number NaN is out of range"},
+		{"infinity", map[string]any{"n": math.Inf(1)}, "props.n: number +Inf is out of range"},
+		{"invalid UTF-8 value", map[string]any{"s": "\xff"}, "props.s: must be valid UTF-8 text"},
+		{"nested", map[string]any{"a": map[string]any{}}, "props.a: must be a string, number or boolean"},
+		{"too big", map[string]any{"a": strings.Repeat("x", 4100)}, "props: 4108 bytes of JSON, at most 4096 allowed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := analytics.ValidateProps(tt.props)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ValidateProps: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(analytics.Message(err), tt.want) {
+				t.Fatalf("ValidateProps = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package analytics_test
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -9,8 +11,9 @@ import (
 )
 
 // FuzzDecodeEvent checks that no input crashes the decoder, that every error
-// is a client error, and that an accepted event obeys every rule and survives
-// the queue's JSON round trip unchanged.
+// is a client error, that the decoder agrees with encoding/json on what is
+// JSON, and that an accepted event obeys every rule (canonical path, storable
+// props keys) and survives the queue's JSON round trip unchanged.
 func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"u","timestamp":"2025-11-12T19:30:01Z"}`,
@@ -18,6 +21,17 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"id":"x","site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00+05:30"}`,
 		`{"site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00-0500"}`,
 		`[]`, `{}`, `null`, `{"site_id":1}`, `{"props":{"a":{}}}`,
+		// Issue 8: storable keys, canonical paths, duplicates, edges of the rules.
+		`{"site_id":"s","event_type":"x","props":{"a.b":1,"$c":2,"d\u0000":3}}`,
+		`{"site_id":"s","event_type":"x","path":"/caf%c3%a9 x?next=https://evil.example/#f"}`,
+		`{"site_id":"s","event_type":" click ","path":"/r/https://x.y/z%2F%zz%"}`,
+		`{"site_id":"a","site_id":"b","event_type":"x"}`,
+		`{"site_id":"s","event_type":"x","props":{"a":1,"a":2}}`,
+		`{"site_id":"s","event_type":"x","timestamp":"2016-12-31T23:59:60Z"}`,
+		`{"site_id":"s","event_type":"x","timestamp":"2025-11-12T10:00:00+24:00"}`,
+		`{"site_id":"s","event_type":"x","timestamp":"1969-12-31T23:30:00-01:00"}`,
+		`{"site_id":"s","event_type":"x","props":{"n":1e400,"h":"<>&\u2028"}}`,
+		`{"site\u005fid":"s","event_type":"\ud83d\ude00","user_id":"\ud800"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -27,28 +41,91 @@ func FuzzDecodeEvent(f *testing.F) {
 			if analytics.KindOf(err) != analytics.Invalid {
 				t.Fatalf("error of kind %v: %v", analytics.KindOf(err), err)
 			}
-			if analytics.Message(err) == "" || analytics.Message(err) == "internal error" {
+			msg := analytics.Message(err)
+			if msg == "" || msg == "internal error" {
 				t.Fatalf("error without a message: %v", err)
+			}
+			if strings.HasPrefix(msg, "body is not valid JSON") && json.Valid(data) {
+				t.Fatalf("valid JSON called invalid: %s", msg)
 			}
 			return
 		}
+		if !json.Valid(data) {
+			t.Fatalf("accepted a body that is not JSON")
+		}
 		if analytics.ValidateSiteID(ev.SiteID) != nil || ev.EventType == "" ||
-			utf8.RuneCountInString(ev.EventType) > analytics.MaxEventTypeLen ||
+			utf8.RuneCountInString(ev.EventType) > analytics.MaxEventTypeLen || !utf8.ValidString(ev.EventType) ||
 			len(ev.Path) > analytics.MaxPathBytes || (ev.Path != "" && ev.Path[0] != '/') ||
-			len(ev.UserID) > analytics.MaxUserIDBytes || ev.ID == "" ||
-			ev.Timestamp.After(now.Add(analytics.MaxFuture)) || ev.Timestamp.Location() != time0.Location() {
+			len(ev.UserID) > analytics.MaxUserIDBytes || !utf8.ValidString(ev.UserID) || ev.ID == "" ||
+			ev.Timestamp.After(now.Add(analytics.MaxFuture)) || ev.Timestamp.Location() != time0.Location() ||
+			ev.Timestamp.Year() < 1970 || len(ev.Props) > analytics.MaxProps {
 			t.Fatalf("accepted an event that breaks a rule: %+v", ev)
 		}
+		// The canonical path is a fixed point; every props key is storable.
+		if ev.Path != "" {
+			if p, err := analytics.NormalizePath(ev.Path); err != nil || p != ev.Path {
+				t.Fatalf("path %q is not canonical: NormalizePath gives %q, %v", ev.Path, p, err)
+			}
+		}
+		for k, v := range ev.Props {
+			if err := analytics.ValidatePropKey(k); err != nil {
+				t.Fatalf("accepted props key %q: %v", k, err)
+			}
+			switch v.(type) {
+			case string, float64, bool:
+			default:
+				t.Fatalf("props.%s is a %T", k, v)
+			}
+		}
+		// encoding/json reads the same values (it would take the last of
+		// duplicates and match names case-insensitively: both are refused).
+		var std map[string]any
+		if err := json.Unmarshal(data, &std); err != nil {
+			t.Fatalf("encoding/json refuses what DecodeEvent accepted: %v", err)
+		}
+		if std["site_id"] != ev.SiteID || std["event_type"] != ev.EventType {
+			t.Fatalf("encoding/json reads %v, DecodeEvent %+v", std, ev)
+		}
+		if u, ok := std["user_id"].(string); ok && u != ev.UserID {
+			t.Fatalf("user_id: encoding/json reads %q, DecodeEvent %q", u, ev.UserID)
+		}
+		if p, ok := std["path"].(string); ok && p != "" {
+			if want, _ := analytics.NormalizePath(p); want != ev.Path {
+				t.Fatalf("path: encoding/json reads %q (canonical %q), DecodeEvent %q", p, want, ev.Path)
+			}
+		}
+		if props, ok := std["props"].(map[string]any); ok {
+			if len(props) != len(ev.Props) {
+				t.Fatalf("props: encoding/json reads %v, DecodeEvent %v", props, ev.Props)
+			}
+			for k, v := range props {
+				if ev.Props[k] != v {
+					t.Fatalf("props.%s: encoding/json reads %v, DecodeEvent %v", k, v, ev.Props[k])
+				}
+			}
+		}
+		// The queue stores json.Marshal(ev) and reads it with json.Unmarshal.
 		b, err := json.Marshal(&ev)
 		if err != nil {
 			t.Fatalf("marshal accepted event: %v", err)
 		}
+		var queued analytics.Event
+		if err := json.Unmarshal(b, &queued); err != nil {
+			t.Fatalf("unmarshal %s: %v", b, err)
+		}
+		if b2, _ := json.Marshal(&queued); string(b) != string(b2) {
+			t.Fatalf("queue round trip changed the event:\n%s\n%s", b, b2)
+		}
+		// Sent again, it is accepted unchanged, unless Go's re-encoding of
+		// props (HTML escapes, 1e20 written out) grew it past the limit.
 		again, err := analytics.DecodeEvent(b, now, fixedID)
 		if err != nil {
-			t.Fatalf("re-decoding %s: %v", b, err)
+			if !strings.Contains(analytics.Message(err), "bytes of JSON, at most") {
+				t.Fatalf("re-decoding %s: %v", b, err)
+			}
+			return
 		}
-		b2, _ := json.Marshal(&again)
-		if string(b) != string(b2) {
+		if b2, _ := json.Marshal(&again); string(b) != string(b2) {
 			t.Fatalf("round trip changed the event:\n%s\n%s", b, b2)
 		}
 	})
@@ -56,25 +133,39 @@ func FuzzDecodeEvent(f *testing.F) {
 
 var time0 = now.UTC()
 
-// FuzzDecodeBatch checks that no batch body crashes the decoder and that
-// accepted plus rejected always accounts for every event.
+// FuzzDecodeBatch checks that no batch body crashes the decoder, that it
+// agrees with encoding/json on what is JSON, and that accepted plus rejected
+// always accounts for every event.
 func FuzzDecodeBatch(f *testing.F) {
 	for _, s := range []string{
 		`[{"site_id":"s","event_type":"x"},{"site_id":""}]`, `{"events":[{"site_id":"s","event_type":"x"}]}`,
 		`[1,2,3]`, `{"events":null}`, `[`,
+		`{"events":[],"events":[{"site_id":"s","event_type":"x"}]}`,
+		`[{"a":[{"b":"]}"},[[]],{}]},{"site_id":"s","event_type":"x","props":{"k":1,"k":2}}]`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		evs, rej, err := analytics.DecodeBatch(data, now, fixedID)
+		var raws []json.RawMessage
+		isArray := json.Unmarshal(data, &raws) == nil && raws != nil // "null" unmarshals too
 		if err != nil {
 			if analytics.KindOf(err) != analytics.Invalid {
 				t.Fatalf("error of kind %v: %v", analytics.KindOf(err), err)
 			}
+			msg := analytics.Message(err)
+			if isArray && !strings.HasPrefix(msg, "no events") && !strings.HasPrefix(msg, "too many events") {
+				t.Fatalf("a JSON array of %d values refused: %s", len(raws), msg)
+			}
+			if strings.HasPrefix(msg, "body is not valid JSON") && json.Valid(data) {
+				t.Fatalf("valid JSON called invalid: %s", msg)
+			}
 			return
 		}
-		var raws []json.RawMessage
-		if json.Unmarshal(data, &raws) == nil && len(evs)+len(rej) != len(raws) {
+		if !json.Valid(data) {
+			t.Fatalf("accepted a body that is not JSON")
+		}
+		if isArray && len(evs)+len(rej) != len(raws) {
 			t.Fatalf("%d accepted + %d rejected != %d events", len(evs), len(rej), len(raws))
 		}
 		for i := 1; i < len(rej); i++ {
@@ -84,3 +175,67 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizePath checks that the canonical form is a fixed point, holds
+// only the bytes it may, keeps every byte of the path (decoded), and that a
+// path is refused only for a reason the rules give.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{
+		"/pricing", "/café", "/caf%c3%a9", "https://example.com/café?x#y", "/a b", "/x\u00a0", "/100%",
+		"/a%zz%4", "/r/https://x.y/z", "/login?next=https://evil.example/", "/a%00", "rel", "http://", "/%2F%7e",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := analytics.NormalizePath(in)
+		if err != nil {
+			if analytics.KindOf(err) != analytics.Invalid || !strings.HasPrefix(analytics.Message(err), "path: ") {
+				t.Fatalf("NormalizePath(%q): %v", in, err)
+			}
+			return
+		}
+		if p == "" || p[0] != '/' || len(p) > analytics.MaxPathBytes {
+			t.Fatalf("NormalizePath(%q) = %q", in, p)
+		}
+		for i := 0; i < len(p); i++ {
+			c := p[i]
+			if c == '%' {
+				if i+2 >= len(p) || !isUpperHex(p[i+1]) || !isUpperHex(p[i+2]) {
+					t.Fatalf("NormalizePath(%q) = %q: bad escape at %d", in, p, i)
+				}
+				continue
+			}
+			if strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/", c) < 0 {
+				t.Fatalf("NormalizePath(%q) = %q: byte %q left unencoded", in, p, c)
+			}
+		}
+		if again, err := analytics.NormalizePath(p); err != nil || again != p {
+			t.Fatalf("not a fixed point: %q -> %q -> %q, %v", in, p, again, err)
+		}
+		if strings.HasPrefix(in, "/") { // a path: nothing before "?" or "#" is lost
+			path, _, _ := strings.Cut(in, "?")
+			path, _, _ = strings.Cut(path, "#")
+			if percentDecode(path) != percentDecode(p) {
+				t.Fatalf("NormalizePath(%q) = %q changes the decoded path", in, p)
+			}
+		}
+	})
+}
+
+// percentDecode decodes every valid %XX and keeps any other byte.
+func percentDecode(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil && s[i+1] != '+' && s[i+1] != '-' {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
