@@ -493,19 +493,23 @@ func TestTrackValidation(t *testing.T) {
 
 func TestLargestValidEventFitsIn32KB(t *testing.T) {
 	// The field limits bound an event well under 32 KB even when every
-	// character needs escaping ('<' encodes as \u003c, 6 bytes), so the
-	// 32 KB check can only be reached by a future field without a limit.
+	// character needs escaping ('<' encodes as \u003c, 6 bytes; a path is
+	// limited in its canonical, percent-encoded form), so the 32 KB check
+	// can only be reached by a future field without a limit.
 	c := newClient(t, Config{Endpoint: newCollector(t).srv.URL})
 	props := map[string]any{}
 	for i := 0; i < 32; i++ {
 		props[fmt.Sprintf("k%02d", i)] = strings.Repeat("<", 16)
 	}
-	ev := Event{SiteID: strings.Repeat("s", 128), EventType: strings.Repeat("<", 64), Path: "/" + strings.Repeat("<", 2047),
+	ev := Event{SiteID: strings.Repeat("s", 128), EventType: strings.Repeat("<", 64), Path: "/" + strings.Repeat("%3C", 682) + "a",
 		UserID: strings.Repeat("<", 256), Props: props, ID: strings.Repeat("i", 128)}
 	if err := c.Track(ev); err != nil {
 		t.Fatalf("largest valid event refused: %v", err)
 	}
-	if size := encodedSize(&ev); size > MaxEventBytes || size < 15000 {
+	if len(ev.Path) != 2048 {
+		t.Fatalf("path is %d bytes, want the longest, 2048", len(ev.Path))
+	}
+	if size := encodedSize(&ev); size > MaxEventBytes || size < 7000 {
 		t.Fatalf("largest valid event encodes to %d bytes", size)
 	}
 }

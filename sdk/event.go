@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -27,6 +28,7 @@ const (
 	maxPath      = 2048
 	maxUserID    = 256
 	maxProps     = 32
+	maxPropKey   = 128
 	maxPropBytes = 4096
 	maxFuture    = time.Hour
 )
@@ -56,7 +58,9 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 // validate checks ev against the collector's rules and normalizes it the
-// same way (UTC timestamp, a full URL reduced to its path).
+// same way (UTC timestamp, the path in its canonical form). Strings must be
+// valid UTF-8: encoding/json would replace bad bytes, changing the event
+// (and its size) after it was checked.
 func validate(ev *Event, now time.Time) error {
 	if ev.SiteID == "" {
 		return fieldErr("site_id", "required (set Config.SiteID or Event.SiteID)")
@@ -73,6 +77,9 @@ func validate(ev *Event, now time.Time) error {
 	if n := utf8.RuneCountInString(ev.EventType); n > maxEventType {
 		return fieldErr("event_type", "%d characters, at most %d allowed", n, maxEventType)
 	}
+	if !utf8.ValidString(ev.EventType) {
+		return fieldErr("event_type", "must be valid UTF-8 text")
+	}
 	if strings.IndexFunc(ev.EventType, unicode.IsControl) >= 0 {
 		return fieldErr("event_type", "must not contain control characters")
 	}
@@ -86,6 +93,9 @@ func validate(ev *Event, now time.Time) error {
 	if len(ev.UserID) > maxUserID {
 		return fieldErr("user_id", "%d bytes, at most %d allowed", len(ev.UserID), maxUserID)
 	}
+	if !utf8.ValidString(ev.UserID) {
+		return fieldErr("user_id", "must be valid UTF-8 text")
+	}
 	if strings.IndexFunc(ev.UserID, unicode.IsControl) >= 0 {
 		return fieldErr("user_id", "must not contain control characters")
 	}
@@ -96,8 +106,8 @@ func validate(ev *Event, now time.Time) error {
 	if ev.Timestamp.After(now.Add(maxFuture)) {
 		return fieldErr("timestamp", "%s is more than 1h in the future", ev.Timestamp.Format(time.RFC3339))
 	}
-	if ev.Timestamp.Year() < 1970 {
-		return fieldErr("timestamp", "%s is before 1970", ev.Timestamp.Format(time.RFC3339))
+	if ev.Timestamp.Before(unixEpoch) { // judged in UTC, as the collector does
+		return fieldErr("timestamp", "%s is before 1970 (in UTC); send a later time", ev.Timestamp.Format(time.RFC3339))
 	}
 	if err := validateProps(ev.Props); err != nil {
 		return err
@@ -114,31 +124,181 @@ func notIDChar(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == ':' || r == '-')
 }
 
+var unixEpoch = time.Unix(0, 0).UTC()
+
+// normalizePath is the collector's NormalizePath (analytics.NormalizePath,
+// copied because this module imports only the standard library): it returns
+// the canonical form of a page path, the one every client's path is stored
+// under. Input that starts with a URL scheme ("https://") is a full URL and
+// is reduced to its path; anything else is a path and must start with "/".
+// Everything from the first "?" or "#" is dropped. Every valid %XX is
+// decoded (a "%" not followed by two hex digits is a literal "%"), then the
+// bytes A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ / are kept and every
+// other byte is written %XX in upper case, so "/café", "/caf%c3%a9" and
+// "https://example.com/caf%C3%A9" are all "/caf%C3%A9". The decoded path
+// must not contain control characters and the canonical form must be at
+// most 2048 bytes. The main module's e2e tests check that both functions
+// give the same answer for the same input.
 func normalizePath(p string) (string, error) {
 	orig := p
-	if strings.Contains(p, "://") {
-		u, err := url.Parse(p)
-		if err != nil || u.Host == "" {
-			return "", fieldErr("path", "%q is neither a path nor a valid URL", orig)
+	if n := schemeLen(p); n > 0 {
+		rest := p[n+len("://"):]
+		host := rest
+		p = "/"
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			host = rest[:i]
+			if rest[i] == '/' {
+				p = rest[i:]
+			}
 		}
-		if p = u.EscapedPath(); p == "" {
-			p = "/"
+		if host == "" {
+			return "", fieldErr("path", "%s is neither a path nor a valid URL (a URL needs a host, as in https://example.com/pricing)", quote(orig, 80))
 		}
-	} else if i := strings.IndexAny(p, "?#"); i >= 0 {
+	}
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		p = p[:i]
 	}
 	if !strings.HasPrefix(p, "/") {
-		return "", fieldErr("path", "%q must start with / (or be a full URL)", orig)
+		return "", fieldErr("path", "%s must start with / (or be a full URL)", quote(orig, 80))
 	}
-	if len(p) > maxPath {
-		return "", fieldErr("path", "%d bytes, at most %d allowed", len(p), maxPath)
-	}
-	if strings.IndexFunc(p, unicode.IsControl) >= 0 {
-		return "", fieldErr("path", "must not contain control characters")
-	}
-	return p, nil
+	return canonicalPath(p)
 }
 
+// schemeLen returns the length of the scheme when s starts with one
+// followed by "://" (^[A-Za-z][A-Za-z0-9+.-]*://), else 0.
+func schemeLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'):
+		case i > 0 && c == ':':
+			if strings.HasPrefix(s[i:], "://") {
+				return i
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// pathKeep marks the bytes a canonical path holds as they are.
+var pathKeep = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
+		t[c] = true
+	}
+	return t
+}()
+
+const upperHex = "0123456789ABCDEF"
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// pathByte returns the byte of p at i after percent-decoding, and the
+// index of the next one.
+func pathByte(p string, i int) (byte, int) {
+	if p[i] == '%' && i+2 < len(p) {
+		hi, ok1 := unhex(p[i+1])
+		lo, ok2 := unhex(p[i+2])
+		if ok1 && ok2 {
+			return hi<<4 | lo, i + 3
+		}
+	}
+	return p[i], i + 1
+}
+
+func canonicalPath(p string) (string, error) {
+	i := 0
+	for i < len(p) && pathKeep[p[i]] {
+		i++
+	}
+	if i == len(p) { // already canonical: the common case, no allocation
+		if len(p) > maxPath {
+			return "", fieldErr("path", "%d bytes, at most %d allowed", len(p), maxPath)
+		}
+		return p, nil
+	}
+	// First pass: check the decoded bytes and measure the canonical form.
+	size := i
+	var prev byte
+	for j := i; j < len(p); {
+		var c byte
+		c, j = pathByte(p, j)
+		// C0 controls, DEL, and C1 controls (U+0080-U+009F, C2 80-C2 9F in UTF-8).
+		if c < 0x20 || c == 0x7f || prev == 0xc2 && c >= 0x80 && c <= 0x9f {
+			return "", fieldErr("path", "must not contain control characters (such as %%00 or %%0A)")
+		}
+		prev = c
+		if pathKeep[c] {
+			size++
+		} else {
+			size += 3
+		}
+	}
+	if size > maxPath {
+		return "", fieldErr("path", "%d bytes once percent-encoded, at most %d allowed", size, maxPath)
+	}
+	b := make([]byte, i, size)
+	copy(b, p[:i])
+	for j := i; j < len(p); {
+		var c byte
+		c, j = pathByte(p, j)
+		if pathKeep[c] {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+		}
+	}
+	return string(b), nil
+}
+
+// quote is %q of s, shortened to about n bytes at a rune boundary.
+func quote(s string, n int) string {
+	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// validPropKey is the collector's rule for props keys, which become field
+// names in MongoDB and FerretDB: 1-128 bytes of valid UTF-8, without "." or
+// control characters, not starting with "$".
+func validPropKey(k string) error {
+	switch {
+	case k == "":
+		return fieldErr("props", "keys must not be empty")
+	case len(k) > maxPropKey:
+		return fieldErr("props", "key %s is %d bytes, at most %d allowed", quote(k, 40), len(k), maxPropKey)
+	case !utf8.ValidString(k):
+		return fieldErr("props", "key %q is not valid UTF-8", k)
+	case k[0] == '$':
+		return fieldErr("props", `key %q must not start with "$" (MongoDB cannot store it)`, k)
+	case strings.IndexByte(k, '.') >= 0:
+		return fieldErr("props", `key %q must not contain "." (MongoDB cannot store it)`, k)
+	case strings.IndexFunc(k, unicode.IsControl) >= 0:
+		return fieldErr("props", "key %q must not contain control characters", k)
+	}
+	return nil
+}
+
+// validateProps checks props with the collector's rules. The 4 KiB limit is
+// measured on the JSON this client sends (encoding/json, which writes <, >
+// and & as 6-byte escapes), which is what the collector measures.
 func validateProps(props map[string]any) error {
 	if len(props) > maxProps {
 		return fieldErr("props", "%d keys, at most %d allowed", len(props), maxProps)
@@ -149,11 +309,27 @@ func validateProps(props map[string]any) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if k == "" {
-			return fieldErr("props", "keys must not be empty")
+		if err := validPropKey(k); err != nil {
+			return err
 		}
-		switch props[k].(type) {
-		case string, bool, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, json.Number:
+		switch v := props[k].(type) {
+		case string:
+			if !utf8.ValidString(v) {
+				return fieldErr("props."+k, "must be valid UTF-8 text")
+			}
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fieldErr("props."+k, "number %v is out of range; numbers must be finite", v)
+			}
+		case float32:
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fieldErr("props."+k, "number %v is out of range; numbers must be finite", v)
+			}
+		case json.Number:
+			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+				return fieldErr("props."+k, "number %s is out of range or not a number; numbers must fit in a 64-bit float", quote(string(v), 40))
+			}
+		case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		default:
 			return fieldErr("props."+k, "must be a string, number or boolean, not %T", props[k])
 		}
@@ -161,10 +337,10 @@ func validateProps(props map[string]any) error {
 	if len(props) > 0 {
 		b, err := json.Marshal(props)
 		if err != nil {
-			return fieldErr("props", "%v", err)
+			return fieldErr("props", "cannot be encoded as JSON (%v)", err)
 		}
 		if len(b) > maxPropBytes {
-			return fieldErr("props", "%d bytes encoded, at most %d allowed", len(b), maxPropBytes)
+			return fieldErr("props", "%d bytes of JSON, at most %d allowed", len(b), maxPropBytes)
 		}
 	}
 	return nil

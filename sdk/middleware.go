@@ -13,8 +13,9 @@ type MiddlewareConfig struct {
 	Skip func(r *http.Request, status int) bool
 }
 
-// Middleware records a page_view for each request next serves: the path,
-// and the user from cfg.UserID. Recording never delays the response beyond
+// Middleware records a page_view for each request next serves: the path
+// (without the query) in its canonical percent-encoded form, and the user
+// from cfg.UserID. Recording never delays the response beyond
 // Track's in-memory queueing; tracking errors go to the client's Logger.
 func Middleware(c *Client, cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	skip := cfg.Skip
@@ -34,7 +35,11 @@ func Middleware(c *Client, cfg MiddlewareConfig) func(http.Handler) http.Handler
 			if cfg.UserID != nil {
 				user = cfg.UserID(r)
 			}
-			if err := c.Page(r.URL.Path, user); err != nil {
+			// The path as the request wrote it, percent-encoding included:
+			// r.URL.Path is decoded, so "/search%20" would become "/search "
+			// and "/a%2Fb" "/a/b". Page puts it in the canonical form that
+			// the collector and the browser snippet use.
+			if err := c.Page(r.URL.EscapedPath(), user); err != nil {
 				c.logf("sdk: middleware: %v", err)
 			}
 		})
