@@ -58,9 +58,20 @@
       }
     };
 
-    var track = function (type, props) {
+    // track queues an event. Props keys become database field names, so a
+    // key the collector would refuse (empty, over 128 bytes of UTF-8, with
+    // "." or a control character, or starting with "$") is dropped with a
+    // console warning rather than losing the whole event. (A key holding a
+    // lone UTF-16 surrogate makes encodeURIComponent throw: that event is
+    // dropped.) Values, the 32-key and 4 KiB limits are not checked here.
+    var track = function (type, props, p, k) {
       try {
         if (off) return;
+        p = props && {};
+        for (k in props)
+          /^(\$|$)|[.\0-\x1f\x7f-\x9f]/.test(k) || unescape(encodeURIComponent(k)).length > 128
+            ? console.warn("analytics: dropped prop " + k)
+            : (p[k] = props[k]);
         queue.push({
           id: rid(),
           site_id: site,
@@ -68,7 +79,7 @@
           path: hashMode && loc.hash.indexOf("#/") == 0 ? loc.hash.slice(1) : loc.pathname,
           user_id: vid,
           timestamp: new Date().toISOString(),
-          props: props
+          props: p
         });
         if (!timer) timer = setTimeout(flush, 1000);
       } catch (e) {}
