@@ -3,6 +3,7 @@ package analytics
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -931,7 +932,11 @@ func (r *reader) readString() ([]byte, error) {
 			}
 			continue
 		default:
-			return nil, Errorf(Invalid, `body is not valid JSON: invalid escape \%s in a string at byte %d`, string(rune(e)), i)
+			esc := `\` + string(rune(e))
+			if e < 0x21 || e > 0x7e {
+				esc = fmt.Sprintf(`\ followed by byte 0x%02X`, e)
+			}
+			return nil, Errorf(Invalid, `body is not valid JSON: invalid escape %s in a string at byte %d; JSON allows \" \\ \/ \b \f \n \r \t \uXXXX`, esc, i)
 		}
 		i += 2
 	}
