@@ -114,7 +114,10 @@ func (s *Store) applyRollups(ctx context.Context, partition int, byRollup map[ro
 			jobs = append(jobs, shardJob{ref, n, items})
 		}
 	}
+	// A fixed order of writes: the same batch always writes its documents in
+	// the same sequence.
 	sort.Slice(refs, func(i, j int) bool { return refs[i].mainID() < refs[j].mainID() })
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].ref.shardID(jobs[i].shard) < jobs[j].ref.shardID(jobs[j].shard) })
 	results := make([]shardResult, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)

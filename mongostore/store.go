@@ -75,6 +75,12 @@ type Store struct {
 	hook func(stage string) error
 }
 
+// SetStageHook makes the store call h before each of its write stages
+// ("users", then "rollup" once per rollup document); an error from h fails
+// the stage. It exists for fault-injection tests (a crash between writes,
+// two writers meeting at the same write) and must be set before use.
+func (s *Store) SetStageHook(h func(stage string) error) { s.hook = h }
+
 func (s *Store) stage(name string) error {
 	if s.hook == nil {
 		return nil

@@ -23,12 +23,14 @@ type rig struct {
 	keys  redisqueue.Keys
 	store *mongostore.Store
 	pub   *redisqueue.Publisher
+	uri   string
 }
 
 func newRig(t *testing.T, partitions int) *rig {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
-	store, err := mongostore.Open(context.Background(), testenv.MongoDB(t), mongostore.DefaultConfig())
+	uri := testenv.MongoDB(t)
+	store, err := mongostore.Open(context.Background(), uri, mongostore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,19 @@ func newRig(t *testing.T, partitions int) *rig {
 	k := redisqueue.Keys{Prefix: prefix, Partitions: partitions}
 	pub := redisqueue.NewPublisher(rdb, k, redisqueue.PublisherConfig{})
 	t.Cleanup(func() { pub.Close() })
-	return &rig{rdb: rdb, keys: k, store: store, pub: pub}
+	return &rig{rdb: rdb, keys: k, store: store, pub: pub, uri: uri}
+}
+
+// openStore opens a second client on the rig's database, as another
+// process would.
+func (r *rig) openStore(t *testing.T) *mongostore.Store {
+	t.Helper()
+	s, err := mongostore.Open(context.Background(), r.uri, mongostore.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
 }
 
 func (r *rig) consumer(t *testing.T, ttl time.Duration) *redisqueue.Consumer {
@@ -120,12 +134,13 @@ func TestLeaseLapseTakeoverStoresEachEntryOnce(t *testing.T) {
 	pb, _ := run(t, b, r.store, processor.Config{BatchSize: 70})
 	waitViews(t, r.store, "s1", 300, 10)
 
-	// A wakes up and finishes its stale batch: nothing may change.
+	// A wakes up and finishes its stale batch: nothing may change, and it
+	// may not acknowledge what is no longer its partition.
 	if _, err := r.store.Apply(ctx, stalled); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Ack(ctx, stalled); err != nil {
-		t.Fatal(err)
+	if err := a.Ack(ctx, stalled); !errors.Is(err, analytics.ErrFenced) {
+		t.Fatalf("stale ack: %v, want ErrFenced", err)
 	}
 	waitViews(t, r.store, "s1", 300, 10)
 	// B stored what A had not: at least the 260 entries past A's 40.
