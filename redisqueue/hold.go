@@ -2,6 +2,8 @@ package redisqueue
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -46,6 +48,9 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 		return nil, err
 	}
 	p := k.Partition(siteID)
+	// The lease names its holder: two jobs on one partition must never both
+	// take a renewal of the other's lease for their own.
+	name = fmt.Sprintf("%s-%08x", name, rand.Uint32())
 	told := false
 	var how int
 	for {
