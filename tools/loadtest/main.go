@@ -5,6 +5,7 @@
 //	loadtest ingest  -url http://127.0.0.1:3000 -c 50 -n 100000 [-batch 100]
 //	loadtest process -n 100000            (REDIS_URL, MONGODB_URI or embedded)
 //	loadtest stats   -sizes 10000,1000000 (MONGODB_URI or embedded FerretDB)
+//	loadtest paths   -sizes 100,10000,100000 (distinct paths per site-day; MONGODB_URI or embedded FerretDB)
 package main
 
 import (
@@ -28,7 +29,7 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadtest ingest|process|stats [flags]")
+		return errors.New("usage: loadtest ingest|process|stats|paths [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	switch args[0] {
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return process(ctx, fs, args[1:], getenv, stdout)
 	case "stats":
 		return statsLatency(ctx, fs, args[1:], getenv, stdout)
+	case "paths":
+		return pathsLoad(ctx, fs, args[1:], getenv, stdout)
 	}
-	return fmt.Errorf("unknown command %q: use ingest, process or stats", args[0])
+	return fmt.Errorf("unknown command %q: use ingest, process, stats or paths", args[0])
 }
