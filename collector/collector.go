@@ -5,7 +5,9 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -26,14 +28,21 @@ import (
 type Config struct {
 	// AllowedOrigins for CORS; "*" (the default) allows any site to send.
 	AllowedOrigins []string
+	// QueueTimeout bounds every queue call a request makes (publishing, and
+	// the ping of /readyz): past it the answer is 503 with Retry-After, so a
+	// stalled queue never holds a client. Zero means DefaultQueueTimeout.
+	QueueTimeout time.Duration
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
 }
 
+// DefaultQueueTimeout is the QueueTimeout used when none is given.
+const DefaultQueueTimeout = 500 * time.Millisecond
+
 // DefaultConfig returns the settings used when none are given.
 func DefaultConfig() Config {
-	return Config{AllowedOrigins: []string{"*"}, Now: time.Now, NewID: analytics.NewID}
+	return Config{AllowedOrigins: []string{"*"}, QueueTimeout: DefaultQueueTimeout, Now: time.Now, NewID: analytics.NewID}
 }
 
 // Counters are the collector's running totals.
@@ -59,6 +68,9 @@ func New(pub analytics.Publisher, ready analytics.Pinger, log zerolog.Logger, cf
 	if len(cfg.AllowedOrigins) == 0 {
 		cfg.AllowedOrigins = def.AllowedOrigins
 	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = def.QueueTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = def.Now
 	}
@@ -73,9 +85,9 @@ func (c *Collector) Handler() http.Handler {
 	r := httprouter.New()
 	r.Handler(http.MethodPost, "/event", c.handleEvent())
 	r.Handler(http.MethodPost, "/events", c.handleEvents())
-	r.Handler(http.MethodGet, "/t.js", snippet())
-	r.Handler(http.MethodGet, "/healthz", httpx.Health())
-	r.Handler(http.MethodGet, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}))
+	httpx.GetAndHead(r, "/t.js", snippet())
+	httpx.GetAndHead(r, "/healthz", httpx.Health())
+	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))
 	r.HandleOPTIONS = true
 	r.GlobalOPTIONS = http.HandlerFunc(c.preflight)
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +141,7 @@ func (c *Collector) allowOrigin(origin string) string {
 func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Access-Control-Request-Method") != "" {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+		h.Set("Access-Control-Allow-Methods", "POST, GET, HEAD, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding")
 		h.Set("Access-Control-Max-Age", "86400")
 	}
@@ -148,7 +160,7 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		if err := c.pub.Publish(r.Context(), []analytics.Event{ev}); err != nil {
+		if err := c.publish(r.Context(), []analytics.Event{ev}); err != nil {
 			c.fail(w, err, 1)
 			return
 		}
@@ -191,13 +203,27 @@ func (c *Collector) handleEvents() http.Handler {
 			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: rejected, Error: "no valid events in the batch"})
 			return
 		}
-		if err := c.pub.Publish(r.Context(), events); err != nil {
+		if err := c.publish(r.Context(), events); err != nil {
 			c.fail(w, err, len(events))
 			return
 		}
 		c.Counters.Accepted.Add(int64(len(events)))
 		httpx.WriteJSON(w, http.StatusAccepted, batchReply{Success: true, Accepted: len(events), Rejected: rejected})
 	})
+}
+
+// publish queues events under the queue deadline; the publisher returns an
+// Unavailable error once it passes (answered 503: the events may still land,
+// which is why every event carries an id).
+func (c *Collector) publish(ctx context.Context, events []analytics.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueueTimeout)
+	defer cancel()
+	err := c.pub.Publish(ctx, events)
+	if err != nil && ctx.Err() != nil && analytics.KindOf(err) == analytics.Internal {
+		// A publisher that reports the deadline as a plain error: still 503.
+		return analytics.Wrap(analytics.Unavailable, fmt.Sprintf("queue did not answer within %v", c.cfg.QueueTimeout), err)
+	}
+	return err
 }
 
 func (c *Collector) fail(w http.ResponseWriter, err error, n int) {

@@ -199,3 +199,113 @@ func TestServesSnippet(t *testing.T) {
 		t.Fatalf("revalidation: %d", resp.StatusCode)
 	}
 }
+
+// headMatchesGet checks that HEAD on url answers what GET does: the same
+// status and headers (Content-Length included), and no body.
+func headMatchesGet(t *testing.T, url string, hdr ...string) {
+	t.Helper()
+	get, getBody := raw(t, "GET", url, hdr...)
+	head, headBody := raw(t, "HEAD", url, hdr...)
+	if head.StatusCode != get.StatusCode {
+		t.Fatalf("HEAD %s: %d, GET: %d", url, head.StatusCode, get.StatusCode)
+	}
+	if headBody != "" || getBody == "" {
+		t.Fatalf("HEAD %s has body %q (GET's: %d bytes)", url, headBody, len(getBody))
+	}
+	for _, h := range []http.Header{get.Header, head.Header} {
+		h.Del("Date")
+	}
+	if len(head.Header) != len(get.Header) {
+		t.Fatalf("HEAD %s headers %v\nGET headers %v", url, head.Header, get.Header)
+	}
+	for k := range get.Header {
+		if head.Header.Get(k) != get.Header.Get(k) {
+			t.Fatalf("HEAD %s: %s is %q, GET's %q", url, k, head.Header.Get(k), get.Header.Get(k))
+		}
+	}
+}
+
+func TestHeadWorksWhereGetDoes(t *testing.T) {
+	up := newServer(t, &memQueue{})
+	down := newServer(t, &memQueue{err: analytics.Wrap(analytics.Unavailable, "redis: ping", errors.New("connection refused"))})
+	for _, tt := range []struct {
+		name, url string
+		hdr       []string
+	}{
+		{"snippet", up.URL + "/t.js", nil},
+		{"snippet gzipped", up.URL + "/t.js", []string{"Accept-Encoding", "gzip"}},
+		{"healthz", up.URL + "/healthz", nil},
+		{"readyz", up.URL + "/readyz", nil},
+		{"readyz with the queue down", down.URL + "/readyz", nil},
+		{"unknown path", up.URL + "/nope", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) { headMatchesGet(t, tt.url, tt.hdr...) })
+	}
+	resp, _ := do(t, "HEAD", up.URL+"/t.js", "", "", nil, "If-None-Match", resp304ETag(t, up.URL))
+	if resp.StatusCode != 304 {
+		t.Fatalf("HEAD revalidation: %d", resp.StatusCode)
+	}
+	resp, _ = do(t, "POST", up.URL+"/healthz", "", "", nil)
+	if resp.StatusCode != 405 || !strings.Contains(resp.Header.Get("Allow"), "HEAD") {
+		t.Fatalf("POST /healthz: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// raw sends a request as is: no Accept-Encoding added, no transparent gunzip
+// (which would drop Content-Length and Content-Encoding from GET's answer).
+func raw(t *testing.T, method, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func resp304ETag(t *testing.T, base string) string {
+	resp, _ := do(t, "GET", base+"/t.js", "", "", nil)
+	return resp.Header.Get("ETag")
+}
+
+// stalledQueue never answers by itself: it returns only when the caller's
+// context ends, as a publisher stuck on a frozen Redis would.
+type stalledQueue struct{}
+
+func (stalledQueue) Publish(ctx context.Context, _ []analytics.Event) error {
+	<-ctx.Done()
+	return ctx.Err() // a plain error: the collector must still answer 503
+}
+
+func (stalledQueue) Ping(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestCollectorAnswers503AtTheQueueDeadline(t *testing.T) {
+	cfg := collector.DefaultConfig()
+	cfg.QueueTimeout = 100 * time.Millisecond
+	srv := httptest.NewServer(collector.New(stalledQueue{}, stalledQueue{}, zerolog.Nop(), cfg).Handler())
+	defer srv.Close()
+	for _, tt := range []struct{ path, body string }{{"/event", seedEvent}, {"/events", "[" + seedEvent + "]"}, {"/readyz", ""}} {
+		start := time.Now()
+		method := "POST"
+		if tt.body == "" {
+			method = "GET"
+		}
+		resp, body := do(t, method, srv.URL+tt.path, "application/json", "", []byte(tt.body))
+		took := time.Since(start)
+		if resp.StatusCode != 503 || took > time.Second {
+			t.Fatalf("%s with a stalled queue: %d %s after %v", tt.path, resp.StatusCode, body, took)
+		}
+		if tt.body != "" && (resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "queue did not answer within 100ms")) {
+			t.Fatalf("%s: Retry-After %q, body %s", tt.path, resp.Header.Get("Retry-After"), body)
+		}
+	}
+}

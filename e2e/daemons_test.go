@@ -25,7 +25,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.MainWithBinaries(m, &binDir, "../cmd/collector", "../cmd/processor", "../cmd/reporter"))
+	os.Exit(testenv.MainWithBinaries(m, &binDir, "../cmd/collector", "../cmd/processor", "../cmd/reporter", "../cmd/analytics-cli"))
 }
 
 func TestSeparateDaemons(t *testing.T) {
@@ -75,27 +75,52 @@ func TestSeparateDaemons(t *testing.T) {
 }
 
 func TestStartupErrorsAreClear(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := fmt.Sprint(busy.Addr().(*net.TCPAddr).Port)
+	redisURL := testenv.RedisURL(t)
 	for _, tt := range []struct {
 		name string
+		bin  string
+		args []string
 		env  []string
-		want string
+		want []string
+		not  string // must not appear (a flag the command lacks)
 	}{
-		{"collector without Redis", []string{"REDIS_URL=redis://127.0.0.1:1/0", "INGESTION_PORT=0"}, "cannot reach Redis at 127.0.0.1:1"},
-		{"reporter without MongoDB", []string{"MONGODB_URI=mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=500", "REPORTING_PORT=0"}, "mongodb: cannot reach mongodb://127.0.0.1:1/x"},
-		{"bad port", []string{"INGESTION_PORT=abc"}, `INGESTION_PORT="abc" is not a number`},
+		{"collector without Redis", "collector", nil, []string{"REDIS_URL=redis://127.0.0.1:1/0", "INGESTION_PORT=0"}, []string{"cannot reach Redis at 127.0.0.1:1", "--redis-url"}, ""},
+		{"reporter without MongoDB", "reporter", nil, []string{"MONGODB_URI=mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=500", "REPORTING_PORT=0"}, []string{"mongodb: cannot reach mongodb://127.0.0.1:1/x"}, ""},
+		{"bad port", "collector", nil, []string{"INGESTION_PORT=abc"}, []string{`INGESTION_PORT="abc" is not a number`}, ""},
+		{"collector port taken", "collector", nil, []string{"REDIS_URL=" + redisURL, "HOST=127.0.0.1", "INGESTION_PORT=" + busyPort}, []string{"listen on port " + busyPort, "choose another with --port or INGESTION_PORT"}, ""},
+		{"reporter port taken", "reporter", nil, []string{"MONGODB_URI=" + testenv.MongoDB(t), "HOST=127.0.0.1", "REPORTING_PORT=" + busyPort}, []string{"choose another with --port or REPORTING_PORT"}, ""},
+		{"serve port taken", "analytics-cli", []string{"serve"}, []string{"REDIS_URL=" + redisURL, "MONGODB_URI=" + testenv.MongoDB(t), "HOST=127.0.0.1", "REPORTING_PORT=0", "INGESTION_PORT=" + busyPort}, []string{"choose another with --ingestion-port or INGESTION_PORT"}, "--port "},
+		// LEASE_TTL=0 used to panic in time.NewTicker and leave a partition held.
+		{"processor lease ttl zero", "processor", nil, []string{"LEASE_TTL=0s", "REDIS_URL=redis://127.0.0.1:1/0"}, []string{"lease TTL 0s is out of range: use 1s to 10m0s (set LEASE_TTL or --lease-ttl)"}, "panic"},
+		{"rebuild lease ttl zero", "analytics-cli", []string{"rebuild", "--site", "s"}, []string{"LEASE_TTL=0s", "REDIS_URL=redis://127.0.0.1:1/0"}, []string{"lease TTL 0s is out of range", "(set LEASE_TTL)"}, "panic"},
+		{"collector queue timeout flag", "collector", []string{"--queue-timeout", "5ms"}, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, []string{"queue timeout 5ms is out of range: use 10ms to 1m0s (set QUEUE_TIMEOUT or --queue-timeout)"}, ""},
+		{"serve log format", "analytics-cli", []string{"serve"}, []string{"LOG_FORMAT=xml"}, []string{`log format "xml" is unknown: use json or console (set LOG_FORMAT or --log-format)`}, ""},
+		{"reporter batch size", "reporter", nil, []string{"BATCH_SIZE=0"}, []string{"batch size 0 is out of range: use 1 to 10000 (set BATCH_SIZE)"}, "--batch-size"},
+		{"queue partitions", "analytics-cli", []string{"queue", "--partitions", "0"}, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, []string{"partitions 0 is out of range: use 1 to 1024 (set PARTITIONS or --partitions)"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			bin := "collector"
-			if strings.HasPrefix(tt.name, "reporter") {
-				bin = "reporter"
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin))
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, tt.bin), tt.args...)
 			cmd.Env = append(os.Environ(), tt.env...)
+			cmd.Dir = t.TempDir() // no .env, no ./data
 			out, err := cmd.CombinedOutput()
-			if err == nil || !strings.Contains(string(out), tt.want) {
-				t.Fatalf("err %v, output %s; want %q", err, out, tt.want)
+			if err == nil {
+				t.Fatalf("exited 0; output %s", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Fatalf("err %v, output %s; want %q", err, out, w)
+				}
+			}
+			if tt.not != "" && strings.Contains(string(out), tt.not) {
+				t.Fatalf("output %s names %q", out, tt.not)
 			}
 		})
 	}

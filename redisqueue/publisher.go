@@ -3,6 +3,8 @@ package redisqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +27,21 @@ type PublisherConfig struct {
 	// of memory. The backlog is sampled every BacklogEvery.
 	MaxBacklog   int64
 	BacklogEvery time.Duration
+	// Timeout is the deadline of every Redis call the publisher makes: a
+	// Publish that has no answer from Redis within it returns an Unavailable
+	// error, even when Redis is stalled (stopped, hung, partitioned) and the
+	// round trip carrying its events is still on the wire. Those events may
+	// then still be stored: the caller cannot know, which is why events
+	// carry ids.
+	Timeout time.Duration
 }
+
+// DefaultPublishTimeout is the Timeout used when none is given.
+const DefaultPublishTimeout = 500 * time.Millisecond
 
 // DefaultPublisherConfig returns the settings used when none are given.
 func DefaultPublisherConfig() PublisherConfig {
-	return PublisherConfig{Flushers: 4, MaxEvents: 2000, BacklogEvery: 200 * time.Millisecond}
+	return PublisherConfig{Flushers: 4, MaxEvents: 2000, BacklogEvery: 200 * time.Millisecond, Timeout: DefaultPublishTimeout}
 }
 
 // Publisher appends events to the partition streams. Concurrent Publish calls
@@ -71,6 +83,9 @@ func NewPublisher(rdb redis.UniversalClient, keys Keys, cfg PublisherConfig) *Pu
 	if cfg.BacklogEvery <= 0 {
 		cfg.BacklogEvery = def.BacklogEvery
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = def.Timeout
+	}
 	p := &Publisher{rdb: rdb, keys: keys, cfg: cfg, reqs: make(chan *publishReq, 1024), quit: make(chan struct{})}
 	for i := 0; i < cfg.Flushers; i++ {
 		p.wg.Add(1)
@@ -88,6 +103,11 @@ func NewPublisher(rdb redis.UniversalClient, keys Keys, cfg PublisherConfig) *Pu
 				case <-p.quit:
 					return
 				case <-t.C:
+					select {
+					case <-p.quit: // a tick and Close at once: Close wins
+						return
+					default:
+					}
 					p.sampleBacklog()
 				}
 			}
@@ -96,8 +116,10 @@ func NewPublisher(rdb redis.UniversalClient, keys Keys, cfg PublisherConfig) *Pu
 	return p
 }
 
+// sampleBacklog reads the backlog under the queue deadline; when Redis does
+// not answer the last sample stands (Publish then fails on its own deadline).
 func (p *Publisher) sampleBacklog() {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.BacklogEvery*5)
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
 	defer cancel()
 	if n, err := Backlog(ctx, p.rdb, p.keys); err == nil {
 		p.backlog.Store(n)
@@ -109,10 +131,15 @@ func (p *Publisher) Backlog() int64 { return p.backlog.Load() }
 
 // Publish implements analytics.Publisher. It returns once the events are in
 // Redis (or it failed); a nil error is the promise the collector's 2xx makes.
+// It never blocks longer than the configured Timeout (or ctx's deadline, when
+// sooner): past it the error is of kind Unavailable, and the events may or
+// may not have been stored.
 func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
 	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
 		return analytics.Errorf(analytics.Unavailable,
 			"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), max)
@@ -136,11 +163,26 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 		p.mu.RUnlock()
 	case <-ctx.Done():
 		p.mu.RUnlock()
-		return analytics.Wrap(analytics.Unavailable, "queue: publish", ctx.Err())
+		return p.timedOut(ctx)
 	}
-	// Once handed over, wait for the answer even if ctx ends: the flusher
-	// owns the request and replies promptly either way.
-	return <-r.done
+	// The flusher owns the request now and answers on r.done (buffered, so
+	// it never waits for us); when the deadline comes first the round trip
+	// may still land, so the answer is "unknown": Unavailable, retry with the
+	// same ids.
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return p.timedOut(ctx)
+	}
+}
+
+func (p *Publisher) timedOut(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return analytics.Wrap(analytics.Unavailable,
+			fmt.Sprintf("queue: Redis did not answer within %v", p.cfg.Timeout), ctx.Err())
+	}
+	return analytics.Wrap(analytics.Unavailable, "queue: publish", ctx.Err())
 }
 
 // Close stops accepting events, finishes every request already handed to a
@@ -207,8 +249,21 @@ func (p *Publisher) flush(group []*publishReq) {
 		return
 	}
 	// The pipeline gets its own context: a request whose client went away
-	// must not cancel the writes of the others sharing the round trip.
-	ctx := context.Background()
+	// must not cancel the writes of the others sharing the round trip. Its
+	// deadline is the latest of theirs (past it nobody waits for the
+	// answer), so a stalled Redis holds a flusher no longer than the queue
+	// timeout.
+	var deadline time.Time
+	for _, r := range live {
+		if d, ok := r.ctx.Deadline(); ok && d.After(deadline) {
+			deadline = d
+		}
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(p.cfg.Timeout)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	pipe := p.rdb.Pipeline()
 	cmds := make([][]*redis.StringCmd, len(live))
 	for i, r := range live {

@@ -28,23 +28,44 @@ func (k Keys) Counters() string { return k.Prefix + "counters" }
 // ReportCounters adds to the Counters hash what snapshot's totals gained
 // since the last report, every interval until ctx ends and once more then.
 // Reporting in deltas, in the background, keeps it off the request path.
+//
+// A counter's reported total advances only when its own HINCRBY succeeded,
+// so when part of a report fails only the failed counters are sent again:
+// nothing is added twice. (A report whose reply is lost after Redis applied
+// it, a timeout mid-round-trip, is still sent again: the totals are for
+// watching, and that case is rare and visible as a slight overcount.)
 func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, every time.Duration, snapshot func() map[string]int64) {
 	last := map[string]int64{}
-	flush := func(ctx context.Context) {
+	// Each report gets its own deadline so a stalled Redis never holds the
+	// reporter (or a shutdown waiting for its last report) for long.
+	timeout := every
+	if timeout < time.Second {
+		timeout = time.Second
+	}
+	flush := func(parent context.Context) {
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		defer cancel()
 		now := snapshot()
 		pipe := rdb.Pipeline()
-		n := 0
+		type sent struct {
+			name  string
+			total int64
+			cmd   *redis.IntCmd
+		}
+		var cmds []sent
 		for name, v := range now {
 			if d := v - last[name]; d != 0 {
-				pipe.HIncrBy(ctx, k.Counters(), name, d)
-				n++
+				cmds = append(cmds, sent{name, v, pipe.HIncrBy(ctx, k.Counters(), name, d)})
 			}
 		}
-		if n == 0 {
+		if len(cmds) == 0 {
 			return
 		}
-		if _, err := pipe.Exec(ctx); err == nil {
-			last = now
+		_, _ = pipe.Exec(ctx)
+		for _, c := range cmds {
+			if c.cmd.Err() == nil {
+				last[c.name] = c.total
+			}
 		}
 	}
 	t := time.NewTicker(every)
@@ -52,9 +73,7 @@ func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, ever
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			flush(fctx)
-			cancel()
+			flush(context.Background())
 			return
 		case <-t.C:
 			flush(ctx)
@@ -129,4 +148,33 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 		st.Counters[name] = n
 	}
 	return st, nil
+}
+
+// DeadLetter is one entry of the dead-letter stream: an event that could
+// never be stored, with the reason.
+type DeadLetter struct {
+	ID        string    // entry id in the dead-letter stream
+	Partition string    // partition the event came from
+	Entry     string    // its entry id in that partition
+	At        time.Time // when it was dead-lettered (zero when not recorded)
+	Error     string    // why it could not be stored
+	Event     string    // the event as queued (JSON)
+}
+
+// ReadDeadLetters returns up to limit dead letters, oldest first. It only
+// reads: the dead-letter stream is never trimmed, so nothing is lost
+// before someone has looked at it (and replayed it once the cause is fixed).
+func ReadDeadLetters(ctx context.Context, rdb redis.UniversalClient, k Keys, limit int64) ([]DeadLetter, error) {
+	msgs, err := rdb.XRangeN(ctx, k.DeadLetters(), "-", "+", limit).Result()
+	if err != nil {
+		return nil, unavailable("redis: read dead letters", err)
+	}
+	out := make([]DeadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		str := func(f string) string { s, _ := m.Values[f].(string); return s }
+		d := DeadLetter{ID: m.ID, Partition: str("partition"), Entry: str("entry"), Error: str("error"), Event: str(field)}
+		d.At, _ = time.Parse(time.RFC3339Nano, str("at"))
+		out = append(out, d)
+	}
+	return out, nil
 }

@@ -36,9 +36,9 @@ func New(stats analytics.StatsReader, ready analytics.Pinger, log zerolog.Logger
 // Handler returns the routes of the reporting API, all in one place.
 func (rp *Reporter) Handler() http.Handler {
 	r := httprouter.New()
-	r.Handler(http.MethodGet, "/stats", rp.auth(rp.handleStats()))
-	r.Handler(http.MethodGet, "/healthz", httpx.Health())
-	r.Handler(http.MethodGet, "/readyz", httpx.Ready(map[string]analytics.Pinger{"mongodb": rp.ready}))
+	httpx.GetAndHead(r, "/stats", rp.auth(rp.handleStats()))
+	httpx.GetAndHead(r, "/healthz", httpx.Health())
+	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"mongodb": rp.ready}, 0))
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here; allowed: " + w.Header().Get("Allow")})
 	})
@@ -82,14 +82,25 @@ func (rp *Reporter) handleStats() http.Handler {
 		}
 		st, err := rp.stats.Stats(r.Context(), q)
 		if err != nil {
-			status := httpx.Status(err)
-			if status >= 500 {
-				rp.log.Error().Err(err).Str("site_id", q.SiteID).Msg("stats")
-			}
-			httpx.WriteJSON(w, status, map[string]string{"error": analytics.Message(err)})
+			rp.storageError(w, err, q.SiteID)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		httpx.WriteJSON(w, http.StatusOK, st)
 	})
+}
+
+// storageError answers a failed read. The query was checked already, so
+// whatever the store returns is the server's fault, never the client's: 503
+// with Retry-After when the database is unavailable, else 500. The client
+// gets a generic message; the log gets the cause and the site.
+func (rp *Reporter) storageError(w http.ResponseWriter, err error, siteID string) {
+	if analytics.KindOf(err) == analytics.Unavailable {
+		rp.log.Warn().Err(err).Str("site_id", siteID).Msg("stats: database unavailable; answered 503")
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "stats are unavailable right now (the database does not answer); retry later"})
+		return
+	}
+	rp.log.Error().Err(err).Str("site_id", siteID).Msg("stats: reading from the database failed; answered 500")
+	httpx.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error reading stats; the reporter's log has the cause"})
 }

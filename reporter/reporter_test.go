@@ -1,6 +1,7 @@
 package reporter_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -104,10 +105,116 @@ func TestStoreDown(t *testing.T) {
 	f := &fakeStats{err: analytics.Wrap(analytics.Unavailable, "mongodb: read stats", errors.New("no reachable servers"))}
 	srv := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), reporter.Config{}).Handler())
 	defer srv.Close()
-	if status, body := get(t, srv.URL+"/stats?site_id=s"); status != 503 || body != `{"error":"mongodb: read stats"}` {
+	if status, body := get(t, srv.URL+"/stats?site_id=s"); status != 503 || !strings.Contains(body, "retry later") {
 		t.Fatalf("%d %s", status, body)
 	}
 	if status, _ := get(t, srv.URL+"/readyz"); status != 503 {
 		t.Fatalf("readyz %d", status)
 	}
+}
+
+// TestStorageErrorsAre5xxAndLogged: whatever the store fails with, the
+// query was valid, so the answer is 5xx (never 400), the client gets a
+// generic message, and the log has the cause and the site.
+func TestStorageErrorsAre5xxAndLogged(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		err       error
+		status    int
+		body      string
+		level     string
+		retry     bool
+		notInBody string
+	}{
+		{"plain error (kind internal)", errors.New("server selection error: secret-host:27017 replied garbage"), 500,
+			`{"error":"internal error reading stats; the reporter's log has the cause"}`, `"level":"error"`, false, "secret-host"},
+		{"database unavailable", analytics.Wrap(analytics.Unavailable, "mongodb: read stats", errors.New("no reachable servers at secret-host")), 503,
+			`{"error":"stats are unavailable right now (the database does not answer); retry later"}`, `"level":"warn"`, true, "secret-host"},
+		{"store error marked invalid", analytics.Wrap(analytics.Invalid, "mongodb: read stats", errors.New("unknown operator $secret")), 500,
+			`{"error":"internal error reading stats; the reporter's log has the cause"}`, `"level":"error"`, false, "$secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			f := &fakeStats{err: tt.err}
+			srv := httptest.NewServer(reporter.New(f, f, zerolog.New(&logs), reporter.Config{}).Handler())
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + "/stats?site_id=site-abc-123&date=2025-11-12")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body := strings.TrimSpace(string(b))
+			if resp.StatusCode != tt.status || body != tt.body || strings.Contains(body, tt.notInBody) {
+				t.Fatalf("%d %s; want %d %s", resp.StatusCode, body, tt.status, tt.body)
+			}
+			if got := resp.Header.Get("Retry-After") != ""; got != tt.retry {
+				t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+			}
+			line := logs.String()
+			if !strings.Contains(line, tt.err.Error()) || !strings.Contains(line, `"site_id":"site-abc-123"`) || !strings.Contains(line, tt.level) {
+				t.Fatalf("log %q lacks the cause %q, the site or level %s", line, tt.err, tt.level)
+			}
+		})
+	}
+}
+
+func TestHeadWorksWhereGetDoes(t *testing.T) {
+	f := &fakeStats{}
+	srv := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), reporter.Config{Token: "s3cret"}).Handler())
+	defer srv.Close()
+	down := &fakeStats{err: analytics.Wrap(analytics.Unavailable, "mongodb: ping", errors.New("no reachable servers"))}
+	srvDown := httptest.NewServer(reporter.New(down, down, zerolog.Nop(), reporter.Config{}).Handler())
+	defer srvDown.Close()
+	auth := []string{"Authorization", "Bearer s3cret"}
+	for _, tt := range []struct {
+		name, url string
+		hdr       []string
+		status    int
+	}{
+		{"stats", srv.URL + "/stats?site_id=site-abc-123&date=2025-11-12", auth, 200},
+		{"stats without the token", srv.URL + "/stats?site_id=s", nil, 401},
+		{"stats with a bad date", srv.URL + "/stats?site_id=s&date=x", auth, 400},
+		{"stats with the database down", srvDown.URL + "/stats?site_id=s", nil, 503},
+		{"healthz", srv.URL + "/healthz", nil, 200},
+		{"readyz", srv.URL + "/readyz", nil, 200},
+		{"readyz with the database down", srvDown.URL + "/readyz", nil, 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			getResp, getBody := send(t, "GET", tt.url, tt.hdr...)
+			headResp, headBody := send(t, "HEAD", tt.url, tt.hdr...)
+			if getResp.StatusCode != tt.status || headResp.StatusCode != tt.status {
+				t.Fatalf("GET %d, HEAD %d; want %d", getResp.StatusCode, headResp.StatusCode, tt.status)
+			}
+			if headBody != "" || getBody == "" {
+				t.Fatalf("HEAD body %q, GET body %q", headBody, getBody)
+			}
+			getResp.Header.Del("Date")
+			headResp.Header.Del("Date")
+			if len(getResp.Header) != len(headResp.Header) {
+				t.Fatalf("HEAD headers %v\nGET headers %v", headResp.Header, getResp.Header)
+			}
+			for k := range getResp.Header {
+				if getResp.Header.Get(k) != headResp.Header.Get(k) {
+					t.Fatalf("%s: HEAD %q, GET %q", k, headResp.Header.Get(k), getResp.Header.Get(k))
+				}
+			}
+		})
+	}
+}
+
+func send(t *testing.T, method, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }

@@ -35,10 +35,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Writer: stdout,
 		Commands: []*cli.Command{
 			statsCommand(&cfg, stdout),
-			serveCommand(&cfg, stdout),
-			rebuildCommand(&cfg, stdout),
-			queueCommand(&cfg, stdout),
+			validated(&cfg, serveCommand(&cfg, stdout)),
+			validated(&cfg, rebuildCommand(&cfg, stdout)),
+			validated(&cfg, queueCommand(&cfg, stdout)),
 		},
 	}
 	return app.RunContext(ctx, args)
+}
+
+// validated makes cmd and its subcommands check the settings once their own
+// flags are parsed and before they act, so a bad value (LEASE_TTL=0, say) is
+// a clear error naming the variable and the command's flag, not a panic or
+// a partition held forever.
+func validated(cfg *config.Config, cmd *cli.Command) *cli.Command {
+	if action := cmd.Action; action != nil {
+		cmd.Action = func(c *cli.Context) error {
+			if err := cfg.Validate(c.Command.Flags); err != nil {
+				return err
+			}
+			return action(c)
+		}
+	}
+	for _, sub := range cmd.Subcommands {
+		validated(cfg, sub)
+	}
+	return cmd
 }

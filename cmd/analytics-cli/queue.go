@@ -17,7 +17,7 @@ import (
 )
 
 func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
-	var limit int64
+	var limit, listLimit int64
 	return &cli.Command{
 		Name:  "queue",
 		Usage: "show the queue: backlog, oldest waiting event, owners, dead letters, fleet counters",
@@ -35,10 +35,37 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			return printQueue(stdout, st)
 		},
 		Subcommands: []*cli.Command{{
+			Name:  "deadletters",
+			Usage: "list dead-lettered events (oldest first) with why they could not be stored",
+			Flags: append([]cli.Flag{
+				&cli.Int64Flag{Name: "limit", Value: 20, Destination: &listLimit, Usage: "most entries to list"},
+			}, cfg.RedisFlags()...),
+			Action: func(c *cli.Context) error {
+				if listLimit < 1 {
+					return fmt.Errorf("--limit %d: list at least 1 entry", listLimit)
+				}
+				rdb, err := connectQuietly(c, cfg)
+				if err != nil {
+					return err
+				}
+				defer rdb.Close()
+				keys := daemon.Keys(cfg)
+				st, err := redisqueue.ReadStatus(c.Context, rdb, keys)
+				if err != nil {
+					return err
+				}
+				dl, err := redisqueue.ReadDeadLetters(c.Context, rdb, keys, listLimit)
+				if err != nil {
+					return err
+				}
+				return printDeadLetters(stdout, dl, st.DeadLetters)
+			},
+		}, {
 			Name:  "replay",
 			Usage: "queue dead-lettered events again (after fixing their cause) and remove them from the dead letters",
 			Flags: append([]cli.Flag{
 				&cli.Int64Flag{Name: "limit", Value: 1000, Destination: &limit, Usage: "most entries to replay"},
+				cfg.QueueTimeoutFlag(),
 			}, cfg.RedisFlags()...),
 			Action: func(c *cli.Context) error {
 				rdb, err := connectQuietly(c, cfg)
@@ -50,7 +77,9 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				if err := redisqueue.CheckMeta(c.Context, rdb, keys); err != nil {
 					return err
 				}
-				pub := redisqueue.NewPublisher(rdb, keys, redisqueue.DefaultPublisherConfig())
+				pc := redisqueue.DefaultPublisherConfig()
+				pc.Timeout = cfg.QueueTimeout
+				pub := redisqueue.NewPublisher(rdb, keys, pc)
 				defer pub.Close()
 				res, err := redisqueue.ReplayDeadLetters(c.Context, rdb, keys, pub, limit)
 				fmt.Fprintf(stdout, "replayed %d dead letters; %d are not events and stay\n", res.Replayed, res.Kept)
@@ -72,6 +101,9 @@ func printQueue(w io.Writer, st redisqueue.Status) error {
 	fmt.Fprintf(tw, "Dead letters\t%d\n", st.DeadLetters)
 	fmt.Fprintf(tw, "Processors\t%d %s\n", len(st.Processors), strings.Join(st.Processors, ", "))
 	tw.Flush()
+	if st.DeadLetters > 0 {
+		fmt.Fprintf(w, "\n%s\n", deadLetterWarning(st.DeadLetters))
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Partition\tBacklog\tPending\tOldest\tOwner")
@@ -98,4 +130,37 @@ func age(d time.Duration) string {
 		return "-"
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// deadLetterWarning tells the user what waiting dead letters mean and what
+// to do about them.
+func deadLetterWarning(n int64) string {
+	return fmt.Sprintf("Warning: %d event(s) could not be stored and wait in the dead-letter stream (they are kept, never trimmed).\n"+
+		"  See why with `analytics-cli queue deadletters`, fix the cause, then run `analytics-cli queue replay`.", n)
+}
+
+func printDeadLetters(w io.Writer, dl []redisqueue.DeadLetter, total int64) error {
+	if total == 0 {
+		_, err := fmt.Fprintln(w, "No dead letters.")
+		return err
+	}
+	fmt.Fprintf(w, "%d of %d dead letter(s), oldest first:\n", len(dl), total)
+	for _, d := range dl {
+		at := "-"
+		if !d.At.IsZero() {
+			at = d.At.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "\n%s  partition %s, entry %s, dead-lettered %s\n", d.ID, orDash(d.Partition), orDash(d.Entry), at)
+		fmt.Fprintf(w, "  error: %s\n", orDash(d.Error))
+		fmt.Fprintf(w, "  event: %s\n", orDash(d.Event))
+	}
+	_, err := fmt.Fprintf(w, "\nOnce the cause is fixed, `analytics-cli queue replay` queues them again.\n")
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,14 +22,21 @@ import (
 	"github.com/siteanalytics/analytics/redisqueue"
 )
 
+// redisRestarts is how many failed restarts in a row of the embedded
+// redis-server make serve give up and exit non-zero.
+const redisRestarts = 5
+
 func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
-	cfg.LogFormat = "console" // a person is watching; --log-format json still wins
+	if !cfg.SetInEnv("LOG_FORMAT") {
+		cfg.LogFormat = "console" // a person is watching; LOG_FORMAT or --log-format json still wins
+	}
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run collector, processor and reporter in one process (embedded Redis and FerretDB unless configured)",
 		Description: "With no REDIS_URL/REDIS_HOST it runs redis-server (AOF under --data) as a child process, or\n" +
-			"in-process miniredis when redis-server is not installed. With no MONGODB_URI it embeds FerretDB\n" +
-			"on SQLite under --data. Set them to use your own servers.",
+			"in-process miniredis when redis-server is not installed. A redis-server child that dies is restarted\n" +
+			"(its AOF keeps the queue); if that fails 5 times in a row serve exits non-zero. With no MONGODB_URI\n" +
+			"it embeds FerretDB on SQLite under --data. Set them to use your own servers.",
 		Flags: append(append(append([]cli.Flag{
 			&cli.IntFlag{Name: "ingestion-port", Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "collector port (env INGESTION_PORT)"},
 			&cli.IntFlag{Name: "reporting-port", Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "reporter port (env REPORTING_PORT)"},
@@ -36,6 +44,11 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the embedded servers' data (env DATA_DIR)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require this bearer token on /stats (env REPORTER_TOKEN)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "partition lease (env LEASE_TTL)"},
+			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries the processor stores at once (env BATCH_SIZE)"},
+			&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
+			&cli.BoolFlag{Name: "store-events", Value: cfg.StoreEvents, Destination: &cfg.StoreEvents, Usage: "keep raw events (needed by rebuild) (env STORE_EVENTS)"},
+			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
+			cfg.QueueTimeoutFlag(),
 		}, cfg.RedisFlags()...), cfg.MongoFlags()...), cfg.LogFlags()...),
 		Action: func(c *cli.Context) error { return serve(c.Context, cfg, stdout) },
 	}
@@ -58,6 +71,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	}()
 	redisNote := "Redis: " + cfg.RedisDescription()
 	volatileQueue := false
+	var redisChild *embedded.Server
 	if !cfg.HasRedis() {
 		s, err := embedded.Redis(ctx, filepath.Join(cfg.DataDir, "redis"))
 		if err != nil {
@@ -67,7 +81,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 		cfg.RedisURL = s.URL
 		switch s.Kind {
 		case "redis-server":
-			redisNote = fmt.Sprintf("Redis: redis-server child at %s, AOF in %s", s.URL, filepath.Join(cfg.DataDir, "redis"))
+			redisChild = s
+			redisNote = fmt.Sprintf("Redis: redis-server child (pid %d) at %s, AOF in %s", s.PID(), s.URL, filepath.Join(cfg.DataDir, "redis"))
 		default:
 			volatileQueue = true
 			redisNote = fmt.Sprintf("Redis: in-process miniredis at %s (memory only: install redis-server for a durable queue)", s.URL)
@@ -101,11 +116,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 		return err
 	}
 	defer store.Close(context.Background())
-	cln, err := daemon.Listen(cfg.Host, cfg.IngestionPort)
+	cln, err := daemon.Listen(cfg.Host, cfg.IngestionPort, "--ingestion-port or INGESTION_PORT")
 	if err != nil {
 		return err
 	}
-	rln, err := daemon.Listen(cfg.Host, cfg.ReportingPort)
+	rln, err := daemon.Listen(cfg.Host, cfg.ReportingPort, "--reporting-port or REPORTING_PORT")
 	if err != nil {
 		cln.Close()
 		return err
@@ -140,7 +155,7 @@ Press Ctrl+C to stop.
 	defer stopReporter()
 
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	failed := make(chan struct{}, 3)
 	start := func(i int, f func() error) {
 		wg.Add(1)
@@ -162,12 +177,35 @@ Press Ctrl+C to stop.
 	start(2, func() error {
 		return daemon.RunReporter(reporterCtx, cfg, store, rln, logs["reporter"])
 	})
+	// A redis-server child that dies is started again (the collector answers
+	// 503 meanwhile); if it cannot be, serve stops and exits non-zero so a
+	// supervisor notices, instead of answering 503 forever.
+	superviseCtx, stopSupervising := context.WithCancel(context.Background())
+	defer stopSupervising()
+	var redisGone chan error // stays nil (never ready) without a child to watch
+	if redisChild != nil {
+		redisGone = make(chan error, 1)
+		go func() {
+			redisGone <- redisChild.Supervise(superviseCtx, redisRestarts, func(r embedded.Restart) {
+				if r.Err != nil {
+					why, _, _ := strings.Cut(r.Err.Error(), "\n") // the log's tail comes with the final error
+					log.Error().Str("error", why).Int("attempt", r.Attempt+1).Msg("restarting redis-server failed")
+					return
+				}
+				log.Warn().Str("exit", fmt.Sprint(r.Exit)).Int("pid", r.PID).Dur("down", r.Downtime).
+					Msg("redis-server died; restarted it on the same port and data folder (its AOF keeps the queue)")
+			})
+		}()
+	}
 
 	select {
 	case <-ctx.Done():
 		log.Info().Msg("shutting down")
 	case <-failed:
+	case errs[3] = <-redisGone:
+		log.Error().Err(errs[3]).Msg("Redis is gone and cannot be restarted; shutting down")
 	}
+	stopSupervising()
 	stopCollector()
 	<-collectorDone
 	if volatileQueue {
@@ -176,7 +214,7 @@ Press Ctrl+C to stop.
 	stopProcessor()
 	stopReporter()
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(errs[3], errs[0], errs[1], errs[2]) // why Redis is gone first
 }
 
 // drain waits (up to a minute) for the processor to empty a queue that

@@ -38,9 +38,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
 			&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
 			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
+			cfg.QueueTimeoutFlag(),
 		}, cfg.RedisFlags()...), cfg.LogFlags()...),
 		Writer: stdout,
 		Action: func(c *cli.Context) error {
+			if err := cfg.Validate(c.App.Flags); err != nil {
+				return err
+			}
 			log, err := cfg.Logger(stdout, "collector")
 			if err != nil {
 				return err
@@ -50,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			defer rdb.Close()
-			ln, err := daemon.Listen(cfg.Host, cfg.IngestionPort)
+			ln, err := daemon.Listen(cfg.Host, cfg.IngestionPort, "--port or INGESTION_PORT")
 			if err != nil {
 				return err
 			}

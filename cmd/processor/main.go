@@ -40,6 +40,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}, cfg.RedisFlags()...), cfg.MongoFlags()...), cfg.LogFlags()...),
 		Writer: stdout,
 		Action: func(c *cli.Context) error {
+			if err := cfg.Validate(c.App.Flags); err != nil {
+				return err
+			}
 			log, err := cfg.Logger(stdout, "processor")
 			if err != nil {
 				return err

@@ -39,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}, cfg.MongoFlags()...), cfg.LogFlags()...),
 		Writer: stdout,
 		Action: func(c *cli.Context) error {
+			if err := cfg.Validate(c.App.Flags); err != nil {
+				return err
+			}
 			log, err := cfg.Logger(stdout, "reporter")
 			if err != nil {
 				return err
@@ -48,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			defer store.Close(context.Background())
-			ln, err := daemon.Listen(cfg.Host, cfg.ReportingPort)
+			ln, err := daemon.Listen(cfg.Host, cfg.ReportingPort, "--port or REPORTING_PORT")
 			if err != nil {
 				return err
 			}

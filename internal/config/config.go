@@ -40,6 +40,12 @@ type Config struct {
 	LogLevel      string
 	DataDir       string
 	MaxBacklog    int64
+	// QueueTimeout is the deadline of every queue call made for a request:
+	// past it the collector answers 503 with Retry-After instead of waiting
+	// on a stalled Redis.
+	QueueTimeout time.Duration
+
+	inEnv map[string]bool // variables the environment (or .env) set
 }
 
 // Default returns the defaults, the seed's ports included.
@@ -48,9 +54,18 @@ func Default() Config {
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
 		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
-		MaxBacklog: 1_000_000,
+		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout,
 	}
 }
+
+// DefaultQueueTimeout is QUEUE_TIMEOUT's default: long enough for a loaded
+// Redis, short enough that a stalled one is answered 503 at once.
+const DefaultQueueTimeout = 500 * time.Millisecond
+
+// SetInEnv reports whether the environment (or the .env file) set the
+// variable name, so a command can change a default without overriding the
+// user's choice.
+func (c *Config) SetInEnv(name string) bool { return c.inEnv[name] }
 
 // FromEnv returns the defaults overridden by the environment. Variables in a
 // .env file in the working directory apply where the environment has none.
@@ -66,10 +81,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return dotenv[k]
 	}
 	c := Default()
+	c.inEnv = map[string]bool{}
 	var errs []string
 	str := func(dst *string, k string) {
 		if v := get(k); v != "" {
 			*dst = v
+			c.inEnv[k] = true
 		}
 	}
 	num := func(dst *int, k string) {
@@ -80,6 +97,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 				return
 			}
 			*dst = n
+			c.inEnv[k] = true
+		}
+	}
+	dur := func(dst *time.Duration, k string) {
+		if v := get(k); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a duration like 10s or 500ms", k, v))
+				return
+			}
+			*dst = d
+			c.inEnv[k] = true
 		}
 	}
 	str(&c.MongoURI, "MONGODB_URI")
@@ -110,18 +139,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if v := get("MAX_BACKLOG"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		if err != nil {
 			errs = append(errs, fmt.Sprintf("MAX_BACKLOG=%q is not a number of events (0 turns the limit off)", v))
 		}
 		c.MaxBacklog = n
 	}
-	if v := get("LEASE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("LEASE_TTL=%q is not a duration like 10s", v))
-		}
-		c.LeaseTTL = d
-	}
+	dur(&c.LeaseTTL, "LEASE_TTL")
+	dur(&c.QueueTimeout, "QUEUE_TIMEOUT")
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
@@ -131,18 +155,140 @@ func FromEnv(getenv func(string) string) (Config, error) {
 // HasRedis reports whether any Redis is configured.
 func (c *Config) HasRedis() bool { return c.RedisURL != "" || c.RedisHost != "" || c.RedisAddrs != "" }
 
+// Limits Validate enforces.
+const (
+	MinLeaseTTL, MaxLeaseTTL         = time.Second, 10 * time.Minute
+	MinQueueTimeout, MaxQueueTimeout = 10 * time.Millisecond, time.Minute
+	MaxBatchSize                     = 10000
+	MaxPartitions                    = 1024
+)
+
+// Validate checks every setting once, at start, after the flags are parsed,
+// and returns one error listing every problem. Each problem names the
+// environment variable and, when one of flags (the running command's flags)
+// sets that setting, the flag too: a message never points at a flag the
+// command does not have.
+func (c *Config) Validate(flags []cli.Flag) error {
+	var errs []string
+	bad := func(env string, dst any, format string, args ...any) {
+		where := env
+		if name := flagFor(flags, dst); name != "" {
+			where += " or --" + name
+		}
+		errs = append(errs, fmt.Sprintf(format, args...)+" (set "+where+")")
+	}
+	if c.LeaseTTL < MinLeaseTTL || c.LeaseTTL > MaxLeaseTTL {
+		bad("LEASE_TTL", &c.LeaseTTL, "lease TTL %v is out of range: use %v to %v", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL)
+	}
+	if c.QueueTimeout < MinQueueTimeout || c.QueueTimeout > MaxQueueTimeout {
+		bad("QUEUE_TIMEOUT", &c.QueueTimeout, "queue timeout %v is out of range: use %v to %v", c.QueueTimeout, MinQueueTimeout, MaxQueueTimeout)
+	}
+	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
+		bad("BATCH_SIZE", &c.BatchSize, "batch size %d is out of range: use 1 to %d", c.BatchSize, MaxBatchSize)
+	}
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		bad("PARTITIONS", &c.Partitions, "partitions %d is out of range: use 1 to %d", c.Partitions, MaxPartitions)
+	}
+	if c.IngestionPort < 0 || c.IngestionPort > 65535 {
+		bad("INGESTION_PORT", &c.IngestionPort, "collector port %d is out of range: use 0 (any free port) to 65535", c.IngestionPort)
+	}
+	if c.ReportingPort < 0 || c.ReportingPort > 65535 {
+		bad("REPORTING_PORT", &c.ReportingPort, "reporter port %d is out of range: use 0 (any free port) to 65535", c.ReportingPort)
+	}
+	if c.RedisPort < 1 || c.RedisPort > 65535 {
+		bad("REDIS_PORT", &c.RedisPort, "Redis port %d is out of range: use 1 to 65535", c.RedisPort)
+	}
+	if c.MaxBacklog < 0 {
+		bad("MAX_BACKLOG", &c.MaxBacklog, "max backlog %d is negative: use a number of events, or 0 to turn the limit off", c.MaxBacklog)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		bad("LOG_FORMAT", &c.LogFormat, "log format %q is unknown: use json or console", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", &c.LogLevel, "log level %q is unknown: use debug, info, warn or error", c.LogLevel)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// flagFor returns the name of the flag among flags that writes to dst, or "".
+func flagFor(flags []cli.Flag, dst any) string {
+	for _, f := range flags {
+		var d any
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			d = f.Destination
+		case *cli.Int64Flag:
+			d = f.Destination
+		case *cli.StringFlag:
+			d = f.Destination
+		case *cli.DurationFlag:
+			d = f.Destination
+		case *cli.BoolFlag:
+			d = f.Destination
+		}
+		if d != nil && d == dst {
+			return f.Names()[0]
+		}
+	}
+	return ""
+}
+
+// Timeouts of the Redis client. A call with a context deadline (every call
+// made for a request) ends at that deadline; these bound the calls made
+// without one, so a hung or partitioned server holds nothing for long.
+const (
+	redisDialTimeout = 2 * time.Second
+	redisIOTimeout   = 3 * time.Second
+	redisPoolTimeout = time.Second
+	// redisDialAttempts: a refused dial is retried by the command's own
+	// retries already; go-redis's default of 5 attempts per dial makes every
+	// command against a dead server take seconds.
+	redisDialAttempts = 2
+)
+
 // RedisClient returns a client for the configured Redis: REDIS_URL, else
 // REDIS_ADDRS (Cluster, or Sentinel with REDIS_MASTER_NAME), else
-// REDIS_HOST:REDIS_PORT, else localhost:6379.
+// REDIS_HOST:REDIS_PORT, else localhost:6379. Whatever the kind, the client
+// honours context deadlines on the socket (go-redis does so only when asked)
+// and has short dial, read, write and pool timeouts, unless the URL sets its
+// own (dial_timeout=, read_timeout=, ...).
 func (c *Config) RedisClient() (redis.UniversalClient, error) {
+	rw := redisIOTimeout
+	if c.QueueTimeout > rw {
+		rw = c.QueueTimeout // a longer queue deadline must not be cut short
+	}
+	orDefault := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
 	if c.RedisURL != "" {
 		opt, err := redis.ParseURL(c.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w (expected redis://[user:password@]host:port/db)", err)
 		}
+		opt.ContextTimeoutEnabled = true
+		orDefault(&opt.DialTimeout, redisDialTimeout)
+		orDefault(&opt.ReadTimeout, rw)
+		orDefault(&opt.WriteTimeout, rw)
+		orDefault(&opt.PoolTimeout, redisPoolTimeout)
+		if opt.DialerRetries == 0 {
+			opt.DialerRetries = redisDialAttempts
+		}
 		return redis.NewClient(opt), nil
 	}
-	opt := &redis.UniversalOptions{Password: c.RedisPassword, MasterName: c.RedisMaster}
+	opt := &redis.UniversalOptions{
+		Password: c.RedisPassword, MasterName: c.RedisMaster, ContextTimeoutEnabled: true,
+		DialTimeout: redisDialTimeout, ReadTimeout: rw, WriteTimeout: rw, PoolTimeout: redisPoolTimeout,
+		DialerRetries: redisDialAttempts,
+	}
 	switch {
 	case c.RedisAddrs != "":
 		for _, a := range strings.Split(c.RedisAddrs, ",") {
@@ -207,6 +353,12 @@ func (c *Config) RedisFlags() []cli.Flag {
 		&cli.IntFlag{Name: FlagPartitions, Value: c.Partitions, Destination: &c.Partitions, Usage: "stream partitions; the same on every daemon (env PARTITIONS)"},
 		&cli.StringFlag{Name: "queue-prefix", Value: c.Prefix, Destination: &c.Prefix, Usage: "prefix of the queue's Redis keys (env QUEUE_PREFIX)"},
 	}
+}
+
+// QueueTimeoutFlag is the flag of the commands that queue events.
+func (c *Config) QueueTimeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "queue-timeout", Value: c.QueueTimeout, Destination: &c.QueueTimeout,
+		Usage: "deadline of each queue call; past it the collector answers 503 with Retry-After, 10ms to 1m (env QUEUE_TIMEOUT)"}
 }
 
 // MongoFlags are the flags of every binary that talks to MongoDB.

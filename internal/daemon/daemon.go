@@ -31,10 +31,12 @@ func Keys(cfg *config.Config) redisqueue.Keys {
 }
 
 // Listen opens a TCP listener on host:port (port 0 picks a free one).
-func Listen(host string, port int) (net.Listener, error) {
+// setting names how the user chooses another port (the flag and variable
+// of the binary calling it, e.g. "--port or INGESTION_PORT"), for the error.
+func Listen(host string, port int, setting string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
 	if err != nil {
-		return nil, fmt.Errorf("listen on port %d: %w (is another process using it? choose another with --port)", port, err)
+		return nil, fmt.Errorf("listen on port %d: %w (is another process using it? choose another with %s)", port, err, setting)
 	}
 	return ln, nil
 }
@@ -60,7 +62,7 @@ func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set REDIS_URL / REDIS_HOST)", cfg.RedisDescription(), err)
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set --redis-url, REDIS_URL or REDIS_HOST)", cfg.RedisDescription(), err)
 	}
 	if policy, err := rdb.ConfigGet(pctx, "maxmemory-policy").Result(); err == nil {
 		if p := policy["maxmemory-policy"]; p != "" && p != "noeviction" {
@@ -86,6 +88,7 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	}
 	pc := redisqueue.DefaultPublisherConfig()
 	pc.MaxBacklog = cfg.MaxBacklog
+	pc.Timeout = cfg.QueueTimeout
 	pub := redisqueue.NewPublisher(rdb, keys, pc)
 	defer pub.Close()
 	var origins []string
@@ -94,8 +97,9 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 			origins = append(origins, o)
 		}
 	}
-	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins})
-	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).Msg("collector listening")
+	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout})
+	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
+		Dur("queue_timeout", cfg.QueueTimeout).Msg("collector listening")
 	stopReport := reportCounters(rdb, keys, func() map[string]int64 {
 		return map[string]int64{
 			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type Server struct {
 	// Durable is false when a crash loses what it holds (miniredis).
 	Durable bool
 	stop    func() error
+	child   *redisChild // a redis-server child process, else nil
 }
 
 // Stop shuts the server down, letting it write what it holds to disk.
@@ -117,7 +119,8 @@ func Redis(ctx context.Context, dir string) (*Server, error) {
 
 // RedisServer starts a redis-server child process with AOF under dir on the
 // given port. Starting it again on the same dir and port after Stop brings
-// back what it held, as a restarted production Redis would.
+// back what it held, as a restarted production Redis would; Supervise does
+// that by itself whenever the child dies.
 func RedisServer(ctx context.Context, dir string, port int) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -130,58 +133,237 @@ func RedisServer(ctx context.Context, dir string, port int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin,
-		"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--dir", abs,
+	c := &redisChild{bin: bin, dir: abs, port: port}
+	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	return &Server{
+		URL:     fmt.Sprintf("redis://127.0.0.1:%d/0", port),
+		Kind:    "redis-server",
+		Durable: true,
+		child:   c,
+		stop:    c.stop,
+	}, nil
+}
+
+// PID returns the process id of a server running as a child process (a
+// redis-server; after a restart, the new one), or 0 for in-process servers.
+func (s *Server) PID() int {
+	if s == nil || s.child == nil {
+		return 0
+	}
+	s.child.mu.Lock()
+	defer s.child.mu.Unlock()
+	if s.child.proc == nil {
+		return 0
+	}
+	return s.child.proc.cmd.Process.Pid
+}
+
+// LogFile is the log of a redis-server child ("" for other servers).
+func (s *Server) LogFile() string {
+	if s == nil || s.child == nil {
+		return ""
+	}
+	return filepath.Join(s.child.dir, "redis.log")
+}
+
+// Restart is what Supervise reports after each attempt to bring a dead
+// redis-server back.
+type Restart struct {
+	Exit     error // how the previous process ended
+	Attempt  int   // failed attempts in a row before this one
+	PID      int   // the new process, when Err is nil
+	Err      error // why this attempt failed
+	Downtime time.Duration
+}
+
+// Supervise watches a redis-server child and, whenever it exits without
+// Stop having been called, starts it again on the same port and data folder
+// (its AOF brings the queue back), calling report after each attempt. It
+// returns nil when ctx ends or the server is stopped, and an error once
+// maxFailures attempts in a row have failed (a process that dies within
+// stableAfter of starting counts as a failed attempt too). It returns nil at
+// once for servers that are not child processes.
+func (s *Server) Supervise(ctx context.Context, maxFailures int, report func(Restart)) error {
+	if s == nil || s.child == nil {
+		return nil
+	}
+	c := s.child
+	failures := 0
+	for {
+		c.mu.Lock()
+		p := c.proc
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.exited:
+		}
+		c.mu.Lock()
+		stopping := c.stopping
+		c.mu.Unlock()
+		if stopping {
+			return nil
+		}
+		died := time.Now()
+		if died.Sub(p.started) < stableAfter {
+			failures++ // a crash loop is as bad as a failed start
+		} else {
+			failures = 0
+		}
+		for {
+			if failures >= maxFailures {
+				return fmt.Errorf("embedded redis: redis-server on port %d died (%v) and could not be restarted %d times in a row; its log %s ends:\n%s",
+					c.port, p.err, failures, filepath.Join(c.dir, "redis.log"), c.logTail())
+			}
+			if failures > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff(failures)):
+				}
+			}
+			err := c.start(ctx)
+			r := Restart{Exit: p.err, Attempt: failures, Err: err, Downtime: time.Since(died)}
+			if err == nil {
+				r.PID = s.PID()
+			}
+			c.mu.Lock()
+			stopping := c.stopping
+			c.mu.Unlock()
+			if ctx.Err() != nil || stopping {
+				return nil
+			}
+			if report != nil {
+				report(r)
+			}
+			if err == nil {
+				break
+			}
+			failures++
+		}
+	}
+}
+
+// stableAfter is how long a restarted redis-server must live for its
+// restart to count as a success.
+const stableAfter = 5 * time.Second
+
+func backoff(failures int) time.Duration {
+	d := 100 * time.Millisecond << (failures - 1)
+	if d > 2*time.Second {
+		d = 2 * time.Second
+	}
+	return d
+}
+
+// redisChild is a redis-server child process that may be restarted.
+type redisChild struct {
+	bin, dir string
+	port     int
+
+	mu       sync.Mutex
+	proc     *redisProc // the current process
+	stopping bool       // Stop was called: an exit is expected
+}
+
+type redisProc struct {
+	cmd     *exec.Cmd
+	started time.Time
+	exited  chan struct{} // closed once cmd has exited; err is set then
+	err     error
+}
+
+// start runs redis-server and waits until it answers; it becomes the
+// current process. When Stop was called meanwhile it is stopped again.
+func (c *redisChild) start(ctx context.Context) error {
+	cmd := exec.Command(c.bin,
+		"--bind", "127.0.0.1", "--port", fmt.Sprint(c.port), "--dir", c.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--maxmemory-policy", "noeviction", "--protected-mode", "yes", "--daemonize", "no",
-		"--logfile", filepath.Join(abs, "redis.log"))
+		"--logfile", filepath.Join(c.dir, "redis.log"))
 	// Die with us even on SIGKILL, so a crashed quick start or test never
 	// leaves a redis-server behind holding the port.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("embedded redis: start %s: %w", bin, err)
+		return fmt.Errorf("embedded redis: start %s: %w", c.bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	p := &redisProc{cmd: cmd, started: time.Now(), exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", c.port), MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: time.Second, ReadTimeout: time.Second, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	deadline := time.Now().Add(30 * time.Second)
+	addr := fmt.Sprintf("127.0.0.1:%d", c.port)
 	for {
-		if err := rdb.Ping(ctx).Err(); err == nil {
-			break
+		// Ping only once the port accepts, which keeps go-redis from
+		// logging dial failures while the server loads its AOF.
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = conn.Close()
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err = rdb.Ping(pctx).Err()
+			cancel()
+			if err == nil {
+				break
+			}
 		}
 		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(abs, "redis.log"))
-			return nil, fmt.Errorf("embedded redis: redis-server exited: %v; its log %s ends:\n%s",
-				err, filepath.Join(abs, "redis.log"), lastLines(string(log), 10))
+		case <-p.exited:
+			return fmt.Errorf("embedded redis: redis-server exited: %v; its log %s ends:\n%s",
+				p.err, filepath.Join(c.dir, "redis.log"), c.logTail())
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			return nil, ctx.Err()
+			<-p.exited
+			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			return nil, errors.New("embedded redis: redis-server did not answer within 30s")
+			<-p.exited
+			return errors.New("embedded redis: redis-server did not answer within 30s")
 		}
 	}
-	return &Server{
-		URL:     url,
-		Kind:    "redis-server",
-		Durable: true,
-		stop: func() error {
-			// SIGTERM makes redis-server fsync its AOF before exiting.
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-			return nil
-		},
-	}, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		terminate(p)
+		return errors.New("embedded redis: stopped while starting")
+	}
+	c.proc = p
+	return nil
+}
+
+// stop shuts the current process down (SIGTERM makes redis-server fsync
+// its AOF first) and keeps Supervise from starting another.
+func (c *redisChild) stop() error {
+	c.mu.Lock()
+	c.stopping = true
+	p := c.proc
+	c.mu.Unlock()
+	if p != nil {
+		terminate(p)
+	}
+	return nil
+}
+
+func terminate(p *redisProc) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func (c *redisChild) logTail() string {
+	log, _ := os.ReadFile(filepath.Join(c.dir, "redis.log"))
+	return lastLines(string(log), 10)
 }
 
 // Miniredis starts an in-memory Redis in this process. What it holds is

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
@@ -25,6 +26,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// GetAndHead registers h for GET and HEAD on path: HEAD answers what GET
+// would (same status and headers), and net/http drops the body.
+func GetAndHead(r *httprouter.Router, path string, h http.Handler) {
+	r.Handler(http.MethodGet, path, h)
+	r.Handler(http.MethodHead, path, h)
 }
 
 // Status maps an error kind to an HTTP status.
@@ -77,10 +85,17 @@ func Health() http.Handler {
 	})
 }
 
-// Ready answers /readyz: 200 when every dependency answers a ping within 2s.
-func Ready(deps map[string]analytics.Pinger) http.Handler {
+// DefaultReadyTimeout is how long /readyz waits for a dependency by default.
+const DefaultReadyTimeout = 2 * time.Second
+
+// Ready answers /readyz: 200 when every dependency answers a ping within
+// timeout (DefaultReadyTimeout when not positive), else 503.
+func Ready(deps map[string]analytics.Pinger, timeout time.Duration) http.Handler {
+	if timeout <= 0 {
+		timeout = DefaultReadyTimeout
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		out := map[string]string{}
 		status := http.StatusOK
