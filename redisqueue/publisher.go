@@ -138,8 +138,11 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 	if len(events) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > p.cfg.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
+		defer cancel()
+	}
 	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
 		return analytics.Errorf(analytics.Unavailable,
 			"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), max)
