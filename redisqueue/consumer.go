@@ -629,6 +629,9 @@ func (c *Consumer) Close(ctx context.Context) error {
 		leases := c.leases
 		c.leases, c.owned = map[int]*lease{}, nil
 		c.mu.Unlock()
+		// A hung Redis must not hold the shutdown: the leases expire anyway.
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL)
+		defer cancel()
 		for p, l := range leases {
 			l.loseThis(ErrFenced)
 			c.release(ctx, p, !l.unclean)
