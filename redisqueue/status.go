@@ -20,6 +20,7 @@ const (
 	CounterDuplicates   = "duplicates"    // events skipped: their id was stored before
 	CounterRetried      = "retried"       // failed store/ack attempts that were retried
 	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
+	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)
 )
 
 // Counters is the hash of fleet-wide totals.

@@ -134,6 +134,7 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 			redisqueue.CounterDuplicates:   p.Counters.Duplicates.Load(),
 			redisqueue.CounterRetried:      p.Counters.Retries.Load(),
 			redisqueue.CounterDeadLettered: p.Counters.DeadLettered.Load(),
+			redisqueue.CounterFenced:       p.Counters.Fenced.Load(),
 		}
 	})
 	defer stopReport()
