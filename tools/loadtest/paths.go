@@ -66,26 +66,30 @@ func longPath(k int) string {
 	return fmt.Sprintf("/products/category-%d/%s-%d/reviews", k%37, slug, k)
 }
 
-// pathsWorkload is the event stream of one size: every fourth event views a
-// hot path, the others cycle over the n distinct paths.
+// pathsWorkload is the event stream of one size: every hotEvery-th event
+// views a hot path, the others cycle over the n distinct paths.
 type pathsWorkload struct {
 	n, events int
+	hotEvery  int
 	run       string
 	day       time.Time
 	msBase    int64
 }
 
-func newPathsWorkload(n, perPath, minEvents int) pathsWorkload {
-	e := max(minEvents, (n*perPath*4+2)/3+4)
+func newPathsWorkload(n, perPath, minEvents, hotEvery int) pathsWorkload {
+	e := max(minEvents, n*perPath)
+	for e-(e+hotEvery-1)/hotEvery < n*perPath {
+		e++
+	}
 	day, _ := time.Parse(analytics.DateLayout, pathsDate)
-	return pathsWorkload{n: n, events: e, run: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), day: day, msBase: 1764000000000}
+	return pathsWorkload{n: n, events: e, hotEvery: hotEvery, run: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), day: day, msBase: 1764000000000}
 }
 
 func (w pathsWorkload) path(i int) string {
-	if i%4 == 0 {
-		return hotPaths[hotPick[(i/4)%len(hotPick)]]
+	if i%w.hotEvery == 0 {
+		return hotPaths[hotPick[(i/w.hotEvery)%len(hotPick)]]
 	}
-	return longPath((i - i/4 - 1) % w.n)
+	return longPath((i - i/w.hotEvery - 1) % w.n)
 }
 
 // entry is queue entry i: ids like Redis stream ids ("ms-seq"), increasing.
@@ -95,7 +99,8 @@ func (w pathsWorkload) entry(i int) analytics.Entry {
 		Event: analytics.Event{
 			ID: fmt.Sprintf("pv-%s-%d", w.run, i), SiteID: pathsSite, EventType: analytics.PageView,
 			Path: w.path(i), UserID: fmt.Sprintf("u%d", (i*7919)%5000),
-			Timestamp: w.day.Add(time.Duration(int64(i) * int64(24*time.Hour) / int64(w.events))),
+			// Spread over the day, in milliseconds (nanoseconds would overflow).
+			Timestamp: w.day.Add(time.Duration(int64(i)*86_400_000/int64(w.events)) * time.Millisecond),
 		},
 	}
 }
@@ -215,7 +220,8 @@ type pathsRow struct {
 
 func pathsLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
 	sizes := fs.String("sizes", "100,10000,100000", "distinct paths of the site-day, one run (and one fresh database) per size")
-	perPath := fs.Int("events-per-path", 1, "views of each non-hot path at least (a quarter of all events go to 5 hot paths)")
+	perPath := fs.Int("events-per-path", 1, "views of each non-hot path at least")
+	hotEvery := fs.Int("hot-every", 8, "every n-th event views one of 5 hot paths (\"/\" the most)")
 	minEvents := fs.Int("min-events", 20000, "events stored at least per size, so small sizes have enough batches to measure")
 	batchSize := fs.Int("batch", 500, "entries per Apply, as the processor's batch")
 	reqs := fs.Int("requests", 1000, "sequential rounds of GET /healthz, /stats limit=1, /stats limit=100 (interleaved)")
@@ -233,8 +239,8 @@ func pathsLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 		}
 		ns = append(ns, n)
 	}
-	if *batchSize < 1 || *reqs < 1 || *perPath < 1 || *baseEvery < 1 {
-		return fmt.Errorf("-batch, -requests, -events-per-path and -baseline-every must be at least 1")
+	if *batchSize < 1 || *reqs < 1 || *perPath < 1 || *baseEvery < 1 || *hotEvery < 2 {
+		return fmt.Errorf("-batch, -requests, -events-per-path and -baseline-every must be at least 1, -hot-every at least 2")
 	}
 	uri, stop, err := mongoServer(ctx, getenv, *pg, out)
 	defer stop()
@@ -246,7 +252,7 @@ func pathsLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 
 	var rows []pathsRow
 	for _, n := range ns {
-		row, err := pathsOne(ctx, uri, n, *perPath, *minEvents, *batchSize, *reqs, *baseEvery, *profile, out)
+		row, err := pathsOne(ctx, uri, n, *perPath, *minEvents, *hotEvery, *batchSize, *reqs, *baseEvery, *profile, out)
 		if err != nil {
 			return fmt.Errorf("size %d: %w", n, err)
 		}
@@ -285,8 +291,8 @@ func pathsLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 	return nil
 }
 
-func pathsOne(ctx context.Context, uri string, n, perPath, minEvents, batchSize, reqs, baseEvery int, profile string, out io.Writer) (pathsRow, error) {
-	w := newPathsWorkload(n, perPath, minEvents)
+func pathsOne(ctx context.Context, uri string, n, perPath, minEvents, hotEvery, batchSize, reqs, baseEvery int, profile string, out io.Writer) (pathsRow, error) {
+	w := newPathsWorkload(n, perPath, minEvents, hotEvery)
 	row := pathsRow{size: n, events: w.events, loadBefore: loadavg()}
 	cfg := mongostore.DefaultConfig()
 	cfg.Database = fmt.Sprintf("loadtest_paths_%s_%d", w.run, n)
@@ -296,8 +302,8 @@ func pathsOne(ctx context.Context, uri string, n, perPath, minEvents, batchSize,
 	}
 	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
 	scratch := store.Database().Collection("baseline")
-	fmt.Fprintf(out, "\n== %d distinct paths: %d events (%d views per path at least, 1/4 on %d hot paths), database %s, load %s\n",
-		n, w.events, perPath, len(hotPaths), cfg.Database, row.loadBefore)
+	fmt.Fprintf(out, "\n== %d distinct paths: %d events (%d views per path at least, 1/%d on %d hot paths), database %s, load %s\n",
+		n, w.events, perPath, hotEvery, len(hotPaths), cfg.Database, row.loadBefore)
 
 	stopProfile, err := startProfile(profile, n, "store")
 	if err != nil {
