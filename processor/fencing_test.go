@@ -76,7 +76,7 @@ func (m *meet) hook(i int) func(string) error {
 		}
 		select {
 		case <-m.both:
-		case <-time.After(5 * time.Second): // the other never came
+		case <-time.After(30 * time.Second): // the other never came
 		}
 		return nil
 	}
@@ -147,14 +147,28 @@ func TestStaleAndNewOwnerWriteConcurrently(t *testing.T) {
 			<-entered
 			// B takes over once A's lease has expired (and waits a TTL
 			// more), replays the batch and meets A at the rollups.
-			b := r.consumer(t, ttl)
+			// B sorts before A, so the fair share keeps the partition with
+			// B once A is back.
+			cfgB := cfg
+			cfgB.Name = "0-B"
+			b, err := redisqueue.NewConsumer(ctx, r.rdb, r.keys, cfgB, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close(context.Background()) })
 			// B cuts the replay into other batches than A did, so the two
 			// write different increments over the same watermark: on a
 			// non-atomic compare-and-set the later write would undo the
 			// other's, losing counts and moving the watermark back.
 			pb, _ := run(t, b, storeB, processor.Config{BatchSize: 170, MinBackoff: 5 * time.Millisecond})
-			// A reconnects after a while, as a partition heals.
-			time.AfterFunc(3*ttl, func() { hook.cut.Store(false) })
+			// A reconnects once B is at work, as a partition heals.
+			testenv.Eventually(t, 60*time.Second, func() error {
+				if pb.Counters.Batches.Load() == 0 {
+					return errors.New("B has not stored a batch yet")
+				}
+				return nil
+			})
+			hook.cut.Store(false)
 			waitViews(t, r.store, site, 400, 10)
 			testenv.Eventually(t, 20*time.Second, func() error {
 				if n, _ := redisqueue.Backlog(ctx, r.rdb, r.keys); n != 0 {
