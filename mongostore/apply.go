@@ -261,7 +261,7 @@ func (s *Store) generation(ctx context.Context, site string) (gen, started int64
 		Gen  int64 `bson:"gen"`
 		Next int64 `bson:"next"`
 	}
-	err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: genID(site)}}).Decode(&doc)
+	err = s.gens.FindOne(ctx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, 0, nil
 	}
@@ -270,8 +270,6 @@ func (s *Store) generation(ctx context.Context, site string) (gen, started int64
 	}
 	return doc.Gen, doc.Next, nil
 }
-
-func genID(site string) string { return site + "|gen" }
 
 // userKey is the user document of a user in a rollup's period.
 func userKey(r rollupRef, user string) string {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
@@ -65,8 +66,8 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	}
 	gen := max(cur, started) + 1
 	if err := write(func(ctx context.Context) error {
-		_, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: genID(siteID)}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "site_id", Value: siteID}, {Key: "next", Value: gen}, {Key: "gen", Value: cur}}}},
+		_, err := s.gens.UpdateOne(ctx, bson.D{{Key: "_id", Value: siteID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "next", Value: gen}, {Key: "gen", Value: cur}}}},
 			options.UpdateOne().SetUpsert(true))
 		return classify("mongodb: start rebuild generation", err)
 	}); err != nil {
@@ -169,16 +170,21 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	// its watermark, so entries the processors replay after the rebuild
 	// count only when they are newer.
 	if err := write(func(ctx context.Context) error {
-		_, err := s.rollups.UpdateMany(ctx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "wm", Value: last}}}})
-		return classify("mongodb: set rebuild watermarks", err)
+		for _, c := range []*mongo.Collection{s.rollups, s.shards} {
+			_, err := c.UpdateMany(ctx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "wm", Value: last}}}})
+			if err != nil {
+				return classify("mongodb: set rebuild watermarks", err)
+			}
+		}
+		return nil
 	}); err != nil {
 		return res, err
 	}
 	// The switch: one write, after which readers and processors use the
 	// new generation.
 	if err := write(func(ctx context.Context) error {
-		_, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: genID(siteID)}},
+		_, err := s.gens.UpdateOne(ctx, bson.D{{Key: "_id", Value: siteID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: gen}}}})
 		return classify("mongodb: switch rebuild generation", err)
 	}); err != nil {
@@ -189,12 +195,13 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	// of interrupted rebuilds). Failing here leaves garbage, not wrong
 	// numbers; the next rebuild removes it.
 	_ = write(func(ctx context.Context) error {
-		old := bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: gen}}}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: genID(siteID)}}}}
-		if _, err := s.rollups.DeleteMany(ctx, old); err != nil {
-			return err
+		old := bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: gen}}}}
+		for _, c := range []*mongo.Collection{s.rollups, s.shards, s.users} {
+			if _, err := c.DeleteMany(ctx, old); err != nil {
+				return err
+			}
 		}
-		_, err := s.users.DeleteMany(ctx, old)
-		return err
+		return nil
 	})
 	res.Elapsed = time.Since(start)
 	return res, nil

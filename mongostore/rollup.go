@@ -19,9 +19,12 @@ import (
 //
 //	<scope>|<period>        main: totals, the leaders of each dimension, the
 //	                        (other) count of each shard, wm
-//	<scope>|<period>|s<NN>  shard NN: counters of the values hashing to it
-//	                        (c.<dim>.<hash>), their names (n.<hash>), the
-//	                        (other) count per dimension (o.<dim>), wm
+//	<scope>|<period>|s<NN>  shard NN (collection rollup_shards): counters of
+//	                        the values hashing to it (c.<dim>.<hash>), the
+//	                        number of values (keys), the (other) count per
+//	                        dimension (o.<dim>), wm. Values themselves are
+//	                        kept only in the leaders: a batch knows the
+//	                        values it counts.
 //
 // scope is the site id, or "<site>~<gen>" once a rebuild has switched the
 // site to generation gen (see Rebuild). Every document has its own wm (the
@@ -199,7 +202,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 	id := ref.shardID(n)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		var cur shardDoc
-		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
+		err := s.shards.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return shardResult{}, transientErr("mongodb: read rollup shard", err)
@@ -210,7 +213,6 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		}
 		inc := map[analytics.Key]int64{}
 		other := map[string]int64{}
-		var fresh []analytics.Key
 		keys := cur.Keys
 		last := cur.WM
 		for _, it := range items {
@@ -229,7 +231,6 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 				continue
 			}
 			keys++
-			fresh = append(fresh, it.key)
 			inc[it.key]++
 		}
 		res := shardResult{counts: map[analytics.Key]int64{}, other: map[string]int64{}}
@@ -252,7 +253,6 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		}
 		if !exists {
 			c := bson.M{}
-			names := bson.M{}
 			for k, n := range inc {
 				m, _ := c[k.Dim].(bson.M)
 				if m == nil {
@@ -260,11 +260,10 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 					c[k.Dim] = m
 				}
 				m[k.Hash()] = n
-				names[k.Hash()] = k.Value
 			}
-			doc := append(ref.base(id), bson.E{Key: "c", Value: c}, bson.E{Key: "n", Value: names},
+			doc := append(ref.base(id), bson.E{Key: "c", Value: c},
 				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: other}, bson.E{Key: "wm", Value: last})
-			_, err := s.rollups.InsertOne(ctx, doc)
+			_, err := s.shards.InsertOne(ctx, doc)
 			if mongo.IsDuplicateKeyError(err) {
 				continue
 			}
@@ -281,10 +280,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			incs = append(incs, bson.E{Key: "o." + d, Value: n})
 		}
 		set := bson.D{{Key: "wm", Value: last}}
-		for _, k := range fresh {
-			set = append(set, bson.E{Key: "n." + k.Hash(), Value: k.Value})
-		}
-		r, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+		r, err := s.shards.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		if err != nil {
 			return shardResult{}, transientErr("mongodb: update rollup shard", err)

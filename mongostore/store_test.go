@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
 )
@@ -273,8 +275,10 @@ func TestRebuildReproducesRollups(t *testing.T) {
 	}
 	before := []analytics.Stats{stats(t, s, "site-abc-123", "2025-11-12"), stats(t, s, "site-abc-123", "2025-11-13"), stats(t, s, "site-abc-123", "")}
 	// Damage the rollups, then rebuild.
-	if _, err := s.rollups.DeleteMany(ctx, map[string]any{"site_id": "site-abc-123"}); err != nil {
-		t.Fatal(err)
+	for _, c := range []*mongo.Collection{s.rollups, s.shards} {
+		if _, err := c.DeleteMany(ctx, map[string]any{"site_id": "site-abc-123"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var seen, total int
 	res, err := s.Rebuild(ctx, "site-abc-123", noFence{}, 3, func(n, of int) { seen, total = n, of })
