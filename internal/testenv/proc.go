@@ -12,14 +12,32 @@ import (
 
 // Buffer is a goroutine-safe buffer for a program's output.
 type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	next chan struct{} // closed by the next Write; nil until asked for
 }
 
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.next != nil {
+		close(b.next)
+		b.next = nil
+	}
 	return b.buf.Write(p)
+}
+
+// Next returns a channel closed by the next Write, so a test can react to
+// output the moment it appears (to kill a program at a given line, say):
+// take the channel, read String, and wait on the channel if it lacks what
+// you want.
+func (b *Buffer) Next() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next == nil {
+		b.next = make(chan struct{})
+	}
+	return b.next
 }
 
 // String returns everything written so far.

@@ -173,3 +173,25 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 		}
 	}
 }
+
+// Poll is Eventually without failing the test: it polls cond until it
+// returns nil (then Poll returns nil) or the deadline passes (then Poll
+// returns cond's last error), for a test that reports what it found either
+// way.
+func Poll(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not true after %v: %w", timeout, err)
+		}
+		time.Sleep(wait) // polling interval, not synchronisation
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
