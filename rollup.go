@@ -10,10 +10,12 @@ import (
 // and how those counters are bounded. Stores persist it; they do not decide
 // it.
 //
-// Counters per value of a dimension (views per path, events per type) are
-// spread over RollupShards documents by a hash of the value, each holding
-// at most ShardKeys distinct values; values beyond that capacity are counted
-// under Other, and answers say so. The TopKeys leaders of each dimension are
+// Counters per value of a dimension (views per path, events per type) live
+// in the period's main document for the first ShardKeys distinct values,
+// then in RollupShards overflow documents chosen by a hash of the value, each
+// holding at most ShardKeys values; values beyond that capacity are counted
+// under Other, and answers say so. A site with few distinct values costs one
+// document per period, as before counters were bounded. The TopKeys leaders of each dimension are
 // kept beside the totals, so a stats read is one small document however
 // many distinct values a site has.
 const (
@@ -46,7 +48,8 @@ func (k Key) Hash() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Shard is the counter document the key lives in.
+// Shard is the overflow counter document the key lives in once the home
+// document is full.
 func (k Key) Shard() int { return int(k.sum() % RollupShards) }
 
 func (k Key) sum() uint64 {

@@ -18,8 +18,11 @@ import (
 // Rollup documents of one (site, period), period being a UTC day or "all":
 //
 //	<scope>|<period>        main: totals, the leaders of each dimension, the
-//	                        (other) count of each shard, wm
-//	<scope>|<period>|s<NN>  shard NN (collection rollup_shards): counters of
+//	                        home counters (c.<dim>.<hash> of the first
+//	                        ShardKeys values, keys), the (other) count of
+//	                        each overflow shard, wm
+//	<scope>|<period>|s<NN>  overflow shard NN, 1-16 (collection
+//	                        rollup_shards): counters of
 //	                        the values hashing to it (c.<dim>.<hash>), the
 //	                        number of values (keys), the (other) count per
 //	                        dimension (o.<dim>), wm. Values themselves are
@@ -35,6 +38,8 @@ import (
 
 type mainDoc struct {
 	WM    string                        `bson:"wm"`
+	C     map[string]map[string]int64   `bson:"c"` // home counters: dim -> hash -> count
+	Keys  int                           `bson:"keys"`
 	Top   map[string][]analytics.Ranked `bson:"top"`
 	Other map[string]map[string]int64   `bson:"other"` // shard -> dim -> count
 }
@@ -98,69 +103,17 @@ const maxCASRetries = 10
 // crash between the two is harmless: the retry finds the shards applied,
 // reads the counts they reached, and applies the main documents.
 func (s *Store) applyRollups(ctx context.Context, partition int, byRollup map[rollupRef][]counted, newUser func(r rollupRef, c counted) bool, mode applyMode) error {
-	type shardJob struct {
-		ref   rollupRef
-		shard int
-		items []shardItem
-	}
-	var jobs []shardJob
 	var refs []rollupRef
-	for ref, cs := range byRollup {
+	for ref := range byRollup {
 		refs = append(refs, ref)
-		per := map[int][]shardItem{}
-		for _, c := range cs {
-			for _, k := range c.ev.Keys() {
-				per[k.Shard()] = append(per[k.Shard()], shardItem{c.ek, k})
-			}
-		}
-		for n, items := range per {
-			jobs = append(jobs, shardJob{ref, n, items})
-		}
 	}
 	// A fixed order of writes: the same batch always writes its documents in
 	// the same sequence.
 	sort.Slice(refs, func(i, j int) bool { return refs[i].mainID() < refs[j].mainID() })
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].ref.shardID(jobs[i].shard) < jobs[j].ref.shardID(jobs[j].shard) })
-	results := make([]shardResult, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, j := range jobs {
-		g.Go(func() error {
-			if err := s.stage("rollup"); err != nil {
-				return err
-			}
-			r, err := s.applyShard(gctx, partition, j.ref, j.shard, j.items, mode)
-			results[i] = r
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	reached := map[rollupRef]map[string]map[string]int64{} // ref -> dim -> value -> count
-	others := map[rollupRef]map[int]map[string]int64{}
-	for i, j := range jobs {
-		if reached[j.ref] == nil {
-			reached[j.ref] = map[string]map[string]int64{}
-			others[j.ref] = map[int]map[string]int64{}
-		}
-		for k, n := range results[i].counts {
-			if reached[j.ref][k.Dim] == nil {
-				reached[j.ref][k.Dim] = map[string]int64{}
-			}
-			reached[j.ref][k.Dim][k.Value] = n
-		}
-		others[j.ref][j.shard] = results[i].other
-	}
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(8)
 	for _, ref := range refs {
-		g.Go(func() error {
-			if err := s.stage("rollup"); err != nil {
-				return err
-			}
-			return s.applyMain(gctx, partition, ref, byRollup[ref], newUser, reached[ref], others[ref], mode)
-		})
+		g.Go(func() error { return s.applyRollup(gctx, partition, ref, byRollup[ref], newUser, mode) })
 	}
 	return g.Wait()
 }
@@ -198,6 +151,8 @@ func later(a, b string) bool { // a after b, entry keys of one partition
 	return analytics.ComparePositions(ai, bi) > 0
 }
 
+// applyShard adds items to overflow shard n of ref; values beyond the
+// shard's capacity are counted under (other).
 func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n int, items []shardItem, mode applyMode) (shardResult, error) {
 	id := ref.shardID(n)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
@@ -292,13 +247,29 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 	return shardResult{}, analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
 }
 
-func (s *Store) applyMain(ctx context.Context, partition int, ref rollupRef, cs []counted, newUser func(rollupRef, counted) bool,
-	reached map[string]map[string]int64, others map[int]map[string]int64, mode applyMode) error {
+// applyRollup adds the events cs to one rollup: its main document, which
+// also holds the home counters (the first ShardKeys distinct values), and the
+// overflow shards of values that arrived after the home was full. The
+// overflow shards are written first and report the absolute counts their
+// values reached; the main document last, with a compare-and-set on its
+// watermark. A value is in the home counters exactly when it was first seen
+// while they had room, which never changes (they only fill up), so a retry
+// routes every item the same way; a crash between the writes is harmless.
+func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, cs []counted, newUser func(rollupRef, counted) bool, mode applyMode) error {
 	id := ref.mainID()
+	var items []shardItem
+	for _, c := range cs {
+		for _, k := range c.ev.Keys() {
+			items = append(items, shardItem{c.ek, k})
+		}
+	}
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
+		if err := s.stage("rollup"); err != nil {
+			return err
+		}
 		var cur mainDoc
 		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
-			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}})).Decode(&cur)
+			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "c", Value: 1}, {Key: "keys", Value: 1}})).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return transientErr("mongodb: read rollup", err)
@@ -315,25 +286,86 @@ func (s *Store) applyMain(ctx context.Context, partition int, ref rollupRef, cs 
 			}
 		}
 		if t.Events == 0 {
-			return nil // applied before
+			return nil // applied before, overflow shards included
+		}
+		has := func(k analytics.Key) (int64, bool) {
+			n, ok := cur.C[k.Dim][k.Hash()]
+			return n, ok
+		}
+		inc := map[analytics.Key]int64{}
+		keys := cur.Keys
+		overflow := map[int][]shardItem{}
+		for _, it := range items {
+			_, present := has(it.key)
+			if mode == guarded && !newer(partition, it.ek, cur.WM) {
+				if !present {
+					overflow[1+it.key.Shard()] = append(overflow[1+it.key.Shard()], it) // where it went when applied
+				}
+				continue
+			}
+			if present || inc[it.key] > 0 {
+				inc[it.key]++
+				continue
+			}
+			if keys < analytics.ShardKeys {
+				keys++
+				inc[it.key]++
+				continue
+			}
+			overflow[1+it.key.Shard()] = append(overflow[1+it.key.Shard()], it)
+		}
+		reached := map[string]map[string]int64{} // dim -> value -> count
+		reach := func(k analytics.Key, n int64) {
+			if reached[k.Dim] == nil {
+				reached[k.Dim] = map[string]int64{}
+			}
+			reached[k.Dim][k.Value] = n
+		}
+		for _, it := range items {
+			if n, ok := has(it.key); ok {
+				reach(it.key, n+inc[it.key])
+			} else if n := inc[it.key]; n > 0 {
+				reach(it.key, n)
+			}
+		}
+		others, err := s.applyOverflow(ctx, partition, ref, overflow, mode, reach)
+		if err != nil {
+			return err
 		}
 		top := bson.M{}
 		for _, dim := range []string{analytics.DimPath, analytics.DimType} {
 			top[dim] = analytics.MergeTop(cur.Top[dim], reached[dim], analytics.TopKeys)
 		}
 		if !exists {
+			c := bson.M{}
+			for k, n := range inc {
+				m, _ := c[k.Dim].(bson.M)
+				if m == nil {
+					m = bson.M{}
+					c[k.Dim] = m
+				}
+				m[k.Hash()] = n
+			}
 			other := bson.M{}
 			for n, o := range others {
 				other[strconv.Itoa(n)] = o
 			}
 			doc := append(ref.base(id),
 				bson.E{Key: "views", Value: t.Views}, bson.E{Key: "events", Value: t.Events}, bson.E{Key: "uniques", Value: t.Uniques},
+				bson.E{Key: "c", Value: c}, bson.E{Key: "keys", Value: keys},
 				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "wm", Value: last})
 			_, err := s.rollups.InsertOne(ctx, doc)
 			if mongo.IsDuplicateKeyError(err) {
 				continue
 			}
 			return transientErr("mongodb: insert rollup", err)
+		}
+		incs := bson.D{{Key: "views", Value: t.Views}, {Key: "events", Value: t.Events}, {Key: "uniques", Value: t.Uniques}}
+		if keys != cur.Keys {
+			incs = append(incs, bson.E{Key: "keys", Value: keys - cur.Keys})
+		}
+		for k, n := range inc {
+			incs = append(incs, bson.E{Key: "c." + k.Dim + "." + k.Hash(), Value: n})
 		}
 		set := bson.D{{Key: "wm", Value: last}, {Key: "top", Value: top}}
 		for n, o := range others {
@@ -342,8 +374,7 @@ func (s *Store) applyMain(ctx context.Context, partition int, ref rollupRef, cs 
 			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: o})
 		}
 		r, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
-			bson.D{{Key: "$inc", Value: bson.D{{Key: "views", Value: t.Views}, {Key: "events", Value: t.Events}, {Key: "uniques", Value: t.Uniques}}},
-				{Key: "$set", Value: set}})
+			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		if err != nil {
 			return transientErr("mongodb: update rollup", err)
 		}
@@ -352,4 +383,42 @@ func (s *Store) applyMain(ctx context.Context, partition int, ref rollupRef, cs 
 		}
 	}
 	return analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
+}
+
+// applyOverflow applies the overflow items to their shards, a few at a time,
+// calls reach with the count each value reached, and returns each shard's
+// (other) counts.
+func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef, overflow map[int][]shardItem, mode applyMode, reach func(analytics.Key, int64)) (map[int]map[string]int64, error) {
+	if len(overflow) == 0 {
+		return nil, nil
+	}
+	shards := make([]int, 0, len(overflow))
+	for n := range overflow {
+		shards = append(shards, n)
+	}
+	sort.Ints(shards)
+	results := make([]shardResult, len(shards))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, n := range shards {
+		g.Go(func() error {
+			if err := s.stage("rollup"); err != nil {
+				return err
+			}
+			r, err := s.applyShard(gctx, partition, ref, n, overflow[n], mode)
+			results[i] = r
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	others := map[int]map[string]int64{}
+	for i, n := range shards {
+		for k, c := range results[i].counts {
+			reach(k, c)
+		}
+		others[n] = results[i].other
+	}
+	return others, nil
 }
