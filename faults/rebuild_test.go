@@ -75,8 +75,12 @@ func TestRebuildRacesProcessors(t *testing.T) {
 	accepted := l.finish()
 	w.waitSamples(t, w.count()+1)
 	samples, drops, errs := w.stop()
+	down := 0
+	for _, d := range w.dropped {
+		down += d.reads
+	}
 	if len(drops) > 0 {
-		t.Errorf("/stats for %s went down %d times while rebuilds ran, e.g. %v", site, len(drops), drops[:min(len(drops), 5)])
+		t.Errorf("/stats for %s went down while rebuilds ran: %s", site, strings.Join(drops, "; "))
 	}
 	if len(errs) > 0 {
 		t.Errorf("/stats for %s failed %d times while rebuilds ran, e.g. %v", site, len(errs), errs[:min(len(errs), 5)])
@@ -84,7 +88,7 @@ func TestRebuildRacesProcessors(t *testing.T) {
 	res := verify(t, e, accepted, 90*time.Second)
 	report(t, "rebuild racing processors", res, res.took,
 		fmt.Sprintf("(%d rebuilds took %v; killed %s, %s; /stats %s read %d times, went down %d times, failed %d)",
-			runs, took, strings.Join(killed, " and "), lastOK, site, samples, len(drops), len(errs)))
+			runs, took, strings.Join(killed, " and "), lastOK, site, samples, down, len(errs)))
 }
 
 // cliRun is one run of analytics-cli.
@@ -189,21 +193,27 @@ func (e *env) killRebuild(t *testing.T, site string, re *regexp.Regexp) string {
 }
 
 // viewsWatch reads a site's /stats over and over, from a goroutine, and
-// notes every answer lower than one before it (views only ever grow) and
-// every failed read, with the phase of the test it happened in.
+// notes every answer lower than the highest before it (views only ever
+// grow) and every failed read, with the phase of the test it happened in.
 type viewsWatch struct {
 	mu      sync.Mutex
 	phase   string
 	last    int64
 	samples int
-	drops   []string
+	drops   []string // per phase: how many reads went down, and how low
+	dropped map[string]*drop
 	errs    []string
 	quit    chan struct{}
 	done    chan struct{}
 }
 
+type drop struct {
+	reads       int
+	low, before int64
+}
+
 func watchViews(reporter, site string) *viewsWatch {
-	w := &viewsWatch{phase: "before any rebuild", quit: make(chan struct{}), done: make(chan struct{})}
+	w := &viewsWatch{phase: "before any rebuild", dropped: map[string]*drop{}, quit: make(chan struct{}), done: make(chan struct{})}
 	client := &http.Client{Timeout: 10 * time.Second}
 	go func() {
 		defer close(w.done)
@@ -220,7 +230,14 @@ func watchViews(reporter, site string) *viewsWatch {
 			case err != nil:
 				w.errs = append(w.errs, fmt.Sprintf("%s: %v", w.phase, err))
 			case v < w.last:
-				w.drops = append(w.drops, fmt.Sprintf("%s: total_views %d after %d", w.phase, v, w.last))
+				d := w.dropped[w.phase]
+				if d == nil {
+					d = &drop{low: v, before: w.last}
+					w.dropped[w.phase] = d
+					w.drops = append(w.drops, w.phase)
+				}
+				d.reads++
+				d.low = min(d.low, v)
 			default:
 				w.last = v
 			}
@@ -252,8 +269,14 @@ func (w *viewsWatch) waitSamples(t *testing.T, n int) {
 	})
 }
 
+// stop ends the reads and returns their number, the phases in which views
+// went down (with how many reads and how low), and the failed reads.
 func (w *viewsWatch) stop() (samples int, drops, errs []string) {
 	close(w.quit)
 	<-w.done
-	return w.samples, w.drops, w.errs
+	for _, phase := range w.drops {
+		d := w.dropped[phase]
+		drops = append(drops, fmt.Sprintf("%s: %d reads, down to %d from %d", phase, d.reads, d.low, d.before))
+	}
+	return w.samples, drops, w.errs
 }
