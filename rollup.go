@@ -87,8 +87,8 @@ func (t *Totals) Add(e *Event, newUser bool) {
 
 // Ranked is a value and its count in a leaders list.
 type Ranked struct {
-	Value string `bson:"v" json:"value"`
-	Count int64  `bson:"n" json:"count"`
+	Value string `json:"value"`
+	Count int64  `json:"count"`
 }
 
 // Less orders leaders: higher count first, then value, so answers are the

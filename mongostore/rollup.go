@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -37,11 +38,11 @@ import (
 // not atomic; on MongoDB it is a second line of defence.
 
 type mainDoc struct {
-	WM    string                        `bson:"wm"`
-	C     map[string]map[string]int64   `bson:"c"` // home counters: dim -> hash -> count
-	Keys  int                           `bson:"keys"`
-	Top   map[string][]analytics.Ranked `bson:"top"`
-	Other map[string]map[string]int64   `bson:"other"` // shard -> dim -> count
+	WM    string                      `bson:"wm"`
+	C     map[string]map[string]int64 `bson:"c"` // home counters: dim -> hash -> count
+	Keys  int                         `bson:"keys"`
+	Top   map[string]string           `bson:"top"`   // dim -> leaders, see encodeTop
+	Other map[string]map[string]int64 `bson:"other"` // shard -> dim -> count
 }
 
 type shardDoc struct {
@@ -334,7 +335,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		}
 		top := bson.M{}
 		for _, dim := range []string{analytics.DimPath, analytics.DimType} {
-			top[dim] = analytics.MergeTop(cur.Top[dim], reached[dim], analytics.TopKeys)
+			top[dim] = encodeTop(analytics.MergeTop(decodeTop(cur.Top[dim]), reached[dim], analytics.TopKeys))
 		}
 		if !exists {
 			c := bson.M{}
@@ -421,4 +422,37 @@ func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef,
 		others[n] = results[i].other
 	}
 	return others, nil
+}
+
+// encodeTop stores leaders as one JSON string, [["/a",12],["/b",7]], rather
+// than an array of documents: FerretDB decodes every document of a
+// collection on each update, and one string costs it a fraction of a
+// hundred small documents.
+func encodeTop(top []analytics.Ranked) string {
+	pairs := make([][2]any, len(top))
+	for i, r := range top {
+		pairs[i] = [2]any{r.Value, r.Count}
+	}
+	b, _ := json.Marshal(pairs) // strings and integers always encode
+	return string(b)
+}
+
+// decodeTop undoes encodeTop; an empty or unreadable value is no leaders
+// (the next write rebuilds them from the counts it reaches).
+func decodeTop(s string) []analytics.Ranked {
+	if s == "" {
+		return nil
+	}
+	var pairs [][2]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil
+	}
+	out := make([]analytics.Ranked, 0, len(pairs))
+	for _, p := range pairs {
+		var r analytics.Ranked
+		if json.Unmarshal(p[0], &r.Value) == nil && json.Unmarshal(p[1], &r.Count) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }

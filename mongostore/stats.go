@@ -28,10 +28,10 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 		ref.period = q.Date
 	}
 	var doc struct {
-		Views   int64                         `bson:"views"`
-		Uniques int64                         `bson:"uniques"`
-		Top     map[string][]analytics.Ranked `bson:"top"`
-		Other   map[string]map[string]int64   `bson:"other"`
+		Views   int64                       `bson:"views"`
+		Uniques int64                       `bson:"uniques"`
+		Top     map[string]string           `bson:"top"`
+		Other   map[string]map[string]int64 `bson:"other"`
 	}
 	opts := options.FindOne().SetProjection(bson.D{{Key: "views", Value: 1}, {Key: "uniques", Value: 1},
 		{Key: "top." + analytics.DimPath, Value: 1}, {Key: "other", Value: 1}})
@@ -48,7 +48,7 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 	for _, o := range doc.Other {
 		other += o[analytics.DimPath]
 	}
-	out.TopPaths, out.Truncated = topPaths(doc.Top[analytics.DimPath], other, q.Limit)
+	out.TopPaths, out.Truncated = topPaths(decodeTop(doc.Top[analytics.DimPath]), other, q.Limit)
 	return out, nil
 }
 

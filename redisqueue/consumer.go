@@ -69,8 +69,9 @@ type lease struct {
 	// process do (only elapsed time is compared, on this machine).
 	until time.Time
 	// readyAt is when the partition may first be read: a partition taken
-	// over from an expired lease waits a full TTL, so whatever its previous
-	// owner had in flight has landed before this one writes.
+	// over from an expired lease waits until the previous owner's fence key
+	// is gone (more than a TTL past its write deadline), so whatever it had
+	// in flight has landed before this one writes.
 	readyAt time.Time
 	// busy: a batch is handed out (or being read) and not acknowledged.
 	busy bool
@@ -91,34 +92,44 @@ var (
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASELOST lease lost') end
 if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('HELD partition held by a maintenance job') end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[1], 'PX', 2 * tonumber(ARGV[2]))
 local r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '0')
 if r and r[1] and #r[1][2] > 0 then return r[1][2] end
 r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '>')
 if r and r[1] then return r[1][2] end
 return {}
 `)
+	// Every renewal also sets the partition's fence key to live two TTLs:
+	// while it exists, a writer that lost the lease may still be inside its
+	// write deadline, or have a write in flight.
 	renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', 2 * tonumber(ARGV[2]))
+return 1
 `)
 	// releaseScript gives a lease back. ARGV[2] = "1" marks the release
-	// clean (no write of the releaser can still be in flight), which spares
-	// the next owner its wait.
+	// clean (no write of the releaser can still be in flight): the fence key
+	// goes too, which spares the next owner its wait.
 	releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', 3600000) end
+  if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
   return 1
 end
 return 0
 `)
-	// acquireScript takes a free lease: 0 = taken by someone else, 1 = the
-	// last owner left cleanly, 2 = the last owner's lease expired (or is
-	// unknown), so the new owner must wait out a full TTL before writing.
+	// acquireScript takes a free lease. It returns -1 when someone holds it,
+	// else how many milliseconds the new owner must wait before it writes:
+	// what is left of the previous owner's fence key (its last renewal plus
+	// two TTLs, so past the previous owner's write deadline by more than a
+	// TTL), 0 after a clean release or when the partition was never owned.
 	acquireScript = redis.NewScript(`
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-if redis.call('DEL', KEYS[2]) == 1 then return 1 end
-return 2
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
+local wait = redis.call('PTTL', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', 2 * tonumber(ARGV[2]))
+if wait < 0 then return 0 end
+return wait
 `)
 	// ackScript acknowledges and deletes entries in one atomic step, and only
 	// while the caller holds the lease.
@@ -214,7 +225,7 @@ func (c *Consumer) maintain(parent context.Context) {
 			continue
 		}
 		sent := time.Now()
-		n, err := renewScript.Run(ctx, c.rdb, []string{c.keys.Lease(p)}, c.cfg.Name, ttl.Milliseconds()).Int()
+		n, err := renewScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Fence(p)}, c.cfg.Name, ttl.Milliseconds()).Int()
 		if err != nil {
 			// The write deadline was not moved on: if renewals keep
 			// failing, writes stop before the key can expire.
@@ -236,8 +247,8 @@ func (c *Consumer) maintain(parent context.Context) {
 				continue
 			}
 			sent := time.Now()
-			how, err := acquireScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Clean(p)}, c.cfg.Name, ttl.Milliseconds()).Int()
-			if err != nil || how == 0 {
+			wait, err := acquireScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Fence(p)}, c.cfg.Name, ttl.Milliseconds()).Int64()
+			if err != nil || wait < 0 {
 				continue
 			}
 			if err := c.ensureGroup(ctx, p); err != nil {
@@ -245,19 +256,16 @@ func (c *Consumer) maintain(parent context.Context) {
 				c.release(ctx, p, true)
 				continue
 			}
-			l := &lease{until: sent.Add(ttl - margin(ttl)), readyAt: sent}
-			if how == 2 {
-				// The previous owner may have been cut off mid-write: let a
-				// full TTL pass so anything it had in flight lands first.
-				l.readyAt = sent.Add(ttl)
-			}
+			// A previous owner cut off mid-write may still have writes in
+			// flight: wait until its fence key is gone.
+			l := &lease{until: sent.Add(ttl - margin(ttl)), readyAt: time.Now().Add(time.Duration(wait) * time.Millisecond)}
 			l.lost, l.loseThis = context.WithCancelCause(context.Background())
 			c.mu.Lock()
 			c.owned = append(c.owned, p)
 			c.leases[p] = l
 			c.mu.Unlock()
 			owned = append(owned, p)
-			c.log.Info().Int("partition", p).Bool("waits_ttl", how == 2).Msg("partition taken")
+			c.log.Info().Int("partition", p).Int64("waits_ms", wait).Msg("partition taken")
 		}
 	}
 	for len(owned) > share {
@@ -376,7 +384,7 @@ func (c *Consumer) release(ctx context.Context, p int, clean bool) {
 	if clean {
 		mark = "1"
 	}
-	_ = releaseScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Clean(p)}, c.cfg.Name, mark).Err()
+	_ = releaseScript.Run(ctx, c.rdb, []string{c.keys.Lease(p), c.keys.Fence(p)}, c.cfg.Name, mark).Err()
 }
 
 func contains(s []int, v int) bool {
@@ -475,7 +483,7 @@ func max1(n int) int {
 }
 
 func (c *Consumer) read(ctx context.Context, p, max int) ([]analytics.Entry, error) {
-	keys := []string{c.keys.Lease(p), c.keys.Stream(p), c.keys.Hold(p)}
+	keys := []string{c.keys.Lease(p), c.keys.Stream(p), c.keys.Hold(p), c.keys.Fence(p)}
 	args := []any{c.cfg.Name, c.cfg.LeaseTTL.Milliseconds(), group, consumer, max}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
 	defer cancel()

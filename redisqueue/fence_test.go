@@ -82,14 +82,20 @@ func TestTakeoverWaitsOutTheTTLUnlessHandedOverCleanly(t *testing.T) {
 	if _, err := a.Fetch(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
-	a.crash()
+	a.crash() // no renewal from now on: a's write deadline is final
+	var aDeadline time.Time
+	if wctx, cancel := a.WriteContext(ctx, analytics.Batch{Partition: 0}); context.Cause(wctx) == nil {
+		aDeadline, _ = wctx.Deadline()
+		cancel()
+	} else {
+		aDeadline = time.Now()
+	}
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if n, _ := rdb.Exists(ctx, k.Lease(0)).Result(); n != 0 {
 			return fmt.Errorf("a's lease has not expired yet")
 		}
 		return nil
 	})
-	owned := time.Now()
 	b := newConsumer(t, rdb, k, ttl) // takes the partition as it starts
 	if len(b.Owned()) != 1 {
 		t.Fatalf("b owns %v", b.Owned())
@@ -98,8 +104,10 @@ func TestTakeoverWaitsOutTheTTLUnlessHandedOverCleanly(t *testing.T) {
 	if err != nil || len(got.Entries) != 5 {
 		t.Fatalf("fetch %d entries, %v", len(got.Entries), err)
 	}
-	if waited := time.Since(owned); waited < ttl*8/10 {
-		t.Fatalf("the new owner read %v after taking an expired lease; it must wait out the TTL (%v)", waited, ttl)
+	// Whatever a had in flight when its deadline passed had a full TTL more
+	// to land before b read anything.
+	if read := time.Now(); read.Before(aDeadline.Add(ttl)) {
+		t.Fatalf("the new owner read %v after the old owner's write deadline; it must wait at least the TTL (%v)", read.Sub(aDeadline), ttl)
 	}
 	if err := b.Ack(ctx, got); err != nil {
 		t.Fatal(err)
@@ -155,10 +163,6 @@ func TestReadRefusesAHeldPartition(t *testing.T) {
 	pub := NewPublisher(rdb, k, PublisherConfig{})
 	defer pub.Close()
 	if err := pub.Publish(ctx, events(3, "s")); err != nil {
-		t.Fatal(err)
-	}
-	// As if the last owner had left cleanly, so a may read at once.
-	if err := rdb.Set(ctx, k.Clean(0), "x", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	a := newConsumer(t, rdb, k, 3*time.Second)

@@ -40,8 +40,9 @@ var _ analytics.Fence = (*Hold)(nil)
 // partition's hold key, which makes the owning processor give the partition
 // up as soon as it has no batch in hand and stops every processor from
 // reading it (the read script refuses a held partition), then takes the
-// lease. When the previous owner did not leave cleanly it waits a full TTL
-// more, so nothing that owner had in flight can land among the job's writes.
+// lease. When the previous owner did not leave cleanly it waits until that
+// owner's fence key is gone, so nothing it had in flight can land among the
+// job's writes.
 // waiting, if not nil, is called once when it has to wait.
 func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteID, name string, ttl time.Duration, waiting func(partition int, why string)) (*Hold, error) {
 	if err := CheckMeta(ctx, rdb, k); err != nil {
@@ -52,7 +53,7 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 	// take a renewal of the other's lease for their own.
 	name = fmt.Sprintf("%s-%08x", name, rand.Uint32())
 	told := false
-	var how int
+	var wait int64
 	for {
 		// The hold key lives as long as the job renews it, so a crashed job
 		// frees the partition by itself.
@@ -60,11 +61,11 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 			return nil, unavailable("redis: request partition hold", err)
 		}
 		var err error
-		how, err = acquireScript.Run(ctx, rdb, []string{k.Lease(p), k.Clean(p)}, name, ttl.Milliseconds()).Int()
+		wait, err = acquireScript.Run(ctx, rdb, []string{k.Lease(p), k.Fence(p)}, name, ttl.Milliseconds()).Int64()
 		if err != nil {
 			return nil, unavailable("redis: take partition lease", err)
 		}
-		if how != 0 {
+		if wait >= 0 {
 			break
 		}
 		if !told && waiting != nil {
@@ -84,7 +85,7 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 	hctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
 	go h.renew(hctx)
-	if how == 2 {
+	if wait > 0 {
 		if waiting != nil {
 			waiting(p, "its last owner did not give it back cleanly")
 		}
@@ -92,7 +93,7 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 		case <-ctx.Done():
 			h.Release(false)
 			return nil, ctx.Err()
-		case <-time.After(ttl):
+		case <-time.After(time.Duration(wait) * time.Millisecond):
 		}
 	}
 	return h, nil
@@ -110,7 +111,7 @@ func (h *Hold) renew(ctx context.Context) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, h.ttl/3)
 		sent := time.Now()
-		n, err := renewScript.Run(rctx, h.rdb, []string{h.keys.Lease(h.Partition)}, h.name, h.ttl.Milliseconds()).Int()
+		n, err := renewScript.Run(rctx, h.rdb, []string{h.keys.Lease(h.Partition), h.keys.Fence(h.Partition)}, h.name, h.ttl.Milliseconds()).Int()
 		if err == nil && n == 1 {
 			err = h.rdb.Set(rctx, h.keys.Hold(h.Partition), h.name, h.ttl).Err()
 		}
@@ -159,7 +160,7 @@ func (h *Hold) Release(clean bool) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = releaseScript.Run(ctx, h.rdb, []string{h.keys.Lease(h.Partition), h.keys.Clean(h.Partition)}, h.name, mark).Err()
+		_ = releaseScript.Run(ctx, h.rdb, []string{h.keys.Lease(h.Partition), h.keys.Fence(h.Partition)}, h.name, mark).Err()
 		_ = h.rdb.Del(ctx, h.keys.Hold(h.Partition)).Err()
 	})
 }

@@ -35,9 +35,10 @@ func (k Keys) Stream(p int) string { return k.Prefix + "events:{" + strconv.Itoa
 // Lease is the key whose value names the owner of partition p.
 func (k Keys) Lease(p int) string { return k.Stream(p) + ":lease" }
 
-// Clean is the key a processor sets when it gives partition p back with no
-// write of it possibly in flight, which spares the next owner its wait.
-func (k Keys) Clean(p int) string { return k.Stream(p) + ":clean" }
+// Fence is the key each lease renewal of partition p sets to live two TTLs.
+// A new owner waits until it is gone before writing; a clean release (no
+// write possibly in flight) deletes it.
+func (k Keys) Fence(p int) string { return k.Stream(p) + ":fence" }
 
 // Hold is the key a maintenance job sets to ask processors to give
 // partition p up and leave it alone until the key is gone.
