@@ -63,6 +63,29 @@ type Consumer interface {
 // dropped unacknowledged; never retried by the same writer.
 var ErrFenced error = &Error{Kind: Unavailable, Msg: "partition lease no longer certainly held; batch dropped unacknowledged"}
 
+type fenceKey struct{}
+
+// WithFence returns a context carrying f. A store given such a context runs
+// each of its database operations under f.WriteContext, so every write gets
+// the deadline current when it starts: a long batch goes on as long as the
+// lease keeps being renewed, and no write starts past the deadline.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// FenceFrom returns the fence ctx carries, or nil.
+func FenceFrom(ctx context.Context) Fence {
+	f, _ := ctx.Value(fenceKey{}).(Fence)
+	return f
+}
+
+// Fenced reports whether f no longer lets writes through.
+func Fenced(ctx context.Context, f Fence) bool {
+	wctx, cancel := f.WriteContext(ctx)
+	defer cancel()
+	return context.Cause(wctx) != nil && ctx.Err() == nil
+}
+
 // Fence bounds a writer's writes to the time it certainly holds the lease
 // of the partition it writes for.
 type Fence interface {

@@ -111,7 +111,9 @@ func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now
 			docs[j] = s.rawDoc(b.Partition, b.Entries[i], now, scoped[i])
 		}
 		var dups []int
-		_, err := s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		octx, cancel := op(ctx)
+		_, err := s.events.InsertMany(octx, docs, options.InsertMany().SetOrdered(false))
+		cancel()
 		if err != nil {
 			var bwe mongo.BulkWriteException
 			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
@@ -213,7 +215,9 @@ func (s *Store) lookup(ctx context.Context, c *mongo.Collection, ids []string, p
 	for _, id := range ids {
 		g.Go(func() error {
 			var doc bson.M
-			err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(proj)).Decode(&doc)
+			octx, cancel := op(gctx)
+			err := c.FindOne(octx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(proj)).Decode(&doc)
+			cancel()
 			if errors.Is(err, mongo.ErrNoDocuments) {
 				// It existed a moment ago: only a concurrent delete explains
 				// this. Retry the batch.
@@ -261,7 +265,9 @@ func (s *Store) generation(ctx context.Context, site string) (gen, started int64
 		Gen  int64 `bson:"gen"`
 		Next int64 `bson:"next"`
 	}
-	err = s.gens.FindOne(ctx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
+	octx, cancel := op(ctx)
+	defer cancel()
+	err = s.gens.FindOne(octx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, 0, nil
 	}
@@ -314,7 +320,9 @@ func (s *Store) ensureUsers(ctx context.Context, cs []counted, gens map[string]i
 		return out, nil
 	}
 	existing := map[string]bool{}
-	_, err := s.users.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	octx, cancel := op(ctx)
+	_, err := s.users.InsertMany(octx, docs, options.InsertMany().SetOrdered(false))
+	cancel()
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
@@ -362,4 +370,14 @@ func (s *Store) remember(m map[string]string) {
 	for k, v := range m {
 		s.creator[k] = v
 	}
+}
+
+// op bounds one database operation by the writer's fence when ctx carries
+// one (see analytics.WithFence): each operation gets the write deadline
+// current when it starts.
+func op(ctx context.Context) (context.Context, context.CancelFunc) {
+	if f := analytics.FenceFrom(ctx); f != nil {
+		return f.WriteContext(ctx)
+	}
+	return ctx, func() {}
 }

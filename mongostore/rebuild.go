@@ -45,15 +45,15 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	if chunk <= 0 {
 		chunk = 500
 	}
+	// Every database operation of a write step runs under the fence's
+	// deadline current when it starts (see op).
 	write := func(f func(ctx context.Context) error) error {
-		wctx, cancel := fence.WriteContext(ctx)
-		defer cancel()
-		if err := context.Cause(wctx); err != nil {
-			return err
+		if analytics.Fenced(ctx, fence) {
+			return analytics.Wrap(analytics.Unavailable, "rebuild cut off", analytics.ErrFenced)
 		}
-		if err := f(wctx); err != nil {
-			if c := context.Cause(wctx); c != nil && wctx.Err() != nil {
-				return analytics.Wrap(analytics.Unavailable, "rebuild cut off", c)
+		if err := f(analytics.WithFence(ctx, fence)); err != nil {
+			if analytics.Fenced(ctx, fence) {
+				return analytics.Wrap(analytics.Unavailable, "rebuild cut off", analytics.ErrFenced)
 			}
 			return err
 		}
@@ -66,7 +66,9 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	}
 	gen := max(cur, started) + 1
 	if err := write(func(ctx context.Context) error {
-		_, err := s.gens.UpdateOne(ctx, bson.D{{Key: "_id", Value: siteID}},
+		octx, cancel := op(ctx)
+		defer cancel()
+		_, err := s.gens.UpdateOne(octx, bson.D{{Key: "_id", Value: siteID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "next", Value: gen}, {Key: "gen", Value: cur}}}},
 			options.UpdateOne().SetUpsert(true))
 		return classify("mongodb: start rebuild generation", err)
@@ -171,8 +173,10 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	// count only when they are newer.
 	if err := write(func(ctx context.Context) error {
 		for _, c := range []*mongo.Collection{s.rollups, s.shards} {
-			_, err := c.UpdateMany(ctx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
+			octx, cancel := op(ctx)
+			_, err := c.UpdateMany(octx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "wm", Value: last}}}})
+			cancel()
 			if err != nil {
 				return classify("mongodb: set rebuild watermarks", err)
 			}
@@ -184,7 +188,9 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	// The switch: one write, after which readers and processors use the
 	// new generation.
 	if err := write(func(ctx context.Context) error {
-		_, err := s.gens.UpdateOne(ctx, bson.D{{Key: "_id", Value: siteID}},
+		octx, cancel := op(ctx)
+		defer cancel()
+		_, err := s.gens.UpdateOne(octx, bson.D{{Key: "_id", Value: siteID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: gen}}}})
 		return classify("mongodb: switch rebuild generation", err)
 	}); err != nil {
@@ -197,7 +203,10 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	_ = write(func(ctx context.Context) error {
 		old := bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: gen}}}}
 		for _, c := range []*mongo.Collection{s.rollups, s.shards, s.users} {
-			if _, err := c.DeleteMany(ctx, old); err != nil {
+			octx, cancel := op(ctx)
+			_, err := c.DeleteMany(octx, old)
+			cancel()
+			if err != nil {
 				return err
 			}
 		}

@@ -158,7 +158,9 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 	id := ref.shardID(n)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		var cur shardDoc
-		err := s.shards.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
+		octx, cancel := op(ctx)
+		err := s.shards.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
+		cancel()
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return shardResult{}, transientErr("mongodb: read rollup shard", err)
@@ -219,7 +221,9 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			}
 			doc := append(ref.base(id), bson.E{Key: "c", Value: c},
 				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: other}, bson.E{Key: "wm", Value: last})
-			_, err := s.shards.InsertOne(ctx, doc)
+			octx, cancel := op(ctx)
+			_, err := s.shards.InsertOne(octx, doc)
+			cancel()
 			if mongo.IsDuplicateKeyError(err) {
 				continue
 			}
@@ -236,8 +240,10 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			incs = append(incs, bson.E{Key: "o." + d, Value: n})
 		}
 		set := bson.D{{Key: "wm", Value: last}}
-		r, err := s.shards.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+		octx, cancel = op(ctx)
+		r, err := s.shards.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
+		cancel()
 		if err != nil {
 			return shardResult{}, transientErr("mongodb: update rollup shard", err)
 		}
@@ -269,8 +275,10 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			return err
 		}
 		var cur mainDoc
-		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+		octx, cancel := op(ctx)
+		err := s.rollups.FindOne(octx, bson.D{{Key: "_id", Value: id}},
 			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "c", Value: 1}, {Key: "keys", Value: 1}})).Decode(&cur)
+		cancel()
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return transientErr("mongodb: read rollup", err)
@@ -355,7 +363,9 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 				bson.E{Key: "views", Value: t.Views}, bson.E{Key: "events", Value: t.Events}, bson.E{Key: "uniques", Value: t.Uniques},
 				bson.E{Key: "c", Value: c}, bson.E{Key: "keys", Value: keys},
 				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "wm", Value: last})
-			_, err := s.rollups.InsertOne(ctx, doc)
+			octx, cancel := op(ctx)
+			_, err := s.rollups.InsertOne(octx, doc)
+			cancel()
 			if mongo.IsDuplicateKeyError(err) {
 				continue
 			}
@@ -374,8 +384,10 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			// harmless, which keeps the retry after a crash exact.
 			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: o})
 		}
-		r, err := s.rollups.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+		octx, cancel = op(ctx)
+		r, err := s.rollups.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
+		cancel()
 		if err != nil {
 			return transientErr("mongodb: update rollup", err)
 		}

@@ -162,17 +162,18 @@ func (p *Processor) apply(ctx context.Context, b analytics.Batch) (analytics.App
 	}
 	var res analytics.ApplyResult
 	var permanent error
+	fence := batchFence{p.queue, b}
 	err := p.retry(ctx, "store batch", func() error {
-		// Every attempt gets a fresh write deadline from the lease.
-		wctx, cancel := p.queue.WriteContext(ctx, b)
-		defer cancel()
-		if err := context.Cause(wctx); err != nil {
-			return err
+		// Each database operation of the store gets the lease's write
+		// deadline current when it starts; once the lease is no longer
+		// certain, the batch is dropped.
+		if analytics.Fenced(ctx, fence) {
+			return analytics.ErrFenced
 		}
 		var err error
-		res, err = p.store.Apply(wctx, b)
-		if err != nil && context.Cause(wctx) != nil && wctx.Err() != nil && ctx.Err() == nil {
-			err = errors.Join(context.Cause(wctx), err)
+		res, err = p.store.Apply(analytics.WithFence(ctx, fence), b)
+		if err != nil && analytics.Fenced(ctx, fence) {
+			err = errors.Join(analytics.ErrFenced, err)
 		}
 		if err != nil && analytics.KindOf(err) != analytics.Unavailable {
 			permanent = err
@@ -252,4 +253,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// batchFence is the fence of one batch: its consumer's lease on the batch's
+// partition.
+type batchFence struct {
+	q analytics.Consumer
+	b analytics.Batch
+}
+
+func (f batchFence) WriteContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return f.q.WriteContext(ctx, f.b)
 }
