@@ -215,9 +215,7 @@ func (s *Store) lookup(ctx context.Context, c *mongo.Collection, ids []string, p
 	for _, id := range ids {
 		g.Go(func() error {
 			var doc bson.M
-			octx, cancel := op(gctx)
-			err := c.FindOne(octx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(proj)).Decode(&doc)
-			cancel()
+			err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(proj)).Decode(&doc)
 			if errors.Is(err, mongo.ErrNoDocuments) {
 				// It existed a moment ago: only a concurrent delete explains
 				// this. Retry the batch.
@@ -265,9 +263,7 @@ func (s *Store) generation(ctx context.Context, site string) (gen, started int64
 		Gen  int64 `bson:"gen"`
 		Next int64 `bson:"next"`
 	}
-	octx, cancel := op(ctx)
-	defer cancel()
-	err = s.gens.FindOne(octx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
+	err = s.gens.FindOne(ctx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, 0, nil
 	}
@@ -372,9 +368,11 @@ func (s *Store) remember(m map[string]string) {
 	}
 }
 
-// op bounds one database operation by the writer's fence when ctx carries
-// one (see analytics.WithFence): each operation gets the write deadline
-// current when it starts.
+// op bounds one database write by the writer's fence when ctx carries one
+// (see analytics.WithFence): each write gets the deadline current when it
+// starts. Reads are not fenced: a stale read is harmless because the write
+// that follows it is, and on FerretDB a lookup in a large collection can
+// take longer than a write deadline.
 func op(ctx context.Context) (context.Context, context.CancelFunc) {
 	if f := analytics.FenceFrom(ctx); f != nil {
 		return f.WriteContext(ctx)

@@ -158,9 +158,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 	id := ref.shardID(n)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		var cur shardDoc
-		octx, cancel := op(ctx)
-		err := s.shards.FindOne(octx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
-		cancel()
+		err := s.shards.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return shardResult{}, transientErr("mongodb: read rollup shard", err)
@@ -240,7 +238,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			incs = append(incs, bson.E{Key: "o." + d, Value: n})
 		}
 		set := bson.D{{Key: "wm", Value: last}}
-		octx, cancel = op(ctx)
+		octx, cancel := op(ctx)
 		r, err := s.shards.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		cancel()
@@ -275,10 +273,8 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			return err
 		}
 		var cur mainDoc
-		octx, cancel := op(ctx)
-		err := s.rollups.FindOne(octx, bson.D{{Key: "_id", Value: id}},
+		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
 			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "c", Value: 1}, {Key: "keys", Value: 1}})).Decode(&cur)
-		cancel()
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return transientErr("mongodb: read rollup", err)
@@ -384,7 +380,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			// harmless, which keeps the retry after a crash exact.
 			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: o})
 		}
-		octx, cancel = op(ctx)
+		octx, cancel := op(ctx)
 		r, err := s.rollups.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		cancel()

@@ -17,15 +17,11 @@ import (
 // nor on the number of distinct paths.
 func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.Stats, error) {
 	out := analytics.Stats{SiteID: q.SiteID, TopPaths: []analytics.PathViews{}}
-	gen, _, err := s.generation(ctx, q.SiteID)
-	if err != nil {
-		return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
-	}
-	ref := rollupRef{site: q.SiteID, period: allPeriod, gen: gen}
+	period := allPeriod
 	if q.Date != "" {
 		date := q.Date
 		out.Date = &date
-		ref.period = q.Date
+		period = q.Date
 	}
 	var doc struct {
 		Views   int64                       `bson:"views"`
@@ -35,9 +31,23 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 	}
 	opts := options.FindOne().SetProjection(bson.D{{Key: "views", Value: 1}, {Key: "uniques", Value: 1},
 		{Key: "top." + analytics.DimPath, Value: 1}, {Key: "other", Value: 1}})
-	err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: ref.mainID()}}, opts).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return out, nil
+	gen, _, err := s.generation(ctx, q.SiteID)
+	for attempt := 0; ; attempt++ {
+		if err != nil {
+			return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
+		}
+		ref := rollupRef{site: q.SiteID, period: period, gen: gen}
+		err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: ref.mainID()}}, opts).Decode(&doc)
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			break
+		}
+		// A rebuild may have switched generations and removed the old one
+		// between the two reads: read again in the new one.
+		now, _, gerr := s.generation(ctx, q.SiteID)
+		if gerr != nil || now == gen || attempt == 3 {
+			return out, nil
+		}
+		gen, err = now, gerr
 	}
 	if err != nil {
 		return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
