@@ -208,16 +208,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			res.other[d] += n
 		}
 		if !exists {
-			c := bson.M{}
-			for k, n := range inc {
-				m, _ := c[k.Dim].(bson.M)
-				if m == nil {
-					m = bson.M{}
-					c[k.Dim] = m
-				}
-				m[k.Hash()] = n
-			}
-			doc := append(ref.base(id), bson.E{Key: "c", Value: c},
+			doc := append(ref.base(id), bson.E{Key: "c", Value: counterDoc(inc)},
 				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: other}, bson.E{Key: "wm", Value: last})
 			octx, cancel := op(ctx)
 			_, err := s.shards.InsertOne(octx, doc)
@@ -231,9 +222,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			return res, nil
 		}
 		incs := bson.D{{Key: "keys", Value: keys - cur.Keys}}
-		for k, n := range inc {
-			incs = append(incs, bson.E{Key: "c." + k.Dim + "." + k.Hash(), Value: n})
-		}
+		incs = appendCounterIncs(incs, inc)
 		for d, n := range other {
 			incs = append(incs, bson.E{Key: "o." + d, Value: n})
 		}
@@ -342,22 +331,13 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			top[dim] = encodeTop(analytics.MergeTop(decodeTop(cur.Top[dim]), reached[dim], analytics.TopKeys))
 		}
 		if !exists {
-			c := bson.M{}
-			for k, n := range inc {
-				m, _ := c[k.Dim].(bson.M)
-				if m == nil {
-					m = bson.M{}
-					c[k.Dim] = m
-				}
-				m[k.Hash()] = n
-			}
 			other := bson.M{}
 			for n, o := range others {
 				other[strconv.Itoa(n)] = o
 			}
 			doc := append(ref.base(id),
 				bson.E{Key: "views", Value: t.Views}, bson.E{Key: "events", Value: t.Events}, bson.E{Key: "uniques", Value: t.Uniques},
-				bson.E{Key: "c", Value: c}, bson.E{Key: "keys", Value: keys},
+				bson.E{Key: "c", Value: counterDoc(inc)}, bson.E{Key: "keys", Value: keys},
 				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "wm", Value: last})
 			octx, cancel := op(ctx)
 			_, err := s.rollups.InsertOne(octx, doc)
@@ -371,9 +351,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		if keys != cur.Keys {
 			incs = append(incs, bson.E{Key: "keys", Value: keys - cur.Keys})
 		}
-		for k, n := range inc {
-			incs = append(incs, bson.E{Key: "c." + k.Dim + "." + k.Hash(), Value: n})
-		}
+		incs = appendCounterIncs(incs, inc)
 		set := bson.D{{Key: "wm", Value: last}, {Key: "top", Value: top}}
 		for n, o := range others {
 			// Absolute values read from the shard: setting them again is
@@ -463,4 +441,26 @@ func decodeTop(s string) []analytics.Ranked {
 		}
 	}
 	return out
+}
+
+// counterDoc is the c field of a new rollup document: dim -> hash -> count.
+func counterDoc(inc map[analytics.Key]int64) bson.M {
+	c := bson.M{}
+	for k, n := range inc {
+		m, _ := c[k.Dim].(bson.M)
+		if m == nil {
+			m = bson.M{}
+			c[k.Dim] = m
+		}
+		m[k.Hash()] = n
+	}
+	return c
+}
+
+// appendCounterIncs adds to an $inc the counters of inc, as c.<dim>.<hash>.
+func appendCounterIncs(incs bson.D, inc map[analytics.Key]int64) bson.D {
+	for k, n := range inc {
+		incs = append(incs, bson.E{Key: "c." + k.Dim + "." + k.Hash(), Value: n})
+	}
+	return incs
 }

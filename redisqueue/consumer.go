@@ -529,17 +529,31 @@ func (c *Consumer) WriteContext(ctx context.Context, b analytics.Batch) (context
 		until, lost = l.until, l.lost
 	}
 	c.mu.Unlock()
-	// A write step that would have less than a tenth of the TTL is not
-	// started at all.
-	if l == nil || time.Until(until) < c.cfg.LeaseTTL/10 {
-		wctx, cancel := context.WithCancelCause(ctx)
-		cancel(ErrFenced)
-		return wctx, func() {}
+	if l == nil {
+		return fencedOut(ctx)
+	}
+	return fencedContext(ctx, until, lost, c.cfg.LeaseTTL)
+}
+
+// fencedContext is the write context of a writer whose local deadline is
+// until and whose lease is known lost when lost ends: it ends, with cause
+// ErrFenced, at whichever comes first. A write that would have less than a
+// tenth of the TTL is not started at all.
+func fencedContext(ctx context.Context, until time.Time, lost context.Context, ttl time.Duration) (context.Context, context.CancelFunc) {
+	if time.Until(until) < ttl/10 || lost.Err() != nil {
+		return fencedOut(ctx)
 	}
 	cctx, cancelLost := context.WithCancelCause(ctx)
 	wctx, cancelDeadline := context.WithDeadlineCause(cctx, until, ErrFenced)
 	stop := context.AfterFunc(lost, func() { cancelLost(ErrFenced) })
 	return wctx, func() { stop(); cancelDeadline(); cancelLost(nil) }
+}
+
+// fencedOut is a write context that has already ended with ErrFenced.
+func fencedOut(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	cancel(ErrFenced)
+	return wctx, func() {}
 }
 
 // parseEntries decodes the script's reply: a list of [id, [field, value]]

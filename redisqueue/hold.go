@@ -135,15 +135,7 @@ func (h *Hold) WriteContext(ctx context.Context) (context.Context, context.Cance
 	h.mu.Lock()
 	until := h.until
 	h.mu.Unlock()
-	if time.Until(until) < h.ttl/10 || h.lost.Err() != nil {
-		wctx, cancel := context.WithCancelCause(ctx)
-		cancel(ErrFenced)
-		return wctx, func() {}
-	}
-	cctx, cancelLost := context.WithCancelCause(ctx)
-	wctx, cancelDeadline := context.WithDeadlineCause(cctx, until, ErrFenced)
-	stop := context.AfterFunc(h.lost, func() { cancelLost(ErrFenced) })
-	return wctx, func() { stop(); cancelDeadline(); cancelLost(nil) }
+	return fencedContext(ctx, until, h.lost, h.ttl)
 }
 
 // Release stops renewing and gives the partition back. clean says that no
