@@ -259,18 +259,6 @@ func TestPoisonEntriesAreDeadLetteredAndOthersFlow(t *testing.T) {
 	}
 }
 
-// refusingStore refuses, permanently, any batch holding the event "bad".
-type refusingStore struct{ analytics.Store }
-
-func (s refusingStore) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyResult, error) {
-	for _, e := range b.Entries {
-		if e.Event.ID == "bad" {
-			return analytics.ApplyResult{}, analytics.Errorf(analytics.Invalid, "document refused")
-		}
-	}
-	return s.Store.Apply(ctx, b)
-}
-
 func TestPermanentStoreErrorIsolatesTheEntry(t *testing.T) {
 	r := newRig(t, 1)
 	ctx := context.Background()
@@ -279,7 +267,9 @@ func TestPermanentStoreErrorIsolatesTheEntry(t *testing.T) {
 	if err := r.pub.Publish(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := run(t, r.consumer(t, time.Second), refusingStore{r.store}, processor.Config{})
+	refusing := &switchableStore{Store: r.store}
+	refusing.refuse.Store(true)
+	p, _ := run(t, r.consumer(t, time.Second), refusing, processor.Config{})
 	waitViews(t, r.store, "s1", 29, 10)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if p.Counters.DeadLettered.Load() != 1 {
