@@ -42,7 +42,43 @@ type Event struct {
 	UserID    string         `json:"user_id,omitempty"`
 	Timestamp time.Time      `json:"timestamp"`
 	Props     map[string]any `json:"props,omitempty"`
+
+	// Campaign parameters read from the query of the event's path or url
+	// before the query is dropped.
+	UTMSource   string `json:"utm_source,omitempty"`
+	UTMMedium   string `json:"utm_medium,omitempty"`
+	UTMCampaign string `json:"utm_campaign,omitempty"`
+	UTMContent  string `json:"utm_content,omitempty"`
+	UTMTerm     string `json:"utm_term,omitempty"`
+
+	// Derived by the collector from the request (see package enrich);
+	// clients cannot set them.
+	Source       string `json:"source,omitempty"`        // "Google", "news.example.com"; "" is direct
+	ReferrerHost string `json:"referrer_host,omitempty"` // host of an outside referrer, without www.
+	Browser      string `json:"browser,omitempty"`
+	OS           string `json:"os,omitempty"`
+	Device       string `json:"device,omitempty"`  // desktop, mobile or tablet
+	Country      string `json:"country,omitempty"` // ISO 3166-1 alpha-2
+
+	// Client is what the sender said about the browser behind the event.
+	// The collector derives the fields above from it and the request; it is
+	// never queued, stored or logged.
+	Client ClientHints `json:"-"`
 }
+
+// ClientHints are the optional event fields a server-side sender fills on a
+// browser's behalf, and the page's referrer. They only feed enrichment.
+type ClientHints struct {
+	Referrer  string // the page's referrer URL (document.referrer)
+	URL       string // the page URL, when sent; its host is the site's own
+	UserAgent string // the browser's User-Agent, instead of the request's
+	IP        string // the browser's address, instead of the request's
+}
+
+// Visitor is the key unique visitors are counted by: the user id (sent by
+// the client, or derived by the collector in cookieless mode); "" when the
+// event has none and counts in no visitor total.
+func (e *Event) Visitor() string { return e.UserID }
 
 // Day returns the UTC day the event belongs to, as YYYY-MM-DD.
 func (e *Event) Day() string { return e.Timestamp.UTC().Format(DateLayout) }
