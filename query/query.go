@@ -181,7 +181,9 @@ func ParseTimeseries(v url.Values, now time.Time) (Query, error) { return Parse(
 // ParseBreakdown parses the parameters of /api/v1/stats/breakdown.
 func ParseBreakdown(v url.Values, now time.Time) (Query, error) { return Parse(Breakdown, v, now) }
 
-func invalid(format string, args ...any) error { return analytics.Errorf(analytics.Invalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return analytics.Errorf(analytics.Invalid, format, args...)
+}
 
 func clip(s string) string {
 	if len(s) > 40 {
