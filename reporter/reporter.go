@@ -12,31 +12,44 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/httpx"
+	"github.com/siteanalytics/analytics/query"
+	"github.com/siteanalytics/analytics/rollup"
 )
 
 // Config tunes the reporter.
 type Config struct {
 	// Token, when set, must be sent as "Authorization: Bearer <token>".
 	Token string
+	// Rollups answers the Stats API (/api/v1/stats/...); when nil, the
+	// stats reader is used if it reads rollups too (rollup.Reader).
+	Rollups rollup.Reader
 }
 
-// Reporter serves GET /stats.
+// Reporter serves GET /stats and the Stats API (/api/v1/stats/...).
 type Reporter struct {
-	stats analytics.StatsReader
-	ready analytics.Pinger
-	log   zerolog.Logger
-	cfg   Config
+	stats   analytics.StatsReader
+	rollups rollup.Reader
+	ready   analytics.Pinger
+	log     zerolog.Logger
+	cfg     Config
 }
 
 // New returns a reporter answering from stats; ready answers /readyz.
 func New(stats analytics.StatsReader, ready analytics.Pinger, log zerolog.Logger, cfg Config) *Reporter {
-	return &Reporter{stats: stats, ready: ready, log: log, cfg: cfg}
+	rp := &Reporter{stats: stats, rollups: cfg.Rollups, ready: ready, log: log, cfg: cfg}
+	if rr, ok := stats.(rollup.Reader); ok && rp.rollups == nil {
+		rp.rollups = rr
+	}
+	return rp
 }
 
 // Handler returns the routes of the reporting API, all in one place.
 func (rp *Reporter) Handler() http.Handler {
 	r := httprouter.New()
 	httpx.GetAndHead(r, "/stats", rp.auth(rp.handleStats()))
+	httpx.GetAndHead(r, "/api/v1/stats/aggregate", rp.auth(rp.handleQuery(query.Aggregate)))
+	httpx.GetAndHead(r, "/api/v1/stats/timeseries", rp.auth(rp.handleQuery(query.Timeseries)))
+	httpx.GetAndHead(r, "/api/v1/stats/breakdown", rp.auth(rp.handleQuery(query.Breakdown)))
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"mongodb": rp.ready}, 0))
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
