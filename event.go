@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,9 @@ const (
 	MaxEventTypeLen = 64
 	MaxPathBytes    = 2048
 	MaxUserIDBytes  = 256
+	MaxURLBytes     = 2048 // referrer and url
+	MaxUABytes      = 1024
+	MaxUTMBytes     = 128 // longer campaign values are cut, not refused
 	MaxIDLen        = 128
 	MaxProps        = 32
 	MaxPropKeyBytes = 128
@@ -95,12 +100,16 @@ const (
 	fPath
 	fUserID
 	fTimestamp
+	fReferrer
+	fURL
+	fUserAgent
+	fIP
 	fProps
 )
 
-var fieldNames = [...]string{"id", "site_id", "event_type", "path", "user_id", "timestamp", "props"}
+var fieldNames = [...]string{"id", "site_id", "event_type", "path", "user_id", "timestamp", "referrer", "url", "user_agent", "ip", "props"}
 
-const fieldList = "id, site_id, event_type, path, user_id, timestamp and props"
+const fieldList = "id, site_id, event_type, path, user_id, timestamp, referrer, url, user_agent, ip and props"
 
 func fieldIndex(name []byte) int {
 	switch string(name) { // compiled without allocating
@@ -116,6 +125,14 @@ func fieldIndex(name []byte) int {
 		return fUserID
 	case "timestamp":
 		return fTimestamp
+	case "referrer":
+		return fReferrer
+	case "url":
+		return fURL
+	case "user_agent":
+		return fUserAgent
+	case "ip":
+		return fIP
 	case "props":
 		return fProps
 	}
@@ -126,7 +143,7 @@ func fieldIndex(name []byte) int {
 // that is absent or null is not in has.
 type wireEvent struct {
 	str   [fProps]string // the string fields, by field index
-	has   uint8
+	has   uint16
 	props map[string]any
 }
 
@@ -228,7 +245,7 @@ func (w *wireEvent) decode(data []byte, inBatch bool) error {
 		}
 	}
 	r.pos++
-	var seen uint8
+	var seen uint16
 	if r.skipWS(); r.peek() == '}' {
 		r.pos++
 		return r.end()
@@ -408,13 +425,27 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 	}
 	ev.EventType = typ
 
-	if p, _ := w.get(fPath); p != "" {
-		p, err := NormalizePath(p)
+	if err := w.normalizeClient(&ev); err != nil {
+		return ev, err
+	}
+	p, _ := w.get(fPath)
+	if p != "" {
+		n, err := NormalizePath(p)
 		if err != nil {
 			return ev, err
 		}
-		ev.Path = p
+		ev.Path = n
+	} else if u := ev.Client.URL; u != "" {
+		n, err := NormalizePath(u)
+		if err != nil {
+			return ev, Errorf(Invalid, "url: %s is not a page URL: %s", quote(u, 80), Message(err))
+		}
+		ev.Path = n
 	}
+	// The campaign parameters are read before the query is dropped; path's
+	// win over url's.
+	ev.setUTM(p)
+	ev.setUTM(ev.Client.URL)
 
 	if user, ok := w.get(fUserID); ok {
 		if len(user) > MaxUserIDBytes {
@@ -452,6 +483,102 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 		ev.ID = newID()
 	}
 	return ev, nil
+}
+
+// normalizeClient checks the fields that describe the browser behind the
+// event (referrer, url, user_agent, ip) into ev.Client.
+func (w *wireEvent) normalizeClient(ev *Event) error {
+	for _, f := range [...]int{fReferrer, fURL} {
+		u, _ := w.get(f)
+		if u == "" {
+			continue
+		}
+		if len(u) > MaxURLBytes {
+			return Errorf(Invalid, "%s: %d bytes, at most %d allowed", fieldNames[f], len(u), MaxURLBytes)
+		}
+		if hasControl(u) || schemeLen(u) == 0 {
+			return Errorf(Invalid, "%s: %s is not a URL such as https://news.example.com/item", fieldNames[f], quote(u, 80))
+		}
+	}
+	ev.Client.Referrer, _ = w.get(fReferrer)
+	ev.Client.URL, _ = w.get(fURL)
+	if ua, _ := w.get(fUserAgent); ua != "" {
+		if len(ua) > MaxUABytes {
+			return Errorf(Invalid, "user_agent: %d bytes, at most %d allowed", len(ua), MaxUABytes)
+		}
+		if hasControl(ua) {
+			return Errorf(Invalid, "user_agent: must not contain control characters")
+		}
+		ev.Client.UserAgent = ua
+	}
+	if ip, _ := w.get(fIP); ip != "" {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || a.Zone() != "" {
+			return Errorf(Invalid, "ip: %s is not an IPv4 or IPv6 address", quote(ip, 64))
+		}
+		ev.Client.IP = a.Unmap().String()
+	}
+	return nil
+}
+
+// setUTM fills the campaign fields still empty from the query of u (a path
+// or URL). Values are cut at MaxUTMBytes and lose control characters: they
+// label a campaign, and a label too long to show is not worth refusing an
+// event over.
+func (e *Event) setUTM(u string) {
+	i := strings.IndexByte(u, '?')
+	if i < 0 {
+		return
+	}
+	q := u[i+1:]
+	if j := strings.IndexByte(q, '#'); j >= 0 {
+		q = q[:j]
+	}
+	if !strings.Contains(q, "utm_") {
+		return
+	}
+	for _, kv := range strings.Split(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		var dst *string
+		switch k {
+		case "utm_source":
+			dst = &e.UTMSource
+		case "utm_medium":
+			dst = &e.UTMMedium
+		case "utm_campaign":
+			dst = &e.UTMCampaign
+		case "utm_content":
+			dst = &e.UTMContent
+		case "utm_term":
+			dst = &e.UTMTerm
+		default:
+			continue
+		}
+		if *dst != "" {
+			continue
+		}
+		if d, err := url.QueryUnescape(v); err == nil {
+			v = d
+		}
+		v = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) || r == utf8.RuneError {
+				return -1
+			}
+			return r
+		}, v))
+		*dst = cutUTF8(v, MaxUTMBytes)
+	}
+}
+
+// cutUTF8 cuts s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // ValidateSiteID checks the site_id rule: 1-128 chars of A-Za-z0-9._:-.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/rollup"
 )
 
 // dupKey is MongoDB's duplicate key error code.
@@ -70,29 +71,30 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 		return res, err
 	}
 
-	// 3. User documents: the first entry that creates one counts the user.
+	// 3. First-sight documents: the entry that creates one is the first of
+	// its visitor in that sight (period, hour, page, event type).
 	if err := s.stage("users"); err != nil {
 		return res, transientErr("mongodb: users", err)
 	}
-	creator, err := s.ensureUsers(ctx, cs, gens, nil)
+	creator, err := s.ensureSights(ctx, cs, gens, nil)
 	if err != nil {
 		return res, err
 	}
 
-	// 4. Rollups, each document a compare-and-set on its watermark.
+	// 4. Rollups of each period (day, month, all time), each document a
+	// compare-and-set on its watermark.
 	byRollup := map[rollupRef][]counted{}
 	for _, c := range cs {
 		g := gens[c.ev.SiteID]
-		byRollup[rollupRef{c.ev.SiteID, c.ev.Day(), g}] = append(byRollup[rollupRef{c.ev.SiteID, c.ev.Day(), g}], c)
-		byRollup[rollupRef{c.ev.SiteID, allPeriod, g}] = append(byRollup[rollupRef{c.ev.SiteID, allPeriod, g}], c)
-	}
-	newUser := func(r rollupRef, c counted) bool {
-		if c.ev.UserID == "" {
-			return false
+		for _, p := range rollup.PeriodsOf(c.ev) {
+			r := rollupRef{c.ev.SiteID, p, g}
+			byRollup[r] = append(byRollup[r], c)
 		}
-		return creator[userKey(r, c.ev.UserID)] == c.ek
 	}
-	if err := s.applyRollups(ctx, b.Partition, byRollup, newUser, guarded); err != nil {
+	first := func(r rollupRef, c counted, sight rollup.Sight) bool {
+		return creator[sightKey(r.site, r.gen, sight, c.ev.Visitor())] == c.ek
+	}
+	if err := s.applyRollups(ctx, b.Partition, byRollup, first, guarded); err != nil {
 		return res, transientErr("mongodb: rollups", err)
 	}
 	return res, nil
@@ -163,32 +165,58 @@ func rawID(ev *analytics.Event, scoped bool) string {
 	return ev.ID
 }
 
-func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped bool) bson.D {
+// rawEvent is an event as stored in the events collection; rebuild reads it
+// back.
+type rawEvent struct {
+	ID           string         `bson:"_id"`
+	SiteID       string         `bson:"site_id"`
+	ScopedID     string         `bson:"id,omitempty"` // the event id when _id is "<site>/<id>"
+	EventType    string         `bson:"event_type"`
+	Timestamp    time.Time      `bson:"timestamp"`
+	CreatedAt    time.Time      `bson:"created_at"`
+	Entry        string         `bson:"queue_entry"`
+	Path         string         `bson:"path,omitempty"`
+	UserID       string         `bson:"user_id,omitempty"`
+	Props        map[string]any `bson:"props,omitempty"`
+	UTMSource    string         `bson:"utm_source,omitempty"`
+	UTMMedium    string         `bson:"utm_medium,omitempty"`
+	UTMCampaign  string         `bson:"utm_campaign,omitempty"`
+	UTMContent   string         `bson:"utm_content,omitempty"`
+	UTMTerm      string         `bson:"utm_term,omitempty"`
+	Source       string         `bson:"source,omitempty"`
+	ReferrerHost string         `bson:"referrer_host,omitempty"`
+	Browser      string         `bson:"browser,omitempty"`
+	OS           string         `bson:"os,omitempty"`
+	Device       string         `bson:"device,omitempty"`
+	Country      string         `bson:"country,omitempty"`
+}
+
+func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped bool) any {
 	ev := &e.Event
 	if !s.cfg.StoreEvents {
 		return bson.D{{Key: "_id", Value: rawID(ev, scoped)}, {Key: "site_id", Value: ev.SiteID}, {Key: "queue_entry", Value: entryKey(partition, e.ID)}}
 	}
-	d := bson.D{
-		{Key: "_id", Value: rawID(ev, scoped)},
-		{Key: "site_id", Value: ev.SiteID},
-		{Key: "event_type", Value: ev.EventType},
-		{Key: "timestamp", Value: ev.Timestamp},
-		{Key: "created_at", Value: now},
-		{Key: "queue_entry", Value: entryKey(partition, e.ID)},
+	d := rawEvent{
+		ID: rawID(ev, scoped), SiteID: ev.SiteID, EventType: ev.EventType, Timestamp: ev.Timestamp,
+		CreatedAt: now, Entry: entryKey(partition, e.ID), Path: ev.Path, UserID: ev.UserID, Props: ev.Props,
+		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
+		Source: ev.Source, ReferrerHost: ev.ReferrerHost, Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country,
 	}
 	if scoped {
-		d = append(d, bson.E{Key: "id", Value: ev.ID})
-	}
-	if ev.Path != "" {
-		d = append(d, bson.E{Key: "path", Value: ev.Path})
-	}
-	if ev.UserID != "" {
-		d = append(d, bson.E{Key: "user_id", Value: ev.UserID})
-	}
-	if len(ev.Props) > 0 {
-		d = append(d, bson.E{Key: "props", Value: ev.Props})
+		d.ScopedID = ev.ID
 	}
 	return d
+}
+
+// event returns the stored event as the processor counted it.
+func (d *rawEvent) event() analytics.Event {
+	id := d.ID
+	if d.ScopedID != "" {
+		id = d.ScopedID
+	}
+	return analytics.Event{ID: id, SiteID: d.SiteID, EventType: d.EventType, Path: d.Path, UserID: d.UserID, Timestamp: d.Timestamp,
+		Props: d.Props, UTMSource: d.UTMSource, UTMMedium: d.UTMMedium, UTMCampaign: d.UTMCampaign, UTMContent: d.UTMContent, UTMTerm: d.UTMTerm,
+		Source: d.Source, ReferrerHost: d.ReferrerHost, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country}
 }
 
 type rawOwner struct{ site, entry string }
@@ -273,42 +301,55 @@ func (s *Store) generation(ctx context.Context, site string) (gen, started int64
 	return doc.Gen, doc.Next, nil
 }
 
-// userKey is the user document of a user in a rollup's period.
-func userKey(r rollupRef, user string) string {
-	if r.period == allPeriod {
-		return scope(r.site, r.gen) + "||" + user
+// sightKey is the _id of the first-sight document of a visitor in a sight:
+// "<scope>|<day or month>|<visitor>", "<scope>||<visitor>" for all time (the
+// user documents of earlier versions, so existing data keeps counting), and
+// "<scope>|<period>#<dim>.<hash>|<visitor>" for an hour or a value of an
+// event dimension. Site ids and periods never hold '|' or '#', so no visitor
+// id can make two keys meet.
+func sightKey(site string, gen int64, sg rollup.Sight, visitor string) string {
+	p := sg.Period
+	if p == rollup.All {
+		p = ""
 	}
-	return scope(r.site, r.gen) + "|" + r.period + "|" + user
+	if sg.Dim == "" {
+		return scope(site, gen) + "|" + p + "|" + visitor
+	}
+	return scope(site, gen) + "|" + p + "#" + sg.Dim + "." + rollup.Key{Dim: sg.Dim, Value: sg.Value}.Hash() + "|" + visitor
 }
 
-// ensureUsers makes sure a user document exists for every (site, day, user)
-// and (site, user) of the events and returns, for each key, the entry that
-// created it. Keys remembered from earlier batches cost nothing; new ones
-// are inserted; existing ones are looked up once. fresh, when not nil, is
-// called for each key this call created (a rebuild counts with it).
-func (s *Store) ensureUsers(ctx context.Context, cs []counted, gens map[string]int64, fresh func(key string)) (map[string]string, error) {
+// ensureSights makes sure a first-sight document exists for every sight of
+// every event (rollup.Sights, in each of its periods) and returns, for each
+// key, the entry that created it. Keys remembered from earlier batches cost
+// nothing; new ones are inserted in one unordered insert; existing ones are
+// looked up once. fresh, when not nil, is called for each key this call
+// created (a rebuild counts with it).
+func (s *Store) ensureSights(ctx context.Context, cs []counted, gens map[string]int64, fresh func(key string)) (map[string]string, error) {
 	out := map[string]string{}
 	var docs []any
 	var keys []string
 	s.mu.Lock()
 	for _, c := range cs {
 		ev := c.ev
-		if ev.UserID == "" {
+		v := ev.Visitor()
+		if v == "" {
 			continue
 		}
 		g := gens[ev.SiteID]
-		for _, r := range [2]rollupRef{{ev.SiteID, ev.Day(), g}, {ev.SiteID, allPeriod, g}} {
-			k := userKey(r, ev.UserID)
-			if _, seen := out[k]; seen {
-				continue
+		for _, p := range rollup.PeriodsOf(ev) {
+			for _, sg := range rollup.Sights(ev, p) {
+				k := sightKey(ev.SiteID, g, sg, v)
+				if _, seen := out[k]; seen {
+					continue
+				}
+				if cr, ok := s.creator[k]; ok && fresh == nil {
+					out[k] = cr
+					continue
+				}
+				out[k] = c.ek
+				keys = append(keys, k)
+				docs = append(docs, bson.D{{Key: "_id", Value: k}, {Key: "site_id", Value: ev.SiteID}, {Key: "gen", Value: g}, {Key: "entry", Value: c.ek}})
 			}
-			if cr, ok := s.creator[k]; ok && fresh == nil {
-				out[k] = cr
-				continue
-			}
-			out[k] = c.ek
-			keys = append(keys, k)
-			docs = append(docs, bson.D{{Key: "_id", Value: k}, {Key: "site_id", Value: ev.SiteID}, {Key: "gen", Value: g}, {Key: "entry", Value: c.ek}})
 		}
 	}
 	s.mu.Unlock()
@@ -322,11 +363,11 @@ func (s *Store) ensureUsers(ctx context.Context, cs []counted, gens map[string]i
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return nil, transientErr("mongodb: insert users", err)
+			return nil, transientErr("mongodb: insert first-sight documents", err)
 		}
 		for _, we := range bwe.WriteErrors {
 			if we.Code != dupKey {
-				return nil, transientErr("mongodb: insert users", errors.New(we.Message))
+				return nil, transientErr("mongodb: insert first-sight documents", errors.New(we.Message))
 			}
 			existing[keys[we.Index]] = true
 		}

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/rollup"
 )
 
 // RebuildResult says what a rebuild found.
@@ -92,27 +93,33 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	apply := func(cs []counted) error {
 		return write(func(ctx context.Context) error {
 			created := map[string]bool{}
-			creator, err := s.ensureUsers(ctx, cs, gens, func(k string) { created[k] = true })
+			creator, err := s.ensureSights(ctx, cs, gens, func(k string) { created[k] = true })
 			if err != nil {
 				return err
 			}
 			byRollup := map[rollupRef][]counted{}
 			for _, c := range cs {
-				for _, r := range [2]rollupRef{{siteID, c.ev.Day(), gen}, {siteID, allPeriod, gen}} {
+				for _, p := range rollup.PeriodsOf(c.ev) {
+					r := rollupRef{siteID, p, gen}
 					byRollup[r] = append(byRollup[r], c)
 				}
 			}
-			// A user counts at the first event of this chunk that created
-			// its document; documents from earlier chunks were counted then.
-			newUser := func(r rollupRef, c counted) bool {
-				k := userKey(r, c.ev.UserID)
-				return c.ev.UserID != "" && created[k] && creator[k] == c.ek
+			// A visitor counts in a sight at the first event of this chunk
+			// that created its document; documents from earlier chunks were
+			// counted then.
+			first := func(r rollupRef, c counted, sg rollup.Sight) bool {
+				k := sightKey(r.site, r.gen, sg, c.ev.Visitor())
+				return created[k] && creator[k] == c.ek
 			}
-			return s.applyRollups(ctx, -1, byRollup, newUser, unguarded)
+			return s.applyRollups(ctx, -1, byRollup, first, unguarded)
 		})
 	}
 
-	cursor, err := s.events.Find(ctx, bson.D{{Key: "site_id", Value: siteID}}, options.Find().SetBatchSize(int32(chunk)))
+	// In time order (the index on site_id and timestamp serves it): visit
+	// dimensions attribute a visitor to their first event of a period, and
+	// time order is the order the pipeline sees one browser's events in.
+	cursor, err := s.events.Find(ctx, bson.D{{Key: "site_id", Value: siteID}},
+		options.Find().SetBatchSize(int32(chunk)).SetSort(bson.D{{Key: "timestamp", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
 		return res, classify("mongodb: read events", err)
 	}
@@ -136,14 +143,7 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		return nil
 	}
 	for cursor.Next(ctx) {
-		var doc struct {
-			ID        string    `bson:"_id"`
-			EventType string    `bson:"event_type"`
-			Path      string    `bson:"path"`
-			UserID    string    `bson:"user_id"`
-			Timestamp time.Time `bson:"timestamp"`
-			Entry     string    `bson:"queue_entry"`
-		}
+		var doc rawEvent
 		if err := cursor.Decode(&doc); err != nil {
 			return res, classify("mongodb: decode event", err)
 		}
@@ -153,7 +153,7 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		} else if later(ek, last) {
 			last = ek
 		}
-		evs = append(evs, analytics.Event{ID: doc.ID, SiteID: siteID, EventType: doc.EventType, Path: doc.Path, UserID: doc.UserID, Timestamp: doc.Timestamp})
+		evs = append(evs, doc.event())
 		eks = append(eks, ek)
 		if len(evs) == chunk {
 			if err := flush(); err != nil {

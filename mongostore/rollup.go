@@ -14,11 +14,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/rollup"
+	"github.com/siteanalytics/analytics/sketch"
 )
 
 // Rollup documents of one (site, period), period being a UTC day or "all":
 //
-//	<scope>|<period>        main: totals, the leaders of each dimension, the
+//	<scope>|<period>        main: totals (h: per hour on days), hll, the leaders of each dimension, the
 //	                        home counters (c.<dim>.<hash> of the first
 //	                        ShardKeys values, keys), the (other) count of
 //	                        each overflow shard, wm
@@ -38,18 +40,21 @@ import (
 // not atomic; on MongoDB it is a second line of defence.
 
 type mainDoc struct {
-	WM    string                      `bson:"wm"`
-	C     map[string]map[string]int64 `bson:"c"` // home counters: dim -> hash -> count
-	Keys  int                         `bson:"keys"`
-	Top   map[string]string           `bson:"top"`   // dim -> leaders, see encodeTop
-	Other map[string]map[string]int64 `bson:"other"` // shard -> dim -> count
+	WM   string                      `bson:"wm"`
+	C    map[string]map[string]int64 `bson:"c"` // home counters: dim -> hash -> count
+	U    map[string]map[string]int64 `bson:"u"` // home counters: dim -> hash -> visitors
+	Keys int                         `bson:"keys"`
+	Top  map[string]string           `bson:"top"` // dim -> leaders, see encodeTop
+	HLL  []byte                      `bson:"hll"` // distinct-visitor sketch (day and month)
 }
 
 type shardDoc struct {
 	WM   string                      `bson:"wm"`
 	C    map[string]map[string]int64 `bson:"c"` // dim -> hash -> count
+	U    map[string]map[string]int64 `bson:"u"` // dim -> hash -> visitors
 	Keys int                         `bson:"keys"`
-	O    map[string]int64            `bson:"o"` // dim -> count beyond capacity
+	O    map[string]int64            `bson:"o"`  // dim -> count beyond capacity
+	OU   map[string]int64            `bson:"ou"` // dim -> visitors beyond capacity
 }
 
 // rollupRef names the documents of one (site, period) in one generation.
@@ -99,11 +104,15 @@ const (
 // never retries at all.
 const maxCASRetries = 10
 
+// firstFunc reports whether counted event c is the first of its visitor in
+// a sight of rollup r (see rollup.Of).
+type firstFunc func(r rollupRef, c counted, sight rollup.Sight) bool
+
 // applyRollups adds the events to every rollup they touch: first each shard
 // (collecting the counts its values reach), then each main document. A
 // crash between the two is harmless: the retry finds the shards applied,
 // reads the counts they reached, and applies the main documents.
-func (s *Store) applyRollups(ctx context.Context, partition int, byRollup map[rollupRef][]counted, newUser func(r rollupRef, c counted) bool, mode applyMode) error {
+func (s *Store) applyRollups(ctx context.Context, partition int, byRollup map[rollupRef][]counted, first firstFunc, mode applyMode) error {
 	var refs []rollupRef
 	for ref := range byRollup {
 		refs = append(refs, ref)
@@ -114,19 +123,21 @@ func (s *Store) applyRollups(ctx context.Context, partition int, byRollup map[ro
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, ref := range refs {
-		g.Go(func() error { return s.applyRollup(gctx, partition, ref, byRollup[ref], newUser, mode) })
+		g.Go(func() error { return s.applyRollup(gctx, partition, ref, byRollup[ref], first, mode) })
 	}
 	return g.Wait()
 }
 
+// shardItem is what one entry adds to one per-value counter.
 type shardItem struct {
 	ek  string
-	key analytics.Key
+	key rollup.Key
+	c   rollup.Counter
 }
 
 type shardResult struct {
-	counts map[analytics.Key]int64 // count each tracked value of the batch reached
-	other  map[string]int64        // the shard's (other) count per dimension
+	counts map[rollup.Key]rollup.Counter // counters each tracked value of the batch reached
+	other  map[string]rollup.Counter     // the shard's (other) counters per dimension
 }
 
 // newer reports whether the entry ek still has to be applied to a document
@@ -152,6 +163,14 @@ func later(a, b string) bool { // a after b, entry keys of one partition
 	return analytics.ComparePositions(ai, bi) > 0
 }
 
+// counters reads the counters of key k from c and u; ok says the key has a
+// counter there (every tracked key has a c field, possibly 0).
+func counters(c, u map[string]map[string]int64, k rollup.Key) (rollup.Counter, bool) {
+	h := k.Hash()
+	n, ok := c[k.Dim][h]
+	return rollup.Counter{Count: n, Visitors: u[k.Dim][h]}, ok
+}
+
 // applyShard adds items to overflow shard n of ref; values beyond the
 // shard's capacity are counted under (other).
 func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n int, items []shardItem, mode applyMode) (shardResult, error) {
@@ -163,12 +182,8 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return shardResult{}, transientErr("mongodb: read rollup shard", err)
 		}
-		has := func(k analytics.Key) (int64, bool) {
-			n, ok := cur.C[k.Dim][k.Hash()]
-			return n, ok
-		}
-		inc := map[analytics.Key]int64{}
-		other := map[string]int64{}
+		inc := map[rollup.Key]rollup.Counter{}
+		other := map[string]rollup.Counter{}
 		keys := cur.Keys
 		last := cur.WM
 		for _, it := range items {
@@ -178,38 +193,52 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			if later(it.ek, last) {
 				last = it.ek
 			}
-			if _, ok := has(it.key); ok || inc[it.key] > 0 {
-				inc[it.key]++
+			_, present := counters(cur.C, cur.U, it.key)
+			if c, ok := inc[it.key]; present || ok {
+				c.Add(it.c)
+				inc[it.key] = c
 				continue
 			}
-			if keys >= analytics.ShardKeys {
-				other[it.key.Dim]++
+			if keys >= rollup.ShardKeys {
+				o := other[it.key.Dim]
+				o.Add(it.c)
+				other[it.key.Dim] = o
 				continue
 			}
 			keys++
-			inc[it.key]++
+			inc[it.key] = it.c
 		}
-		res := shardResult{counts: map[analytics.Key]int64{}, other: map[string]int64{}}
+		res := shardResult{counts: map[rollup.Key]rollup.Counter{}, other: map[string]rollup.Counter{}}
 		for _, it := range items {
-			if n, ok := has(it.key); ok {
-				res.counts[it.key] = n
+			if c, ok := counters(cur.C, cur.U, it.key); ok {
+				res.counts[it.key] = c
 			}
 		}
 		for d, n := range cur.O {
-			res.other[d] = n
+			res.other[d] = rollup.Counter{Count: n, Visitors: cur.OU[d]}
+		}
+		for d, n := range cur.OU {
+			if _, ok := cur.O[d]; !ok {
+				res.other[d] = rollup.Counter{Visitors: n}
+			}
 		}
 		if len(inc) == 0 && len(other) == 0 {
 			return res, nil // applied before
 		}
-		for k, n := range inc {
-			res.counts[k] += n
+		for k, c := range inc {
+			r := res.counts[k]
+			r.Add(c)
+			res.counts[k] = r
 		}
-		for d, n := range other {
-			res.other[d] += n
+		for d, c := range other {
+			r := res.other[d]
+			r.Add(c)
+			res.other[d] = r
 		}
 		if !exists {
-			doc := append(ref.base(id), bson.E{Key: "c", Value: counterDoc(inc)},
-				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: other}, bson.E{Key: "wm", Value: last})
+			o, ou := otherDocs(other)
+			doc := append(ref.base(id), bson.E{Key: "c", Value: counterDoc(inc, false)}, bson.E{Key: "u", Value: counterDoc(inc, true)},
+				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: o}, bson.E{Key: "ou", Value: ou}, bson.E{Key: "wm", Value: last})
 			octx, cancel := op(ctx)
 			_, err := s.shards.InsertOne(octx, doc)
 			cancel()
@@ -223,8 +252,8 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		}
 		incs := bson.D{{Key: "keys", Value: keys - cur.Keys}}
 		incs = appendCounterIncs(incs, inc)
-		for d, n := range other {
-			incs = append(incs, bson.E{Key: "o." + d, Value: n})
+		for d, c := range other {
+			incs = append(incs, bson.E{Key: "o." + d, Value: c.Count}, bson.E{Key: "ou." + d, Value: c.Visitors})
 		}
 		set := bson.D{{Key: "wm", Value: last}}
 		octx, cancel := op(ctx)
@@ -241,104 +270,137 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 	return shardResult{}, analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
 }
 
+func otherDocs(other map[string]rollup.Counter) (bson.M, bson.M) {
+	o, ou := bson.M{}, bson.M{}
+	for d, c := range other {
+		o[d] = c.Count
+		ou[d] = c.Visitors
+	}
+	return o, ou
+}
+
 // applyRollup adds the events cs to one rollup: its main document, which
 // also holds the home counters (the first ShardKeys distinct values), and the
-// overflow shards of values that arrived after the home was full. The
-// overflow shards are written first and report the absolute counts their
+// overflow shards of values that arrived after the home was full. What each
+// event adds is rollup.Of's to say; this only routes and persists it. The
+// overflow shards are written first and report the absolute counters their
 // values reached; the main document last, with a compare-and-set on its
 // watermark. A value is in the home counters exactly when it was first seen
 // while they had room, which never changes (they only fill up), so a retry
 // routes every item the same way; a crash between the writes is harmless.
-func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, cs []counted, newUser func(rollupRef, counted) bool, mode applyMode) error {
+func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, cs []counted, first firstFunc, mode applyMode) error {
 	id := ref.mainID()
-	var items []shardItem
-	for _, c := range cs {
-		for _, k := range c.ev.Keys() {
-			items = append(items, shardItem{c.ek, k})
-		}
-	}
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		if err := s.stage("rollup"); err != nil {
 			return err
 		}
 		var cur mainDoc
 		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
-			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "c", Value: 1}, {Key: "keys", Value: 1}})).Decode(&cur)
+			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "c", Value: 1},
+				{Key: "u", Value: 1}, {Key: "keys", Value: 1}, {Key: "hll", Value: 1}})).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return transientErr("mongodb: read rollup", err)
 		}
-		var t analytics.Totals
+		var sum rollup.Sum
+		var items, before []shardItem
 		last := cur.WM
 		for _, c := range cs {
-			if mode == guarded && !newer(partition, c.ek, cur.WM) {
+			d := rollup.Of(c.ev, ref.period, func(sg rollup.Sight) bool { return first(ref, c, sg) })
+			fresh := mode == unguarded || newer(partition, c.ek, cur.WM)
+			for _, kd := range d.Keys {
+				it := shardItem{c.ek, kd.Key, kd.Counter}
+				if fresh {
+					items = append(items, it)
+				} else {
+					before = append(before, it)
+				}
+			}
+			if !fresh {
 				continue
 			}
-			t.Add(c.ev, newUser(ref, c))
+			sum.Add(d)
 			if later(c.ek, last) {
 				last = c.ek
 			}
 		}
-		if t.Events == 0 {
+		if sum.Events == 0 {
 			return nil // applied before, overflow shards included
 		}
-		has := func(k analytics.Key) (int64, bool) {
-			n, ok := cur.C[k.Dim][k.Hash()]
-			return n, ok
-		}
-		inc := map[analytics.Key]int64{}
+		inc := map[rollup.Key]rollup.Counter{}
 		keys := cur.Keys
 		overflow := map[int][]shardItem{}
+		for _, it := range before {
+			if _, present := counters(cur.C, cur.U, it.key); !present {
+				overflow[1+it.key.Shard()] = append(overflow[1+it.key.Shard()], it) // where it went when applied
+			}
+		}
 		for _, it := range items {
-			_, present := has(it.key)
-			if mode == guarded && !newer(partition, it.ek, cur.WM) {
-				if !present {
-					overflow[1+it.key.Shard()] = append(overflow[1+it.key.Shard()], it) // where it went when applied
-				}
+			_, present := counters(cur.C, cur.U, it.key)
+			if c, ok := inc[it.key]; present || ok {
+				c.Add(it.c)
+				inc[it.key] = c
 				continue
 			}
-			if present || inc[it.key] > 0 {
-				inc[it.key]++
-				continue
-			}
-			if keys < analytics.ShardKeys {
+			if keys < rollup.ShardKeys {
 				keys++
-				inc[it.key]++
+				inc[it.key] = it.c
 				continue
 			}
 			overflow[1+it.key.Shard()] = append(overflow[1+it.key.Shard()], it)
 		}
-		reached := map[string]map[string]int64{} // dim -> value -> count
-		reach := func(k analytics.Key, n int64) {
+		reached := map[string]map[string]rollup.Counter{} // dim -> value -> counters
+		reach := func(k rollup.Key, c rollup.Counter) {
 			if reached[k.Dim] == nil {
-				reached[k.Dim] = map[string]int64{}
+				reached[k.Dim] = map[string]rollup.Counter{}
 			}
-			reached[k.Dim][k.Value] = n
+			reached[k.Dim][k.Value] = c
 		}
-		for _, it := range items {
-			if n, ok := has(it.key); ok {
-				reach(it.key, n+inc[it.key])
-			} else if n := inc[it.key]; n > 0 {
-				reach(it.key, n)
+		for _, its := range [2][]shardItem{before, items} {
+			for _, it := range its {
+				if c, ok := counters(cur.C, cur.U, it.key); ok {
+					c.Add(inc[it.key])
+					reach(it.key, c)
+				} else if c, ok := inc[it.key]; ok {
+					reach(it.key, c)
+				}
 			}
 		}
 		others, err := s.applyOverflow(ctx, partition, ref, overflow, mode, reach)
 		if err != nil {
 			return err
 		}
+		set := bson.D{{Key: "wm", Value: last}}
 		top := bson.M{}
-		for _, dim := range []string{analytics.DimPath, analytics.DimType} {
-			top[dim] = encodeTop(analytics.MergeTop(decodeTop(cur.Top[dim]), reached[dim], analytics.TopKeys))
+		for dim, changed := range reached {
+			t := encodeTop(rollup.MergeTop(dim, decodeTop(cur.Top[dim]), changed, rollup.TopKeys))
+			top[dim] = t
+			set = append(set, bson.E{Key: "top." + dim, Value: t})
+		}
+		var hll []byte
+		if ref.period != allPeriod && len(sum.NewVisitors) > 0 {
+			if hll, err = sketch.Add(cur.HLL, sum.NewVisitors); err != nil {
+				// An unreadable sketch only costs approximate answers
+				// their precision: start it again.
+				if hll, err = sketch.Add(nil, sum.NewVisitors); err != nil {
+					return analytics.Wrap(analytics.Internal, "rollup sketch", err)
+				}
+			}
+			set = append(set, bson.E{Key: "hll", Value: hll})
 		}
 		if !exists {
-			other := bson.M{}
+			other, otheru := bson.M{}, bson.M{}
 			for n, o := range others {
-				other[strconv.Itoa(n)] = o
+				other[strconv.Itoa(n)], otheru[strconv.Itoa(n)] = otherDocs(o)
 			}
 			doc := append(ref.base(id),
-				bson.E{Key: "views", Value: t.Views}, bson.E{Key: "events", Value: t.Events}, bson.E{Key: "uniques", Value: t.Uniques},
-				bson.E{Key: "c", Value: counterDoc(inc)}, bson.E{Key: "keys", Value: keys},
-				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "wm", Value: last})
+				bson.E{Key: "views", Value: sum.Views}, bson.E{Key: "events", Value: sum.Events}, bson.E{Key: "uniques", Value: sum.Visitors},
+				bson.E{Key: "h", Value: hoursDoc(&sum)},
+				bson.E{Key: "c", Value: counterDoc(inc, false)}, bson.E{Key: "u", Value: counterDoc(inc, true)}, bson.E{Key: "keys", Value: keys},
+				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "otheru", Value: otheru}, bson.E{Key: "wm", Value: last})
+			if hll != nil {
+				doc = append(doc, bson.E{Key: "hll", Value: hll})
+			}
 			octx, cancel := op(ctx)
 			_, err := s.rollups.InsertOne(octx, doc)
 			cancel()
@@ -347,16 +409,22 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			}
 			return transientErr("mongodb: insert rollup", err)
 		}
-		incs := bson.D{{Key: "views", Value: t.Views}, {Key: "events", Value: t.Events}, {Key: "uniques", Value: t.Uniques}}
+		incs := bson.D{{Key: "views", Value: sum.Views}, {Key: "events", Value: sum.Events}, {Key: "uniques", Value: sum.Visitors}}
 		if keys != cur.Keys {
 			incs = append(incs, bson.E{Key: "keys", Value: keys - cur.Keys})
 		}
+		for h, b := range sum.Hours {
+			if b.Events > 0 {
+				f := "h." + hourField(h) + "."
+				incs = append(incs, bson.E{Key: f + "v", Value: b.Views}, bson.E{Key: f + "e", Value: b.Events}, bson.E{Key: f + "u", Value: b.Visitors})
+			}
+		}
 		incs = appendCounterIncs(incs, inc)
-		set := bson.D{{Key: "wm", Value: last}, {Key: "top", Value: top}}
 		for n, o := range others {
 			// Absolute values read from the shard: setting them again is
 			// harmless, which keeps the retry after a crash exact.
-			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: o})
+			od, oud := otherDocs(o)
+			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: od}, bson.E{Key: "otheru." + strconv.Itoa(n), Value: oud})
 		}
 		octx, cancel := op(ctx)
 		r, err := s.rollups.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
@@ -372,10 +440,24 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 	return analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
 }
 
+// hourField names an hour's bucket: h00 to h23.
+func hourField(h int) string { return "h" + strconv.Itoa(h/10) + strconv.Itoa(h%10) }
+
+// hoursDoc is the h field of a new day document: the hours the batch touched.
+func hoursDoc(sum *rollup.Sum) bson.M {
+	h := bson.M{}
+	for i, b := range sum.Hours {
+		if b.Events > 0 {
+			h[hourField(i)] = bson.M{"v": b.Views, "e": b.Events, "u": b.Visitors}
+		}
+	}
+	return h
+}
+
 // applyOverflow applies the overflow items to their shards, a few at a time,
-// calls reach with the count each value reached, and returns each shard's
-// (other) counts.
-func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef, overflow map[int][]shardItem, mode applyMode, reach func(analytics.Key, int64)) (map[int]map[string]int64, error) {
+// calls reach with the counters each value reached, and returns each shard's
+// (other) counters.
+func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef, overflow map[int][]shardItem, mode applyMode, reach func(rollup.Key, rollup.Counter)) (map[int]map[string]rollup.Counter, error) {
 	if len(overflow) == 0 {
 		return nil, nil
 	}
@@ -400,7 +482,7 @@ func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef,
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	others := map[int]map[string]int64{}
+	others := map[int]map[string]rollup.Counter{}
 	for i, n := range shards {
 		for k, c := range results[i].counts {
 			reach(k, c)
@@ -410,57 +492,76 @@ func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef,
 	return others, nil
 }
 
-// encodeTop stores leaders as one JSON string, [["/a",12],["/b",7]], rather
-// than an array of documents: FerretDB decodes every document of a
-// collection on each update, and one string costs it a fraction of a
-// hundred small documents.
-func encodeTop(top []analytics.Ranked) string {
-	pairs := make([][2]any, len(top))
+// encodeTop stores leaders as one JSON string, [["/a",12,3],["/b",7,2]]
+// (value, count, visitors), rather than an array of documents: FerretDB
+// decodes every document of a collection on each update, and one string
+// costs it a fraction of a hundred small documents.
+func encodeTop(top []rollup.Ranked) string {
+	rows := make([][3]any, len(top))
 	for i, r := range top {
-		pairs[i] = [2]any{r.Value, r.Count}
+		rows[i] = [3]any{r.Value, r.Count, r.Visitors}
 	}
-	b, _ := json.Marshal(pairs) // strings and integers always encode
+	b, _ := json.Marshal(rows) // strings and integers always encode
 	return string(b)
 }
 
-// decodeTop undoes encodeTop; an empty or unreadable value is no leaders
-// (the next write rebuilds them from the counts it reaches).
-func decodeTop(s string) []analytics.Ranked {
+// decodeTop undoes encodeTop (and reads the [value, count] pairs of earlier
+// versions); an empty or unreadable value is no leaders (the next write
+// rebuilds them from the counts it reaches).
+func decodeTop(s string) []rollup.Ranked {
 	if s == "" {
 		return nil
 	}
-	var pairs [][2]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+	var rows [][]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &rows); err != nil {
 		return nil
 	}
-	out := make([]analytics.Ranked, 0, len(pairs))
-	for _, p := range pairs {
-		var r analytics.Ranked
-		if json.Unmarshal(p[0], &r.Value) == nil && json.Unmarshal(p[1], &r.Count) == nil {
-			out = append(out, r)
+	out := make([]rollup.Ranked, 0, len(rows))
+	for _, row := range rows {
+		var r rollup.Ranked
+		if len(row) < 2 || json.Unmarshal(row[0], &r.Value) != nil || json.Unmarshal(row[1], &r.Count) != nil {
+			continue
 		}
+		if len(row) > 2 && json.Unmarshal(row[2], &r.Visitors) != nil {
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }
 
-// counterDoc is the c field of a new rollup document: dim -> hash -> count.
-func counterDoc(inc map[analytics.Key]int64) bson.M {
+// counterDoc is the c (counts) or u (visitors) field of a new rollup
+// document: dim -> hash -> n. Every key gets a c field, 0 included: its
+// presence says where the key lives.
+func counterDoc(inc map[rollup.Key]rollup.Counter, visitors bool) bson.M {
 	c := bson.M{}
 	for k, n := range inc {
+		v := n.Count
+		if visitors {
+			if n.Visitors == 0 {
+				continue
+			}
+			v = n.Visitors
+		}
 		m, _ := c[k.Dim].(bson.M)
 		if m == nil {
 			m = bson.M{}
 			c[k.Dim] = m
 		}
-		m[k.Hash()] = n
+		m[k.Hash()] = v
 	}
 	return c
 }
 
-// appendCounterIncs adds to an $inc the counters of inc, as c.<dim>.<hash>.
-func appendCounterIncs(incs bson.D, inc map[analytics.Key]int64) bson.D {
+// appendCounterIncs adds to an $inc the counters of inc, as c.<dim>.<hash>
+// (always, 0 included) and u.<dim>.<hash>.
+func appendCounterIncs(incs bson.D, inc map[rollup.Key]rollup.Counter) bson.D {
 	for k, n := range inc {
-		incs = append(incs, bson.E{Key: "c." + k.Dim + "." + k.Hash(), Value: n})
+		h := k.Hash()
+		incs = append(incs, bson.E{Key: "c." + k.Dim + "." + h, Value: n.Count})
+		if n.Visitors > 0 {
+			incs = append(incs, bson.E{Key: "u." + k.Dim + "." + h, Value: n.Visitors})
+		}
 	}
 	return incs
 }

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/rollup"
 )
 
 // Stats implements analytics.StatsReader with two small reads by _id (the
@@ -27,10 +28,10 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 		Views   int64                       `bson:"views"`
 		Uniques int64                       `bson:"uniques"`
 		Top     map[string]string           `bson:"top"`
-		Other   map[string]map[string]int64 `bson:"other"`
+		Other   map[string]map[string]int64 `bson:"other"` // shard -> dim -> count
 	}
 	opts := options.FindOne().SetProjection(bson.D{{Key: "views", Value: 1}, {Key: "uniques", Value: 1},
-		{Key: "top." + analytics.DimPath, Value: 1}, {Key: "other", Value: 1}})
+		{Key: "top." + rollup.Path, Value: 1}, {Key: "other", Value: 1}})
 	gen, _, err := s.generation(ctx, q.SiteID)
 	for attempt := 0; ; attempt++ {
 		if err != nil {
@@ -56,17 +57,17 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 	out.UniqueUsers = doc.Uniques
 	var other int64
 	for _, o := range doc.Other {
-		other += o[analytics.DimPath]
+		other += o[rollup.Path]
 	}
-	out.TopPaths, out.Truncated = topPaths(decodeTop(doc.Top[analytics.DimPath]), other, q.Limit)
+	out.TopPaths, out.Truncated = topPaths(decodeTop(doc.Top[rollup.Path]), other, q.Limit)
 	return out, nil
 }
 
 // topPaths returns the limit most viewed paths; the views of paths beyond
 // the rollups' capacity are one "(other)" row, ranked by its count.
-func topPaths(top []analytics.Ranked, other int64, limit int) ([]analytics.PathViews, bool) {
+func topPaths(top []rollup.Ranked, other int64, limit int) ([]analytics.PathViews, bool) {
 	if other > 0 {
-		top = analytics.MergeTop(top, map[string]int64{analytics.Other: other}, len(top)+1)
+		top = rollup.MergeTop(rollup.Path, top, map[string]rollup.Counter{rollup.Other: {Count: other}}, len(top)+1)
 	}
 	if limit <= 0 {
 		limit = analytics.DefaultTopPaths

@@ -8,7 +8,7 @@
 //     remembering the queue entry that created it.
 //   - rollups: per (site, day) and per site all-time a main document
 //     (views, events, unique users, the leading paths and event types) and
-//     up to analytics.RollupShards counter documents, each with wm, the last
+//     up to rollup.Shards counter documents, each with wm, the last
 //     queue entry applied to it; and per site its rollup generation.
 //
 // Exactly-once without transactions: an entry changes a rollup document

@@ -13,6 +13,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/rollup"
 )
 
 func openStore(t *testing.T) *Store {
@@ -245,14 +246,14 @@ func TestPathsWithSpecialCharacters(t *testing.T) {
 }
 
 func TestTopPathsLimitAndOrder(t *testing.T) {
-	top := analytics.MergeTop(nil, map[string]int64{"/b": 2, "/a": 2, "/c": 5, "/d": 1}, analytics.TopKeys)
+	top := rollup.MergeTop(rollup.Path, nil, map[string]rollup.Counter{"/b": {Count: 2}, "/a": {Count: 2}, "/c": {Count: 5}, "/d": {Count: 1}}, rollup.TopKeys)
 	got, truncated := topPaths(top, 0, 3)
 	want := []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}}
 	if !reflect.DeepEqual(got, want) || truncated {
 		t.Fatalf("got %v (truncated %v) want %v", got, truncated, want)
 	}
 	got, truncated = topPaths(top, 3, 3)
-	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: analytics.Other, Views: 3}, {Path: "/a", Views: 2}}
+	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: rollup.Other, Views: 3}, {Path: "/a", Views: 2}}
 	if !reflect.DeepEqual(got, want) || !truncated {
 		t.Fatalf("with (other): got %v (truncated %v) want %v", got, truncated, want)
 	}

@@ -44,6 +44,16 @@ type Config struct {
 	// past it the collector answers 503 with Retry-After instead of waiting
 	// on a stalled Redis.
 	QueueTimeout time.Duration
+	// GeoIPDB is an optional MaxMind or DB-IP country .mmdb file used
+	// instead of the embedded IP2Location LITE data.
+	GeoIPDB string
+	// TrustedProxies lists the proxies (IPs or CIDRs) whose X-Forwarded-For
+	// the collector believes; none by default.
+	TrustedProxies string
+	// Cookieless makes the collector derive a daily visitor id for every
+	// event without user_id, as the snippet's data-cookieless asks per
+	// request.
+	Cookieless bool
 
 	inEnv map[string]bool // variables the environment (or .env) set
 }
@@ -136,6 +146,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Sprintf("STORE_EVENTS=%q is not true or false", v))
 		}
 		c.StoreEvents = b
+	}
+	str(&c.GeoIPDB, "GEOIP_DB")
+	str(&c.TrustedProxies, "TRUSTED_PROXIES")
+	if v := get("COOKIELESS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("COOKIELESS=%q is not true or false", v))
+		}
+		c.Cookieless = b
 	}
 	if v := get("MAX_BACKLOG"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -359,6 +378,15 @@ func (c *Config) RedisFlags() []cli.Flag {
 func (c *Config) QueueTimeoutFlag() cli.Flag {
 	return &cli.DurationFlag{Name: "queue-timeout", Value: c.QueueTimeout, Destination: &c.QueueTimeout,
 		Usage: "deadline of each queue call; past it the collector answers 503 with Retry-After, 10ms to 1m (env QUEUE_TIMEOUT)"}
+}
+
+// EnrichFlags are the flags of the commands that run a collector.
+func (c *Config) EnrichFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "geoip-db", Value: c.GeoIPDB, Destination: &c.GeoIPDB, Usage: "MaxMind/DB-IP country .mmdb file; the embedded IP2Location LITE data when empty (env GEOIP_DB)"},
+		&cli.StringFlag{Name: "trusted-proxies", Value: c.TrustedProxies, Destination: &c.TrustedProxies, Usage: "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed (env TRUSTED_PROXIES)"},
+		&cli.BoolFlag{Name: "cookieless", Value: c.Cookieless, Destination: &c.Cookieless, Usage: "derive a daily visitor id for events without user_id (env COOKIELESS)"},
+	}
 }
 
 // MongoFlags are the flags of every binary that talks to MongoDB.

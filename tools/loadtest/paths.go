@@ -24,6 +24,7 @@ import (
 	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/reporter"
+	"github.com/siteanalytics/analytics/rollup"
 )
 
 // loadtest paths: one site, one day, page views spread over N distinct
@@ -32,9 +33,9 @@ import (
 // reports the batch time (first batches against last ones, so growth shows)
 // with a raw InsertMany of the same batch as the baseline, and /stats latency
 // with GET /healthz interleaved as the baseline; and it checks the answers
-// against a model of the rollups' capacity (the first analytics.ShardKeys
-// values in the main document, then analytics.RollupShards overflow shards of
-// analytics.ShardKeys values, the rest under "(other)").
+// against a model of the rollups' capacity (the first rollup.ShardKeys
+// values in the main document, then rollup.Shards overflow shards of
+// rollup.ShardKeys values, the rest under "(other)").
 
 const (
 	pathsSite = "site-paths"
@@ -111,29 +112,39 @@ func (w pathsWorkload) entry(i int) analytics.Entry {
 // counted under "(other)".
 type pathsModel struct {
 	homeKeys  int // values in the main document: the first ShardKeys seen
-	shardKeys [analytics.RollupShards]int
-	kept      map[analytics.Key]bool
+	shardKeys [rollup.Shards]int
+	kept      map[rollup.Key]bool
 	views     map[string]int64
 	other     int64
 	total     int64
 	users     map[string]bool
+	seen      map[rollup.Sight]map[string]bool // first sights, as the store keeps them
 }
 
 func newPathsModel() *pathsModel {
-	return &pathsModel{kept: map[analytics.Key]bool{}, views: map[string]int64{}, users: map[string]bool{}}
+	return &pathsModel{kept: map[rollup.Key]bool{}, views: map[string]int64{}, users: map[string]bool{}, seen: map[rollup.Sight]map[string]bool{}}
 }
 
 func (m *pathsModel) add(ev *analytics.Event) {
 	m.total++
 	m.users[ev.UserID] = true
-	for _, k := range ev.Keys() {
-		if !m.kept[k] && m.homeKeys < analytics.ShardKeys {
+	d := rollup.Of(ev, rollup.DayOf(ev.Timestamp), func(sg rollup.Sight) bool {
+		if m.seen[sg] == nil {
+			m.seen[sg] = map[string]bool{}
+		}
+		first := !m.seen[sg][ev.Visitor()]
+		m.seen[sg][ev.Visitor()] = true
+		return first
+	})
+	for _, kd := range d.Keys {
+		k := kd.Key
+		if !m.kept[k] && m.homeKeys < rollup.ShardKeys {
 			m.homeKeys++
 			m.kept[k] = true
 		}
 		if !m.kept[k] {
-			if m.shardKeys[k.Shard()] >= analytics.ShardKeys {
-				if k.Dim == analytics.DimPath {
+			if m.shardKeys[k.Shard()] >= rollup.ShardKeys {
+				if k.Dim == rollup.Path {
 					m.other++
 				}
 				continue
@@ -141,7 +152,7 @@ func (m *pathsModel) add(ev *analytics.Event) {
 			m.shardKeys[k.Shard()]++
 			m.kept[k] = true
 		}
-		if k.Dim == analytics.DimPath {
+		if k.Dim == rollup.Path {
 			m.views[k.Value]++
 		}
 	}
@@ -149,16 +160,16 @@ func (m *pathsModel) add(ev *analytics.Event) {
 
 // expected returns the top_paths answer for limit.
 func (m *pathsModel) expected(limit int) []analytics.PathViews {
-	var rows []analytics.Ranked
+	var rows []rollup.Ranked
 	for k := range m.kept {
-		if k.Dim == analytics.DimPath {
-			rows = append(rows, analytics.Ranked{Value: k.Value, Count: m.views[k.Value]})
+		if k.Dim == rollup.Path {
+			rows = append(rows, rollup.Ranked{Value: k.Value, Counter: rollup.Counter{Count: m.views[k.Value]}})
 		}
 	}
 	if m.other > 0 {
-		rows = append(rows, analytics.Ranked{Value: analytics.Other, Count: m.other})
+		rows = append(rows, rollup.Ranked{Value: rollup.Other, Counter: rollup.Counter{Count: m.other}})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Less(rows[j]) })
+	rollup.Sort(rows, rollup.RankBy(rollup.Path))
 	out := []analytics.PathViews{}
 	for _, r := range rows[:min(limit, len(rows))] {
 		out = append(out, analytics.PathViews{Path: r.Value, Views: r.Count})
@@ -254,7 +265,7 @@ func pathsLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 		return err
 	}
 	fmt.Fprintf(out, "rollup capacity: main document + %d overflow shards, %d values each = %d per period; load %s\n",
-		analytics.RollupShards, analytics.ShardKeys, (1+analytics.RollupShards)*analytics.ShardKeys, loadavg())
+		rollup.Shards, rollup.ShardKeys, (1+rollup.Shards)*rollup.ShardKeys, loadavg())
 
 	var rows []pathsRow
 	for _, n := range ns {

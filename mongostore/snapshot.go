@@ -1,0 +1,126 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/rollup"
+)
+
+var _ rollup.Reader = (*Store)(nil)
+
+// snapshotDoc is the part of a main rollup document a snapshot reads: the
+// counters per value (c, u) stay behind, the leaders hold what answers need.
+type snapshotDoc struct {
+	Views   int64                              `bson:"views"`
+	Events  int64                              `bson:"events"`
+	Uniques int64                              `bson:"uniques"`
+	H       map[string]struct{ V, E, U int64 } `bson:"h"`
+	Top     map[string]string                  `bson:"top"`
+	Other   map[string]map[string]int64        `bson:"other"`  // shard -> dim -> count
+	OtherU  map[string]map[string]int64        `bson:"otheru"` // shard -> dim -> visitors
+	HLL     []byte                             `bson:"hll"`
+}
+
+var snapshotProjection = bson.D{{Key: "views", Value: 1}, {Key: "events", Value: 1}, {Key: "uniques", Value: 1},
+	{Key: "h", Value: 1}, {Key: "top", Value: 1}, {Key: "other", Value: 1}, {Key: "otheru", Value: 1}, {Key: "hll", Value: 1}}
+
+// Rollups implements rollup.Reader: one read of the site's generation, then
+// one read by _id per period, a few at a time (on FerretDB an $in over _id
+// scans the collection; lookups by _id use its primary key). If a rebuild
+// switched generations between the reads, they are done again in the new
+// one, so every snapshot comes from the same generation.
+func (s *Store) Rollups(ctx context.Context, site string, periods []string) ([]rollup.Snapshot, error) {
+	if err := analytics.ValidateSiteID(site); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		gen, _, err := s.generation(ctx, site)
+		if err != nil {
+			return nil, err
+		}
+		out, missing, err := s.readSnapshots(ctx, site, gen, periods)
+		if err != nil {
+			return nil, err
+		}
+		if missing == 0 || attempt == 3 {
+			return out, nil
+		}
+		now, _, err := s.generation(ctx, site)
+		if err != nil {
+			return nil, err
+		}
+		if now == gen {
+			return out, nil
+		}
+	}
+}
+
+func (s *Store) readSnapshots(ctx context.Context, site string, gen int64, periods []string) ([]rollup.Snapshot, int, error) {
+	out := make([]rollup.Snapshot, len(periods))
+	var mu sync.Mutex
+	missing := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	opts := options.FindOne().SetProjection(snapshotProjection)
+	for i, p := range periods {
+		out[i].Period = p
+		g.Go(func() error {
+			var doc snapshotDoc
+			ref := rollupRef{site: site, period: p, gen: gen}
+			err := s.rollups.FindOne(gctx, bson.D{{Key: "_id", Value: ref.mainID()}}, opts).Decode(&doc)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				mu.Lock()
+				missing++
+				mu.Unlock()
+				return nil
+			}
+			if err != nil {
+				return analytics.Wrap(analytics.Unavailable, "mongodb: read rollup", err)
+			}
+			out[i] = doc.snapshot(p)
+			return nil
+		})
+	}
+	return out, missing, g.Wait()
+}
+
+func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {
+	sn := rollup.Snapshot{Period: period, Views: d.Views, Events: d.Events, Visitors: d.Uniques, Sketch: d.HLL,
+		Top: map[string][]rollup.Ranked{}, Other: map[string]rollup.Counter{}}
+	for h := range sn.Hours {
+		if b, ok := d.H[hourField(h)]; ok {
+			sn.Hours[h] = rollup.Bucket{Views: b.V, Events: b.E, Visitors: b.U}
+		}
+	}
+	for dim, t := range d.Top {
+		sn.Top[dim] = decodeTop(t)
+	}
+	for n := 1; n <= rollup.Shards; n++ {
+		k := strconv.Itoa(n)
+		for dim, c := range d.Other[k] {
+			o := sn.Other[dim]
+			o.Count += c
+			sn.Other[dim] = o
+		}
+		for dim, c := range d.OtherU[k] {
+			o := sn.Other[dim]
+			o.Visitors += c
+			sn.Other[dim] = o
+		}
+	}
+	for dim, o := range sn.Other {
+		if o == (rollup.Counter{}) {
+			delete(sn.Other, dim)
+		}
+	}
+	return sn
+}
