@@ -15,20 +15,25 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/query"
 )
 
 func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
-	var site, date string
+	var site, date, period, by string
 	var limit int
 	var asJSON bool
 	return &cli.Command{
-		Name:      "stats",
-		Usage:     "print a site's views, unique users and top paths (from the reporter)",
-		UsageText: "analytics-cli stats --site site-abc-123 [--date 2025-11-12] [--limit 10] [--json]",
+		Name:  "stats",
+		Usage: "print a site's views, unique users and top paths, or any period and breakdown (from the reporter)",
+		UsageText: "analytics-cli stats --site site-abc-123 [--date 2025-11-12] [--limit 10] [--json]\n" +
+			"analytics-cli stats --site site-abc-123 --period 7d [--date 2025-11-12] [--json]\n" +
+			"analytics-cli stats --site site-abc-123 --by source [--period 30d] [--limit 10] [--json]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
-			&cli.StringFlag{Name: "date", Destination: &date, Usage: "UTC day as YYYY-MM-DD; all-time when absent"},
-			&cli.IntFlag{Name: "limit", Value: analytics.DefaultTopPaths, Destination: &limit, Usage: "number of top paths (1-100)"},
+			&cli.StringFlag{Name: "date", Destination: &date, Usage: "UTC day as YYYY-MM-DD; all-time when absent (with --period: the day the period ends on or falls in, default today)"},
+			&cli.StringFlag{Name: "period", Destination: &period, Usage: "day, 7d, 30d, month, 6mo, 12mo or all: totals and a sparkline (Stats API)"},
+			&cli.StringFlag{Name: "by", Destination: &by, Usage: "break down by " + strings.Join(byNames, ", ") + " (Stats API)"},
+			&cli.IntFlag{Name: "limit", Value: analytics.DefaultTopPaths, Destination: &limit, Usage: "number of top paths or breakdown rows (1-100)"},
 			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the reporter's JSON instead of a table"},
 			&cli.StringFlag{Name: "reporter", Value: cfg.ReporterURL, Destination: &cfg.ReporterURL, Usage: "reporter base URL (env REPORTER_URL)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "bearer token (env REPORTER_TOKEN)"},
@@ -39,35 +44,16 @@ func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			if _, err := analytics.ParseStatsQuery(site, date, fmt.Sprint(limit)); err != nil {
 				return errors.New(analytics.Message(err))
 			}
+			if period != "" || by != "" {
+				return statsAPI(c, cfg, stdout, site, date, period, by, limit, asJSON)
+			}
 			q := url.Values{"site_id": {site}, "limit": {fmt.Sprint(limit)}}
 			if date != "" {
 				q.Set("date", date)
 			}
-			u := strings.TrimRight(cfg.ReporterURL, "/") + "/stats?" + q.Encode()
-			req, err := http.NewRequestWithContext(c.Context, http.MethodGet, u, nil)
+			body, err := fetch(c, cfg, "/stats", q)
 			if err != nil {
-				return fmt.Errorf("reporter URL %q: %w", cfg.ReporterURL, err)
-			}
-			if cfg.ReporterToken != "" {
-				req.Header.Set("Authorization", "Bearer "+cfg.ReporterToken)
-			}
-			client := &http.Client{Timeout: 10 * time.Second}
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("cannot reach the reporter at %s: %w (is it running? set --reporter or REPORTER_URL)", cfg.ReporterURL, err)
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-			if err != nil {
-				return fmt.Errorf("reading the reporter's answer: %w", err)
-			}
-			if resp.StatusCode != http.StatusOK {
-				var e struct{ Error string }
-				_ = json.Unmarshal(body, &e)
-				if e.Error == "" {
-					e.Error = strings.TrimSpace(string(body))
-				}
-				return fmt.Errorf("reporter answered %s: %s", resp.Status, e.Error)
+				return err
 			}
 			if asJSON {
 				_, err := stdout.Write(body)
@@ -80,6 +66,258 @@ func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			return printStats(stdout, st)
 		},
 	}
+}
+
+// fetch GETs path?q from the reporter and returns the body of a 200.
+func fetch(c *cli.Context, cfg *config.Config, path string, q url.Values) ([]byte, error) {
+	u := strings.TrimRight(cfg.ReporterURL, "/") + path + "?" + q.Encode()
+	req, err := http.NewRequestWithContext(c.Context, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reporter URL %q: %w", cfg.ReporterURL, err)
+	}
+	if cfg.ReporterToken != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.ReporterToken)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the reporter at %s: %w (is it running? set --reporter or REPORTER_URL)", cfg.ReporterURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the reporter's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.Unmarshal(body, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(body))
+		}
+		return nil, fmt.Errorf("reporter answered %s: %s", resp.Status, e.Error)
+	}
+	return body, nil
+}
+
+// byNames are the --by values; visit properties are "visit:" + the name.
+var byNames = []string{"page", "name", "source", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device", "country", "entry_page"}
+
+func byProperty(by string) (property, metrics string, ok bool) {
+	switch by {
+	case "page":
+		return "event:page", "pageviews,visitors", true
+	case "name":
+		return "event:name", "events,visitors", true
+	}
+	for _, n := range byNames {
+		if n == by {
+			return "visit:" + by, "visitors", true
+		}
+	}
+	return "", "", false
+}
+
+// statsAPI prints --period totals with a sparkline, or a --by breakdown,
+// from the reporter's Stats API.
+func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, period, by string, limit int, asJSON bool) error {
+	if period == query.PeriodCustom {
+		return errors.New("period: custom ranges are not available here; use the API (period=custom&date=FROM,TO)")
+	}
+	if period == "" {
+		period = query.PeriodAll
+		if date != "" {
+			period = query.PeriodDay
+		}
+	}
+	v := url.Values{"site_id": {site}, "period": {period}}
+	if date != "" {
+		v.Set("date", date)
+	}
+	kind := query.Aggregate
+	if by != "" {
+		property, metrics, ok := byProperty(by)
+		if !ok {
+			return fmt.Errorf("by: %q is not a dimension; one of %s", by, strings.Join(byNames, ", "))
+		}
+		kind = query.Breakdown
+		v.Set("property", property)
+		v.Set("metrics", metrics)
+		v.Set("limit", fmt.Sprint(limit))
+	} else {
+		v.Set("metrics", "visitors,pageviews,events")
+	}
+	q, err := query.Parse(kind, v, time.Now())
+	if err != nil {
+		return errors.New(analytics.Message(err))
+	}
+	when := "all time"
+	if period != query.PeriodAll {
+		when = fmt.Sprintf("%s .. %s (%s, UTC)", q.From.Format(analytics.DateLayout), q.To.Format(analytics.DateLayout), period)
+	}
+	if by != "" {
+		body, err := fetch(c, cfg, "/api/v1/stats/breakdown", v)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			_, err := w.Write(body)
+			return err
+		}
+		return printBreakdown(w, site, when, by, strings.Split(v.Get("metrics"), ","), body)
+	}
+	agg, err := fetch(c, cfg, "/api/v1/stats/aggregate", v)
+	if err != nil {
+		return err
+	}
+	var series []byte
+	if period != query.PeriodAll { // all time has no first day: no timeseries
+		v.Set("metrics", "visitors,pageviews")
+		if series, err = fetch(c, cfg, "/api/v1/stats/timeseries", v); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		out := map[string]json.RawMessage{"aggregate": agg}
+		if series != nil {
+			out["timeseries"] = series
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
+	return printPeriod(w, site, when, period, agg, series)
+}
+
+type apiRows struct {
+	Results     []map[string]json.RawMessage `json:"results"`
+	Approximate bool                         `json:"approximate"`
+	Truncated   bool                         `json:"truncated"`
+}
+
+func (r apiRows) column(key string) []int64 {
+	out := make([]int64, len(r.Results))
+	for i, row := range r.Results {
+		_ = json.Unmarshal(row[key], &out[i])
+	}
+	return out
+}
+
+func (r apiRows) label(i int, key string) string {
+	var s string
+	_ = json.Unmarshal(r.Results[i][key], &s)
+	return s
+}
+
+func approx(b bool) string {
+	if b {
+		return " (approximate)"
+	}
+	return ""
+}
+
+// printPeriod writes the totals of a period and sparklines of its
+// timeseries (series may be nil).
+func printPeriod(w io.Writer, site, when, period string, agg, series []byte) error {
+	var a struct {
+		Results map[string]struct {
+			Value       int64 `json:"value"`
+			Approximate bool  `json:"approximate"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(agg, &a); err != nil {
+		return fmt.Errorf("the reporter's answer is not aggregate JSON: %w", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Site\t%s\n", site)
+	fmt.Fprintf(tw, "Period\t%s\n", when)
+	for _, m := range [][2]string{{"visitors", "Visitors"}, {"pageviews", "Page views"}, {"events", "Events"}} {
+		r := a.Results[m[0]]
+		fmt.Fprintf(tw, "%s\t%d%s\n", m[1], r.Value, approx(r.Approximate))
+	}
+	if series != nil {
+		var ts apiRows
+		if err := json.Unmarshal(series, &ts); err != nil {
+			return fmt.Errorf("the reporter's answer is not timeseries JSON: %w", err)
+		}
+		if n := len(ts.Results); n > 0 {
+			step := map[string]string{query.PeriodDay: "hourly", query.Period6mo: "monthly", query.Period12mo: "monthly"}[period]
+			if step == "" {
+				step = "daily"
+			}
+			fmt.Fprintln(tw)
+			fmt.Fprintf(tw, "Visitors\t%s  %s, %s .. %s%s\n", Sparkline(ts.column("visitors")), step, ts.label(0, "date"), ts.label(n-1, "date"), approx(ts.Approximate))
+			fmt.Fprintf(tw, "Page views\t%s\n", Sparkline(ts.column("pageviews")))
+		}
+	}
+	return tw.Flush()
+}
+
+// printBreakdown writes a breakdown as a table.
+func printBreakdown(w io.Writer, site, when, by string, metrics []string, body []byte) error {
+	var r apiRows
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("the reporter's answer is not breakdown JSON: %w", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Site\t%s\n", site)
+	fmt.Fprintf(tw, "Period\t%s\n", when)
+	fmt.Fprintf(tw, "By\t%s%s\n", by, approx(r.Approximate))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(r.Results) == 0 {
+		_, err := fmt.Fprintln(w, "Nothing in this period.")
+		return err
+	}
+	names := map[string]string{"visitors": "Visitors", "pageviews": "Views", "events": "Events"}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "#\t")
+	for _, m := range metrics {
+		fmt.Fprintf(tw, "%s\t", names[m])
+	}
+	fmt.Fprintln(tw)
+	cols := make([][]int64, len(metrics))
+	for j, m := range metrics {
+		cols[j] = r.column(m)
+	}
+	for i := range r.Results {
+		fmt.Fprintf(tw, "%d\t", i+1)
+		for j := range metrics {
+			fmt.Fprintf(tw, "%d\t", cols[j][i])
+		}
+		fmt.Fprintf(tw, "  %s\n", r.label(i, by))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Truncated {
+		_, err := fmt.Fprintln(w, "\nSome values may be missing: the rollups keep the leaders of each period, and count values beyond their capacity under (other).")
+		return err
+	}
+	return nil
+}
+
+// Sparkline draws values as bars ▁ to █, scaled to the largest.
+func Sparkline(values []int64) string {
+	const bars = "▁▂▃▄▅▆▇█"
+	levels := []rune(bars)
+	var most int64
+	for _, v := range values {
+		most = max(most, v)
+	}
+	var b strings.Builder
+	for _, v := range values {
+		i := 0
+		if most > 0 && v > 0 {
+			i = int((v*int64(len(levels)-1) + most/2) / most)
+		}
+		b.WriteRune(levels[i])
+	}
+	return b.String()
 }
 
 // printStats writes stats as a readable table.
