@@ -32,6 +32,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"site_id":"s","event_type":"x","timestamp":"1969-12-31T23:30:00-01:00"}`,
 		`{"site_id":"s","event_type":"x","props":{"n":1e400,"h":"<>&\u2028"}}`,
 		`{"site\u005fid":"s","event_type":"\ud83d\ude00","user_id":"\ud800"}`,
+		// Issue 9: client hints and campaign parameters.
+		`{"site_id":"s","event_type":"page_view","url":"https://e.com/a?utm_source=hn&utm_campaign=%E2%82%AC+x","referrer":"https://news.ycombinator.com/","user_agent":"Mozilla/5.0","ip":"2001:db8::1"}`,
+		`{"site_id":"s","event_type":"x","path":"/?utm_term=%zz&utm_content=a%00b","ip":"::ffff:1.2.3.4"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -58,7 +61,9 @@ func FuzzDecodeEvent(f *testing.F) {
 			len(ev.Path) > analytics.MaxPathBytes || (ev.Path != "" && ev.Path[0] != '/') ||
 			len(ev.UserID) > analytics.MaxUserIDBytes || !utf8.ValidString(ev.UserID) || ev.ID == "" ||
 			ev.Timestamp.After(now.Add(analytics.MaxFuture)) || ev.Timestamp.Location() != time0.Location() ||
-			ev.Timestamp.Year() < 1970 || len(ev.Props) > analytics.MaxProps {
+			ev.Timestamp.Year() < 1970 || len(ev.Props) > analytics.MaxProps ||
+			len(ev.UTMSource) > analytics.MaxUTMBytes || len(ev.UTMCampaign) > analytics.MaxUTMBytes || !utf8.ValidString(ev.UTMTerm) ||
+			len(ev.Client.Referrer) > analytics.MaxURLBytes || len(ev.Client.UserAgent) > analytics.MaxUABytes {
 			t.Fatalf("accepted an event that breaks a rule: %+v", ev)
 		}
 		// The canonical path is a fixed point; every props key is storable.
@@ -116,8 +121,14 @@ func FuzzDecodeEvent(f *testing.F) {
 		if b2, _ := json.Marshal(&queued); string(b) != string(b2) {
 			t.Fatalf("queue round trip changed the event:\n%s\n%s", b, b2)
 		}
-		// Sent again, it is accepted unchanged, unless Go's re-encoding of
-		// props (HTML escapes, 1e20 written out) grew it past the limit.
+		// Sent again (without the campaign fields, which clients send in
+		// the path's query), it is accepted unchanged, unless Go's
+		// re-encoding of props (HTML escapes, 1e20 written out) grew it
+		// past the limit.
+		ev.UTMSource, ev.UTMMedium, ev.UTMCampaign, ev.UTMContent, ev.UTMTerm = "", "", "", "", ""
+		if b, err = json.Marshal(&ev); err != nil {
+			t.Fatal(err)
+		}
 		again, err := analytics.DecodeEvent(b, now, fixedID)
 		if err != nil {
 			if !strings.Contains(analytics.Message(err), "bytes of JSON, at most") {
