@@ -527,10 +527,12 @@ func BenchmarkQueryRun(b *testing.B) {
 		kv   []string
 	}{
 		{"aggregate-30d", query.Aggregate, []string{"period", "30d", "date", "2026-11-20", "metrics", "visitors,pageviews,events"}},
+		{"aggregate-30d-ending-today", query.Aggregate, []string{"period", "30d", "metrics", "visitors,pageviews,events"}},
 		{"aggregate-12mo", query.Aggregate, []string{"period", "12mo", "metrics", "visitors,pageviews,events"}},
 		{"timeseries-30d", query.Timeseries, []string{"period", "30d", "date", "2026-11-20", "metrics", "visitors,pageviews"}},
 		{"timeseries-12mo", query.Timeseries, []string{"period", "12mo", "metrics", "visitors,pageviews"}},
 		{"breakdown-30d", query.Breakdown, []string{"period", "30d", "date", "2026-11-20", "property", "visit:source"}},
+		{"breakdown-12mo-pageviews", query.Breakdown, []string{"period", "12mo", "property", "event:page", "metrics", "pageviews"}},
 		{"breakdown-12mo", query.Breakdown, []string{"period", "12mo", "property", "event:page", "metrics", "visitors,pageviews"}},
 	} {
 		q, err := query.Parse(bb.kind, values(append([]string{"site_id", "s"}, bb.kv...)...), now)

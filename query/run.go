@@ -162,7 +162,7 @@ func Run(ctx context.Context, r rollup.Reader, q Query) (Answer, error) {
 
 	switch {
 	case q.Kind == Aggregate:
-		t, err := totals(pick(buckets[0]))
+		t, err := totals(pick(buckets[0]), contains(q.Metrics, Visitors))
 		if err != nil {
 			return a, err
 		}
@@ -188,7 +188,7 @@ func Run(ctx context.Context, r rollup.Reader, q Query) (Answer, error) {
 	case q.Kind == Timeseries:
 		a.KeyName = "date"
 		for i, b := range buckets {
-			t, err := totals(pick(b))
+			t, err := totals(pick(b), contains(q.Metrics, Visitors))
 			if err != nil {
 				return a, err
 			}
@@ -196,7 +196,7 @@ func Run(ctx context.Context, r rollup.Reader, q Query) (Answer, error) {
 			for _, m := range q.Metrics {
 				row.Values = append(row.Values, t.get(m))
 			}
-			a.Approximate = a.Approximate || (t.approx && contains(q.Metrics, Visitors))
+			a.Approximate = a.Approximate || t.approx
 			a.Rows = append(a.Rows, row)
 		}
 	default:
@@ -238,7 +238,8 @@ func (t total) get(m string) int64 {
 // totals sums snaps; visitors are exact when at most one snapshot has any,
 // else estimated from the union of the sketches, clamped to what is
 // certain.
-func totals(snaps []*rollup.Snapshot) (total, error) {
+// Without visitors (need false) no sketch is read.
+func totals(snaps []*rollup.Snapshot, need bool) (total, error) {
 	var t total
 	var most int64
 	var sketches [][]byte
@@ -251,7 +252,7 @@ func totals(snaps []*rollup.Snapshot) (total, error) {
 			sketches = append(sketches, s.Sketch)
 		}
 	}
-	if t.visitorSum == most {
+	if t.visitorSum == most || !need {
 		t.visitors = most
 		return t, nil
 	}
@@ -267,7 +268,7 @@ func totals(snaps []*rollup.Snapshot) (total, error) {
 // breakdown fills a with the values of q.Dim over snaps.
 func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 	a.KeyName = strings.TrimPrefix(strings.TrimPrefix(q.Property, "event:"), "visit:")
-	t, err := totals(snaps)
+	t, err := totals(snaps, contains(q.Metrics, Visitors))
 	if err != nil {
 		return err
 	}
@@ -345,7 +346,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 		for _, m := range q.Metrics {
 			row.Values = append(row.Values, metric(val, v, m))
 		}
-		if v.lowerBound || (t.approx && contains(q.Metrics, Visitors)) {
+		if v.lowerBound || t.approx {
 			a.Approximate = true
 		}
 		rows = append(rows, row)
@@ -362,9 +363,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 			row.Values = append(row.Values, metric(rollup.Other, &other, m))
 		}
 		rows = append(rows, row)
-		if t.approx && contains(q.Metrics, Visitors) {
-			a.Approximate = true
-		}
+		a.Approximate = a.Approximate || t.approx
 	}
 	start := (q.Page - 1) * q.Limit
 	if start > len(rows) {
