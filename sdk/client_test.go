@@ -494,8 +494,10 @@ func TestTrackValidation(t *testing.T) {
 func TestLargestValidEventFitsIn32KB(t *testing.T) {
 	// The field limits bound an event well under 32 KB even when every
 	// character needs escaping ('<' encodes as \u003c, 6 bytes; a path is
-	// limited in its canonical, percent-encoded form), so the 32 KB check
-	// can only be reached by a future field without a limit.
+	// limited in its canonical, percent-encoded form). Only the browser's
+	// fields (referrer, url, user_agent) full of characters JSON escapes
+	// can reach the 32 KB check (ErrTooLarge); real URLs are percent-encoded,
+	// so the largest of them fit, as below.
 	c := newClient(t, Config{Endpoint: newCollector(t).srv.URL})
 	props := map[string]any{}
 	for i := 0; i < 32; i++ {
@@ -511,6 +513,19 @@ func TestLargestValidEventFitsIn32KB(t *testing.T) {
 	}
 	if size := encodedSize(&ev); size > MaxEventBytes || size < 7000 {
 		t.Fatalf("largest valid event encodes to %d bytes", size)
+	}
+	longURL := "https://e.com/" + strings.Repeat("%3C", 678)
+	ev.Referrer, ev.URL, ev.UserAgent, ev.IP = longURL, longURL, strings.Repeat("<", 1024), "2001:db8::1"
+	if err := c.Track(ev); err != nil {
+		t.Fatalf("largest valid event with the browser's fields refused: %v", err)
+	}
+	if size := encodedSize(&ev); size > MaxEventBytes || len(longURL) != 2048 {
+		t.Fatalf("largest valid event with the browser's fields encodes to %d bytes (url %d)", size, len(longURL))
+	}
+	ev.Referrer = "https://e.com/" + strings.Repeat("<", 2034)
+	ev.URL = ev.Referrer
+	if err := c.Track(ev); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an event of %d bytes: Track: %v, want ErrTooLarge", encodedSize(&ev), err)
 	}
 }
 

@@ -4,8 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +30,8 @@ const (
 	maxSiteID    = 128
 	maxEventType = 64
 	maxPath      = 2048
+	maxURL       = 2048 // referrer and url
+	maxUserAgent = 1024
 	maxUserID    = 256
 	maxProps     = 32
 	maxPropKey   = 128
@@ -35,6 +41,17 @@ const (
 
 // Event is one analytics event. SiteID defaults to the client's; ID and
 // Timestamp are filled in by Track when empty.
+//
+// Path is a path ("/pricing") or a full URL, sent in the collector's
+// canonical form. Its query is dropped except for the campaign parameters
+// utm_source, utm_medium, utm_campaign, utm_content and utm_term, which are
+// kept ("/pricing?utm_source=hn&utm_campaign=launch") for the collector to
+// read: no other query parameter leaves the program.
+//
+// Referrer, URL, UserAgent and IP describe the browser behind an event sent
+// from a server; the collector derives the traffic source, browser, OS,
+// device and country from them and stores none of them. Without UserAgent
+// and IP it uses the request's own, which are this program's.
 type Event struct {
 	ID        string         `json:"id"`
 	SiteID    string         `json:"site_id"`
@@ -43,6 +60,19 @@ type Event struct {
 	UserID    string         `json:"user_id,omitempty"`
 	Timestamp time.Time      `json:"timestamp"`
 	Props     map[string]any `json:"props,omitempty"`
+
+	// Referrer is the page's referrer (the browser's Referer header): an
+	// absolute URL with a host, at most 2048 bytes.
+	Referrer string `json:"referrer,omitempty"`
+	// URL is the full page URL, at most 2048 bytes. When Path is empty the
+	// collector takes the path from it; the campaign parameters of its query
+	// are read too.
+	URL string `json:"url,omitempty"`
+	// UserAgent is the browser's User-Agent: at most 1024 bytes, without
+	// control characters.
+	UserAgent string `json:"user_agent,omitempty"`
+	// IP is the browser's IPv4 or IPv6 address (without a zone).
+	IP string `json:"ip,omitempty"`
 }
 
 // FieldError says which field of an event is wrong and why.
@@ -83,10 +113,46 @@ func validate(ev *Event, now time.Time) error {
 	if strings.IndexFunc(ev.EventType, unicode.IsControl) >= 0 {
 		return fieldErr("event_type", "must not contain control characters")
 	}
+	// The collector checks the browser's fields before the path.
+	if err := validateURL("referrer", ev.Referrer); err != nil {
+		return err
+	}
+	if err := validateURL("url", ev.URL); err != nil {
+		return err
+	}
+	if ev.Path == "" && ev.URL != "" {
+		// The collector takes the path from the URL.
+		if _, err := normalizePath(ev.URL); err != nil {
+			var fe *FieldError
+			errors.As(err, &fe)
+			return fieldErr("url", "%s is not a page URL: %s", quote(ev.URL, 80), fe.Reason)
+		}
+	}
+	if len(ev.UserAgent) > maxUserAgent {
+		return fieldErr("user_agent", "%d bytes, at most %d allowed", len(ev.UserAgent), maxUserAgent)
+	}
+	if !utf8.ValidString(ev.UserAgent) {
+		return fieldErr("user_agent", "must be valid UTF-8 text")
+	}
+	if strings.IndexFunc(ev.UserAgent, unicode.IsControl) >= 0 {
+		return fieldErr("user_agent", "must not contain control characters")
+	}
+	if ev.IP != "" {
+		if a, err := netip.ParseAddr(ev.IP); err != nil || a.Zone() != "" {
+			return fieldErr("ip", "%s is not an IPv4 or IPv6 address", quote(ev.IP, 64))
+		}
+	}
 	if ev.Path != "" {
 		p, err := normalizePath(ev.Path)
 		if err != nil {
 			return err
+		}
+		// The query as the collector finds it: from the first "?" to a "#".
+		if _, q, ok := strings.Cut(ev.Path, "?"); ok {
+			q, _, _ = strings.Cut(q, "#")
+			if q = campaignQuery(q); q != "" {
+				p += "?" + q
+			}
 		}
 		ev.Path = p
 	}
@@ -118,6 +184,57 @@ func validate(ev *Event, now time.Time) error {
 		return fieldErr("id", "%q must be 1-128 chars of A-Za-z0-9._:-", ev.ID)
 	}
 	return nil
+}
+
+// validateURL checks a referrer or page URL: at most 2048 bytes of UTF-8
+// text without control characters, with a scheme and a host.
+func validateURL(field, u string) error {
+	if u == "" {
+		return nil
+	}
+	if len(u) > maxURL {
+		return fieldErr(field, "%d bytes, at most %d allowed", len(u), maxURL)
+	}
+	if !utf8.ValidString(u) {
+		return fieldErr(field, "must be valid UTF-8 text")
+	}
+	if strings.IndexFunc(u, unicode.IsControl) >= 0 {
+		return fieldErr(field, "must not contain control characters")
+	}
+	n := schemeLen(u)
+	if n == 0 || strings.IndexAny(u[n+len("://"):]+"/", "/?#") == 0 {
+		return fieldErr(field, "%s is not an absolute URL with a host, such as https://news.example.com/item", quote(u, 80))
+	}
+	return nil
+}
+
+// campaignKeys are the query parameters a path keeps.
+var campaignKeys = [...]string{"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"}
+
+// campaignQuery returns the campaign parameters (utm_*) of a raw query
+// without its "?", in their order, re-encoded (so the result is ASCII
+// without control characters), and nothing else: "" when there are none.
+// Keys are matched as written, and a value that is not valid
+// percent-encoding is taken as it is, as the collector reads them.
+func campaignQuery(q string) string {
+	if !strings.Contains(q, "utm_") {
+		return ""
+	}
+	var b strings.Builder
+	for kv := range strings.SplitSeq(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if v == "" || !slices.Contains(campaignKeys[:], k) {
+			continue
+		}
+		if d, err := url.QueryUnescape(v); err == nil {
+			v = d
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k + "=" + url.QueryEscape(v))
+	}
+	return b.String()
 }
 
 func notIDChar(r rune) bool {
