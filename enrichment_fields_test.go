@@ -81,6 +81,7 @@ func TestDecodeEventClientFields(t *testing.T) {
 		{"referrer too long", `{"site_id":"s","event_type":"x","referrer":"https://a.com/` + strings.Repeat("a", 2048) + `"}`, "referrer: 2062 bytes, at most 2048"},
 		{"url not a URL", `{"site_id":"s","event_type":"x","url":"/pricing"}`, "url: "},
 		{"url without host", `{"site_id":"s","event_type":"x","url":"https:///pricing"}`, "url: "},
+		{"referrer without host", `{"site_id":"s","event_type":"x","referrer":"http://"}`, "referrer: "},
 		{"ip not an address", `{"site_id":"s","event_type":"x","ip":"999.1.1.1"}`, "ip: "},
 		{"ip with zone", `{"site_id":"s","event_type":"x","ip":"fe80::1%eth0"}`, "ip: "},
 		{"user agent with control characters", `{"site_id":"s","event_type":"x","user_agent":"a\nb"}`, "user_agent: must not contain control characters"},

@@ -496,7 +496,8 @@ func (w *wireEvent) normalizeClient(ev *Event) error {
 		if len(u) > MaxURLBytes {
 			return Errorf(Invalid, "%s: %d bytes, at most %d allowed", fieldNames[f], len(u), MaxURLBytes)
 		}
-		if hasControl(u) || schemeLen(u) == 0 {
+		n := schemeLen(u)
+		if hasControl(u) || n == 0 || len(u) == n+len("://") || strings.IndexByte("/?#", u[n+len("://")]) >= 0 {
 			return Errorf(Invalid, "%s: %s is not a URL such as https://news.example.com/item", fieldNames[f], quote(u, 80))
 		}
 	}

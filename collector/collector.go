@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/js"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	// the ping of /readyz): past it the answer is 503 with Retry-After, so a
 	// stalled queue never holds a client. Zero means DefaultQueueTimeout.
 	QueueTimeout time.Duration
+	// Enricher derives source, browser, country and cookieless visitor ids
+	// from each request; nil leaves events as sent (tests of the queue
+	// path).
+	Enricher *enrich.Enricher
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
@@ -50,6 +55,7 @@ type Counters struct {
 	Accepted atomic.Int64 // events queued (answered 2xx)
 	Rejected atomic.Int64 // events refused as invalid
 	Failed   atomic.Int64 // events refused because the queue was unavailable
+	Bots     atomic.Int64 // events from crawlers and headless browsers, answered 202 and dropped
 }
 
 // Collector serves the ingestion API.
@@ -160,11 +166,16 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		if err := c.publish(r.Context(), []analytics.Event{ev}); err != nil {
+		events, err := c.enrich(r, []analytics.Event{ev})
+		if err != nil {
 			c.fail(w, err, 1)
 			return
 		}
-		c.Counters.Accepted.Add(1)
+		if err := c.publish(r.Context(), events); err != nil {
+			c.fail(w, err, 1)
+			return
+		}
+		c.Counters.Accepted.Add(int64(len(events)))
 		httpx.WriteJSON(w, http.StatusAccepted, eventOK)
 	})
 }
@@ -180,7 +191,10 @@ type batchReply struct {
 	Success  bool                  `json:"success"`
 	Accepted int                   `json:"accepted"`
 	Rejected []analytics.Rejection `json:"rejected"`
-	Error    string                `json:"error,omitempty"`
+	// Bots is the number of events dropped as sent by a crawler or a
+	// headless browser (answered 202 so they are not retried).
+	Bots  int    `json:"bots,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 func (c *Collector) handleEvents() http.Handler {
@@ -203,14 +217,53 @@ func (c *Collector) handleEvents() http.Handler {
 			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: rejected, Error: "no valid events in the batch"})
 			return
 		}
-		if err := c.publish(r.Context(), events); err != nil {
-			c.fail(w, err, len(events))
+		valid := len(events)
+		if events, err = c.enrich(r, events); err != nil {
+			c.fail(w, err, valid)
 			return
 		}
+		if len(events) > 0 {
+			if err := c.publish(r.Context(), events); err != nil {
+				c.fail(w, err, len(events))
+				return
+			}
+		}
 		c.Counters.Accepted.Add(int64(len(events)))
-		httpx.WriteJSON(w, http.StatusAccepted, batchReply{Success: true, Accepted: len(events), Rejected: rejected})
+		httpx.WriteJSON(w, http.StatusAccepted, batchReply{Success: true, Accepted: len(events), Rejected: rejected, Bots: valid - len(events)})
 	})
 }
+
+// enrich derives each event's source, browser, country (and cookieless
+// visitor id) from the request and drops the events of bots, counting them.
+// The request's address and User-Agent go no further than this call. An
+// error (the day's salt could not be read from Redis) is Unavailable.
+func (c *Collector) enrich(r *http.Request, events []analytics.Event) ([]analytics.Event, error) {
+	if c.cfg.Enricher == nil {
+		for i := range events {
+			events[i].Client = analytics.ClientHints{}
+		}
+		return events, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.QueueTimeout)
+	defer cancel()
+	q := c.cfg.Enricher.Request(r)
+	cookieless := isTrue(r.URL.Query().Get("cookieless"))
+	kept := events[:0]
+	for i := range events {
+		bot, err := q.Event(ctx, &events[i], cookieless)
+		if err != nil {
+			return nil, analytics.Wrap(analytics.Unavailable, "reading the cookieless salt from Redis", err)
+		}
+		if bot {
+			c.Counters.Bots.Add(1)
+			continue
+		}
+		kept = append(kept, events[i])
+	}
+	return kept, nil
+}
+
+func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
 // publish queues events under the queue deadline; the publisher returns an
 // Unavailable error once it passes (answered 503: the events may still land,

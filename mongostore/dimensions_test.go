@@ -18,6 +18,7 @@ import (
 type dimModel struct {
 	views, events int64
 	visitors      map[string]bool
+	visitorDays   map[string]bool // distinct (day, visitor)
 	hours         [24]struct {
 		views, events int64
 		visitors      map[string]bool
@@ -28,7 +29,7 @@ type dimModel struct {
 }
 
 func newDimModel() *dimModel {
-	return &dimModel{visitors: map[string]bool{}, counts: map[rollup.Key]int64{}, seen: map[rollup.Key]map[string]bool{}, visit: map[rollup.Key]int64{}}
+	return &dimModel{visitors: map[string]bool{}, visitorDays: map[string]bool{}, counts: map[rollup.Key]int64{}, seen: map[rollup.Key]map[string]bool{}, visit: map[rollup.Key]int64{}}
 }
 
 func (m *dimModel) add(ev *analytics.Event, day bool) {
@@ -49,6 +50,12 @@ func (m *dimModel) add(ev *analytics.Event, day bool) {
 			h.visitors[ev.UserID] = true
 		}
 	}
+	// Event dimension values count distinct visitors per day; longer
+	// periods sum the days.
+	dayVisitor := rollup.DayOf(ev.Timestamp) + "|" + ev.UserID
+	if ev.UserID != "" {
+		m.visitorDays[dayVisitor] = true
+	}
 	distinct := func(k rollup.Key) {
 		m.counts[k]++
 		if ev.UserID == "" {
@@ -57,7 +64,7 @@ func (m *dimModel) add(ev *analytics.Event, day bool) {
 		if m.seen[k] == nil {
 			m.seen[k] = map[string]bool{}
 		}
-		m.seen[k][ev.UserID] = true
+		m.seen[k][dayVisitor] = true
 	}
 	if ev.EventType == analytics.PageView && ev.Path != "" {
 		distinct(rollup.Key{Dim: rollup.Path, Value: ev.Path})
@@ -84,8 +91,9 @@ func (m *dimModel) add(ev *analytics.Event, day bool) {
 // of every dimension (the model has fewer values than the leaders keep).
 func (m *dimModel) check(t *testing.T, sn rollup.Snapshot, day bool) {
 	t.Helper()
-	if sn.Views != m.views || sn.Events != m.events || sn.Visitors != int64(len(m.visitors)) {
-		t.Errorf("%s: views/events/visitors %d/%d/%d, want %d/%d/%d", sn.Period, sn.Views, sn.Events, sn.Visitors, m.views, m.events, len(m.visitors))
+	if sn.Views != m.views || sn.Events != m.events || sn.Visitors != int64(len(m.visitors)) || sn.VisitorDays != int64(len(m.visitorDays)) {
+		t.Errorf("%s: views/events/visitors/visitor-days %d/%d/%d/%d, want %d/%d/%d/%d", sn.Period, sn.Views, sn.Events, sn.Visitors, sn.VisitorDays,
+			m.views, m.events, len(m.visitors), len(m.visitorDays))
 	}
 	if day {
 		for h, b := range sn.Hours {

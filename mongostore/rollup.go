@@ -395,7 +395,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			}
 			doc := append(ref.base(id),
 				bson.E{Key: "views", Value: sum.Views}, bson.E{Key: "events", Value: sum.Events}, bson.E{Key: "uniques", Value: sum.Visitors},
-				bson.E{Key: "h", Value: hoursDoc(&sum)},
+				bson.E{Key: "vdays", Value: sum.VisitorDays}, bson.E{Key: "h", Value: hoursDoc(&sum)},
 				bson.E{Key: "c", Value: counterDoc(inc, false)}, bson.E{Key: "u", Value: counterDoc(inc, true)}, bson.E{Key: "keys", Value: keys},
 				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "otheru", Value: otheru}, bson.E{Key: "wm", Value: last})
 			if hll != nil {
@@ -409,7 +409,8 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			}
 			return transientErr("mongodb: insert rollup", err)
 		}
-		incs := bson.D{{Key: "views", Value: sum.Views}, {Key: "events", Value: sum.Events}, {Key: "uniques", Value: sum.Visitors}}
+		incs := bson.D{{Key: "views", Value: sum.Views}, {Key: "events", Value: sum.Events}, {Key: "uniques", Value: sum.Visitors},
+			{Key: "vdays", Value: sum.VisitorDays}}
 		if keys != cur.Keys {
 			incs = append(incs, bson.E{Key: "keys", Value: keys - cur.Keys})
 		}

@@ -23,6 +23,7 @@ type snapshotDoc struct {
 	Views   int64                              `bson:"views"`
 	Events  int64                              `bson:"events"`
 	Uniques int64                              `bson:"uniques"`
+	VDays   int64                              `bson:"vdays"`
 	H       map[string]struct{ V, E, U int64 } `bson:"h"`
 	Top     map[string]string                  `bson:"top"`
 	Other   map[string]map[string]int64        `bson:"other"`  // shard -> dim -> count
@@ -30,7 +31,7 @@ type snapshotDoc struct {
 	HLL     []byte                             `bson:"hll"`
 }
 
-var snapshotProjection = bson.D{{Key: "views", Value: 1}, {Key: "events", Value: 1}, {Key: "uniques", Value: 1},
+var snapshotProjection = bson.D{{Key: "views", Value: 1}, {Key: "events", Value: 1}, {Key: "uniques", Value: 1}, {Key: "vdays", Value: 1},
 	{Key: "h", Value: 1}, {Key: "top", Value: 1}, {Key: "other", Value: 1}, {Key: "otheru", Value: 1}, {Key: "hll", Value: 1}}
 
 // Rollups implements rollup.Reader: one read of the site's generation, then
@@ -94,8 +95,11 @@ func (s *Store) readSnapshots(ctx context.Context, site string, gen int64, perio
 }
 
 func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {
-	sn := rollup.Snapshot{Period: period, Views: d.Views, Events: d.Events, Visitors: d.Uniques, Sketch: d.HLL,
+	sn := rollup.Snapshot{Period: period, Views: d.Views, Events: d.Events, Visitors: d.Uniques, VisitorDays: d.VDays, Sketch: d.HLL,
 		Top: map[string][]rollup.Ranked{}, Other: map[string]rollup.Counter{}}
+	if rollup.IsDay(period) {
+		sn.VisitorDays = d.Uniques
+	}
 	for h := range sn.Hours {
 		if b, ok := d.H[hourField(h)]; ok {
 			sn.Hours[h] = rollup.Bucket{Views: b.V, Events: b.E, Visitors: b.U}

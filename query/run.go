@@ -279,8 +279,32 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 	}
 	vals := map[string]*acc{}
 	var other acc
+	// Event dimension values count each day's distinct visitors; month and
+	// all-time snapshots hold the sum of those daily counts (see
+	// rollup.Snapshot.VisitorDays), so such visitors are estimates and the
+	// range's denominator is its visitor-days.
+	d, _ := rollup.DimByName(q.Dim)
+	perDay := d.Kind == rollup.EventDim
+	approx := t.approx
+	denom := t.visitorSum
+	if perDay {
+		denom = 0
+		for _, s := range snaps {
+			vd := s.VisitorDays
+			if rollup.IsDay(s.Period) || vd == 0 {
+				vd = s.Visitors
+			}
+			denom += vd
+			if vd != s.Visitors {
+				approx = true
+			}
+		}
+	}
 	for _, s := range snaps {
 		top := s.Top[q.Dim]
+		// A value's visitors in one snapshot are a lower bound of its
+		// distinct visitors over the range, except sums of days.
+		certain := !perDay || rollup.IsDay(s.Period)
 		for _, r := range top {
 			v := vals[r.Value]
 			if v == nil {
@@ -288,11 +312,17 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 				vals[r.Value] = v
 			}
 			v.Add(r.Counter)
-			v.mostVisitors = max(v.mostVisitors, r.Visitors)
+			if certain {
+				v.mostVisitors = max(v.mostVisitors, r.Visitors)
+			} else if r.Visitors > 0 {
+				v.mostVisitors = max(v.mostVisitors, 1)
+			}
 		}
 		if o := s.Other[q.Dim]; o.Count > 0 || o.Visitors > 0 {
 			other.Add(o)
-			other.mostVisitors = max(other.mostVisitors, o.Visitors)
+			if certain {
+				other.mostVisitors = max(other.mostVisitors, o.Visitors)
+			}
 			a.Truncated = true
 		}
 		if len(top) >= rollup.TopKeys {
@@ -321,11 +351,11 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 	// Visitors per value over several snapshots: scaled by the range's
 	// overlap ratio.
 	scale := func(v *acc) int64 {
-		if !t.approx || t.visitorSum == 0 {
+		if !approx || denom == 0 {
 			return v.Visitors
 		}
-		est := int64(math.Round(float64(v.Visitors) * float64(t.visitors) / float64(t.visitorSum)))
-		return min(max(est, v.mostVisitors), v.Visitors)
+		est := int64(math.Round(float64(v.Visitors) * float64(t.visitors) / float64(denom)))
+		return min(max(est, v.mostVisitors), v.Visitors, max(t.visitors, v.mostVisitors))
 	}
 	metric := func(val string, v *acc, m string) int64 {
 		switch m {
@@ -346,7 +376,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 		for _, m := range q.Metrics {
 			row.Values = append(row.Values, metric(val, v, m))
 		}
-		if v.lowerBound || t.approx {
+		if v.lowerBound || (approx && contains(q.Metrics, Visitors)) {
 			a.Approximate = true
 		}
 		rows = append(rows, row)
@@ -363,7 +393,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 			row.Values = append(row.Values, metric(rollup.Other, &other, m))
 		}
 		rows = append(rows, row)
-		a.Approximate = a.Approximate || t.approx
+		a.Approximate = a.Approximate || (approx && contains(q.Metrics, Visitors))
 	}
 	start := (q.Page - 1) * q.Limit
 	if start > len(rows) {

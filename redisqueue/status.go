@@ -21,6 +21,7 @@ const (
 	CounterRetried      = "retried"       // failed store/ack attempts that were retried
 	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
 	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)
+	CounterBots         = "bots"          // events from crawlers and headless browsers, dropped at the collector
 )
 
 // Counters is the hash of fleet-wide totals.

@@ -10,7 +10,8 @@
 //   - on day periods, page views, events and visitors per UTC hour;
 //   - per value of each dimension (see Dims): for event dimensions (path,
 //     event type) the page views or events with that value and the distinct
-//     visitors who had one; for visit dimensions (source, referrer, UTM,
+//     visitors who had one that day (on month and all-time periods: the sum
+//     of those daily counts, see Snapshot.VisitorDays); for visit dimensions (source, referrer, UTM,
 //     browser, OS, device, country, entry page) the visitors attributed to
 //     the value, a visitor being attributed to the values of their first
 //     event of the period.
@@ -190,15 +191,18 @@ type Sight struct {
 const HourDim = "hour"
 
 // Sights returns the first-sight records an event needs in period: none
-// when the event has no visitor key.
+// when the event has no visitor key. Hours and event dimension values are
+// sighted per day only: each costs a document per visitor, and days are
+// where exact per-value visitors are promised; longer periods sum the days.
 func Sights(e *analytics.Event, period string) []Sight {
 	if e.Visitor() == "" {
 		return nil
 	}
 	out := []Sight{{Period: period}}
-	if IsDay(period) {
-		out = append(out, Sight{period, HourDim, hourOf(e)})
+	if !IsDay(period) {
+		return out
 	}
+	out = append(out, Sight{period, HourDim, hourOf(e)})
 	for _, d := range Dims {
 		if d.Kind == EventDim {
 			if v := d.value(e); v != "" {
@@ -237,6 +241,8 @@ type KeyDelta struct {
 // Delta is what one event adds to the rollup of one period.
 type Delta struct {
 	Views, Events, Visitors int64
+	// VisitorDays is 1 when the event is its visitor's first of its day.
+	VisitorDays int64
 	// Hour is the UTC hour (0-23) the event adds its Bucket to on a day
 	// period, -1 on other periods.
 	Hour   int
@@ -249,7 +255,8 @@ type Delta struct {
 
 // Of returns what event e adds to the rollup of period. first reports
 // whether e is the first event of its visitor in a sight (its entry created
-// the sight's first-sight record); it is only asked for Sights(e, period).
+// the sight's first-sight record); it is asked for the sights of e's periods
+// (Sights of its day, month and all time).
 func Of(e *analytics.Event, period string, first func(Sight) bool) Delta {
 	d := Delta{Events: 1, Hour: -1}
 	view := e.EventType == analytics.PageView
@@ -261,6 +268,10 @@ func Of(e *analytics.Event, period string, first func(Sight) bool) Delta {
 	if firstOfPeriod {
 		d.Visitors = 1
 		d.NewVisitor = v
+	}
+	day := DayOf(e.Timestamp)
+	if v != "" && (day == period && firstOfPeriod || day != period && first(Sight{Period: day})) {
+		d.VisitorDays = 1
 	}
 	if IsDay(period) {
 		d.Hour = e.Timestamp.UTC().Hour()
@@ -278,7 +289,7 @@ func Of(e *analytics.Event, period string, first func(Sight) bool) Delta {
 		switch dim.Kind {
 		case EventDim:
 			c := Counter{Count: 1}
-			if v != "" && first(Sight{period, dim.Name, val}) {
+			if v != "" && first(Sight{day, dim.Name, val}) {
 				c.Visitors = 1
 			}
 			d.Keys = append(d.Keys, KeyDelta{k, c})
@@ -293,10 +304,10 @@ func Of(e *analytics.Event, period string, first func(Sight) bool) Delta {
 
 // Sum is the merged Deltas of several events on one period.
 type Sum struct {
-	Views, Events, Visitors int64
-	Hours                   [24]Bucket
-	Keys                    map[Key]Counter
-	NewVisitors             []string
+	Views, Events, Visitors, VisitorDays int64
+	Hours                                [24]Bucket
+	Keys                                 map[Key]Counter
+	NewVisitors                          []string
 }
 
 // Add merges d into s.
@@ -304,6 +315,7 @@ func (s *Sum) Add(d Delta) {
 	s.Views += d.Views
 	s.Events += d.Events
 	s.Visitors += d.Visitors
+	s.VisitorDays += d.VisitorDays
 	if d.Hour >= 0 {
 		b := &s.Hours[d.Hour]
 		b.Views += d.Bucket.Views
@@ -376,6 +388,12 @@ func MergeTop(dim string, top []Ranked, changed map[string]Counter, k int) []Ran
 type Snapshot struct {
 	Period                  string
 	Views, Events, Visitors int64
+	// VisitorDays is the sum over the period's days of each day's distinct
+	// visitors (a visitor seen on 3 days counts 3); Visitors on a day. The
+	// Visitors of event dimension values on month and all-time periods are
+	// such sums too: Visitors / VisitorDays is the factor that estimates
+	// their distinct visitors.
+	VisitorDays int64
 	// Hours are the UTC hours of a day period.
 	Hours [24]Bucket
 	// Top are the leaders of each dimension (at most TopKeys), ranked as

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics/collector"
+	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/mongostore"
@@ -97,7 +98,12 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 			origins = append(origins, o)
 		}
 	}
-	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout})
+	enricher, closeGeo, err := NewEnricher(cfg, rdb, keys)
+	if err != nil {
+		return err
+	}
+	defer closeGeo()
+	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout, Enricher: enricher})
 	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
 		Dur("queue_timeout", cfg.QueueTimeout).Msg("collector listening")
 	stopReport := reportCounters(rdb, keys, func() map[string]int64 {
@@ -105,13 +111,35 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),
 			redisqueue.CounterRejected:    c.Counters.Rejected.Load(),
 			redisqueue.CounterUnavailable: c.Counters.Failed.Load(),
+			redisqueue.CounterBots:        c.Counters.Bots.Load(),
 		}
 	})
 	defer stopReport()
-	err := httpx.Serve(ctx, ln, c.Handler(), shutdownGrace, log)
+	err = httpx.Serve(ctx, ln, c.Handler(), shutdownGrace, log)
 	log.Info().Int64("accepted", c.Counters.Accepted.Load()).Int64("rejected", c.Counters.Rejected.Load()).
-		Int64("unavailable", c.Counters.Failed.Load()).Msg("collector stopped")
+		Int64("unavailable", c.Counters.Failed.Load()).Int64("bots", c.Counters.Bots.Load()).Msg("collector stopped")
 	return err
+}
+
+// NewEnricher builds the collector's enrichment from the configuration:
+// countries from GEOIP_DB when set (else the embedded IP2Location LITE
+// data), the TRUSTED_PROXIES, and the daily cookieless salts in the queue's
+// Redis. The returned function closes the GeoIP file.
+func NewEnricher(cfg *config.Config, rdb redis.UniversalClient, keys redisqueue.Keys) (*enrich.Enricher, func(), error) {
+	trusted, err := enrich.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	var geo enrich.Geo = enrich.IPLoc{}
+	closeGeo := func() {}
+	if cfg.GeoIPDB != "" {
+		db, err := enrich.OpenMMDB(cfg.GeoIPDB)
+		if err != nil {
+			return nil, nil, fmt.Errorf("GEOIP_DB: %w (give a MaxMind GeoLite2-Country or DB-IP country .mmdb file, or unset it to use the embedded IP2Location LITE data)", err)
+		}
+		geo, closeGeo = db, func() { _ = db.Close() }
+	}
+	return enrich.New(enrich.Config{Geo: geo, Trusted: trusted, Salts: enrich.NewSalts(rdb, keys.Prefix, time.Now), Cookieless: cfg.Cookieless}), closeGeo, nil
 }
 
 // RunProcessor moves events from Redis to the store until ctx ends, then

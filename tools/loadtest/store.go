@@ -71,13 +71,44 @@ func servers(ctx context.Context, getenv func(string) string, pgURL string, out 
 }
 
 // synthetic returns event i of a workload over 20 sites, 3 days, 5000 users
-// and 50 paths.
+// and 50 paths, with what the collector derives (source, browser, country...)
+// as real traffic has it: a few sources, browsers and countries per user.
 func synthetic(i int) analytics.Event {
 	day := time.Date(2025, 11, 10+i%3, 0, 0, 0, 0, time.UTC)
-	return analytics.Event{
+	return enriched(analytics.Event{
 		ID: fmt.Sprintf("lt-%d-%d", time.Now().UnixNano()%1e9, i), SiteID: fmt.Sprintf("site-%d", i%20), EventType: analytics.PageView,
 		Path: fmt.Sprintf("/page/%d", i%50), UserID: fmt.Sprintf("u%d", i%5000), Timestamp: day.Add(time.Duration(i%86400) * time.Second),
+	}, i)
+}
+
+// spread returns event i of a workload over 20 sites and 400 days (for the
+// query latency at a range of periods), otherwise like synthetic.
+func spread(i int) analytics.Event {
+	ev := synthetic(i)
+	ev.Timestamp = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i%400)*24*time.Hour + time.Duration(i%86400)*time.Second)
+	if i%10 == 0 {
+		ev.EventType = "signup"
 	}
+	return ev
+}
+
+var (
+	ltSources  = [][2]string{{"", ""}, {"", ""}, {"Google", "google.com"}, {"Hacker News", "news.ycombinator.com"}, {"GitHub", "github.com"}, {"blog.example.org", "blog.example.org"}, {"newsletter", ""}}
+	ltBrowsers = [][3]string{{"Chrome", "Windows", "desktop"}, {"Safari", "iOS", "mobile"}, {"Firefox", "Linux", "desktop"}, {"Chrome", "Android", "mobile"}, {"Safari", "iPadOS", "tablet"}}
+	ltCountry  = []string{"US", "DE", "FR", "GB", "JP", "BR", "IN", "CA", "NL", ""}
+)
+
+func enriched(ev analytics.Event, i int) analytics.Event {
+	u := i % 5000
+	src := ltSources[(i/7)%len(ltSources)]
+	ev.Source, ev.ReferrerHost = src[0], src[1]
+	if src[0] == "newsletter" {
+		ev.UTMSource, ev.UTMMedium, ev.UTMCampaign = "newsletter", "email", fmt.Sprintf("issue-%d", i%12)
+	}
+	b := ltBrowsers[u%len(ltBrowsers)]
+	ev.Browser, ev.OS, ev.Device = b[0], b[1], b[2]
+	ev.Country = ltCountry[u%len(ltCountry)]
+	return ev
 }
 
 func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
