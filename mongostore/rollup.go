@@ -163,12 +163,14 @@ func later(a, b string) bool { // a after b, entry keys of one partition
 	return analytics.ComparePositions(ai, bi) > 0
 }
 
-// counters reads the counters of key k from c and u; ok says the key has a
-// counter there (every tracked key has a c field, possibly 0).
+// counters reads the counters of key k from c and u; ok says the key lives
+// in this document (it has a c or a u field: event dimension values always
+// count in c, visit dimension values only in u).
 func counters(c, u map[string]map[string]int64, k rollup.Key) (rollup.Counter, bool) {
 	h := k.Hash()
-	n, ok := c[k.Dim][h]
-	return rollup.Counter{Count: n, Visitors: u[k.Dim][h]}, ok
+	n, inC := c[k.Dim][h]
+	v, inU := u[k.Dim][h]
+	return rollup.Counter{Count: n, Visitors: v}, inC || inU
 }
 
 // applyShard adds items to overflow shard n of ref; values beyond the
@@ -257,7 +259,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		}
 		set := bson.D{{Key: "wm", Value: last}}
 		octx, cancel := op(ctx)
-		r, err := s.shards.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+		r, err := s.shards.UpdateOne(octx, s.casFilter(id, cur.WM),
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		cancel()
 		if err != nil {
@@ -375,7 +377,9 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		for dim, changed := range reached {
 			t := encodeTop(rollup.MergeTop(dim, decodeTop(cur.Top[dim]), changed, rollup.TopKeys))
 			top[dim] = t
-			set = append(set, bson.E{Key: "top." + dim, Value: t})
+			if t != cur.Top[dim] {
+				set = append(set, bson.E{Key: "top." + dim, Value: t})
+			}
 		}
 		var hll []byte
 		if ref.period != allPeriod && len(sum.NewVisitors) > 0 {
@@ -428,7 +432,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: od}, bson.E{Key: "otheru." + strconv.Itoa(n), Value: oud})
 		}
 		octx, cancel := op(ctx)
-		r, err := s.rollups.UpdateOne(octx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: cur.WM}},
+		r, err := s.rollups.UpdateOne(octx, s.casFilter(id, cur.WM),
 			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
 		cancel()
 		if err != nil {
@@ -532,17 +536,16 @@ func decodeTop(s string) []rollup.Ranked {
 }
 
 // counterDoc is the c (counts) or u (visitors) field of a new rollup
-// document: dim -> hash -> n. Every key gets a c field, 0 included: its
-// presence says where the key lives.
+// document: dim -> hash -> n, for the keys with a non-zero n (see counters).
 func counterDoc(inc map[rollup.Key]rollup.Counter, visitors bool) bson.M {
 	c := bson.M{}
 	for k, n := range inc {
 		v := n.Count
 		if visitors {
-			if n.Visitors == 0 {
-				continue
-			}
 			v = n.Visitors
+		}
+		if v == 0 {
+			continue
 		}
 		m, _ := c[k.Dim].(bson.M)
 		if m == nil {
@@ -554,12 +557,14 @@ func counterDoc(inc map[rollup.Key]rollup.Counter, visitors bool) bson.M {
 	return c
 }
 
-// appendCounterIncs adds to an $inc the counters of inc, as c.<dim>.<hash>
-// (always, 0 included) and u.<dim>.<hash>.
+// appendCounterIncs adds to an $inc the non-zero counters of inc, as
+// c.<dim>.<hash> and u.<dim>.<hash>.
 func appendCounterIncs(incs bson.D, inc map[rollup.Key]rollup.Counter) bson.D {
 	for k, n := range inc {
 		h := k.Hash()
-		incs = append(incs, bson.E{Key: "c." + k.Dim + "." + h, Value: n.Count})
+		if n.Count > 0 {
+			incs = append(incs, bson.E{Key: "c." + k.Dim + "." + h, Value: n.Count})
+		}
 		if n.Visitors > 0 {
 			incs = append(incs, bson.E{Key: "u." + k.Dim + "." + h, Value: n.Visitors})
 		}

@@ -72,6 +72,10 @@ type Store struct {
 	mu      sync.Mutex
 	creator map[string]string // user key -> queue entry that created it
 
+	// ferret is set when the server is FerretDB (buildInfo says so); see
+	// casFilter.
+	ferret bool
+
 	// hook, when set by a test, runs before each write stage ("users",
 	// "rollup") and can fail it, to simulate a crash between writes.
 	hook func(stage string) error
@@ -135,7 +139,27 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	var info bson.M
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
+		_, s.ferret = info["ferretdbVersion"]
+	}
 	return s, nil
+}
+
+// casFilter selects the rollup document id if its watermark is still wm:
+// the compare-and-set that makes a second writer's update miss. On FerretDB
+// it is {_id} alone: FerretDB v1.24 (SQLite) uses its primary key only for a
+// filter that is exactly {_id: <string>} and scans the whole collection for
+// any other, which made every rollup update cost as much as reading every
+// rollup; and its update is not atomic, so the wm condition never protected
+// anything there that the read before it did not (fencing does: one writer
+// per partition, see the queue). On MongoDB the condition stays, as a
+// second line of defence behind the fence.
+func (s *Store) casFilter(id, wm string) bson.D {
+	if s.ferret {
+		return bson.D{{Key: "_id", Value: id}}
+	}
+	return bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: wm}}
 }
 
 // ensureIndexes creates the indexes one at a time: FerretDB v1.24 panics on a

@@ -116,8 +116,17 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	batch := fs.Int("batch", 500, "processor batch size")
 	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the processing phase (embedded FerretDB included) here")
+	shape := fs.String("workload", "uniform", "uniform (every event a new visitor-hour: the worst case for the rollups) or sessions (visits of 5 events)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	synthetic := synthetic
+	switch *shape {
+	case "uniform":
+	case "sessions":
+		synthetic = func(i int) analytics.Event { return enriched(session(i), i) }
+	default:
+		return fmt.Errorf("-workload %q: use uniform or sessions", *shape)
 	}
 	redisURL, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
 	defer stop()
