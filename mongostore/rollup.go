@@ -41,17 +41,18 @@ import (
 
 type mainDoc struct {
 	WM   string                      `bson:"wm"`
-	C    map[string]map[string]int64 `bson:"c"` // home counters: dim -> hash -> count
-	U    map[string]map[string]int64 `bson:"u"` // home counters: dim -> hash -> visitors
+	CU   string                      `bson:"cu"` // home counters, see counterMap
+	C    map[string]map[string]int64 `bson:"c"`  // home counts of earlier versions: dim -> hash -> count
 	Keys int                         `bson:"keys"`
 	Top  map[string]string           `bson:"top"` // dim -> leaders, see encodeTop
+	H    string                      `bson:"h"`   // hours of a day, see hours
 	HLL  []byte                      `bson:"hll"` // distinct-visitor sketch (day and month)
 }
 
 type shardDoc struct {
 	WM   string                      `bson:"wm"`
-	C    map[string]map[string]int64 `bson:"c"` // dim -> hash -> count
-	U    map[string]map[string]int64 `bson:"u"` // dim -> hash -> visitors
+	CU   string                      `bson:"cu"` // see counterMap
+	C    map[string]map[string]int64 `bson:"c"`  // counts of earlier versions
 	Keys int                         `bson:"keys"`
 	O    map[string]int64            `bson:"o"`  // dim -> count beyond capacity
 	OU   map[string]int64            `bson:"ou"` // dim -> visitors beyond capacity
@@ -163,14 +164,46 @@ func later(a, b string) bool { // a after b, entry keys of one partition
 	return analytics.ComparePositions(ai, bi) > 0
 }
 
-// counters reads the counters of key k from c and u; ok says the key lives
-// in this document (it has a c or a u field: event dimension values always
-// count in c, visit dimension values only in u).
-func counters(c, u map[string]map[string]int64, k rollup.Key) (rollup.Counter, bool) {
-	h := k.Hash()
-	n, inC := c[k.Dim][h]
-	v, inU := u[k.Dim][h]
-	return rollup.Counter{Count: n, Visitors: v}, inC || inU
+// counterMap holds the per-value counters of a rollup document, stored as
+// one JSON string {"<dim>.<hash>": [count, visitors], ...} and rewritten
+// whole by each update, rather than as a sub-document with a field per
+// value: FerretDB keeps a type schema beside every field and re-parses the
+// whole document for each write, so hundreds of small fields cost it many
+// times what one string does (measured: most of a batch's rollup time). The
+// write is still exactly once: it is a compare-and-set on the watermark,
+// by the partition's one fenced writer, like the rest of the document.
+type counterMap map[string][2]int64
+
+// decodeCounters reads cu, or the c sub-document earlier versions wrote.
+func decodeCounters(cu string, c map[string]map[string]int64) (counterMap, error) {
+	m := counterMap{}
+	if cu != "" {
+		if err := json.Unmarshal([]byte(cu), &m); err != nil {
+			return nil, analytics.Wrap(analytics.Internal, "mongodb: unreadable rollup counters", err)
+		}
+	}
+	for dim, hs := range c {
+		for h, n := range hs {
+			m[dim+"."+h] = [2]int64{n, 0}
+		}
+	}
+	return m, nil
+}
+
+func (m counterMap) get(k rollup.Key) (rollup.Counter, bool) {
+	v, ok := m[k.Dim+"."+k.Hash()]
+	return rollup.Counter{Count: v[0], Visitors: v[1]}, ok
+}
+
+// add adds inc to m and returns m encoded.
+func (m counterMap) add(inc map[rollup.Key]rollup.Counter) string {
+	for k, c := range inc {
+		f := k.Dim + "." + k.Hash()
+		v := m[f]
+		m[f] = [2]int64{v[0] + c.Count, v[1] + c.Visitors}
+	}
+	b, _ := json.Marshal(m) // strings and integers always encode
+	return string(b)
 }
 
 // applyShard adds items to overflow shard n of ref; values beyond the
@@ -184,6 +217,10 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return shardResult{}, transientErr("mongodb: read rollup shard", err)
 		}
+		cm, err := decodeCounters(cur.CU, cur.C)
+		if err != nil {
+			return shardResult{}, err
+		}
 		inc := map[rollup.Key]rollup.Counter{}
 		other := map[string]rollup.Counter{}
 		keys := cur.Keys
@@ -195,7 +232,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			if later(it.ek, last) {
 				last = it.ek
 			}
-			_, present := counters(cur.C, cur.U, it.key)
+			_, present := cm.get(it.key)
 			if c, ok := inc[it.key]; present || ok {
 				c.Add(it.c)
 				inc[it.key] = c
@@ -212,7 +249,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		}
 		res := shardResult{counts: map[rollup.Key]rollup.Counter{}, other: map[string]rollup.Counter{}}
 		for _, it := range items {
-			if c, ok := counters(cur.C, cur.U, it.key); ok {
+			if c, ok := cm.get(it.key); ok {
 				res.counts[it.key] = c
 			}
 		}
@@ -239,7 +276,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		}
 		if !exists {
 			o, ou := otherDocs(other)
-			doc := append(ref.base(id), bson.E{Key: "c", Value: counterDoc(inc, false)}, bson.E{Key: "u", Value: counterDoc(inc, true)},
+			doc := append(ref.base(id), bson.E{Key: "cu", Value: cm.add(inc)},
 				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: o}, bson.E{Key: "ou", Value: ou}, bson.E{Key: "wm", Value: last})
 			octx, cancel := op(ctx)
 			_, err := s.shards.InsertOne(octx, doc)
@@ -253,14 +290,16 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			return res, nil
 		}
 		incs := bson.D{{Key: "keys", Value: keys - cur.Keys}}
-		incs = appendCounterIncs(incs, inc)
 		for d, c := range other {
 			incs = append(incs, bson.E{Key: "o." + d, Value: c.Count}, bson.E{Key: "ou." + d, Value: c.Visitors})
 		}
-		set := bson.D{{Key: "wm", Value: last}}
+		set := bson.D{{Key: "wm", Value: last}, {Key: "cu", Value: cm.add(inc)}}
+		update := bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}}
+		if cur.C != nil {
+			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "c", Value: ""}}})
+		}
 		octx, cancel := op(ctx)
-		r, err := s.shards.UpdateOne(octx, s.casFilter(id, cur.WM),
-			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
+		r, err := s.shards.UpdateOne(octx, s.casFilter(id, cur.WM), update)
 		cancel()
 		if err != nil {
 			return shardResult{}, transientErr("mongodb: update rollup shard", err)
@@ -298,11 +337,15 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		}
 		var cur mainDoc
 		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
-			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "c", Value: 1},
-				{Key: "u", Value: 1}, {Key: "keys", Value: 1}, {Key: "hll", Value: 1}})).Decode(&cur)
+			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "cu", Value: 1}, {Key: "c", Value: 1},
+				{Key: "h", Value: 1}, {Key: "keys", Value: 1}, {Key: "hll", Value: 1}})).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return transientErr("mongodb: read rollup", err)
+		}
+		cm, err := decodeCounters(cur.CU, cur.C)
+		if err != nil {
+			return err
 		}
 		var sum rollup.Sum
 		var items, before []shardItem
@@ -333,12 +376,12 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		keys := cur.Keys
 		overflow := map[int][]shardItem{}
 		for _, it := range before {
-			if _, present := counters(cur.C, cur.U, it.key); !present {
+			if _, present := cm.get(it.key); !present {
 				overflow[1+it.key.Shard()] = append(overflow[1+it.key.Shard()], it) // where it went when applied
 			}
 		}
 		for _, it := range items {
-			_, present := counters(cur.C, cur.U, it.key)
+			_, present := cm.get(it.key)
 			if c, ok := inc[it.key]; present || ok {
 				c.Add(it.c)
 				inc[it.key] = c
@@ -360,7 +403,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		}
 		for _, its := range [2][]shardItem{before, items} {
 			for _, it := range its {
-				if c, ok := counters(cur.C, cur.U, it.key); ok {
+				if c, ok := cm.get(it.key); ok {
 					c.Add(inc[it.key])
 					reach(it.key, c)
 				} else if c, ok := inc[it.key]; ok {
@@ -399,11 +442,13 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			}
 			doc := append(ref.base(id),
 				bson.E{Key: "views", Value: sum.Views}, bson.E{Key: "events", Value: sum.Events}, bson.E{Key: "uniques", Value: sum.Visitors},
-				bson.E{Key: "vdays", Value: sum.VisitorDays}, bson.E{Key: "h", Value: hoursDoc(&sum)},
-				bson.E{Key: "c", Value: counterDoc(inc, false)}, bson.E{Key: "u", Value: counterDoc(inc, true)}, bson.E{Key: "keys", Value: keys},
+				bson.E{Key: "vdays", Value: sum.VisitorDays}, bson.E{Key: "cu", Value: cm.add(inc)}, bson.E{Key: "keys", Value: keys},
 				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "otheru", Value: otheru}, bson.E{Key: "wm", Value: last})
 			if hll != nil {
 				doc = append(doc, bson.E{Key: "hll", Value: hll})
+			}
+			if rollup.IsDay(ref.period) {
+				doc = append(doc, bson.E{Key: "h", Value: addHours("", &sum)})
 			}
 			octx, cancel := op(ctx)
 			_, err := s.rollups.InsertOne(octx, doc)
@@ -418,22 +463,22 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		if keys != cur.Keys {
 			incs = append(incs, bson.E{Key: "keys", Value: keys - cur.Keys})
 		}
-		for h, b := range sum.Hours {
-			if b.Events > 0 {
-				f := "h." + hourField(h) + "."
-				incs = append(incs, bson.E{Key: f + "v", Value: b.Views}, bson.E{Key: f + "e", Value: b.Events}, bson.E{Key: f + "u", Value: b.Visitors})
-			}
+		set = append(set, bson.E{Key: "cu", Value: cm.add(inc)})
+		if rollup.IsDay(ref.period) {
+			set = append(set, bson.E{Key: "h", Value: addHours(cur.H, &sum)})
 		}
-		incs = appendCounterIncs(incs, inc)
 		for n, o := range others {
 			// Absolute values read from the shard: setting them again is
 			// harmless, which keeps the retry after a crash exact.
 			od, oud := otherDocs(o)
 			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: od}, bson.E{Key: "otheru." + strconv.Itoa(n), Value: oud})
 		}
+		update := bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}}
+		if cur.C != nil {
+			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "c", Value: ""}}})
+		}
 		octx, cancel := op(ctx)
-		r, err := s.rollups.UpdateOne(octx, s.casFilter(id, cur.WM),
-			bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}})
+		r, err := s.rollups.UpdateOne(octx, s.casFilter(id, cur.WM), update)
 		cancel()
 		if err != nil {
 			return transientErr("mongodb: update rollup", err)
@@ -445,18 +490,28 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 	return analytics.Errorf(analytics.Unavailable, "mongodb: rollup %q kept changing under a concurrent writer", id)
 }
 
-// hourField names an hour's bucket: h00 to h23.
-func hourField(h int) string { return "h" + strconv.Itoa(h/10) + strconv.Itoa(h%10) }
+// hours are the buckets of a day, stored as one JSON string of 24
+// [views, events, visitors] triples (for the reason counterMap gives).
+type hours [24][3]int64
 
-// hoursDoc is the h field of a new day document: the hours the batch touched.
-func hoursDoc(sum *rollup.Sum) bson.M {
-	h := bson.M{}
-	for i, b := range sum.Hours {
-		if b.Events > 0 {
-			h[hourField(i)] = bson.M{"v": b.Views, "e": b.Events, "u": b.Visitors}
-		}
+func decodeHours(h string) hours {
+	var out hours
+	if h != "" {
+		_ = json.Unmarshal([]byte(h), &out) // unreadable: the totals still hold
 	}
-	return h
+	return out
+}
+
+// addHours returns the day's hours h with the batch's added.
+func addHours(h string, sum *rollup.Sum) string {
+	out := decodeHours(h)
+	for i, b := range sum.Hours {
+		out[i][0] += b.Views
+		out[i][1] += b.Events
+		out[i][2] += b.Visitors
+	}
+	enc, _ := json.Marshal(out)
+	return string(enc)
 }
 
 // applyOverflow applies the overflow items to their shards, a few at a time,
@@ -533,41 +588,4 @@ func decodeTop(s string) []rollup.Ranked {
 		out = append(out, r)
 	}
 	return out
-}
-
-// counterDoc is the c (counts) or u (visitors) field of a new rollup
-// document: dim -> hash -> n, for the keys with a non-zero n (see counters).
-func counterDoc(inc map[rollup.Key]rollup.Counter, visitors bool) bson.M {
-	c := bson.M{}
-	for k, n := range inc {
-		v := n.Count
-		if visitors {
-			v = n.Visitors
-		}
-		if v == 0 {
-			continue
-		}
-		m, _ := c[k.Dim].(bson.M)
-		if m == nil {
-			m = bson.M{}
-			c[k.Dim] = m
-		}
-		m[k.Hash()] = v
-	}
-	return c
-}
-
-// appendCounterIncs adds to an $inc the non-zero counters of inc, as
-// c.<dim>.<hash> and u.<dim>.<hash>.
-func appendCounterIncs(incs bson.D, inc map[rollup.Key]rollup.Counter) bson.D {
-	for k, n := range inc {
-		h := k.Hash()
-		if n.Count > 0 {
-			incs = append(incs, bson.E{Key: "c." + k.Dim + "." + h, Value: n.Count})
-		}
-		if n.Visitors > 0 {
-			incs = append(incs, bson.E{Key: "u." + k.Dim + "." + h, Value: n.Visitors})
-		}
-	}
-	return incs
 }

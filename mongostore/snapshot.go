@@ -20,15 +20,15 @@ var _ rollup.Reader = (*Store)(nil)
 // snapshotDoc is the part of a main rollup document a snapshot reads: the
 // counters per value (c, u) stay behind, the leaders hold what answers need.
 type snapshotDoc struct {
-	Views   int64                              `bson:"views"`
-	Events  int64                              `bson:"events"`
-	Uniques int64                              `bson:"uniques"`
-	VDays   int64                              `bson:"vdays"`
-	H       map[string]struct{ V, E, U int64 } `bson:"h"`
-	Top     map[string]string                  `bson:"top"`
-	Other   map[string]map[string]int64        `bson:"other"`  // shard -> dim -> count
-	OtherU  map[string]map[string]int64        `bson:"otheru"` // shard -> dim -> visitors
-	HLL     []byte                             `bson:"hll"`
+	Views   int64                       `bson:"views"`
+	Events  int64                       `bson:"events"`
+	Uniques int64                       `bson:"uniques"`
+	VDays   int64                       `bson:"vdays"`
+	H       string                      `bson:"h"`
+	Top     map[string]string           `bson:"top"`
+	Other   map[string]map[string]int64 `bson:"other"`  // shard -> dim -> count
+	OtherU  map[string]map[string]int64 `bson:"otheru"` // shard -> dim -> visitors
+	HLL     []byte                      `bson:"hll"`
 }
 
 var snapshotProjection = bson.D{{Key: "views", Value: 1}, {Key: "events", Value: 1}, {Key: "uniques", Value: 1}, {Key: "vdays", Value: 1},
@@ -100,10 +100,8 @@ func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {
 	if rollup.IsDay(period) {
 		sn.VisitorDays = d.Uniques
 	}
-	for h := range sn.Hours {
-		if b, ok := d.H[hourField(h)]; ok {
-			sn.Hours[h] = rollup.Bucket{Views: b.V, Events: b.E, Visitors: b.U}
-		}
+	for h, b := range decodeHours(d.H) {
+		sn.Hours[h] = rollup.Bucket{Views: b[0], Events: b[1], Visitors: b[2]}
 	}
 	for dim, t := range d.Top {
 		sn.Top[dim] = decodeTop(t)

@@ -4,12 +4,17 @@
 // Collections:
 //   - events:  one document per event, _id = event id; the source of truth
 //     for `analytics-cli rebuild`.
-//   - users:   one document per (site, day, user) and per (site, user),
-//     remembering the queue entry that created it.
-//   - rollups: per (site, day) and per site all-time a main document
-//     (views, events, unique users, the leading paths and event types) and
-//     up to rollup.Shards counter documents, each with wm, the last
-//     queue entry applied to it; and per site its rollup generation.
+//   - users:   first-sight documents: one per (site, period, visitor) and per
+//     (site, day, hour or page or event type, visitor), remembering the queue
+//     entry that created it (see sightKey).
+//   - rollups: per (site, day), (site, month) and site all-time a main
+//     document (totals, hours, leaders of each dimension, counters of the
+//     first values, the visitor sketch); rollup_shards: up to rollup.Shards
+//     overflow counter documents of each; each with wm, the last queue entry
+//     applied to it; rollup_generations: each rebuilt site's generation.
+//
+// What the rollups count is package rollup's to say; this package persists
+// it.
 //
 // Exactly-once without transactions: an entry changes a rollup document
 // only when it is newer than the document's wm, and the change is a
@@ -135,13 +140,13 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, analytics.Wrap(analytics.Unavailable, "mongodb: cannot reach "+redact(uri)+" (is it running? check MONGODB_URI)", errors.Unwrap(err))
 	}
-	if err := s.ensureIndexes(ctx); err != nil {
-		_ = client.Disconnect(context.Background())
-		return nil, err
-	}
 	var info bson.M
 	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
 		_, s.ferret = info["ferretdbVersion"]
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
 	}
 	return s, nil
 }
@@ -162,25 +167,47 @@ func (s *Store) casFilter(id, wm string) bson.D {
 	return bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: wm}}
 }
 
-// ensureIndexes creates the indexes one at a time: FerretDB v1.24 panics on a
-// CreateIndexes call listing several indexes that already exist.
+// ensureIndexes creates the secondary indexes (by site, for rebuild and its
+// clean-up) one at a time: FerretDB v1.24 panics on a CreateIndexes call
+// listing several indexes that already exist.
+//
+// On FerretDB it drops them instead. FerretDB v1.24 (SQLite) answers every
+// query but a lookup by _id by scanning, so they never speed a read up;
+// and it keeps each as an expression over the document's JSON text, so
+// every insert and update parsed each document once more per index: on the
+// rollups, re-parsing a large document on every batch (measured: a third of
+// the processor's CPU).
 func (s *Store) ensureIndexes(ctx context.Context) error {
 	idx := []struct {
 		c    *mongo.Collection
 		keys bson.D
+		name string
 	}{
-		{s.events, bson.D{{Key: "site_id", Value: 1}, {Key: "timestamp", Value: 1}}},
-		{s.events, bson.D{{Key: "site_id", Value: 1}, {Key: "user_id", Value: 1}}},
-		{s.users, bson.D{{Key: "site_id", Value: 1}}},
-		{s.rollups, bson.D{{Key: "site_id", Value: 1}}},
-		{s.shards, bson.D{{Key: "site_id", Value: 1}}},
+		{s.events, bson.D{{Key: "site_id", Value: 1}, {Key: "timestamp", Value: 1}}, "site_id_1_timestamp_1"},
+		{s.events, bson.D{{Key: "site_id", Value: 1}, {Key: "user_id", Value: 1}}, "site_id_1_user_id_1"},
+		{s.users, bson.D{{Key: "site_id", Value: 1}}, "site_id_1"},
+		{s.rollups, bson.D{{Key: "site_id", Value: 1}}, "site_id_1"},
+		{s.shards, bson.D{{Key: "site_id", Value: 1}}, "site_id_1"},
 	}
 	for _, ix := range idx {
+		if s.ferret {
+			if err := ix.c.Indexes().DropOne(ctx, ix.name); err != nil && !indexNotFound(err) {
+				return classify("mongodb: drop index "+ix.name+" on "+ix.c.Name(), err)
+			}
+			continue
+		}
 		if _, err := ix.c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys}); err != nil {
 			return classify("mongodb: create index on "+ix.c.Name(), err)
 		}
 	}
 	return nil
+}
+
+// indexNotFound reports the error of dropping an index (or from a
+// collection) that does not exist.
+func indexNotFound(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && (ce.Code == 27 || ce.Code == 26) // IndexNotFound, NamespaceNotFound
 }
 
 // Database returns the database the store uses.

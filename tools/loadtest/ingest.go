@@ -85,13 +85,30 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 	n := fs.Int("n", 100000, "requests per measurement")
 	batch := fs.Int("batch", 100, "events per POST /events request")
 	sites := fs.Int("sites", 50, "distinct site ids")
+	ua := fs.String("ua", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+		"User-Agent of every request, as a browser's (the collector parses it)")
+	referrer := fs.Bool("referrer", false, "send a referrer field with each event (collectors before enrichment refuse it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// Browser-like headers: the collector derives browser, OS and device from
+	// the User-Agent, and the country from X-Forwarded-For when the
+	// collector trusts 127.0.0.1 (TRUSTED_PROXIES=127.0.0.1).
+	ips := []string{"8.8.8.8", "80.156.0.1", "210.130.0.1", "195.154.0.1", "81.2.69.142"}
+	refs := []string{"https://www.google.com/", "https://news.ycombinator.com/item?id=1", "https://github.com/x/y", "https://blog.example.org/p"}
+	browser := func(req *http.Request, i int) {
+		req.Header.Set("User-Agent", *ua)
+		req.Header.Set("Origin", "https://shop.example")
+		req.Header.Set("X-Forwarded-For", ips[i%len(ips)])
+	}
 	ts := time.Now().UTC().Format(time.RFC3339)
 	event := func(i int) map[string]any {
-		return map[string]any{"site_id": fmt.Sprintf("load-%d", i%*sites), "event_type": "page_view",
+		ev := map[string]any{"site_id": fmt.Sprintf("load-%d", i%*sites), "event_type": "page_view",
 			"path": fmt.Sprintf("/p/%d", i%97), "user_id": fmt.Sprintf("u%d", i%5000), "timestamp": ts}
+		if *referrer {
+			ev["referrer"] = refs[i%len(refs)]
+		}
+		return ev
 	}
 	fmt.Fprintf(out, "collector %s, %d keep-alive clients, %d requests each run\n", *url, *c, *n)
 
@@ -102,6 +119,7 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 		b, _ := json.Marshal(event(i))
 		req, err := http.NewRequest("POST", *url+"/event", bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
+		browser(req, i)
 		return req, err
 	}, 202)
 	fmt.Fprintf(out, "POST /event                  %s  (%.2fx baseline req/s)\n", one, one.rps()/base.rps())
@@ -115,6 +133,7 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 		b, _ := json.Marshal(evs)
 		req, err := http.NewRequest("POST", *url+"/events", bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
+		browser(req, i)
 		return req, err
 	}, 202)
 	fmt.Fprintf(out, "POST /events (%d per batch)  %s  = %.0f events/s (%.1fx POST /event events/s)\n",
