@@ -81,15 +81,13 @@ func synthetic(i int) analytics.Event {
 	}, i)
 }
 
-// spread returns event i of a workload over 20 sites and 400 days (for the
-// query latency at a range of periods), otherwise like synthetic.
+// spread returns event i of a workload of visits (see session) spread
+// over 400 days in time order, 2,500 events a day (400 days at 1M events),
+// for the query latency over a range of periods.
 func spread(i int) analytics.Event {
-	ev := synthetic(i)
-	// In time order, as traffic arrives: 2,500 events a day, 400 days at 1M.
-	ev.Timestamp = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration((i/2500)%400)*24*time.Hour + time.Duration(i%2500)*34*time.Second)
-	if i%10 == 0 {
-		ev.EventType = "signup"
-	}
+	ev := enriched(session(i), i)
+	day := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration((i/2500)%400) * 24 * time.Hour)
+	ev.Timestamp = day.Add(time.Duration(ev.Timestamp.Hour())*time.Hour + time.Duration(ev.Timestamp.Minute())*time.Minute)
 	return ev
 }
 
