@@ -7,6 +7,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,11 +25,17 @@ type Config struct {
 	// DrainTimeout is how long, after Run's context ends, the batch in hand
 	// may still take to be stored and acknowledged.
 	DrainTimeout time.Duration
+	// Workers is how many batches are stored at once, each from a different
+	// partition (the queue hands a partition's next batch out only after
+	// its last one is acknowledged or dropped, so each partition's order is
+	// kept). The database does much of its work per request on its own
+	// cores; one batch at a time left them idle.
+	Workers int
 }
 
 // DefaultConfig returns the settings used when none are given.
 func DefaultConfig() Config {
-	return Config{BatchSize: 500, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DrainTimeout: 30 * time.Second}
+	return Config{BatchSize: 500, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DrainTimeout: 30 * time.Second, Workers: 4}
 }
 
 // Counters are the processor's running totals.
@@ -66,6 +73,9 @@ func New(queue analytics.Consumer, store analytics.Store, log zerolog.Logger, cf
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = def.DrainTimeout
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = def.Workers
+	}
 	return &Processor{queue: queue, store: store, log: log, cfg: cfg}
 }
 
@@ -74,19 +84,29 @@ func New(queue analytics.Consumer, store analytics.Store, log zerolog.Logger, cf
 // a batch that cannot be finished stays unacknowledged and is replayed by
 // whichever processor owns its partition next. Run returns nil on shutdown.
 func (p *Processor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range p.cfg.Workers {
+		wg.Go(func() { p.work(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// work is one worker's fetch-store-ack loop.
+func (p *Processor) work(ctx context.Context) {
 	backoff := p.cfg.MinBackoff
 	for {
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		b, err := p.queue.Fetch(ctx, p.cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			p.log.Warn().Err(err).Dur("retry_in", backoff).Msg("fetch failed")
 			if !sleep(ctx, backoff) {
-				return nil
+				return
 			}
 			backoff = min(backoff*2, p.cfg.MaxBackoff)
 			continue

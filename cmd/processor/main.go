@@ -35,6 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Usage: "store queued events in MongoDB and keep the rollups",
 		Flags: append(append(append([]cli.Flag{
 			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries per batch (env BATCH_SIZE)"},
+			&cli.IntFlag{Name: "workers", Value: cfg.Workers, Destination: &cfg.Workers, Usage: "batches (of different partitions) stored at once, 1-64 (env PROCESSOR_WORKERS)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "how long a dead processor's partitions wait before takeover (env LEASE_TTL)"},
 			&cli.BoolFlag{Name: "store-events", Value: cfg.StoreEvents, Destination: &cfg.StoreEvents, Usage: "keep raw events (needed by rebuild) (env STORE_EVENTS)"},
 		}, cfg.RedisFlags()...), cfg.MongoFlags()...), cfg.LogFlags()...),

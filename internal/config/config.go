@@ -35,6 +35,7 @@ type Config struct {
 	CORSOrigins   string
 	StoreEvents   bool
 	BatchSize     int
+	Workers       int // batches a processor stores at once
 	LeaseTTL      time.Duration
 	LogFormat     string
 	LogLevel      string
@@ -62,7 +63,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
-		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500,
+		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 4,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout,
 	}
@@ -137,6 +138,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.ReporterURL, "REPORTER_URL")
 	str(&c.CORSOrigins, "CORS_ORIGINS")
 	num(&c.BatchSize, "BATCH_SIZE")
+	num(&c.Workers, "PROCESSOR_WORKERS")
 	str(&c.LogFormat, "LOG_FORMAT")
 	str(&c.LogLevel, "LOG_LEVEL")
 	str(&c.DataDir, "DATA_DIR")
@@ -204,6 +206,9 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
 		bad("BATCH_SIZE", &c.BatchSize, "batch size %d is out of range: use 1 to %d", c.BatchSize, MaxBatchSize)
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		bad("PROCESSOR_WORKERS", &c.Workers, "processor workers %d is out of range: use 1 to 64", c.Workers)
 	}
 	if c.Partitions < 1 || c.Partitions > MaxPartitions {
 		bad("PARTITIONS", &c.Partitions, "partitions %d is out of range: use 1 to %d", c.Partitions, MaxPartitions)

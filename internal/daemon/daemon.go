@@ -154,6 +154,7 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	defer consumer.Close(context.Background())
 	pc := processor.DefaultConfig()
 	pc.BatchSize = cfg.BatchSize
+	pc.Workers = cfg.Workers
 	p := processor.New(consumer, store, log, pc)
 	log.Info().Str("name", cc.Name).Ints("partitions", consumer.Owned()).Msg("processor started")
 	stopReport := reportCounters(rdb, Keys(cfg), func() map[string]int64 {

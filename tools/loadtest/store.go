@@ -113,6 +113,7 @@ func enriched(ev analytics.Event, i int) analytics.Event {
 func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
 	n := fs.Int("n", 50000, "events")
 	batch := fs.Int("batch", 500, "processor batch size")
+	workers := fs.Int("workers", 0, "batches stored at once (0: the processor's default)")
 	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the processing phase (embedded FerretDB included) here")
 	shape := fs.String("workload", "uniform", "uniform (every event a new visitor-hour: the worst case for the rollups) or sessions (visits of 5 events)")
@@ -179,7 +180,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 		return err
 	}
 	defer consumer.Close(context.Background())
-	p := processor.New(consumer, store, zerolog.Nop(), processor.Config{BatchSize: *batch})
+	p := processor.New(consumer, store, zerolog.Nop(), processor.Config{BatchSize: *batch, Workers: *workers})
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
