@@ -63,7 +63,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
-		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 4,
+		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout,
 	}
