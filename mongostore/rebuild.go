@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
@@ -172,7 +171,11 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	// its watermark, so entries the processors replay after the rebuild
 	// count only when they are newer.
 	if err := write(func(ctx context.Context) error {
-		for _, c := range []*mongo.Collection{s.rollups, s.shards} {
+		colls, err := s.rollupColls(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range colls {
 			octx, cancel := op(ctx)
 			_, err := c.UpdateMany(octx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "wm", Value: last}}}})
@@ -202,7 +205,11 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	// numbers; the next rebuild removes it.
 	_ = write(func(ctx context.Context) error {
 		old := bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: gen}}}}
-		for _, c := range []*mongo.Collection{s.rollups, s.shards, s.users} {
+		colls, err := s.rollupColls(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range append(colls, s.users) {
 			octx, cancel := op(ctx)
 			_, err := c.DeleteMany(octx, old)
 			cancel()

@@ -212,10 +212,19 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 	id := ref.shardID(n)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		var cur shardDoc
-		err := s.shards.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
+		coll := s.shardColl(ref.period)
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return shardResult{}, transientErr("mongodb: read rollup shard", err)
+		}
+		if !exists {
+			if copied, err := s.adoptLegacy(ctx, ref.period, s.shards, coll, id); err != nil || copied {
+				if err != nil {
+					return shardResult{}, err
+				}
+				continue
+			}
 		}
 		cm, err := decodeCounters(cur.CU, cur.C)
 		if err != nil {
@@ -279,7 +288,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			doc := append(ref.base(id), bson.E{Key: "cu", Value: cm.add(inc)},
 				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: o}, bson.E{Key: "ou", Value: ou}, bson.E{Key: "wm", Value: last})
 			octx, cancel := op(ctx)
-			_, err := s.shards.InsertOne(octx, doc)
+			_, err := coll.InsertOne(octx, doc)
 			cancel()
 			if mongo.IsDuplicateKeyError(err) {
 				continue
@@ -299,7 +308,7 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "c", Value: ""}}})
 		}
 		octx, cancel := op(ctx)
-		r, err := s.shards.UpdateOne(octx, s.casFilter(id, cur.WM), update)
+		r, err := coll.UpdateOne(octx, s.casFilter(id, cur.WM), update)
 		cancel()
 		if err != nil {
 			return shardResult{}, transientErr("mongodb: update rollup shard", err)
@@ -336,12 +345,21 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			return err
 		}
 		var cur mainDoc
-		err := s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+		coll := s.mainColl(ref.period)
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
 			options.FindOne().SetProjection(bson.D{{Key: "wm", Value: 1}, {Key: "top", Value: 1}, {Key: "cu", Value: 1}, {Key: "c", Value: 1},
 				{Key: "h", Value: 1}, {Key: "keys", Value: 1}, {Key: "hll", Value: 1}})).Decode(&cur)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return transientErr("mongodb: read rollup", err)
+		}
+		if !exists {
+			if copied, err := s.adoptLegacy(ctx, ref.period, s.rollups, coll, id); err != nil || copied {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		cm, err := decodeCounters(cur.CU, cur.C)
 		if err != nil {
@@ -451,7 +469,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 				doc = append(doc, bson.E{Key: "h", Value: addHours("", &sum)})
 			}
 			octx, cancel := op(ctx)
-			_, err := s.rollups.InsertOne(octx, doc)
+			_, err := coll.InsertOne(octx, doc)
 			cancel()
 			if mongo.IsDuplicateKeyError(err) {
 				continue
@@ -478,7 +496,7 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "c", Value: ""}}})
 		}
 		octx, cancel := op(ctx)
-		r, err := s.rollups.UpdateOne(octx, s.casFilter(id, cur.WM), update)
+		r, err := coll.UpdateOne(octx, s.casFilter(id, cur.WM), update)
 		cancel()
 		if err != nil {
 			return transientErr("mongodb: update rollup", err)

@@ -2,10 +2,14 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/rollup"
@@ -16,7 +20,6 @@ var _ rollup.Reader = (*Store)(nil)
 // snapshotDoc is the part of a main rollup document a snapshot reads: the
 // counters per value (c, u) stay behind, the leaders hold what answers need.
 type snapshotDoc struct {
-	ID      string                      `bson:"_id"`
 	Views   int64                       `bson:"views"`
 	Events  int64                       `bson:"events"`
 	Uniques int64                       `bson:"uniques"`
@@ -32,12 +35,12 @@ var snapshotProjection = bson.D{{Key: "views", Value: 1}, {Key: "events", Value:
 	{Key: "h", Value: 1}, {Key: "top", Value: 1}, {Key: "other", Value: 1}, {Key: "otheru", Value: 1}, {Key: "hll", Value: 1}}
 
 // Rollups implements rollup.Reader: one read of the site's generation, then
-// one query for every period's main document ({_id: {$in: [...]}}, an index
-// lookup per id on MongoDB; on FerretDB v1.24, which answers any lookup,
-// even by _id, by scanning the collection, one scan instead of one per
-// period). If a rebuild switched generations between the reads, they are
-// done again in the new one, so every snapshot comes from the same
-// generation.
+// one read by _id per period, a few at a time, each in its own period's
+// collection (see collections.go). If a rebuild switched generations
+// between the reads, they are done again in the new one, so every snapshot
+// comes from the same generation. (One $in query for all periods was tried:
+// on FerretDB it decodes the whole collection in Go and was slower than the
+// lookups it replaced.)
 func (s *Store) Rollups(ctx context.Context, site string, periods []string) ([]rollup.Snapshot, error) {
 	if err := analytics.ValidateSiteID(site); err != nil {
 		return nil, err
@@ -66,39 +69,31 @@ func (s *Store) Rollups(ctx context.Context, site string, periods []string) ([]r
 
 func (s *Store) readSnapshots(ctx context.Context, site string, gen int64, periods []string) ([]rollup.Snapshot, int, error) {
 	out := make([]rollup.Snapshot, len(periods))
-	at := make(map[string][]int, len(periods)) // _id -> indexes in out
-	ids := make([]string, 0, len(periods))
+	var missing atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	opts := options.FindOne().SetProjection(snapshotProjection)
 	for i, p := range periods {
 		out[i].Period = p
-		id := rollupRef{site: site, period: p, gen: gen}.mainID()
-		if at[id] == nil {
-			ids = append(ids, id)
-		}
-		at[id] = append(at[id], i)
+		g.Go(func() error {
+			var doc snapshotDoc
+			id := rollupRef{site: site, period: p, gen: gen}.mainID()
+			err := s.mainColl(p).FindOne(gctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&doc)
+			if errors.Is(err, mongo.ErrNoDocuments) && s.legacyDays && rollup.IsDay(p) {
+				err = s.rollups.FindOne(gctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&doc)
+			}
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				missing.Add(1)
+				return nil
+			}
+			if err != nil {
+				return analytics.Wrap(analytics.Unavailable, "mongodb: read rollup", err)
+			}
+			out[i] = doc.snapshot(p)
+			return nil
+		})
 	}
-	if len(ids) == 0 {
-		return out, 0, nil
-	}
-	cur, err := s.rollups.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(snapshotProjection))
-	if err != nil {
-		return nil, 0, analytics.Wrap(analytics.Unavailable, "mongodb: read rollups", err)
-	}
-	defer cur.Close(context.Background())
-	found := 0
-	for cur.Next(ctx) {
-		var doc snapshotDoc
-		if err := cur.Decode(&doc); err != nil {
-			return nil, 0, analytics.Wrap(analytics.Internal, "mongodb: decode rollup", err)
-		}
-		for _, i := range at[doc.ID] {
-			out[i] = doc.snapshot(periods[i])
-			found++
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return nil, 0, analytics.Wrap(analytics.Unavailable, "mongodb: read rollups", err)
-	}
-	return out, len(periods) - found, nil
+	return out, int(missing.Load()), g.Wait()
 }
 
 func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {

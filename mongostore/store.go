@@ -77,6 +77,10 @@ type Store struct {
 	mu      sync.Mutex
 	creator map[string]string // user key -> queue entry that created it
 
+	// legacyDays: rollups holds day documents of an earlier version (see
+	// detectLegacyDays).
+	legacyDays bool
+
 	// ferret is set when the server is FerretDB (buildInfo says so); see
 	// casFilter.
 	ferret bool
@@ -145,6 +149,10 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		_, s.ferret = info["ferretdbVersion"]
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := s.detectLegacyDays(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
@@ -276,7 +275,11 @@ func TestRebuildReproducesRollups(t *testing.T) {
 	}
 	before := []analytics.Stats{stats(t, s, "site-abc-123", "2025-11-12"), stats(t, s, "site-abc-123", "2025-11-13"), stats(t, s, "site-abc-123", "")}
 	// Damage the rollups, then rebuild.
-	for _, c := range []*mongo.Collection{s.rollups, s.shards} {
+	colls, err := s.rollupColls(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range colls {
 		if _, err := c.DeleteMany(ctx, map[string]any{"site_id": "site-abc-123"}); err != nil {
 			t.Fatal(err)
 		}
