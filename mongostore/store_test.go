@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
 	"github.com/siteanalytics/analytics/rollup"
