@@ -342,7 +342,7 @@ func (s *Store) ensureSights(ctx context.Context, cs []counted, gens map[string]
 				if _, seen := out[k]; seen {
 					continue
 				}
-				if cr, ok := s.creator[k]; ok && fresh == nil {
+				if cr, ok := s.known(k); ok && fresh == nil {
 					out[k] = cr
 					continue
 				}
@@ -396,17 +396,35 @@ func (s *Store) ensureSights(ctx context.Context, cs []counted, gens map[string]
 	return out, nil
 }
 
-// remember caches user creators. The cache is cleared when full: simple, and
-// a cold key costs only one lookup.
+// remember caches the creators of first-sight documents, in two
+// generations: when the current one is full it becomes the older one and
+// the oldest is forgotten. Keys in use (returning visitors' month and
+// all-time sights) survive the turn, so there is no cliff where every key
+// costs a lookup again at once (a lookup by _id scans the collection on
+// FerretDB). Called with s.mu unlocked.
 func (s *Store) remember(m map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.creator)+len(m) > s.cfg.UserCache {
-		clear(s.creator)
+	if len(s.creator)+len(m) > max(s.cfg.UserCache/2, 1) {
+		s.older, s.creator = s.creator, make(map[string]string, len(s.creator))
 	}
 	for k, v := range m {
 		s.creator[k] = v
 	}
+}
+
+// known returns the cached creator of key k, keeping a key of the older
+// generation in use by moving it to the current one. Called with s.mu held.
+func (s *Store) known(k string) (string, bool) {
+	if v, ok := s.creator[k]; ok {
+		return v, true
+	}
+	v, ok := s.older[k]
+	if ok {
+		s.creator[k] = v
+		delete(s.older, k)
+	}
+	return v, ok
 }
 
 // op bounds one database write by the writer's fence when ctx carries one

@@ -75,7 +75,8 @@ type Store struct {
 	now     func() time.Time
 
 	mu      sync.Mutex
-	creator map[string]string // user key -> queue entry that created it
+	creator map[string]string // first-sight key -> queue entry that created it (see remember)
+	older   map[string]string // the previous generation of creator
 
 	// legacyDays: rollups holds day documents of an earlier version (see
 	// detectLegacyDays).
