@@ -23,8 +23,16 @@ func TestDayRollupsOfAnEarlierVersionCarryOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	if s.legacyDays {
-		t.Fatal("a new database has no earlier day rollups")
+	// Month and all-time rollups in the rollups collection are not
+	// mistaken for an earlier version's days.
+	seed := analytics.Batch{Entries: []analytics.Entry{{ID: "999-0", Event: pv("m1", "other", "/", "u", "2025-10-01T00:00:00Z")}}}
+	if _, err := s.Apply(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	if s1, err := Open(ctx, uri, DefaultConfig()); err != nil || s1.legacyDays {
+		t.Fatalf("a database without earlier day rollups: legacy %v, %v", s1 != nil && s1.legacyDays, err)
+	} else {
+		s1.Close(ctx)
 	}
 	// What the previous version wrote for 5 views of /a by 2 users.
 	h := rollup.Key{Dim: rollup.Path, Value: "/a"}.Hash()

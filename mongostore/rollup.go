@@ -78,8 +78,13 @@ func (r rollupRef) shardID(n int) string {
 
 func (r rollupRef) base(id string) bson.D {
 	d := bson.D{{Key: "_id", Value: id}, {Key: "site_id", Value: r.site}, {Key: "gen", Value: r.gen}}
-	if r.period != allPeriod {
+	switch {
+	case rollup.IsDay(r.period):
 		d = append(d, bson.E{Key: "day", Value: r.period})
+	case r.period != allPeriod:
+		// Not "day": a day field in the rollups collection marks the day
+		// documents of an earlier version (see detectLegacyDays).
+		d = append(d, bson.E{Key: "month", Value: r.period})
 	}
 	return d
 }
