@@ -109,3 +109,29 @@ func TestCookielessVisitorIDs(t *testing.T) {
 		t.Fatalf("Redis down: %d %s, %d events queued", resp.StatusCode, out, len(q.events))
 	}
 }
+
+// A cookieless id uses the salt of the event's own day: events a browser
+// queued before midnight and sent after it stay that day's visitor; an
+// event older than the salts' 48 h gets today's.
+func TestCookielessSaltOfTheEventsDay(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	now := time.Now().UTC()
+	day := now.Truncate(24 * time.Hour)
+	q := &memQueue{}
+	cfg := collector.DefaultConfig()
+	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(rdb, prefix, func() time.Time { return now })})
+	srv := httptest.NewServer(collector.New(q, q, zerolog.Nop(), cfg).Handler())
+	t.Cleanup(srv.Close)
+	ev := func(ts time.Time) string {
+		return `{"site_id":"s","event_type":"x","ip":"203.0.113.1","user_agent":"UA","timestamp":"` + ts.Format(time.RFC3339Nano) + `"}`
+	}
+	yesterday, today, old := day.Add(-time.Minute), day.Add(now.Sub(day)/2), day.Add(-72*time.Hour)
+	body := "[" + ev(yesterday) + "," + ev(yesterday.Add(-time.Hour)) + "," + ev(today) + "," + ev(old) + "]"
+	if resp, out := do(t, "POST", srv.URL+"/events?cookieless=1", "text/plain", "", []byte(body)); resp.StatusCode != 202 {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	e := q.events
+	if len(e) != 4 || e[0].UserID != e[1].UserID || e[0].UserID == e[2].UserID || e[3].UserID != e[2].UserID {
+		t.Fatalf("ids: yesterday %q %q, today %q, 3 days ago %q", e[0].UserID, e[1].UserID, e[2].UserID, e[3].UserID)
+	}
+}

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -76,7 +77,7 @@ func (e *Enricher) Request(r *http.Request) *Req {
 // Event fills ev's Source, ReferrerHost, Browser, OS, Device and Country
 // from ev.Client and the request, and in cookieless mode (cookieless, or
 // Config.Cookieless) gives an event without a UserID the visitor id of
-// (receive day's salt, site, IP, User-Agent). ev.Client, if set, speaks for
+// (the salt of the event's UTC day, or today's once that one is gone; site, IP, User-Agent). ev.Client, if set, speaks for
 // the browser instead of the request: a server-side sender forwards its
 // visitor's User-Agent and address. ev.Client is cleared whatever happens,
 // so the raw address and User-Agent can never be queued.
@@ -117,7 +118,13 @@ func (q *Req) Event(ctx context.Context, ev *analytics.Event, cookieless bool) (
 	ev.Source, ev.ReferrerHost = Source(c.Referrer, pageHost, ev.UTMSource)
 
 	if s := q.e.cfg.Salts; s != nil && ev.UserID == "" && (cookieless || q.e.cfg.Cookieless) {
-		salt, err := s.Salt(ctx, s.now())
+		// The salt of the event's own day, so events a browser queued
+		// before midnight and sent after it count for the same visitor
+		// as that day's others; once that salt is gone (48 h), today's.
+		salt, err := s.Salt(ctx, ev.Timestamp)
+		if errors.Is(err, ErrSaltExpired) {
+			salt, err = s.Salt(ctx, s.now())
+		}
 		if err != nil {
 			return false, err
 		}

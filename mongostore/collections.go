@@ -67,7 +67,7 @@ func (s *Store) rollupColls(ctx context.Context) ([]*mongo.Collection, error) {
 // Open), a day document missing from its month's collection is looked for
 // there: reads find it, and the first write copies it over.
 func (s *Store) detectLegacyDays(ctx context.Context) error {
-	err := s.rollups.FindOne(ctx, bson.D{{Key: "day", Value: bson.D{{Key: "$exists", Value: true}}}}).Err()
+	err := s.rollups.FindOne(ctx, bson.D{{Key: "day", Value: bson.D{{Key: "$regex", Value: `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`}}}}).Err()
 	switch {
 	case err == nil:
 		s.legacyDays = true
