@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -283,9 +282,7 @@ func (c *redisChild) start(ctx context.Context) error {
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--maxmemory-policy", "noeviction", "--protected-mode", "yes", "--daemonize", "no",
 		"--logfile", filepath.Join(c.dir, "redis.log"))
-	// Die with us even on SIGKILL, so a crashed quick start or test never
-	// leaves a redis-server behind holding the port.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("embedded redis: start %s: %w", c.bin, err)
 	}
@@ -352,7 +349,7 @@ func (c *redisChild) stop() error {
 }
 
 func terminate(p *redisProc) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = askToStop(p.cmd.Process)
 	select {
 	case <-p.exited:
 	case <-time.After(10 * time.Second):
