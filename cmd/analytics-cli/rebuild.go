@@ -9,8 +9,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/redisqueue"
 )
 
@@ -40,20 +42,32 @@ func rebuildCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				return err
 			}
 			defer store.Close(context.Background())
-			hold, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
-				func(p int, why string) {
-					fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
-				})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "rebuilding %s from its raw events (readers keep seeing the old numbers until it is done)\n", site)
-			bar := newProgressBar(stdout)
-			res, err := store.Rebuild(c.Context, site, hold, cfg.BatchSize, bar.update)
-			bar.done()
-			hold.Release(err == nil)
-			if err != nil {
-				return fmt.Errorf("rebuild of %s stopped; its stats are unchanged, run it again: %w", site, err)
+			// A rebuild cut off (its hold's write deadline passed while the
+			// database was slow, or the database did not answer) left the
+			// site unchanged and is simply started again, a few times.
+			const attempts = 3
+			var res mongostore.RebuildResult
+			for attempt := 1; ; attempt++ {
+				hold, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
+					func(p int, why string) {
+						fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
+					})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "rebuilding %s from its raw events (readers keep seeing the old numbers until it is done)\n", site)
+				bar := newProgressBar(stdout)
+				res, err = store.Rebuild(c.Context, site, hold, cfg.BatchSize, bar.update)
+				bar.done()
+				hold.Release(err == nil)
+				if err == nil {
+					break
+				}
+				if attempt == attempts || c.Context.Err() != nil || analytics.KindOf(err) != analytics.Unavailable {
+					return fmt.Errorf("rebuild of %s stopped; its stats are unchanged, run it again: %w", site, err)
+				}
+				fmt.Fprintf(stdout, "rebuild cut off (%v); its stats are unchanged; starting again (attempt %d of %d)\n",
+					analytics.Message(err), attempt+1, attempts)
 			}
 			fmt.Fprintf(stdout, "rebuilt %s: %d events, now generation %d, in %v\n",
 				site, res.Events, res.Generation, res.Elapsed.Round(1e6))
