@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics/rollup"
 )
@@ -75,6 +76,16 @@ func (s *Store) detectLegacyDays(ctx context.Context) error {
 		return classify("mongodb: look for day rollups of an earlier version", err)
 	}
 	return nil
+}
+
+// readMain decodes into v the main rollup document id of period, looking
+// for a day in its earlier version's place too (see detectLegacyDays).
+func (s *Store) readMain(ctx context.Context, period, id string, opts *options.FindOneOptionsBuilder, v any) error {
+	err := s.mainColl(period).FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(v)
+	if errors.Is(err, mongo.ErrNoDocuments) && s.legacyDays && rollup.IsDay(period) {
+		err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(v)
+	}
+	return err
 }
 
 // legacyDoc returns the earlier version's document id of a day period from

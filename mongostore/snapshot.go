@@ -78,10 +78,7 @@ func (s *Store) readSnapshots(ctx context.Context, site string, gen int64, perio
 		g.Go(func() error {
 			var doc snapshotDoc
 			id := rollupRef{site: site, period: p, gen: gen}.mainID()
-			err := s.mainColl(p).FindOne(gctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&doc)
-			if errors.Is(err, mongo.ErrNoDocuments) && s.legacyDays && rollup.IsDay(p) {
-				err = s.rollups.FindOne(gctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&doc)
-			}
+			err := s.readMain(gctx, p, id, opts, &doc)
 			if errors.Is(err, mongo.ErrNoDocuments) {
 				missing.Add(1)
 				return nil

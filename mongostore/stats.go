@@ -38,10 +38,7 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 			return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
 		}
 		ref := rollupRef{site: q.SiteID, period: period, gen: gen}
-		err = s.mainColl(period).FindOne(ctx, bson.D{{Key: "_id", Value: ref.mainID()}}, opts).Decode(&doc)
-		if errors.Is(err, mongo.ErrNoDocuments) && s.legacyDays && rollup.IsDay(period) {
-			err = s.rollups.FindOne(ctx, bson.D{{Key: "_id", Value: ref.mainID()}}, opts).Decode(&doc)
-		}
+		err = s.readMain(ctx, period, ref.mainID(), opts, &doc)
 		if !errors.Is(err, mongo.ErrNoDocuments) {
 			break
 		}
