@@ -91,9 +91,17 @@ func (c *collector) wait(t *testing.T, n int) ([]request, []analytics.Event, []m
 }
 
 // loaded waits until the snippet has replaced the page's stub.
+// A navigation (a clicked link) destroys the page's execution context under
+// a poll that started on the old page; such a poll is started again until
+// the deadline.
 var loaded = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-	_, err := chromedp.Poll[bool](`!!(window.analytics && analytics.flush)`, chromedp.WithPollingTimeout(30*time.Second))(ctx, t)
-	return err
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := chromedp.Poll[bool](`!!(window.analytics && analytics.flush)`, chromedp.WithPollingTimeout(time.Until(deadline)))(ctx, t)
+		if err == nil || !strings.Contains(err.Error(), "context") || time.Now().After(deadline) {
+			return err
+		}
+	}
 })
 
 // TestSnippetSendsReferrerAndCampaign follows a link from a page on another
