@@ -3,7 +3,6 @@
 package collector
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -356,31 +354,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // ETag, so a new collector version reaches them within an hour at the cost
 // of a 304 per page load at most once an hour.
 func snippet() http.Handler {
-	gz := gzipBytes(js.Script)
+	st := httpx.NewStatic(js.Script, "application/javascript; charset=utf-8")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "application/javascript; charset=utf-8")
-		h.Set("Cache-Control", "public, max-age=3600")
-		h.Set("ETag", js.ETag)
-		h.Set("Vary", "Accept-Encoding")
-		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, js.ETag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		body := js.Script
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			h.Set("Content-Encoding", "gzip")
-			body = gz
-		}
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		_, _ = w.Write(body)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		st.ServeHTTP(w, r)
 	})
-}
-
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	_, _ = zw.Write(b)
-	_ = zw.Close()
-	return buf.Bytes()
 }

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"sync/atomic"
 
@@ -124,4 +125,18 @@ func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {
 		}
 	}
 	return sn
+}
+
+// Sites lists the sites that have any rollup (every site with a stored
+// event has an all-time one in the rollups collection), sorted. It reads
+// one small collection: month and all-time documents, a few per site.
+func (s *Store) Sites(ctx context.Context) ([]string, error) {
+	ctx, cancel := op(ctx)
+	defer cancel()
+	var sites []string
+	if err := s.rollups.Distinct(ctx, "site_id", bson.D{}).Decode(&sites); err != nil {
+		return nil, classify("mongodb: list sites", err)
+	}
+	sort.Strings(sites)
+	return sites, nil
 }

@@ -33,6 +33,17 @@ type Config struct {
 	// lease's write deadline while sharing the database: on a slow database
 	// more workers mean more batches cut off and replayed. Default 1.
 	Workers int
+	// Realtime, when set, is told of each batch stored, after it is
+	// acknowledged (package realtime: the dashboard's last 30 minutes).
+	Realtime Recorder
+}
+
+// Recorder keeps a short-lived view of what was just stored. It is told
+// only of batches whose every event was stored for the first time, so a
+// batch redelivered after a crash is never counted twice; its failures
+// are logged and never hold the pipeline up.
+type Recorder interface {
+	Record(ctx context.Context, events []analytics.Event) error
 }
 
 // DefaultConfig returns the settings used when none are given.
@@ -166,6 +177,15 @@ func (p *Processor) handle(ctx context.Context, b analytics.Batch) error {
 	}
 	if err := p.retry(ctx, "acknowledge", func() error { return p.queue.Ack(ctx, b) }); err != nil {
 		return err
+	}
+	if p.cfg.Realtime != nil && res.Stored > 0 && res.Stored == len(good.Entries) {
+		evs := make([]analytics.Event, len(good.Entries))
+		for i, e := range good.Entries {
+			evs[i] = e.Event
+		}
+		if err := p.cfg.Realtime.Record(ctx, evs); err != nil {
+			p.log.Warn().Err(err).Int("partition", b.Partition).Msg("realtime counters not updated (the stored events are safe)")
+		}
 	}
 	p.Counters.Batches.Add(1)
 	p.Counters.Stored.Add(int64(res.Stored))

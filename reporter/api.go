@@ -1,12 +1,15 @@
 package reporter
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
+	"github.com/siteanalytics/analytics/realtime"
 )
 
 // handleQuery serves one endpoint of the Stats API (Plausible v1 shapes),
@@ -30,5 +33,77 @@ func (rp *Reporter) handleQuery(kind query.Kind) http.Handler {
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, a)
+	})
+}
+
+// handleSites lists the sites with data: {"results":[{"site_id":"..."}]}.
+func (rp *Reporter) handleSites() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if rp.cfg.Sites == nil {
+			httpx.WriteJSON(w, http.StatusNotImplemented, map[string]string{"error": "this reporter's store cannot list sites"})
+			return
+		}
+		sites, err := rp.cfg.Sites.Sites(r.Context())
+		if err != nil {
+			rp.storageError(w, err, "")
+			return
+		}
+		type site struct {
+			ID string `json:"site_id"`
+		}
+		out := make([]site, len(sites))
+		for i, s := range sites {
+			out[i] = site{s}
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"results": out})
+	})
+}
+
+// handleRealtime answers a site's last minutes (minutes=1..30, default
+// 30): {"minutes":30,"visitors":N,"pageviews":N,"events":N,"series":[...]}.
+// With visitorsOnly it is Plausible's /api/v1/stats/realtime/visitors: the
+// visitors of the last 5 minutes as a bare number.
+func (rp *Reporter) handleRealtime(visitorsOnly bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		v := r.URL.Query()
+		site := v.Get("site_id")
+		if site == "" {
+			httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "site_id: required, e.g. ?site_id=site-abc-123"})
+			return
+		}
+		if err := analytics.ValidateSiteID(site); err != nil {
+			httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
+			return
+		}
+		minutes := realtime.Window
+		if visitorsOnly {
+			minutes = 5
+		}
+		if s := v.Get("minutes"); s != "" && !visitorsOnly {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > realtime.Window {
+				httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("minutes: %q must be a whole number from 1 to %d", s, realtime.Window)})
+				return
+			}
+			minutes = n
+		}
+		if rp.cfg.Realtime == nil {
+			httpx.WriteJSON(w, http.StatusNotImplemented, map[string]string{"error": "realtime needs Redis: start the reporter with REDIS_URL (the queue's Redis) set"})
+			return
+		}
+		sum, err := rp.cfg.Realtime.Read(r.Context(), site, minutes)
+		if err != nil {
+			rp.log.Warn().Err(err).Str("site_id", site).Msg("realtime: reading Redis failed; answered 503")
+			w.Header().Set("Retry-After", "1")
+			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "realtime numbers are unavailable right now (Redis does not answer); retry later"})
+			return
+		}
+		if visitorsOnly {
+			httpx.WriteJSON(w, http.StatusOK, sum.Visitors)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, sum)
 	})
 }

@@ -3,6 +3,7 @@
 package reporter
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/dashboard"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
+	"github.com/siteanalytics/analytics/realtime"
 	"github.com/siteanalytics/analytics/rollup"
 )
 
@@ -23,6 +26,23 @@ type Config struct {
 	// Rollups answers the Stats API (/api/v1/stats/...); when nil, the
 	// stats reader is used if it reads rollups too (rollup.Reader).
 	Rollups rollup.Reader
+	// Sites lists the sites with data (/api/v1/sites, the dashboard's site
+	// picker); when nil, the stats reader is used if it lists sites.
+	Sites SiteLister
+	// Realtime answers /api/v1/stats/realtime; nil answers 501.
+	Realtime RealtimeReader
+	// Dashboard is served at / and /sites/{site_id}; nil serves none.
+	Dashboard *dashboard.Dashboard
+}
+
+// SiteLister lists the sites that have data, sorted.
+type SiteLister interface {
+	Sites(ctx context.Context) ([]string, error)
+}
+
+// RealtimeReader reads a site's last minutes (package realtime).
+type RealtimeReader interface {
+	Read(ctx context.Context, site string, minutes int) (realtime.Summary, error)
 }
 
 // Reporter serves GET /stats and the Stats API (/api/v1/stats/...).
@@ -40,6 +60,9 @@ func New(stats analytics.StatsReader, ready analytics.Pinger, log zerolog.Logger
 	if rr, ok := stats.(rollup.Reader); ok && rp.rollups == nil {
 		rp.rollups = rr
 	}
+	if sl, ok := stats.(SiteLister); ok && rp.cfg.Sites == nil {
+		rp.cfg.Sites = sl
+	}
 	return rp
 }
 
@@ -50,21 +73,40 @@ func (rp *Reporter) Handler() http.Handler {
 	httpx.GetAndHead(r, "/api/v1/stats/aggregate", rp.auth(rp.handleQuery(query.Aggregate)))
 	httpx.GetAndHead(r, "/api/v1/stats/timeseries", rp.auth(rp.handleQuery(query.Timeseries)))
 	httpx.GetAndHead(r, "/api/v1/stats/breakdown", rp.auth(rp.handleQuery(query.Breakdown)))
+	httpx.GetAndHead(r, "/api/v1/stats/realtime", rp.auth(rp.handleRealtime(false)))
+	httpx.GetAndHead(r, "/api/v1/stats/realtime/visitors", rp.auth(rp.handleRealtime(true)))
+	httpx.GetAndHead(r, "/api/v1/sites", rp.auth(rp.handleSites()))
+	if d := rp.cfg.Dashboard; d != nil {
+		// The page and its assets hold no data, so they need no token: the
+		// page asks for it when the API answers 401.
+		httpx.GetAndHead(r, "/", d.Page())
+		httpx.GetAndHead(r, "/sites/:site_id", d.Page())
+		httpx.GetAndHead(r, "/assets/:name", d.Asset())
+	}
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"mongodb": rp.ready}, 0))
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here; allowed: " + w.Header().Get("Allow")})
 	})
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path + " (try GET /stats?site_id=...)"})
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint: " + r.URL.Path + " (try GET /stats?site_id=..., or open / in a browser)"})
 	})
 	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
 		rp.log.Error().Interface("panic", v).Msg("handler panic")
 		httpx.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// Dashboards on other origins read stats from the browser.
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		// Dashboards on other origins read stats from the browser, sending
+		// the token: the preflight must allow Authorization.
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		if req.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+			h.Set("Access-Control-Allow-Headers", "Authorization")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		r.ServeHTTP(w, req)
 	})
 }
@@ -73,10 +115,11 @@ func (rp *Reporter) auth(next http.Handler) http.Handler {
 	if rp.cfg.Token == "" {
 		return next
 	}
-	want := []byte("Bearer " + rp.cfg.Token)
+	want := []byte(rp.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		// The scheme is case-insensitive (RFC 9110); the token is not.
+		scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
 			httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <REPORTER_TOKEN>"})
 			return

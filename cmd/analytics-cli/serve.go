@@ -127,10 +127,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 		return err
 	}
 	cURL, rURL := daemon.URL(cln), daemon.URL(rln)
+	if !cfg.SetInEnv("COLLECTOR_URL") {
+		cfg.CollectorURL = cURL
+	}
 	fmt.Fprintf(stdout, `
 Analytics is running.
   Collector  %s   (POST /event, POST /events)
-  Reporter   %s   (GET /stats)
+  Reporter   %s   (the dashboard; GET /stats, /api/v1/stats/...)
   %s
   %s
 
@@ -176,7 +179,7 @@ Press Ctrl+C to stop.
 		return daemon.RunProcessor(processorCtx, cfg, rdb, store, logs["processor"])
 	})
 	start(2, func() error {
-		return daemon.RunReporter(reporterCtx, cfg, store, rln, logs["reporter"])
+		return daemon.RunReporter(reporterCtx, cfg, store, rdb, rln, logs["reporter"])
 	})
 	// A redis-server child that dies is started again (the collector answers
 	// 503 meanwhile); if it cannot be, serve stops and exits non-zero so a

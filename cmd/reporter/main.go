@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics/internal/config"
@@ -36,7 +37,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
-		}, cfg.MongoFlags()...), cfg.LogFlags()...),
+			&cli.StringFlag{Name: "collector-url", Value: cfg.CollectorURL, Destination: &cfg.CollectorURL, Usage: "the collector's address as browsers reach it, for the dashboard's script tag (env COLLECTOR_URL)"},
+		}, append(cfg.MongoFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
 		Writer: stdout,
 		Action: func(c *cli.Context) error {
 			if err := cfg.Validate(c.App.Flags); err != nil {
@@ -55,7 +57,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			return daemon.RunReporter(c.Context, &cfg, store, ln, log)
+			// Redis only feeds the dashboard's realtime line, so the
+			// reporter starts without it and answers the rest.
+			var rdb redis.UniversalClient
+			if cfg.HasRedis() {
+				if rdb, err = cfg.RedisClient(); err != nil {
+					return err
+				}
+				defer rdb.Close()
+			}
+			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log)
 		},
 	}
 	return app.RunContext(ctx, args)

@@ -32,6 +32,9 @@ type Config struct {
 	Host          string
 	ReporterToken string
 	ReporterURL   string
+	// CollectorURL is the collector's address as browsers reach it: the
+	// dashboard shows it in the script tag of its empty state.
+	CollectorURL string
 	CORSOrigins   string
 	StoreEvents   bool
 	BatchSize     int
@@ -63,7 +66,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
-		ReporterURL: "http://localhost:3001", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
+		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout,
 	}
@@ -136,6 +139,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.Host, "HOST")
 	str(&c.ReporterToken, "REPORTER_TOKEN")
 	str(&c.ReporterURL, "REPORTER_URL")
+	str(&c.CollectorURL, "COLLECTOR_URL")
 	str(&c.CORSOrigins, "CORS_ORIGINS")
 	num(&c.BatchSize, "BATCH_SIZE")
 	num(&c.Workers, "PROCESSOR_WORKERS")

@@ -14,11 +14,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics/collector"
+	"github.com/siteanalytics/analytics/dashboard"
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/processor"
+	"github.com/siteanalytics/analytics/realtime"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/reporter"
 )
@@ -155,6 +157,7 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	pc := processor.DefaultConfig()
 	pc.BatchSize = cfg.BatchSize
 	pc.Workers = cfg.Workers
+	pc.Realtime = realtime.New(rdb, cfg.Prefix)
 	p := processor.New(consumer, store, log, pc)
 	log.Info().Str("name", cc.Name).Ints("partitions", consumer.Owned()).Msg("processor started")
 	stopReport := reportCounters(rdb, Keys(cfg), func() map[string]int64 {
@@ -187,8 +190,16 @@ func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, snapshot fu
 }
 
 // RunReporter serves the stats API on ln until ctx ends.
-func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Store, ln net.Listener, log zerolog.Logger) error {
-	r := reporter.New(store, store, log, reporter.Config{Token: cfg.ReporterToken})
-	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Msg("reporter listening")
+func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Store, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger) error {
+	dash, err := dashboard.New(dashboard.Config{CollectorURL: cfg.CollectorURL})
+	if err != nil {
+		return err
+	}
+	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash}
+	if rdb != nil {
+		rc.Realtime = realtime.New(rdb, cfg.Prefix)
+	}
+	r := reporter.New(store, store, log, rc)
+	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
 	return httpx.Serve(ctx, ln, r.Handler(), shutdownGrace, log)
 }
