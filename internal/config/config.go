@@ -35,15 +35,15 @@ type Config struct {
 	// CollectorURL is the collector's address as browsers reach it: the
 	// dashboard shows it in the script tag of its empty state.
 	CollectorURL string
-	CORSOrigins   string
-	StoreEvents   bool
-	BatchSize     int
-	Workers       int // batches a processor stores at once
-	LeaseTTL      time.Duration
-	LogFormat     string
-	LogLevel      string
-	DataDir       string
-	MaxBacklog    int64
+	CORSOrigins  string
+	StoreEvents  bool
+	BatchSize    int
+	Workers      int // batches a processor stores at once
+	LeaseTTL     time.Duration
+	LogFormat    string
+	LogLevel     string
+	DataDir      string
+	MaxBacklog   int64
 	// QueueTimeout is the deadline of every queue call made for a request:
 	// past it the collector answers 503 with Retry-After instead of waiting
 	// on a stalled Redis.
