@@ -328,6 +328,7 @@ async function fillCard(card, limit) {
   const key = prop.replace(/^(event|visit):/, '');
   const rows = ans.results.filter((r) => r[key] !== card.skip);
   body.replaceChildren();
+  body.dataset.property = prop;
   if (!rows.length) {
     body.append(el('p', { class: 'empty', text: 'Nothing in this period.' }));
     return;
@@ -441,6 +442,7 @@ function fillPeriodPicker() {
 async function load() {
   clearInterval(realtimeTimer);
   const gen = ++state.gen;
+  document.documentElement.dataset.state = 'loading';
   state.view = readView();
   banner('');
   try {

@@ -1,0 +1,616 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// These tests open the reporter's dashboard in headless Chromium against
+// the real pipeline and compare what it draws with what the Stats API
+// answers for the same view.
+
+// ScreenshotDir is where the dashboard tests write their screenshots (the
+// README shows one); relative to this package.
+const screenshotDir = "../../docs/screenshots"
+
+const xssPath = "/<img src=x onerror=alert(1)>"
+
+// watch records every request the page makes and every dialog it opens
+// (dismissing it, so the page does not hang).
+type watch struct {
+	mu       sync.Mutex
+	requests []string
+	dialogs  []string
+}
+
+func watchPage(t *testing.T, ctx context.Context) *watch {
+	t.Helper()
+	w := &watch{}
+	dialogs := make(chan string, 16)
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			w.mu.Lock()
+			w.requests = append(w.requests, e.Request.URL)
+			w.mu.Unlock()
+		case *page.EventJavascriptDialogOpening:
+			select {
+			case dialogs <- e.Message:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for msg := range dialogs {
+			w.mu.Lock()
+			w.dialogs = append(w.dialogs, msg)
+			w.mu.Unlock()
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{})
+		}
+	}()
+	return w
+}
+
+func (w *watch) take() (requests, dialogs []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	requests, dialogs = w.requests, w.dialogs
+	w.requests = nil
+	return requests, dialogs
+}
+
+// dashBrowser is a Chromium tab that gives up after a few minutes, so a
+// page that never answers fails the test instead of hanging it.
+func dashBrowser(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(browser(t), 4*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls expr until it is true. Unlike chromedp.Poll it survives
+// navigations (whose new document starts a new execution context).
+func waitFor(ctx context.Context, expr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("still false after %v", timeout)
+			}
+			return fmt.Errorf("waiting for %s: %w", expr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// dashEval evaluates expr and decodes its JSON value into T.
+func dashEval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify(" + expr + ")"))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("evaluate %s: %v in %s", expr, err, s)
+	}
+	return v
+}
+
+// waitDrawn waits until the dashboard has drawn a view newer than gen
+// (the page counts the views it loads) and returns the new one's number.
+func waitDrawn(t *testing.T, ctx context.Context, gen int) int {
+	t.Helper()
+	expr := fmt.Sprintf(`document.documentElement.dataset.state === "ready" && +document.documentElement.dataset.gen > %d`, gen)
+	if err := waitFor(ctx, expr, 30*time.Second); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("the dashboard did not finish drawing: %v\npage text:\n%s", err, body)
+	}
+	return dashEval[int](t, ctx, `+document.documentElement.dataset.gen`)
+}
+
+// apiGet asks the reporter's API and decodes the answer.
+func apiGet(t *testing.T, base, path string, params url.Values, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path+"?"+params.Encode(), nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s?%s: %d %s", path, params.Encode(), resp.StatusCode, b)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return v
+}
+
+// dashWorkload sends a known mix of events for site over the last days
+// and today, and returns how many.
+func dashWorkload(t *testing.T, p *pipeline, site string, now time.Time) int {
+	t.Helper()
+	agents := []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
+	}
+	ips := []string{"81.2.69.160", "8.8.8.8", "5.9.0.1", "1.1.1.1", "200.160.2.3"}
+	referrers := []string{"", "https://www.google.com/search?q=x", "https://news.ycombinator.com/", "https://github.com/some/repo", "https://t.co/abc"}
+	var events []map[string]any
+	for i := 0; i < 240; i++ {
+		ts := now.Add(-time.Duration(i%9) * 24 * time.Hour).Add(-time.Duration(i*7) * time.Minute)
+		path := fmt.Sprintf("/docs/page-%d", i%7)
+		if i%5 == 0 {
+			path += fmt.Sprintf("?utm_source=newsletter&utm_medium=email&utm_campaign=launch-%d", i%3)
+		}
+		ev := map[string]any{
+			"id": fmt.Sprintf("dash-%d", i), "site_id": site, "event_type": "page_view", "path": path,
+			"user_id": fmt.Sprintf("visitor-%d", i%37), "timestamp": ts.UTC().Format(time.RFC3339),
+			"user_agent": agents[i%len(agents)], "ip": ips[i%len(ips)],
+		}
+		if r := referrers[i%len(referrers)]; r != "" {
+			ev["referrer"] = r
+		}
+		events = append(events, ev)
+		if i%6 == 0 {
+			events = append(events, map[string]any{
+				"id": fmt.Sprintf("dash-ev-%d", i), "site_id": site, "event_type": []string{"signup", "download", "Order Completed"}[i%3],
+				"path": path, "user_id": fmt.Sprintf("visitor-%d", i%37), "timestamp": ts.UTC().Format(time.RFC3339),
+			})
+		}
+	}
+	// A page whose path is HTML, and visits in the last minutes.
+	events = append(events, map[string]any{"id": "dash-xss", "site_id": site, "event_type": "page_view", "path": xssPath, "user_id": "visitor-xss", "timestamp": now.UTC().Format(time.RFC3339)})
+	for i := range 3 {
+		events = append(events, map[string]any{"id": fmt.Sprintf("dash-now-%d", i), "site_id": site, "event_type": "page_view", "path": "/live", "user_id": fmt.Sprintf("live-%d", i), "timestamp": now.Add(-time.Duration(i) * time.Minute).UTC().Format(time.RFC3339)})
+	}
+	for i := 0; i < len(events); i += 100 {
+		b, _ := json.Marshal(events[i:min(i+100, len(events))])
+		if code, body := post(t, p.collector+"/events", string(b)); code/100 != 2 {
+			t.Fatalf("POST /events: %d %s", code, body)
+		}
+	}
+	return len(events)
+}
+
+// kpi is a headline number as the page shows it.
+type kpi struct {
+	Metric string `json:"metric"`
+	Value  string `json:"value"`
+	Text   string `json:"text"`
+}
+
+const readKPIs = `[...document.querySelectorAll("#kpis .kpi")].map(k => ({metric: k.dataset.metric, value: k.dataset.value, text: k.querySelector(".value").textContent}))`
+
+// checkView compares the drawn view with the API for the same range.
+func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, params url.Values, interval, token string) {
+	t.Helper()
+	q := func(extra map[string]string) url.Values {
+		v := url.Values{"site_id": {site}}
+		for k, vs := range params {
+			v[k] = vs
+		}
+		for k, s := range extra {
+			v.Set(k, s)
+		}
+		return v
+	}
+	// Headline.
+	agg := apiGet(t, p.reporter, "/api/v1/stats/aggregate", q(map[string]string{"metrics": "visitors,pageviews,events"}), token)["results"].(map[string]any)
+	shown := map[string]kpi{}
+	for _, k := range dashEval[[]kpi](t, ctx, readKPIs) {
+		shown[k.Metric] = k
+	}
+	for _, m := range []string{"visitors", "pageviews", "events"} {
+		want := agg[m].(map[string]any)
+		got, ok := shown[m]
+		if !ok {
+			t.Errorf("headline: no %s", m)
+			continue
+		}
+		if got.Value != fmt.Sprint(want["value"]) {
+			t.Errorf("headline %s: page shows %s, API %v", m, got.Value, want["value"])
+		}
+		if approx := strings.HasPrefix(got.Text, "≈"); approx != (want["approximate"] == true) {
+			t.Errorf("headline %s: approximate mark %v, API approximate %v", m, approx, want["approximate"])
+		}
+	}
+	if v := agg["visitors"].(map[string]any)["value"].(float64); v > 0 {
+		want := agg["pageviews"].(map[string]any)["value"].(float64) / v
+		var got float64
+		fmt.Sscan(shown["views_per_visitor"].Value, &got)
+		if d := got - want; d > 1e-9 || d < -1e-9 {
+			t.Errorf("views per visitor: page %v, API %v", got, want)
+		}
+	}
+
+	// Chart: one point per bucket of the API's timeseries.
+	ts := apiGet(t, p.reporter, "/api/v1/stats/timeseries", q(map[string]string{"metrics": "visitors,pageviews", "interval": interval}), token)["results"].([]any)
+	points := dashEval[[][]float64](t, ctx, `JSON.parse(document.getElementById("plot").dataset.points)`)
+	if len(points) != 3 || len(points[0]) != len(ts) {
+		t.Fatalf("chart: %d series of %d points, API has %d buckets", len(points), len(points[0]), len(ts))
+	}
+	for i, row := range ts {
+		r := row.(map[string]any)
+		key := r["date"].(string)
+		layout := "2006-01-02"
+		if len(key) > 10 {
+			layout = "2006-01-02 15:04:05"
+		}
+		at, _ := time.Parse(layout, key)
+		if int64(points[0][i]) != at.Unix() || points[1][i] != r["visitors"].(float64) || points[2][i] != r["pageviews"].(float64) {
+			t.Errorf("chart point %d: page (%v, %v, %v), API %v", i, points[0][i], points[1][i], points[2][i], r)
+		}
+	}
+
+	// Every table, in the API's order.
+	type row struct {
+		Key    string            `json:"key"`
+		Values map[string]string `json:"values"`
+	}
+	type table struct {
+		Card     string `json:"card"`
+		Property string `json:"property"`
+		Rows     []row  `json:"rows"`
+		Empty    bool   `json:"empty"`
+	}
+	tables := dashEval[[]table](t, ctx, `[...document.querySelectorAll(".grid .card")].map(c => {
+		const tb = c.querySelector("table");
+		const rows = tb ? [...tb.querySelectorAll("tbody tr")].map(tr => ({key: tr.dataset.key,
+			values: Object.fromEntries([...tr.querySelectorAll("td.num")].map(td => [td.dataset.metric, td.dataset.value]))})) : [];
+		return {card: c.id, property: c.querySelector(".body").dataset.property || "", rows, empty: !!c.querySelector(".empty")};
+	})`)
+	if len(tables) != 10 {
+		t.Fatalf("%d tables, want 10", len(tables))
+	}
+	for _, tb := range tables {
+		if tb.Property == "" {
+			t.Errorf("%s: no table and no property (empty %v)", tb.Card, tb.Empty)
+			continue
+		}
+		metrics := "visitors"
+		switch tb.Property {
+		case "event:page":
+			metrics = "visitors,pageviews"
+		case "event:name":
+			metrics = "visitors,events"
+		}
+		key := tb.Property[strings.Index(tb.Property, ":")+1:]
+		res := apiGet(t, p.reporter, "/api/v1/stats/breakdown", q(map[string]string{"property": tb.Property, "metrics": metrics, "limit": "10"}), token)["results"].([]any)
+		var want []row
+		for _, r := range res {
+			m := r.(map[string]any)
+			if tb.Property == "event:name" && m[key] == "page_view" {
+				continue // the custom events table lists the others
+			}
+			w := row{Key: m[key].(string), Values: map[string]string{}}
+			for _, metric := range strings.Split(metrics, ",") {
+				w.Values[metric] = fmt.Sprint(m[metric])
+			}
+			want = append(want, w)
+		}
+		if len(want) == 0 {
+			if !tb.Empty {
+				t.Errorf("%s: API has no rows, the page does not say so", tb.Card)
+			}
+			continue
+		}
+		if g, w := fmt.Sprint(tb.Rows), fmt.Sprint(want); g != w {
+			t.Errorf("%s (%s):\npage %s\nAPI  %s", tb.Card, tb.Property, g, w)
+		}
+	}
+}
+
+func TestDashboardMatchesTheAPI(t *testing.T) {
+	p := startPipeline(t)
+	site := "dash.example"
+	now := time.Now().UTC()
+	n := dashWorkload(t, p, site, now)
+	p.waitProcessed(t, n, n)
+
+	ctx := dashBrowser(t)
+	w := watchPage(t, ctx)
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	start := p.reporter + "/sites/" + site + "?period=7d"
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(start)); err != nil {
+		t.Fatal(err)
+	}
+	gen := waitDrawn(t, ctx, 0)
+	today := now.Format("2006-01-02")
+	checkView(t, ctx, p, site, url.Values{"period": {"7d"}, "date": {today}}, "date", "")
+
+	// The page's requests: its own origin only, and a known number of API
+	// calls per load.
+	requests, dialogs := w.take()
+	var api int
+	for _, r := range requests {
+		if !strings.HasPrefix(r, p.reporter+"/") && !strings.HasPrefix(r, "data:") {
+			t.Errorf("request to another origin: %s", r)
+		}
+		if strings.Contains(r, "/api/") {
+			api++
+		}
+	}
+	t.Logf("one load: %d requests, %d of them API calls", len(requests), api)
+	if api != dashboardAPICalls {
+		t.Errorf("%d API calls per load, want %d: %q", api, dashboardAPICalls, requests)
+	}
+
+	// The HTML path is text: no element made of it, no dialog.
+	cells := dashEval[[]string](t, ctx, `[...document.querySelectorAll("#card-pages td.name .text")].map(e => e.textContent)`)
+	found := false
+	for _, c := range cells {
+		found = found || c == xssPath
+	}
+	if !found {
+		t.Errorf("the page %q is not shown as text among %q", xssPath, cells)
+	}
+	if imgs := dashEval[int](t, ctx, `document.querySelectorAll("main img").length`); imgs != 0 {
+		t.Errorf("%d img elements in the page: a value was rendered as HTML", imgs)
+	}
+	if len(dialogs) > 0 {
+		t.Errorf("dialogs opened: %q", dialogs)
+	}
+
+	// The UTM card's other tabs.
+	if _, err := chromedp.Run(ctx, eval(`document.querySelector('#card-campaigns [data-property="visit:utm_source"]').click()`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, `document.querySelector("#card-campaigns table")?.dataset.property === "visit:utm_source"`, 10*time.Second); err != nil {
+		t.Fatalf("UTM sources tab: %v", err)
+	}
+	checkView(t, ctx, p, site, url.Values{"period": {"7d"}, "date": {today}}, "date", "")
+
+	// The period picker and the URL agree, both ways.
+	if _, err := chromedp.Run(ctx, eval(`(s => { s.value = "yesterday"; s.dispatchEvent(new Event("change")); })(document.getElementById("period"))`)); err != nil {
+		t.Fatal(err)
+	}
+	gen = waitDrawn(t, ctx, gen)
+	yesterday := now.AddDate(0, 0, -1).Format("2006-01-02")
+	loc := dashEval[map[string]string](t, ctx, `({path: location.pathname, search: location.search, range: document.getElementById("range").textContent})`)
+	if loc["path"] != "/sites/"+site || loc["search"] != "?period=yesterday" || !strings.HasPrefix(loc["range"], yesterday) {
+		t.Errorf("after choosing yesterday: %v", loc)
+	}
+	checkView(t, ctx, p, site, url.Values{"period": {"day"}, "date": {yesterday}}, "hour", "")
+
+	from := now.AddDate(0, 0, -3).Format("2006-01-02")
+	custom := p.reporter + "/sites/" + site + "?period=custom&from=" + from + "&to=" + yesterday
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(custom)); err != nil {
+		t.Fatal(err)
+	}
+	gen = waitDrawn(t, ctx, 0)
+	picker := dashEval[map[string]any](t, ctx, `({period: document.getElementById("period").value, from: document.getElementById("from").value, to: document.getElementById("to").value, hidden: document.getElementById("custom").hidden})`)
+	if picker["period"] != "custom" || picker["from"] != from || picker["to"] != yesterday || picker["hidden"] != false {
+		t.Errorf("custom range from the URL: picker shows %v", picker)
+	}
+	checkView(t, ctx, p, site, url.Values{"period": {"custom"}, "date": {from + "," + yesterday}}, "date", "")
+	// Back within the page's history (the page may come from the
+	// back-forward cache, without a load event).
+	if _, err := chromedp.Run(ctx, eval(`history.back()`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, `location.search === "?period=yesterday" && document.getElementById("period").value === "yesterday" && document.documentElement.dataset.state === "ready"`, 30*time.Second); err != nil {
+		s := dashEval[string](t, ctx, `location.search + " " + document.getElementById("period").value`)
+		t.Errorf("back to yesterday: the page shows %q: %v", s, err)
+	}
+	gen = dashEval[int](t, ctx, `+document.documentElement.dataset.gen`)
+
+	// Realtime: what the API says, refreshed without a reload.
+	rt := apiGet(t, p.reporter, "/api/v1/stats/realtime", url.Values{"site_id": {site}}, "")
+	if rt["pageviews"].(float64) < 4 || rt["visitors"].(float64) < 4 {
+		t.Errorf("realtime API: %v; want at least the 4 page views of the last minutes", rt)
+	}
+	line := dashEval[map[string]string](t, ctx, `({...document.getElementById("realtime").dataset, text: document.getElementById("realtime").textContent})`)
+	if line["pageviews"] != fmt.Sprint(rt["pageviews"]) || line["visitors"] != fmt.Sprint(rt["visitors"]) {
+		t.Errorf("realtime line %v, API %v", line, rt)
+	}
+	more := fmt.Sprintf(`[{"id":"dash-rt-1","site_id":%q,"event_type":"page_view","path":"/live","user_id":"rt-new"},{"id":"dash-rt-2","site_id":%q,"event_type":"page_view","path":"/live","user_id":"rt-new"}]`, site, site)
+	if code, body := post(t, p.collector+"/events", more); code/100 != 2 {
+		t.Fatalf("POST /events: %d %s", code, body)
+	}
+	want := fmt.Sprint(rt["pageviews"].(float64) + 2)
+	if err := waitFor(ctx, `document.getElementById("realtime").dataset.pageviews === "`+want+`"`, 40*time.Second); err != nil {
+		now := apiGet(t, p.reporter, "/api/v1/stats/realtime", url.Values{"site_id": {site}}, "")
+		line := dashEval[map[string]string](t, ctx, `({...document.getElementById("realtime").dataset, text: document.getElementById("realtime").textContent})`)
+		t.Errorf("the realtime line did not reach %s page views within 40 s: %v; API now %v, line %v", want, err, now, line)
+	}
+	if g := dashEval[int](t, ctx, `+document.documentElement.dataset.gen`); g != gen {
+		t.Errorf("the view was reloaded (gen %d -> %d); realtime must refresh in place", gen, g)
+	}
+
+	// Screenshots, light and dark, desktop and phone; the phone layout has
+	// one column and no horizontal scroll.
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, shot := range []struct {
+		name   string
+		w, h   int64
+		mobile bool
+	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
+		for _, scheme := range []string{"light", "dark"} {
+			_, err := chromedp.Run(ctx, chromedp.EmulateViewport(shot.w, shot.h, func(p1 *emulation.SetDeviceMetricsOverrideParams, p2 *emulation.SetTouchEmulationEnabledParams) {
+				p1.Mobile = shot.mobile
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := chromedp.Run(ctx, chromedp.Navigate(start)); err != nil {
+				t.Fatal(err)
+			}
+			waitDrawn(t, ctx, 0)
+			if shot.mobile {
+				layout := dashEval[map[string]float64](t, ctx, `({scroll: document.documentElement.scrollWidth, width: window.innerWidth, columns: getComputedStyle(document.querySelector(".grid")).gridTemplateColumns.split(" ").length})`)
+				if layout["scroll"] > layout["width"] || layout["columns"] != 1 {
+					t.Errorf("phone layout (%s): %v; want no horizontal scroll and one column", scheme, layout)
+				}
+			}
+			bg := dashEval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
+			if dark := bg == "rgb(20, 23, 28)"; dark != (scheme == "dark") {
+				t.Errorf("%s scheme: body background %s", scheme, bg)
+			}
+			png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(screenshotDir, "dashboard-"+shot.name+"-"+scheme+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, dialogs := w.take(); len(dialogs) > 0 {
+		t.Errorf("dialogs opened: %q", dialogs)
+	}
+}
+
+// dashboardAPICalls is what one load of a site's view asks: the sites, the
+// period and the one compared with, the time series, ten tables and the
+// realtime line.
+const dashboardAPICalls = 1 + 2 + 1 + 10 + 1
+
+func TestDashboardLogin(t *testing.T) {
+	const token = "s3cret-token"
+	p := startPipeline(t, "--token", token)
+	site := "login.example"
+	if code, body := post(t, p.collector+"/event", fmt.Sprintf(`{"site_id":%q,"event_type":"page_view","path":"/","user_id":"u1"}`, site)); code/100 != 2 {
+		t.Fatalf("POST /event: %d %s", code, body)
+	}
+	p.waitProcessed(t, 1, 1)
+
+	ctx := dashBrowser(t)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/"+site)); err != nil {
+		t.Fatal(err)
+	}
+	visible := func(id string) error { return waitFor(ctx, `!document.getElementById("`+id+`").hidden`, 15*time.Second) }
+	if err := visible("login"); err != nil {
+		t.Fatalf("no login form with a token set: %v", err)
+	}
+	signIn := func(tok string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, eval(fmt.Sprintf(`document.getElementById("token").value = %q; document.getElementById("login").requestSubmit()`, tok))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIn("wrong")
+	if err := waitFor(ctx, `document.getElementById("login-error").textContent.includes("not accepted") && !document.getElementById("login").hidden`, 15*time.Second); err != nil {
+		t.Fatalf("a wrong token does not say so: %v", err)
+	}
+	signIn(token)
+	waitDrawn(t, ctx, 0)
+	if err := visible("dashboard"); err != nil {
+		t.Fatal(err)
+	}
+	checkView(t, ctx, p, site, url.Values{"period": {"30d"}, "date": {time.Now().UTC().Format("2006-01-02")}}, "date", token)
+	// Kept for the session: a reload asks nothing.
+	if _, err := chromedp.Run(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitDrawn(t, ctx, 0)
+	if hidden := dashEval[bool](t, ctx, `document.getElementById("login").hidden && !document.getElementById("dashboard").hidden`); !hidden {
+		t.Error("after a reload the login form shows again")
+	}
+	// The API itself refuses without the token.
+	resp, err := http.Get(p.reporter + "/api/v1/sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/api/v1/sites without a token: %d", resp.StatusCode)
+	}
+}
+
+func TestDashboardEmptyStates(t *testing.T) {
+	p := startPipeline(t)
+	ctx := dashBrowser(t)
+	text := func(id string) string { return dashEval[string](t, ctx, `document.getElementById("`+id+`").textContent`) }
+
+	// No data at all: how to send some.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitOnboarding := func() {
+		t.Helper()
+		if err := waitFor(ctx, `!document.getElementById("onboarding").hidden`, 15*time.Second); err != nil {
+			t.Fatalf("no empty state: %v", err)
+		}
+	}
+	waitOnboarding()
+	if s := text("snippet"); !strings.Contains(s, `src="`+p.collector+`/t.js"`) || !strings.Contains(s, "data-site=") {
+		t.Errorf("script tag: %q", s)
+	}
+	if s := text("curl"); !strings.Contains(s, "curl -X POST "+p.collector+"/event") {
+		t.Errorf("curl line: %q", s)
+	}
+
+	// A site that has data, but not in the period; and an unknown one.
+	old := time.Now().UTC().AddDate(0, 0, -60).Format(time.RFC3339)
+	if code, body := post(t, p.collector+"/event", `{"site_id":"old.example","event_type":"page_view","path":"/","user_id":"u1","timestamp":"`+old+`"}`); code/100 != 2 {
+		t.Fatalf("POST /event: %d %s", code, body)
+	}
+	p.waitProcessed(t, 1, 1)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/nosuch.example")); err != nil {
+		t.Fatal(err)
+	}
+	waitOnboarding()
+	if s := text("onboarding-title") + " " + text("onboarding-why"); !strings.Contains(s, "nosuch.example") || !strings.Contains(s, "never received") {
+		t.Errorf("unknown site: %q", s)
+	}
+	if s := text("snippet"); !strings.Contains(s, `data-site="nosuch.example"`) {
+		t.Errorf("unknown site's script tag: %q", s)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/old.example?period=today")); err != nil {
+		t.Fatal(err)
+	}
+	waitDrawn(t, ctx, 0)
+	state := dashEval[map[string]any](t, ctx, `({nodata: !document.getElementById("nodata").hidden, empty: document.querySelectorAll(".grid .empty").length})`)
+	if state["nodata"] != true || state["empty"] != float64(10) {
+		t.Errorf("a site with no data in the period: %v; want the no-data note and 10 empty tables", state)
+	}
+	// The chooser at / lists it.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitDrawn(t, ctx, 0)
+	if s := text("site-list"); s != "old.example" {
+		t.Errorf("site list: %q", s)
+	}
+}
