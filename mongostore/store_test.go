@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -317,5 +318,28 @@ func TestOpenErrors(t *testing.T) {
 	_, err := Open(cctx, "mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=300", DefaultConfig())
 	if err == nil || analytics.KindOf(err) != analytics.Unavailable {
 		t.Fatalf("dead server: %v (kind %v)", err, analytics.KindOf(err))
+	}
+}
+
+func TestSitesListsSitesWithData(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	if sites, err := s.Sites(ctx); err != nil || len(sites) != 0 {
+		t.Fatalf("empty store: %q, %v", sites, err)
+	}
+	b := batch(
+		pv("s1", "zeta.example", "/", "u1", "2026-11-01T10:00:00Z"),
+		pv("s2", "alpha.example", "/", "u1", "2026-10-01T10:00:00Z"),
+		pv("s3", "zeta.example", "/x", "u2", "2026-11-02T10:00:00Z"),
+	)
+	if _, err := s.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	sites, err := s.Sites(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sites, ","); got != "alpha.example,zeta.example" {
+		t.Errorf("sites %q; want alpha.example,zeta.example", got)
 	}
 }

@@ -111,7 +111,7 @@ func waitFor(ctx context.Context, expr string, timeout time.Duration) error {
 // dashEval evaluates expr and decodes its JSON value into T.
 func dashEval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify(" + expr + ")"))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
@@ -519,7 +519,9 @@ func TestDashboardLogin(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/"+site)); err != nil {
 		t.Fatal(err)
 	}
-	visible := func(id string) error { return waitFor(ctx, `!document.getElementById("`+id+`").hidden`, 15*time.Second) }
+	visible := func(id string) error {
+		return waitFor(ctx, `!document.getElementById("`+id+`").hidden`, 15*time.Second)
+	}
 	if err := visible("login"); err != nil {
 		t.Fatalf("no login form with a token set: %v", err)
 	}
@@ -561,7 +563,9 @@ func TestDashboardLogin(t *testing.T) {
 func TestDashboardEmptyStates(t *testing.T) {
 	p := startPipeline(t)
 	ctx := dashBrowser(t)
-	text := func(id string) string { return dashEval[string](t, ctx, `document.getElementById("`+id+`").textContent`) }
+	text := func(id string) string {
+		return dashEval[string](t, ctx, `document.getElementById("`+id+`").textContent`)
+	}
 
 	// No data at all: how to send some.
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/")); err != nil {
