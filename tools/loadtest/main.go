@@ -6,6 +6,7 @@
 //	loadtest process -n 100000            (REDIS_URL, MONGODB_URI or embedded)
 //	loadtest stats   -sizes 10000,1000000 (MONGODB_URI or embedded FerretDB)
 //	loadtest paths   -sizes 100,10000,100000 (distinct paths per site-day; MONGODB_URI or embedded FerretDB)
+//	loadtest dashboard -n 1000000      (time to the dashboard drawn in Chromium; MONGODB_URI or embedded FerretDB)
 package main
 
 import (
@@ -29,7 +30,7 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadtest ingest|process|stats|paths [flags]")
+		return errors.New("usage: loadtest ingest|process|stats|paths|dashboard [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	switch args[0] {
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return statsLatency(ctx, fs, args[1:], getenv, stdout)
 	case "paths":
 		return pathsLoad(ctx, fs, args[1:], getenv, stdout)
+	case "dashboard":
+		return dashboardLoad(ctx, fs, args[1:], getenv, stdout)
 	}
-	return fmt.Errorf("unknown command %q: use ingest, process, stats or paths", args[0])
+	return fmt.Errorf("unknown command %q: use ingest, process, stats, paths or dashboard", args[0])
 }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/dashboard"
+	"github.com/siteanalytics/analytics/mongostore"
+	"github.com/siteanalytics/analytics/reporter"
+)
+
+// dashboardLoad measures the dashboard as a browser sees it: the time from
+// navigation start to the view's data being drawn (the page's
+// "dashboard-drawn" mark), and the API calls it makes, for one site
+// holding n events, against a site with none (the baseline: the page's own
+// cost) in the same run.
+func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
+	n := fs.Int("n", 1000000, "events stored for the measured site")
+	loads := fs.Int("loads", 7, "page loads per view (the median is reported)")
+	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
+	const site, empty = "dash-1m", "dash-empty"
+	t0 := time.Now()
+	for stored, seq := 0, 0; stored < *n; {
+		b := analytics.Batch{Partition: 0}
+		for j := 0; j < 1000 && stored < *n; j++ {
+			seq++
+			ev := spread(stored)
+			ev.SiteID = site
+			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", seq), Event: ev})
+			stored++
+		}
+		if stored == *n {
+			ev := spread(0)
+			ev.SiteID, ev.Timestamp = empty, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) // known, but nothing in the views
+			b.Entries = append(b.Entries, analytics.Entry{ID: "empty-0", Event: ev})
+		}
+		if _, err := store.Apply(ctx, b); err != nil {
+			return err
+		}
+		if stored%100000 == 0 {
+			fmt.Fprintf(out, "  ... %d stored (%.0f events/s)\n", stored, float64(stored)/time.Since(t0).Seconds())
+		}
+	}
+	d, err := dashboard.New(dashboard.Config{CollectorURL: "http://localhost:3000"})
+	if err != nil {
+		return err
+	}
+	srv := httptest.NewServer(reporter.New(store, store, zerolog.Nop(), reporter.Config{Dashboard: d}).Handler())
+	defer srv.Close()
+	fmt.Fprintf(out, "page weight: %d bytes gzipped (HTML, script with uPlot, styles)\n", d.Weight())
+
+	bctx, cancel, err := headless(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	var mu sync.Mutex
+	var api int
+	if err := chromedp.Listen(bctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, "/api/") {
+			mu.Lock()
+			api++
+			mu.Unlock()
+		}
+	}); err != nil {
+		return err
+	}
+	// The stored days run from 2025-01-01 for 400 days; views end on
+	// 2026-01-31.
+	for _, v := range []struct{ name, query string }{
+		{"one day (hourly)", "?period=custom&from=2026-01-20&to=2026-01-20"},
+		{"30 days (daily)", "?period=custom&from=2026-01-01&to=2026-01-31"},
+		{"12 months (monthly)", "?period=custom&from=2025-02-01&to=2026-01-31"},
+	} {
+		var base, full []time.Duration
+		var calls int
+		for i := 0; i < *loads; i++ {
+			for _, s := range []string{empty, site} {
+				mu.Lock()
+				api = 0
+				mu.Unlock()
+				d, err := drawn(bctx, srv.URL+"/sites/"+s+v.query)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", s, v.name, err)
+				}
+				mu.Lock()
+				calls = api
+				mu.Unlock()
+				if s == site {
+					full = append(full, d)
+				} else {
+					base = append(base, d)
+				}
+			}
+		}
+		b, f := pctOf(base, .5), pctOf(full, .5)
+		fmt.Fprintf(out, "%-20s %d events: drawn in %8s (median of %d loads); empty site %8s (%.1fx); %d API calls\n",
+			v.name, *n, ms(f), *loads, ms(b), float64(f)/float64(b), calls)
+	}
+	return nil
+}
+
+// drawn loads url and returns the time from navigation start to the
+// dashboard's "dashboard-drawn" mark.
+func drawn(ctx context.Context, url string) (time.Duration, error) {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(performance.getEntriesByName("dashboard-drawn")[0] || {startTime: -1}).startTime`))
+		if err == nil && v >= 0 {
+			return time.Duration(v * float64(time.Millisecond)), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("not drawn within 60 s")
+}
+
+// headless starts Debian's Chromium.
+func headless(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	path := "/usr/bin/chromium"
+	if _, err := exec.LookPath(path); err != nil {
+		return nil, nil, fmt.Errorf("needs Debian's chromium at %s (apt-get install chromium)", path)
+	}
+	dir, err := os.MkdirTemp("", "loadtest-chromium-")
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(dir), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelTab := chromedp.NewContext(actx)
+	cancel := func() { cancelTab(); cancelAlloc(); os.RemoveAll(dir) }
+	if err := chromedp.Do(bctx); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return bctx, cancel, nil
+}
