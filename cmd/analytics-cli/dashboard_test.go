@@ -400,7 +400,7 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	if _, err := chromedp.Run(ctx, eval(`(s => { s.value = "yesterday"; s.dispatchEvent(new Event("change")); })(document.getElementById("period"))`)); err != nil {
 		t.Fatal(err)
 	}
-	gen = waitDrawn(t, ctx, gen)
+	waitDrawn(t, ctx, gen)
 	yesterday := now.AddDate(0, 0, -1).Format("2006-01-02")
 	loc := dashEval[map[string]string](t, ctx, `({path: location.pathname, search: location.search, range: document.getElementById("range").textContent})`)
 	if loc["path"] != "/sites/"+site || loc["search"] != "?period=yesterday" || !strings.HasPrefix(loc["range"], yesterday) {
@@ -413,7 +413,7 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(custom)); err != nil {
 		t.Fatal(err)
 	}
-	gen = waitDrawn(t, ctx, 0)
+	waitDrawn(t, ctx, 0)
 	picker := dashEval[map[string]any](t, ctx, `({period: document.getElementById("period").value, from: document.getElementById("from").value, to: document.getElementById("to").value, hidden: document.getElementById("custom").hidden})`)
 	if picker["period"] != "custom" || picker["from"] != from || picker["to"] != yesterday || picker["hidden"] != false {
 		t.Errorf("custom range from the URL: picker shows %v", picker)
