@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/version"
 )
 
 func main() {
@@ -30,9 +31,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	app := &cli.App{
-		Name:   "analytics-cli",
-		Usage:  "self-hosted website analytics: stats, maintenance, and a one-command quick start",
-		Writer: stdout,
+		Name:    "analytics-cli",
+		Version: version.String(),
+		Usage:   "self-hosted website analytics: stats, maintenance, and a one-command quick start",
+		Writer:  stdout,
 		Commands: []*cli.Command{
 			statsCommand(&cfg, stdout),
 			validated(&cfg, serveCommand(&cfg, stdout)),

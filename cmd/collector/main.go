@@ -14,6 +14,7 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/version"
 )
 
 func main() {
@@ -31,8 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	app := &cli.App{
-		Name:  "collector",
-		Usage: "accept analytics events over HTTP and queue them in Redis",
+		Name:    "collector",
+		Version: version.String(),
+		Usage:   "accept analytics events over HTTP and queue them in Redis",
 		Flags: append(append([]cli.Flag{
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "HTTP port; 0 picks a free one (env INGESTION_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/version"
 )
 
 func main() {
@@ -31,8 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	app := &cli.App{
-		Name:  "processor",
-		Usage: "store queued events in MongoDB and keep the rollups",
+		Name:    "processor",
+		Version: version.String(),
+		Usage:   "store queued events in MongoDB and keep the rollups",
 		Flags: append(append(append([]cli.Flag{
 			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries per batch (env BATCH_SIZE)"},
 			&cli.IntFlag{Name: "workers", Value: cfg.Workers, Destination: &cfg.Workers, Usage: "batches (of different partitions) stored at once, 1-64 (env PROCESSOR_WORKERS)"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/version"
 )
 
 func main() {
@@ -31,8 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	app := &cli.App{
-		Name:  "reporter",
-		Usage: "serve GET /stats (views, unique users, top paths) from MongoDB rollups",
+		Name:    "reporter",
+		Version: version.String(),
+		Usage:   "serve GET /stats (views, unique users, top paths) from MongoDB rollups",
 		Flags: append(append([]cli.Flag{
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
