@@ -30,6 +30,11 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	if !cfg.SetInEnv("LOG_FORMAT") {
 		cfg.LogFormat = "console" // a person is watching; LOG_FORMAT or --log-format json still wins
 	}
+	if !cfg.SetInEnv("HOST") {
+		// The quick start's reporter is open: keep it to this machine
+		// unless asked (--host 0.0.0.0 or HOST).
+		cfg.Host = "127.0.0.1"
+	}
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run collector, processor and reporter in one process (embedded Redis and FerretDB unless configured)",
@@ -40,7 +45,7 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		Flags: append(append(append([]cli.Flag{
 			&cli.IntFlag{Name: "ingestion-port", Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "collector port (env INGESTION_PORT)"},
 			&cli.IntFlag{Name: "reporting-port", Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "reporter port (env REPORTING_PORT)"},
-			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; 0.0.0.0 (or empty) means all: set --token then (env HOST)"},
 			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the embedded servers' data (env DATA_DIR)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require this bearer token on /stats (env REPORTER_TOKEN)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "partition lease (env LEASE_TTL)"},

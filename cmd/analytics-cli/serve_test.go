@@ -34,6 +34,12 @@ type pipeline struct {
 
 func startPipeline(t *testing.T, extra ...string) *pipeline {
 	t.Helper()
+	return startPipelineArgs(t, append([]string{"analytics-cli", "serve", "--host", "127.0.0.1", "--ingestion-port", "0", "--reporting-port", "0"}, extra...))
+}
+
+// startPipelineArgs runs serve with exactly args.
+func startPipelineArgs(t *testing.T, args []string) *pipeline {
+	t.Helper()
 	_, prefix := testenv.Redis(t)
 	env := map[string]string{
 		"REDIS_URL":    testenv.RedisURL(t),
@@ -45,7 +51,6 @@ func startPipeline(t *testing.T, extra ...string) *pipeline {
 	p := &pipeline{env: env, done: make(chan error, 1), out: &testenv.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	args := append([]string{"analytics-cli", "serve", "--host", "127.0.0.1", "--ingestion-port", "0", "--reporting-port", "0"}, extra...)
 	go func() { p.done <- run(ctx, args, p.getenv, p.out) }()
 	p.collector = testenv.WaitMatch(t, p.out, regexp.MustCompile(`Collector\s+(http://\S+)`), 60*time.Second)
 	p.reporter = testenv.WaitMatch(t, p.out, regexp.MustCompile(`Reporter\s+(http://\S+)`), 60*time.Second)
@@ -422,4 +427,20 @@ func TestQueueCommandShowsFleetCounters(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// serve keeps its open reporter to this machine unless told otherwise, and
+// warns when it is told.
+func TestServeListensLocallyByDefault(t *testing.T) {
+	p := startPipelineArgs(t, []string{"analytics-cli", "serve", "--ingestion-port", "0", "--reporting-port", "0"})
+	for _, u := range []string{p.collector, p.reporter} {
+		if !strings.HasPrefix(u, "http://127.0.0.1:") {
+			t.Errorf("serve listens at %s by default; want 127.0.0.1", u)
+		}
+	}
+	if strings.Contains(p.out.String(), "no REPORTER_TOKEN") {
+		t.Errorf("a warning about a public reporter when it is local:\n%s", p.out.String())
+	}
+	pub := startPipelineArgs(t, []string{"analytics-cli", "serve", "--host", "0.0.0.0", "--ingestion-port", "0", "--reporting-port", "0"})
+	testenv.WaitMatch(t, pub.out, regexp.MustCompile(`(every interface with no REPORTER_TOKEN)`), 10*time.Second)
 }

@@ -33,6 +33,12 @@ func Keys(cfg *config.Config) redisqueue.Keys {
 	return redisqueue.Keys{Prefix: cfg.Prefix, Partitions: cfg.Partitions}
 }
 
+// public reports whether ln accepts connections from other machines.
+func public(ln net.Listener) bool {
+	a, ok := ln.Addr().(*net.TCPAddr)
+	return ok && !a.IP.IsLoopback()
+}
+
 // Listen opens a TCP listener on host:port (port 0 picks a free one).
 // setting names how the user chooses another port (the flag and variable
 // of the binary calling it, e.g. "--port or INGESTION_PORT"), for the error.
@@ -198,6 +204,9 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
+	}
+	if cfg.ReporterToken == "" && public(ln) {
+		log.Warn().Str("url", URL(ln)).Msg("the reporter listens on every interface with no REPORTER_TOKEN: anyone who reaches it reads every site's stats; set REPORTER_TOKEN (--token) or HOST=127.0.0.1, or put it behind an authenticating proxy")
 	}
 	r := reporter.New(store, store, log, rc)
 	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
