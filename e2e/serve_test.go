@@ -29,20 +29,26 @@ type serveProcess struct {
 	redisPID            int
 }
 
+// cleanEnv is the test's environment without anything that could point a
+// command at another Redis or MongoDB.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_ADDRS", "MONGODB_URI", "DATA_DIR", "LOG_FORMAT", "LOG_LEVEL",
+			"INGESTION_PORT", "REPORTING_PORT", "HOST", "QUEUE_PREFIX", "REPORTER_URL":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
 func startServe(t *testing.T) *serveProcess {
 	t.Helper()
 	p := &serveProcess{out: &testenv.Buffer{}, done: make(chan error, 1), dataDir: t.TempDir()}
 	p.cmd = exec.Command(filepath.Join(binDir, "analytics-cli"), "serve")
-	// Nothing from the test's environment may point serve at another Redis.
-	for _, kv := range os.Environ() {
-		switch k, _, _ := strings.Cut(kv, "="); k {
-		case "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_ADDRS", "MONGODB_URI", "DATA_DIR", "LOG_FORMAT", "LOG_LEVEL",
-			"INGESTION_PORT", "REPORTING_PORT", "HOST", "QUEUE_PREFIX":
-			continue
-		}
-		p.cmd.Env = append(p.cmd.Env, kv)
-	}
-	p.cmd.Env = append(p.cmd.Env, "DATA_DIR="+p.dataDir, "MONGODB_URI="+testenv.MongoDB(t), "HOST=127.0.0.1",
+	p.cmd.Env = append(cleanEnv(), "DATA_DIR="+p.dataDir, "MONGODB_URI="+testenv.MongoDB(t), "HOST=127.0.0.1",
 		"INGESTION_PORT=0", "REPORTING_PORT=0", "LOG_FORMAT=json", "LEASE_TTL=2s")
 	p.cmd.Dir = p.dataDir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -36,13 +36,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Usage:   "self-hosted website analytics: stats, maintenance, and a one-command quick start",
 		Writer:  stdout,
 		Commands: []*cli.Command{
-			statsCommand(&cfg, stdout),
+			discovering(&cfg, needs{reporter: true}, statsCommand(&cfg, stdout)),
 			validated(&cfg, serveCommand(&cfg, stdout)),
-			validated(&cfg, rebuildCommand(&cfg, stdout)),
-			validated(&cfg, queueCommand(&cfg, stdout)),
+			validated(&cfg, embeddedCommand(&cfg, stdout)),
+			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, rebuildCommand(&cfg, stdout))),
+			discovering(&cfg, needs{redis: true}, validated(&cfg, queueCommand(&cfg, stdout))),
 		},
 	}
 	return app.RunContext(ctx, args)
+}
+
+// discovering makes cmd and its subcommands first look for the servers of
+// a serve (or embedded) running from the data folder (see useServe).
+func discovering(cfg *config.Config, n needs, cmd *cli.Command) *cli.Command {
+	if action := cmd.Action; action != nil {
+		cmd.Action = func(c *cli.Context) error {
+			w := c.App.ErrWriter
+			if w == nil {
+				w = os.Stderr
+			}
+			useServe(c, cfg, w, n)
+			return action(c)
+		}
+	}
+	for _, sub := range cmd.Subcommands {
+		discovering(cfg, n, sub)
+	}
+	return cmd
 }
 
 // validated makes cmd and its subcommands check the settings once their own

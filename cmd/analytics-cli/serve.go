@@ -69,48 +69,12 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var servers []*embedded.Server
-	defer func() {
-		for i := len(servers) - 1; i >= 0; i-- {
-			_ = servers[i].Stop()
-		}
-	}()
-	redisNote := "Redis: " + cfg.RedisDescription()
-	volatileQueue := false
-	var redisChild *embedded.Server
-	if !cfg.HasRedis() {
-		s, err := embedded.Redis(ctx, filepath.Join(cfg.DataDir, "redis"))
-		if err != nil {
-			return err
-		}
-		servers = append(servers, s)
-		cfg.RedisURL = s.URL
-		switch s.Kind {
-		case "redis-server":
-			redisChild = s
-			redisNote = fmt.Sprintf("Redis: redis-server child (pid %d) at %s, AOF in %s", s.PID(), s.URL, filepath.Join(cfg.DataDir, "redis"))
-		default:
-			volatileQueue = true
-			redisNote = fmt.Sprintf("Redis: in-process miniredis at %s (memory only: install redis-server for a durable queue)", s.URL)
-		}
+	es, err := startEmbedded(ctx, cfg)
+	defer es.stop()
+	if err != nil {
+		return err
 	}
-	mongoNote := "MongoDB: " + cfg.MongoURI
-	if cfg.MongoURI == "" {
-		addr := "127.0.0.1:27017"
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			_ = ln.Close()
-		} else {
-			addr = "127.0.0.1:0"
-		}
-		dir := filepath.Join(cfg.DataDir, "ferretdb")
-		s, err := embedded.FerretDB(ctx, dir, addr, io.Discard)
-		if err != nil {
-			return err
-		}
-		servers = append(servers, s)
-		cfg.MongoURI = s.URL + mongostore.DefaultDatabase
-		mongoNote = fmt.Sprintf("MongoDB: embedded FerretDB at %s, SQLite files in %s", cfg.MongoURI, dir)
-	}
+	redisNote, mongoNote, redisChild, volatileQueue := es.redisNote, es.mongoNote, es.redisChild, es.volatile
 
 	rdb, err := daemon.ConnectRedis(ctx, cfg, log)
 	if err != nil {
@@ -135,10 +99,20 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	if !cfg.SetInEnv("COLLECTOR_URL") {
 		cfg.CollectorURL = cURL
 	}
+	// The other commands (queue, rebuild, stats) find this pipeline's
+	// servers through this file while it runs.
+	endpointsNote := fmt.Sprintf("Endpoints: %s (analytics-cli queue, rebuild and stats run with this data folder use these servers)", filepath.Join(cfg.DataDir, endpointsFile))
+	removeEndpoints, err := writeEndpoints(cfg.DataDir, endpoints{Command: "serve", Collector: cURL, Reporter: rURL,
+		RedisURL: cfg.RedisURL, MongoURI: cfg.MongoURI, Prefix: cfg.Prefix})
+	if err != nil {
+		endpointsNote = fmt.Sprintf("could not write %s (%v): set REDIS_URL and MONGODB_URI for the other commands", endpointsFile, err)
+	}
+	defer removeEndpoints()
 	fmt.Fprintf(stdout, `
 Analytics is running.
   Collector  %s   (POST /event, POST /events)
   Reporter   %s   (the dashboard; GET /stats, /api/v1/stats/...)
+  %s
   %s
   %s
 
@@ -149,7 +123,7 @@ Try it:
 
 Press Ctrl+C to stop.
 
-`, cURL, rURL, redisNote, mongoNote, cURL, rURL, time.Now().UTC().Format("2006-01-02"))
+`, cURL, rURL, redisNote, mongoNote, endpointsNote, cURL, rURL, time.Now().UTC().Format("2006-01-02"))
 
 	logs := map[string]zerolog.Logger{}
 	for _, name := range []string{"collector", "processor", "reporter"} {
@@ -244,4 +218,58 @@ func drain(rdb redis.UniversalClient, cfg *config.Config, log zerolog.Logger) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// embeddedServers are the servers serve and embedded start when no Redis or
+// MongoDB is configured.
+type embeddedServers struct {
+	servers              []*embedded.Server
+	redisNote, mongoNote string
+	redisChild           *embedded.Server // a redis-server child, to supervise
+	volatile             bool             // the queue is in memory only (miniredis)
+}
+
+func (es *embeddedServers) stop() {
+	for i := len(es.servers) - 1; i >= 0; i-- {
+		_ = es.servers[i].Stop()
+	}
+}
+
+// startEmbedded starts what cfg does not name, under cfg.DataDir, and
+// points cfg at it.
+func startEmbedded(ctx context.Context, cfg *config.Config) (*embeddedServers, error) {
+	es := &embeddedServers{redisNote: "Redis: " + cfg.RedisDescription(), mongoNote: "MongoDB: " + cfg.MongoURI}
+	if !cfg.HasRedis() {
+		s, err := embedded.Redis(ctx, filepath.Join(cfg.DataDir, "redis"))
+		if err != nil {
+			return es, err
+		}
+		es.servers = append(es.servers, s)
+		cfg.RedisURL = s.URL
+		switch s.Kind {
+		case "redis-server":
+			es.redisChild = s
+			es.redisNote = fmt.Sprintf("Redis: redis-server child (pid %d) at %s, AOF in %s", s.PID(), s.URL, filepath.Join(cfg.DataDir, "redis"))
+		default:
+			es.volatile = true
+			es.redisNote = fmt.Sprintf("Redis: in-process miniredis at %s (memory only: install redis-server for a durable queue)", s.URL)
+		}
+	}
+	if cfg.MongoURI == "" {
+		addr := "127.0.0.1:27017"
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			_ = ln.Close()
+		} else {
+			addr = "127.0.0.1:0"
+		}
+		dir := filepath.Join(cfg.DataDir, "ferretdb")
+		s, err := embedded.FerretDB(ctx, dir, addr, io.Discard)
+		if err != nil {
+			return es, err
+		}
+		es.servers = append(es.servers, s)
+		cfg.MongoURI = s.URL + mongostore.DefaultDatabase
+		es.mongoNote = fmt.Sprintf("MongoDB: embedded FerretDB at %s, SQLite files in %s", cfg.MongoURI, dir)
+	}
+	return es, nil
 }

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics/internal/testenv"
+)
+
+// runCLI runs analytics-cli with the data folder dir and nothing else
+// configured, and returns its stdout, stderr and exit error.
+func runCLI(t *testing.T, dir string, extraEnv []string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "analytics-cli"), args...)
+	cmd.Env = append(append(cleanEnv(), "DATA_DIR="+dir), extraEnv...)
+	cmd.Dir = t.TempDir() // no .env from the repository
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// The commands find the servers serve started on ports of its choosing,
+// through the file it keeps in its data folder while it runs.
+func TestCommandsFindServesServers(t *testing.T) {
+	p := startServe(t)
+	file := filepath.Join(p.dataDir, "serve.json")
+	var e map[string]any
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("serve keeps no endpoints file: %v", err)
+	}
+	if err := json.Unmarshal(b, &e); err != nil || e["collector"] != p.collector || e["reporter"] != p.reporter || !strings.HasPrefix(e["redis_url"].(string), "redis://127.0.0.1:") {
+		t.Fatalf("serve.json: %s (%v)", b, err)
+	}
+	if code := postEvent(t, p.collector, `{"site_id":"found.example","event_type":"page_view","path":"/","user_id":"u1"}`); code != 202 {
+		t.Fatalf("POST /event: %d", code)
+	}
+	waitViews(t, p.reporter, "found.example", 1)
+
+	// (The daemons add their counters to the fleet's every second.)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		out, errOut, err := runCLI(t, p.dataDir, nil, "queue")
+		if err != nil || !strings.Contains(out, "accepted       1") || !strings.Contains(errOut, "Using the Redis of `analytics-cli serve`") {
+			return fmt.Errorf("queue: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		return nil
+	})
+	var out, errOut string
+	out, errOut, err = runCLI(t, p.dataDir, nil, "stats", "--site", "found.example", "--json")
+	if err != nil || !strings.Contains(out, `"total_views":1`) {
+		t.Errorf("stats: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	out, errOut, err = runCLI(t, p.dataDir, nil, "rebuild", "--site", "found.example")
+	if err != nil || !strings.Contains(out, "rebuilt found.example: 1 event") {
+		t.Errorf("rebuild: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	// Another Redis named by the user is used, and the command says so.
+	other := testenv.RedisURL(t)
+	_, errOut, err = runCLI(t, p.dataDir, []string{"REDIS_URL=" + other}, "queue")
+	if err != nil || !strings.Contains(errOut, "Note: using the Redis your settings name") {
+		t.Errorf("queue with REDIS_URL: %v\nstderr:\n%s", err, errOut)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("serve.json is still there after serve stopped: %v", err)
+	}
+}
+
+// `analytics-cli embedded` runs only the servers, for the separate daemons.
+func TestEmbeddedServers(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(binDir, "analytics-cli"), "embedded")
+	cmd.Env = append(cleanEnv(), "DATA_DIR="+dir)
+	out := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	})
+	redisURL := testenv.WaitMatch(t, out, regexp.MustCompile(`export REDIS_URL=(\S+)`), 60*time.Second)
+	mongoURI := testenv.WaitMatch(t, out, regexp.MustCompile(`export MONGODB_URI=(\S+)`), 60*time.Second)
+
+	// The daemons run against them.
+	env := []string{"REDIS_URL=" + redisURL, "MONGODB_URI=" + mongoURI, "INGESTION_PORT=0", "REPORTING_PORT=0", "LOG_FORMAT=json"}
+	col := testenv.StartProcess(t, binDir, "collector", env)
+	testenv.StartProcess(t, binDir, "processor", env)
+	rep := testenv.StartProcess(t, binDir, "reporter", env)
+	cURL, rURL := col.URL, rep.URL
+	if code := postEvent(t, cURL, `{"site_id":"emb.example","event_type":"page_view","path":"/","user_id":"u1"}`); code != 202 {
+		t.Fatalf("POST /event: %d", code)
+	}
+	waitViews(t, rURL, "emb.example", 1)
+	// And the commands find them too.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if out, errOut, err := runCLI(t, dir, nil, "queue"); err != nil || !strings.Contains(out, "stored         1") {
+			return fmt.Errorf("queue: %v\n%s\n%s", err, out, errOut)
+		}
+		return nil
+	})
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Errorf("embedded exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("embedded did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "serve.json")); !os.IsNotExist(err) {
+		t.Errorf("serve.json is still there: %v", err)
+	}
+}
