@@ -344,3 +344,54 @@ func TestSnippetHashRouteCampaign(t *testing.T) {
 		t.Errorf("sent path %v (stored %q, utm_term %q), want /route?utm_term=shoes", raw[0]["path"], evs[0].Path, evs[0].UTMTerm)
 	}
 }
+
+// TestSnippetSaysWhyItIsOffOnLocalhost: on localhost without
+// data-allow-localhost the snippet sends nothing and says so, once, in the
+// console; with it, it counts and says nothing.
+func TestSnippetSaysWhyItIsOffOnLocalhost(t *testing.T) {
+	c := newCollector(t, func(r *http.Request) string {
+		allow := ""
+		if r.URL.Path == "/allowed" {
+			allow = " data-allow-localhost"
+		}
+		return `<!doctype html><title>local</title>
+<script>window.logged = []; for (const k of ["log", "info", "warn"]) { const f = console[k]; console[k] = (...a) => { logged.push(a.join(" ")); f.apply(console, a) } }</script>
+<script defer src="/t.js" data-site="s"` + allow + `></script><body>`
+	})
+	ctx := browser(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(c.URL+"/off"),
+		chromedp.WaitReady(chromedp.CSS("body")),
+		loaded,
+		eval(`analytics.track("x"); analytics.flush()`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	logged, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`logged`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 1 || logged[0] != "analytics: localhost: add data-allow-localhost" {
+		t.Errorf("console on localhost: %q; want the one line saying why nothing is counted", logged)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(c.URL+"/allowed"),
+		chromedp.WaitReady(chromedp.CSS("body")),
+		loaded,
+		eval(`analytics.flush()`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if logged, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`logged`)); len(logged) != 0 {
+		t.Errorf("console with data-allow-localhost: %q; want nothing", logged)
+	}
+	_, evs, wire := c.wait(t, 1)
+	if len(evs) != 1 || evs[0].Path != "/allowed" {
+		t.Fatalf("events %+v; want only the page view of /allowed", evs)
+	}
+	// The collector stamps events on arrival: a visitor's wrong clock
+	// cannot misplace them.
+	if ts, ok := wire[0]["timestamp"]; ok {
+		t.Errorf("the snippet sent a timestamp (%v)", ts)
+	}
+}

@@ -9,6 +9,11 @@
 // data-allow-localhost (track on localhost and 127.0.0.1, for development),
 // data-cookieless (store nothing in the browser; see below).
 //
+// No timestamp is sent: the collector stamps each event when it arrives,
+// at most a second after it happened (the queue is sent every second and
+// when the page goes away), so a wrong clock on the visitor's computer
+// cannot misplace an event or a visit.
+//
 // Each event carries the page's referrer (document.referrer, cut at 2048
 // bytes) and, appended to its path as a query, the utm_source, utm_medium,
 // utm_campaign, utm_content and utm_term parameters of the URL the page was
@@ -35,7 +40,8 @@
     var off =
       !site ||
       ("respectDnt" in data && (nav.doNotTrack == 1 || nav.globalPrivacyControl)) ||
-      (/^(localhost|127\.|\[::1\])/.test(loc.hostname) && !("allowLocalhost" in data));
+      (/^(localhost|127\.|\[::1\])/.test(loc.hostname) && !("allowLocalhost" in data) &&
+        !console.warn("analytics: localhost: add data-allow-localhost"));
     var rid = () =>
       crypto.randomUUID ? crypto.randomUUID() : Date.now() + "-" + Math.random();
     // The campaign parameters of the landing URL, as they were written, kept
@@ -93,7 +99,6 @@
           // 2048 bytes (a serialized URL is ASCII: characters are bytes).
           referrer: d.referrer.slice(0, 2048) || void 0,
           user_id: vid,
-          timestamp: new Date().toISOString(),
           props: p
         });
         if (!timer) timer = setTimeout(flush, 1000);
