@@ -56,6 +56,9 @@ type Stats struct {
 	// rollups keep (see ShardKeys); the views of the rest are in the
 	// "(other)" row.
 	Truncated bool `json:"truncated,omitempty"`
+	// Note explains zeros that are not a quiet day: "no events recorded for
+	// site X" when the site has never sent one (a typo in site_id, say).
+	Note string `json:"note,omitempty"`
 }
 
 // PathViews is one row of top_paths.

@@ -132,3 +132,13 @@ func TestEmbeddedServers(t *testing.T) {
 		t.Errorf("serve.json is still there: %v", err)
 	}
 }
+
+// A command that cannot reach Redis says so in one line, without the
+// client library's own noise.
+func TestQueueAgainstADeadRedis(t *testing.T) {
+	_, errOut, err := runCLI(t, t.TempDir(), []string{"REDIS_URL=redis://127.0.0.1:1/0"}, "queue")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "cannot reach Redis at 127.0.0.1:1") {
+		t.Errorf("queue against a dead Redis: %v, stderr:\n%s", err, errOut)
+	}
+}

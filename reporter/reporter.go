@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -141,9 +142,26 @@ func (rp *Reporter) handleStats() http.Handler {
 			rp.storageError(w, err, q.SiteID)
 			return
 		}
+		if st.TotalViews == 0 && st.UniqueUsers == 0 && !rp.known(r.Context(), q.SiteID) {
+			st.Note = "no events recorded for site " + q.SiteID
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		httpx.WriteJSON(w, http.StatusOK, st)
 	})
+}
+
+// known reports whether site has any data; true when that cannot be told
+// (no site list, or it failed), so a note never claims what is not known.
+func (rp *Reporter) known(ctx context.Context, site string) bool {
+	if rp.cfg.Sites == nil {
+		return true
+	}
+	sites, err := rp.cfg.Sites.Sites(ctx)
+	if err != nil {
+		return true
+	}
+	i := sort.SearchStrings(sites, site)
+	return i < len(sites) && sites[i] == site
 }
 
 // storageError answers a failed read. The query was checked already, so

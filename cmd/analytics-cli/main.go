@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics/internal/config"
@@ -25,7 +26,15 @@ func main() {
 	}
 }
 
+// quietRedis drops the Redis client's own log lines ("connection pool:
+// failed to dial"): a command that cannot reach Redis says so once, in its
+// error.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	redis.SetLogger(quietRedis{})
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return err

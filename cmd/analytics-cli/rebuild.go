@@ -69,11 +69,19 @@ func rebuildCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				fmt.Fprintf(stdout, "rebuild cut off (%v); its stats are unchanged; starting again (attempt %d of %d)\n",
 					analytics.Message(err), attempt+1, attempts)
 			}
-			fmt.Fprintf(stdout, "rebuilt %s: %d events, now generation %d, in %v\n",
-				site, res.Events, res.Generation, res.Elapsed.Round(1e6))
+			fmt.Fprintf(stdout, "rebuilt %s: %s, now generation %d, in %v\n",
+				site, plural(res.Events, "event"), res.Generation, res.Elapsed.Round(1e6))
 			return nil
 		},
 	}
+}
+
+// plural is "1 event", "2 events".
+func plural[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // progressBar draws "[#####.....]  45%  45000/100000 events" on one line,

@@ -444,3 +444,27 @@ func TestServeListensLocallyByDefault(t *testing.T) {
 	pub := startPipelineArgs(t, []string{"analytics-cli", "serve", "--host", "0.0.0.0", "--ingestion-port", "0", "--reporting-port", "0"})
 	testenv.WaitMatch(t, pub.out, regexp.MustCompile(`(every interface with no REPORTER_TOKEN)`), 10*time.Second)
 }
+
+// An unknown site's zeros say why; a known site's quiet day does not.
+func TestStatsOfAnUnknownSite(t *testing.T) {
+	p := startPipeline(t)
+	if code, body := post(t, p.collector+"/event", `{"site_id":"known.example","event_type":"page_view","path":"/","user_id":"u1","timestamp":"2025-11-12T10:00:00Z"}`); code/100 != 2 {
+		t.Fatalf("POST /event: %d %s", code, body)
+	}
+	p.waitProcessed(t, 1, 1)
+	_, body := getStats(t, p.reporter, "nosuch.example", "")
+	if !strings.Contains(body, `"note":"no events recorded for site nosuch.example"`) {
+		t.Errorf("/stats of an unknown site: %s", body)
+	}
+	if _, body := getStats(t, p.reporter, "known.example", "2025-11-13"); strings.Contains(body, "note") {
+		t.Errorf("/stats of a known site's empty day: %s", body)
+	}
+	var out bytes.Buffer
+	env := func(k string) string { return map[string]string{"REPORTER_URL": p.reporter}[k] }
+	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "nosuch.example"}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Note: no events recorded for site nosuch.example.") {
+		t.Errorf("analytics-cli stats of an unknown site:\n%s", out.String())
+	}
+}

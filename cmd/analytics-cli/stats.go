@@ -335,6 +335,10 @@ func printStats(w io.Writer, st analytics.Stats) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if st.Note != "" {
+		_, err := fmt.Fprintf(w, "Note: %s.\n", st.Note)
+		return err
+	}
 	if len(st.TopPaths) == 0 {
 		_, err := fmt.Fprintln(w, "No page views yet.")
 		return err

@@ -210,5 +210,7 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	}
 	r := reporter.New(store, store, log, rc)
 	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
-	return httpx.Serve(ctx, ln, r.Handler(), shutdownGrace, log)
+	err = httpx.Serve(ctx, ln, r.Handler(), shutdownGrace, log)
+	log.Info().Err(err).Msg("reporter stopped")
+	return err
 }
