@@ -10,6 +10,8 @@ require (
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
+require go.yaml.in/yaml/v3 v3.0.5
+
 require (
 	github.com/axiomhq/hyperloglog v0.3.0
 	github.com/boyter/go-string v1.0.5 // indirect
