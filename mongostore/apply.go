@@ -189,6 +189,9 @@ type rawEvent struct {
 	OS           string         `bson:"os,omitempty"`
 	Device       string         `bson:"device,omitempty"`
 	Country      string         `bson:"country,omitempty"`
+	// Visit is the collector's annotation; a rebuild counts visits from it
+	// exactly as the processor did.
+	Visit *analytics.Visit `bson:"visit,omitempty"`
 }
 
 func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped bool) any {
@@ -201,6 +204,7 @@ func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped b
 		CreatedAt: now, Entry: entryKey(partition, e.ID), Path: ev.Path, UserID: ev.UserID, Props: ev.Props,
 		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
 		Source: ev.Source, ReferrerHost: ev.ReferrerHost, Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country,
+		Visit: ev.Visit,
 	}
 	if scoped {
 		d.ScopedID = ev.ID
@@ -216,7 +220,7 @@ func (d *rawEvent) event() analytics.Event {
 	}
 	return analytics.Event{ID: id, SiteID: d.SiteID, EventType: d.EventType, Path: d.Path, UserID: d.UserID, Timestamp: d.Timestamp,
 		Props: d.Props, UTMSource: d.UTMSource, UTMMedium: d.UTMMedium, UTMCampaign: d.UTMCampaign, UTMContent: d.UTMContent, UTMTerm: d.UTMTerm,
-		Source: d.Source, ReferrerHost: d.ReferrerHost, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country}
+		Source: d.Source, ReferrerHost: d.ReferrerHost, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country, Visit: d.Visit}
 }
 
 type rawOwner struct{ site, entry string }

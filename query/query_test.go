@@ -97,9 +97,10 @@ func TestParseQueryErrors(t *testing.T) {
 		{query.Aggregate, "site_id=s&period=custom&date=2026-11-01,x", "date: \"x\" is not a date", ""},
 		{query.Aggregate, "site_id=s&period=custom&date=2026-11-02,2026-11-01", "date: the range ends (2026-11-01) before it starts (2026-11-02)", ""},
 		{query.Aggregate, "site_id=s&period=custom&date=2020-01-01,2025-01-01", "date: the range spans", "at most 5 years"},
-		{query.Aggregate, "site_id=s&metrics=bounce_rate", "metrics: bounce_rate is not available yet", "sessions"},
-		{query.Aggregate, "site_id=s&metrics=visitors,visits", "metrics: visits is not available yet", ""},
-		{query.Aggregate, "site_id=s&metrics=visit_duration", "metrics: visit_duration is not available yet", ""},
+		{query.Aggregate, "site_id=s&metrics=time_on_page", "metrics: time_on_page is not available yet", ""},
+		{query.Aggregate, "site_id=s&metrics=visitors,conversion_rate", "metrics: conversion_rate is not available yet", "goals"},
+		{query.Breakdown, "site_id=s&property=visit:exit_page&metrics=visitors", "metrics: visitors is not available for visit:exit_page", "visits"},
+		{query.Breakdown, "site_id=s&property=event:page&metrics=bounce_rate", "metrics: bounce_rate is not available for event:page", "visit:entry_page"},
 		{query.Aggregate, "site_id=s&metrics=clicks", "metrics: \"clicks\" is not a metric", "visitors, pageviews, events"},
 		{query.Aggregate, "site_id=s&metrics=visitors,", "metrics: an empty name", ""},
 		{query.Aggregate, "site_id=s&metrics=visitors,visitors", "metrics: \"visitors\" is listed twice", ""},
@@ -116,7 +117,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{query.Breakdown, "site_id=s&property=visit:source&metrics=pageviews", "metrics: pageviews is not available for visit:source", "visit properties count visitors"},
 		{query.Breakdown, "site_id=s&property=visit:country&metrics=visitors,events", "metrics: events is not available for visit:country", "first event"},
 		{query.Breakdown, "site_id=s&property=event:page&metrics=events", "metrics: events is not available for event:page", "pageviews"},
-		{query.Breakdown, "site_id=s&property=visit:os&metrics=bounce_rate", "metrics: bounce_rate is not available yet", ""},
+		{query.Breakdown, "site_id=s&property=visit:os&metrics=time_on_page", "metrics: time_on_page is not available yet", ""},
 		{query.Breakdown, "site_id=s&property=event:page&limit=0", "limit: \"0\" must be a whole number from 1 to 1000", ""},
 		{query.Breakdown, "site_id=s&property=event:page&limit=1001", "limit: \"1001\"", ""},
 		{query.Breakdown, "site_id=s&property=event:page&limit=x", "limit: \"x\"", ""},
@@ -318,12 +319,12 @@ func TestAggregateEstimateIsClose(t *testing.T) {
 		f.snaps[rollup.DayOf(d)] = snap(10, 10, visitors("v", i*1000, 2000))
 	}
 	a, _ := run(t, f, query.Aggregate, "period", "custom", "date", "2026-05-01,2026-05-30")
-	got, want := a.Aggregate["visitors"].Value, int64(31000)
+	got, want := a.Aggregate["visitors"].Value, float64(31000)
 	if !a.Approximate || !a.Aggregate["visitors"].Approximate {
 		t.Fatal("not marked approximate")
 	}
 	if got < want*97/100 || got > want*103/100 {
-		t.Fatalf("estimate %d, true %d", got, want)
+		t.Fatalf("estimate %v, true %v", got, want)
 	}
 	if n := len(f.asked[0]); n != 30 {
 		t.Fatalf("read %d periods", n)
