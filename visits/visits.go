@@ -25,7 +25,11 @@
 //     changes no visit counter and leaves the state as it was;
 //   - the same event id as the visitor's last event (a client resending a
 //     batch): the same annotation as the first copy, state unchanged, so
-//     whichever copy the processor stores, it counts the same.
+//     whichever copy the processor stores, it counts the same;
+//   - the id of another event at the visitor's last instant (up to 64 are
+//     remembered): Late, so a resent copy never counts in the state twice
+//     (an older resent event is Late anyway). The processor drops such a
+//     copy as a duplicate before anything of it counts.
 package visits
 
 import (
@@ -74,18 +78,25 @@ const (
 	record = "\x1e"
 )
 
+// maxSameTime bounds the ids remembered for the visitor's last instant: a
+// resent event with one of them (not the last event itself, which gets its
+// first annotation again) is answered Late, so it cannot count in the
+// visit's state twice.
+const maxSameTime = 64
+
 // script reads the visitor's state (KEYS[1]) and answers the event's
 // annotation, replacing the state. ARGV: event id, timestamp (Unix ms),
 // timeout (ms), key lifetime (ms), "1" for a page view, the page, the
-// event's own attributes joined by unit.
+// event's own attributes joined by unit, maxSameTime.
 //
-// State: id, ts, began, views, duration, entry, exit, attrs... then record
-// and the annotation of that last event. Annotation: kind (S, C or L),
+// State: id, ts, began, views, duration, entry, exit, the ids of the
+// events at ts (comma-separated; at most maxSameTime), attrs... then record
+// and the annotation of the last event. Annotation: kind (S, C or L),
 // began, gap, views, duration, entry, exit, attrs...
 var script = redis.NewScript(`
 local id, ts, timeout, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local pv, page, attrs = ARGV[5] == '1', ARGV[6], ARGV[7]
-local kind, began, gap, views, dur, entry, exit = 'S', ARGV[2], 0, 0, 0, '', ''
+local kind, began, gap, views, dur, entry, exit, same = 'S', ARGV[2], 0, 0, 0, '', '', ARGV[1]
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local sep = string.find(cur, '\30', 1, true)
@@ -94,8 +105,15 @@ if cur then
   if f[1] == id then return string.sub(cur, sep + 1) end
   local last = tonumber(f[2])
   if ts < last then return 'L' end
+  if ts == last and string.find(',' .. f[8] .. ',', ',' .. id .. ',', 1, true) then return 'L' end
+  if ts == last then
+    local n = 0
+    for _ in string.gmatch(f[8], ',') do n = n + 1 end
+    same = f[8]
+    if n < tonumber(ARGV[8]) then same = f[8] .. ',' .. id end
+  end
   if ts - last <= timeout then
-    attrs = table.concat(f, '\31', 8)
+    attrs = table.concat(f, '\31', 9)
     if math.floor(ts / 86400000) == math.floor(last / 86400000) then
       kind, began, gap = 'C', f[3], math.floor((ts - last + 500) / 1000)
       views, dur, entry, exit = tonumber(f[4]), tonumber(f[5]), f[6], f[7]
@@ -111,7 +129,7 @@ if pv then
     nexit = page
   end
 end
-local st = table.concat({id, ARGV[2], began, nviews, dur + gap, nentry, nexit, attrs}, '\31')
+local st = table.concat({id, ARGV[2], began, nviews, dur + gap, nentry, nexit, same, attrs}, '\31')
 redis.call('SET', KEYS[1], st .. '\30' .. ann, 'PX', ttl)
 return ann
 `)
@@ -142,7 +160,7 @@ func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) erro
 					pv = "1"
 				}
 				cmds[j] = script.EvalSha(ctx, p, []string{a.Key(e.SiteID, e.Visitor())},
-					e.ID, e.Timestamp.UnixMilli(), timeout, ttl, pv, e.Path, joinAttrs(e.VisitAttrs()))
+					e.ID, e.Timestamp.UnixMilli(), timeout, ttl, pv, e.Path, joinAttrs(e.VisitAttrs()), maxSameTime)
 			}
 			return nil
 		})
