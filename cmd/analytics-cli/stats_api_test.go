@@ -48,7 +48,7 @@ func apiReporter(t *testing.T) *httptest.Server {
 		day.Top = map[string][]rollup.Ranked{
 			rollup.Source:   {{Value: "Google", Counter: rollup.Counter{Visitors: v, VisitCounts: visits}}},
 			rollup.ExitPage: {{Value: "/thanks", Counter: rollup.Counter{VisitCounts: visits}}},
-			rollup.Path:   {{Value: "/pricing", Counter: rollup.Counter{Count: v * 10, Visitors: v}}},
+			rollup.Path:     {{Value: "/pricing", Counter: rollup.Counter{Count: v * 10, Visitors: v}}},
 		}
 		st.snaps["2026-11-0"+string(rune('1'+i))] = day
 	}
