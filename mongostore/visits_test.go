@@ -48,6 +48,7 @@ func TestVisitsAreExact(t *testing.T) {
 	const timeout = 30 * time.Minute
 	events := visitmodel.Generate(rng, []string{site}, 40, 1500, time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC), 3, timeout)
 	ann := visits.New(rdb, prefix, timeout)
+	defer ann.Close()
 	model := visitmodel.New(timeout)
 	var batches []analytics.Batch
 	b := analytics.Batch{}

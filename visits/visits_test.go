@@ -139,11 +139,15 @@ func TestAnnotate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rdb, prefix := testenv.Redis(t)
-			run(t, visits.New(rdb, prefix, 30*time.Minute), tc.steps)
+			a := visits.New(rdb, prefix, 30*time.Minute)
+			defer a.Close()
+			run(t, a, tc.steps)
 		})
 		// serve's fallback without redis-server runs the script too.
 		t.Run("miniredis/"+tc.name, func(t *testing.T) {
-			run(t, visits.New(miniClient, testenv.Name(t)+":", 30*time.Minute), tc.steps)
+			a := visits.New(miniClient, testenv.Name(t)+":", 30*time.Minute)
+			defer a.Close()
+			run(t, a, tc.steps)
 		})
 	}
 }
@@ -166,6 +170,7 @@ func run(t *testing.T, a *visits.Annotator, steps []step) {
 func TestAnnotateBatchInOrder(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	a := visits.New(rdb, prefix, 30*time.Minute)
+	defer a.Close()
 	evs := []analytics.Event{pv("a", "/", t0), pv("b", "/x", t0.Add(4*time.Second)), ev("c", "", analytics.PageView, "/", t0), pv("d", "/y", t0.Add(6*time.Second))}
 	if err := a.Annotate(context.Background(), evs); err != nil {
 		t.Fatal(err)
@@ -193,6 +198,7 @@ func TestAnnotateRacers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			a := visits.New(rdb, prefix, 30*time.Minute) // one per collector
+			defer a.Close()
 			evs := []analytics.Event{pv(fmt.Sprint("e", i), fmt.Sprint("/p", i), t0)}
 			if err := a.Annotate(context.Background(), evs); err != nil {
 				errs <- err
@@ -234,6 +240,7 @@ func TestAnnotateRacers(t *testing.T) {
 func TestAnnotateLoadsItsScriptAgain(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	a := visits.New(rdb, prefix, 30*time.Minute)
+	defer a.Close()
 	ctx := context.Background()
 	if err := a.Annotate(ctx, []analytics.Event{pv("a", "/", t0)}); err != nil {
 		t.Fatal(err)
@@ -254,6 +261,7 @@ func TestAnnotateLoadsItsScriptAgain(t *testing.T) {
 func TestAnnotateStateExpires(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	a := visits.New(rdb, prefix, time.Minute)
+	defer a.Close()
 	if err := a.Annotate(context.Background(), []analytics.Event{pv("a", "/", t0)}); err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +274,7 @@ func TestAnnotateStateExpires(t *testing.T) {
 func TestAnnotateRedisDown(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	a := visits.New(rdb, prefix, time.Minute)
+	defer a.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := a.Annotate(ctx, []analytics.Event{pv("a", "/", t0)})

@@ -106,7 +106,9 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	defer closeGeo()
 	cc := collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout, Enricher: enricher}
 	if cfg.VisitTimeout > 0 {
-		cc.Visits = visits.New(rdb, keys.Prefix, cfg.VisitTimeout)
+		ann := visits.New(rdb, keys.Prefix, cfg.VisitTimeout)
+		defer ann.Close() // after the HTTP server stopped, before the publisher
+		cc.Visits = ann
 	}
 	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, cc)
 	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
