@@ -42,11 +42,14 @@
 // rollups' capacity were counted under "(other)", which is then the last
 // row.
 //
-// Visit properties (visit:source, ..., visit:entry_page) count visitors
-// only, each attributed to the first event of the period (day or month) in
-// the snapshot. Whatever rollups cannot answer (filters, comparisons,
-// sessions, bounce rate) is an error of kind analytics.Invalid naming the
-// parameter.
+// Visit properties (visit:source, ..., visit:entry_page) count visitors,
+// each attributed to the first event of the period (day or month) in the
+// snapshot, and visits (visits, bounce_rate, visit_duration,
+// views_per_visit), each visit under its own values; visit:exit_page counts
+// visits only. Visit metrics are sums of the snapshots' visit counters:
+// visits are cut at UTC midnight, so they are exact for any range.
+// Whatever rollups cannot answer (filters, comparisons, goals) is an error
+// of kind analytics.Invalid naming the parameter.
 package query
 
 import (

@@ -506,10 +506,13 @@ func Sort(top []Ranked, rank func(Counter) int64) {
 }
 
 // MergeTop returns the k leaders of dimension dim after the values in
-// changed reached the given counters. Counters only grow, so the leaders
-// stay exact as long as every change is passed in: a value outside the
-// leaders never ranks above the last leader, and it enters exactly when it
-// overtakes it.
+// changed reached the given counters. The counters leaders are ranked by
+// only grow (but exit pages' visits, which move from page to page), so the
+// leaders stay exact as long as every change is passed in: a value outside
+// the leaders never ranks above the last leader, and it enters exactly
+// when it overtakes it. Exit pages' leaders are exact while a period has at
+// most k of them; past that, a listed page that lost visits can rank above
+// an unlisted one until that one changes again.
 func MergeTop(dim string, top []Ranked, changed map[string]Counter, k int) []Ranked {
 	out := make([]Ranked, 0, len(top)+len(changed))
 	for _, r := range top {
