@@ -23,8 +23,8 @@ import (
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/processor"
 	"github.com/siteanalytics/analytics/redisqueue"
-	"github.com/siteanalytics/analytics/visits"
 	"github.com/siteanalytics/analytics/reporter"
+	"github.com/siteanalytics/analytics/visits"
 )
 
 // servers returns Redis and MongoDB URLs: from the environment, else
