@@ -551,3 +551,64 @@ func BenchmarkQueryRun(b *testing.B) {
 		})
 	}
 }
+
+// Visit metrics: sums of the snapshots' visit counters, exact for any
+// range; bounce rate a whole percentage, duration whole seconds, views per
+// visit two decimals; exit pages count visits only; a value with nothing in
+// the metrics asked has no row.
+func TestVisitMetrics(t *testing.T) {
+	vc := func(visits, bounces, dur, views int64) rollup.VisitCounts {
+		return rollup.VisitCounts{Visits: visits, Bounces: bounces, Duration: dur, VisitViews: views}
+	}
+	d1 := snap(10, 12, visitors("u", 0, 3))
+	d1.VisitCounts = vc(4, 1, 130, 10)
+	d1.Hours[9] = rollup.Bucket{Views: 10, Events: 12, Visitors: 3, VisitCounts: vc(4, 1, 130, 10)}
+	d1.Top = map[string][]rollup.Ranked{
+		rollup.Source:   {{Value: "Google", Counter: rollup.Counter{Visitors: 2, VisitCounts: vc(3, 1, 100, 7)}}, {Value: "Direct / None", Counter: rollup.Counter{Visitors: 1}}, {Value: "newsletter", Counter: rollup.Counter{VisitCounts: vc(1, 0, 30, 3)}}},
+		rollup.ExitPage: {{Value: "/b", Counter: rollup.Counter{VisitCounts: vc(3, 0, 130, 9)}}, {Value: "/a", Counter: rollup.Counter{VisitCounts: vc(1, 1, 0, 1)}}, {Value: "/gone", Counter: rollup.Counter{}}},
+	}
+	d2 := snap(3, 3, visitors("u", 5, 2))
+	d2.VisitCounts = vc(2, 2, 0, 2)
+	d2.Top = map[string][]rollup.Ranked{rollup.ExitPage: {{Value: "/a", Counter: rollup.Counter{VisitCounts: vc(2, 2, 0, 2)}}}}
+	f := &fakeReader{snaps: map[string]rollup.Snapshot{"2026-11-25": d1, "2026-11-26": d2}}
+
+	a, got := run(t, f, query.Aggregate, "period", "custom", "date", "2026-11-25,2026-11-26", "metrics", "visits,bounce_rate,visit_duration,views_per_visit")
+	// 6 visits, 3 bounces (50%), 130 s (21.67 -> 22), 12 views (2.00).
+	if want := `{"results":{"bounce_rate":{"value":50},"views_per_visit":{"value":2},"visit_duration":{"value":22},"visits":{"value":6}},"approximate":false}`; got != want || a.Approximate {
+		t.Fatalf("aggregate\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Aggregate, "period", "day", "date", "2026-11-25", "metrics", "views_per_visit,bounce_rate")
+	if want := `{"results":{"bounce_rate":{"value":25},"views_per_visit":{"value":2.5}},"approximate":false}`; got != want {
+		t.Fatalf("day\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Aggregate, "period", "day", "date", "2026-11-24", "metrics", "visits,bounce_rate,visit_duration,views_per_visit")
+	if want := `{"results":{"bounce_rate":{"value":0},"views_per_visit":{"value":0},"visit_duration":{"value":0},"visits":{"value":0}},"approximate":false}`; got != want {
+		t.Fatalf("no visits\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Timeseries, "period", "day", "date", "2026-11-25", "metrics", "visits,visit_duration")
+	if !strings.Contains(got, `{"date":"2026-11-25 09:00:00","visits":4,"visit_duration":33}`) || !strings.Contains(got, `{"date":"2026-11-25 10:00:00","visits":0,"visit_duration":0}`) {
+		t.Fatalf("hours %s", got)
+	}
+	_, got = run(t, f, query.Timeseries, "period", "custom", "date", "2026-11-25,2026-11-26", "metrics", "visits,bounce_rate")
+	if want := `{"results":[{"date":"2026-11-25","visits":4,"bounce_rate":25},{"date":"2026-11-26","visits":2,"bounce_rate":100}],"approximate":false}`; got != want {
+		t.Fatalf("days\ngot  %s\nwant %s", got, want)
+	}
+	// Sources: visitors and visits side by side; each row has something.
+	_, got = run(t, f, query.Breakdown, "period", "day", "date", "2026-11-25", "property", "visit:source", "metrics", "visitors,visits,bounce_rate")
+	if want := `{"results":[{"source":"Google","visitors":2,"visits":3,"bounce_rate":33},{"source":"Direct / None","visitors":1,"visits":0,"bounce_rate":0},{"source":"newsletter","visitors":0,"visits":1,"bounce_rate":0}],"approximate":false}`; got != want {
+		t.Fatalf("sources\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Breakdown, "period", "day", "date", "2026-11-25", "property", "visit:source")
+	if want := `{"results":[{"source":"Google","visitors":2},{"source":"Direct / None","visitors":1}],"approximate":false}`; got != want {
+		t.Fatalf("sources by visitors\ngot  %s\nwant %s", got, want)
+	}
+	// Exit pages: visits by default, summed over the range; /gone has none.
+	_, got = run(t, f, query.Breakdown, "period", "custom", "date", "2026-11-25,2026-11-26", "property", "visit:exit_page", "metrics", "visits,bounce_rate,visit_duration,views_per_visit")
+	if want := `{"results":[{"exit_page":"/a","visits":3,"bounce_rate":100,"visit_duration":0,"views_per_visit":1},{"exit_page":"/b","visits":3,"bounce_rate":0,"visit_duration":43,"views_per_visit":3}],"approximate":false}`; got != want {
+		t.Fatalf("exit pages\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Breakdown, "period", "day", "date", "2026-11-25", "property", "visit:exit_page")
+	if want := `{"results":[{"exit_page":"/b","visits":3},{"exit_page":"/a","visits":1}],"approximate":false}`; got != want {
+		t.Fatalf("exit pages by default\ngot  %s\nwant %s", got, want)
+	}
+}

@@ -349,7 +349,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 				v.mostVisitors = max(v.mostVisitors, 1)
 			}
 		}
-		if o := s.Other[q.Dim]; o.Count > 0 || o.Visitors > 0 {
+		if o := s.Other[q.Dim]; o != (rollup.Counter{}) {
 			other.Add(o)
 			if certain {
 				other.mostVisitors = max(other.mostVisitors, o.Visitors)
@@ -405,12 +405,18 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 	}
 	rows := make([]Row, 0, len(vals)+1)
 	for val, v := range vals {
-		if q.Dim == rollup.ExitPage && v.Visits == 0 {
-			continue // no visit ends there (any more)
-		}
 		row := Row{Key: val}
+		zero := true
 		for _, m := range q.Metrics {
 			row.Values = append(row.Values, metric(val, v, m))
+			zero = zero && row.Values[len(row.Values)-1] == 0
+		}
+		if zero {
+			// A value with nothing to show in these metrics: a source
+			// with visits but no visitor attributed to it (visitors go by
+			// their first event of the period, visits by their own first
+			// event), an exit page no visit ends on any more.
+			continue
 		}
 		if v.lowerBound || (approx && contains(q.Metrics, Visitors)) {
 			a.Approximate = true
@@ -423,7 +429,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 		}
 		return rows[i].Key < rows[j].Key
 	})
-	if other.Count > 0 || other.Visitors > 0 {
+	if other.Counter != (rollup.Counter{}) {
 		row := Row{Key: rollup.Other}
 		for _, m := range q.Metrics {
 			row.Values = append(row.Values, metric(rollup.Other, &other, m))

@@ -558,8 +558,7 @@ type Snapshot struct {
 // Truncated reports whether dim had more distinct values than the rollup
 // keeps.
 func (s *Snapshot) Truncated(dim string) bool {
-	o := s.Other[dim]
-	return o.Count > 0 || o.Visitors > 0
+	return s.Other[dim] != (Counter{})
 }
 
 // Reader reads rollups back; the query API answers from it alone.
