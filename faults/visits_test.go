@@ -49,9 +49,7 @@ func TestVisitsExactThroughKillAndReplay(t *testing.T) {
 		for next < upTo {
 			req := events[next:min(upTo, next+1+rng.IntN(20))]
 			postVisits(t, client, col.URL, req)
-			for _, ev := range req {
-				model.Add(ev)
-			}
+			model.AddRequest(req)
 			next += len(req)
 		}
 	}

@@ -60,8 +60,8 @@ func TestVisitsAreExact(t *testing.T) {
 		if err := ann.Annotate(ctx, evs); err != nil {
 			t.Fatal(err)
 		}
+		model.AddRequest(req)
 		for _, ev := range evs {
-			model.Add(ev)
 			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-%d", 1000+len(batches), len(b.Entries)), Event: ev})
 		}
 		if len(b.Entries) >= 100 {

@@ -35,6 +35,7 @@ package visits
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,10 +178,11 @@ redis.call('SET', KEYS[1], id .. '\31' .. ARGV[2] .. '\31' .. began .. '\31' .. 
 return ann
 `)
 
-// Annotate sets the Visit of every event that has a visitor key, in the
-// order given (a request's events are one visitor's history in that
-// order), with one script per event, sent with those of concurrent calls
-// in one pipelined round trip. Events without a visitor key keep a nil
+// Annotate sets the Visit of every event that has a visitor key, taking
+// them in time order (a stable sort: a client's batch may list them in
+// another order; events at the same instant keep theirs), with one script
+// per event, sent with those of concurrent calls in one pipelined round
+// trip. Events without a visitor key keep a nil
 // Visit. An error (Redis unreachable, ctx done first, or the Annotator
 // closed) is of kind analytics.Unavailable and leaves events as they were;
 // then none may be queued (the collector answers 503 and the client
@@ -195,6 +197,7 @@ func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) erro
 	if len(r.events) == 0 {
 		return nil
 	}
+	sort.SliceStable(r.events, func(i, j int) bool { return r.events[i].Timestamp.Before(r.events[j].Timestamp) })
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()

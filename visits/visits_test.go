@@ -183,6 +183,21 @@ func TestAnnotateBatchInOrder(t *testing.T) {
 	}
 }
 
+// TestAnnotateBatchInTimeOrder: a batch listing a visitor's events out of
+// time order is annotated in time order.
+func TestAnnotateBatchInTimeOrder(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	a := visits.New(rdb, prefix, 30*time.Minute)
+	defer a.Close()
+	evs := []analytics.Event{pv("b", "/x", t0.Add(10*time.Second)), pv("a", "/", t0)}
+	if err := a.Annotate(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := show(evs[0].Visit)+"\n"+show(evs[1].Visit), show(cont(t0, 10, 1, 0, "/", "/", analytics.VisitAttrs{}))+"\n"+show(start(t0, analytics.VisitAttrs{})); got != want {
+		t.Fatalf("annotated\n%s\nwant\n%s", got, want)
+	}
+}
+
 // TestAnnotateRacers annotates one visitor's events from many goroutines
 // at once (as collectors behind a load balancer do): each script sees the
 // state the one before left, so exactly one event starts the visit and the

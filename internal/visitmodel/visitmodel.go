@@ -61,10 +61,21 @@ func New(timeout time.Duration) *Model {
 	return &Model{timeout: timeout, seen: map[string]bool{}, visitors: map[string]*visitor{}}
 }
 
-// Add takes the next event the collector received. An id already added for
-// the site is a resend, counted once; an event older than its visitor's
-// last is late and counts in no visit; events without a visitor are in no
-// visit.
+// AddRequest takes the events of the next request the collector received:
+// a request's events count in time order (those at the same instant in the
+// order sent).
+func (m *Model) AddRequest(evs []analytics.Event) {
+	sorted := append([]analytics.Event(nil), evs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Timestamp.Before(sorted[j].Timestamp) })
+	for _, e := range sorted {
+		m.Add(e)
+	}
+}
+
+// Add takes the next event the collector received, alone in its request.
+// An id already added for the site is a resend, counted once; an event
+// older than its visitor's last is late and counts in no visit; events
+// without a visitor are in no visit.
 func (m *Model) Add(e analytics.Event) {
 	if m.seen[e.SiteID+"/"+e.ID] {
 		return
