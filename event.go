@@ -65,10 +65,69 @@ type Event struct {
 	Device       string `json:"device,omitempty"`  // desktop, mobile or tablet
 	Country      string `json:"country,omitempty"` // ISO 3166-1 alpha-2
 
+	// Visit is the collector's note of the event's place in its visitor's
+	// visit (see package visits); nil when visits are not annotated (no
+	// visitor key, or annotation turned off). It travels with the event
+	// through the queue and is stored with it, so a redelivery, a replay or
+	// a rebuild counts the visit exactly as the first delivery did.
+	Visit *Visit `json:"visit,omitempty"`
+
 	// Client is what the sender said about the browser behind the event.
 	// The collector derives the fields above from it and the request; it is
 	// never queued, stored or logged.
 	Client ClientHints `json:"-"`
+}
+
+// Visit says where an event stands in its visit, as the collector saw it
+// when it queued the event. A visit is a run of one visitor's events on one
+// site with no gap longer than the visit timeout, cut at UTC midnight: the
+// part of a visit after midnight is a visit of the next day (Start again,
+// with the same Attrs). The fields before this event (Views, Duration,
+// Entry, Exit) are what the visit had counted so far, so the processor can
+// move the visit's counters from what it was to what it is with increments
+// alone (package rollup).
+type Visit struct {
+	// Start: the event begins a visit (or a visit's part on a new UTC day).
+	Start bool `json:"start,omitempty" bson:"start,omitempty"`
+	// Late: the event is older than the visitor's previous event (a wrong
+	// clock, a beacon sent late); it changes no visit counter.
+	Late bool `json:"late,omitempty" bson:"late,omitempty"`
+	// Began is when the visit (its part of the day) began; visits count in
+	// the hour they began.
+	Began time.Time `json:"began" bson:"began"`
+	// Gap is the whole seconds (rounded) since the visit's previous event;
+	// 0 at a start.
+	Gap int64 `json:"gap,omitempty" bson:"gap,omitempty"`
+	// Views and Duration are the visit's page views and seconds before this
+	// event; Entry and Exit its first and last page before this event (""
+	// while it has had no page view).
+	Views    int64  `json:"views,omitempty" bson:"views,omitempty"`
+	Duration int64  `json:"duration,omitempty" bson:"duration,omitempty"`
+	Entry    string `json:"entry,omitempty" bson:"entry,omitempty"`
+	Exit     string `json:"exit,omitempty" bson:"exit,omitempty"`
+	// Attrs are the visit's source, campaign, browser and country: those
+	// of its first event.
+	Attrs VisitAttrs `json:"attrs" bson:"attrs"`
+}
+
+// VisitAttrs are the attributes a visit keeps from its first event; visit
+// counters per source, country, ... are counted under them.
+type VisitAttrs struct {
+	Source       string `json:"source,omitempty" bson:"source,omitempty"`
+	ReferrerHost string `json:"referrer_host,omitempty" bson:"referrer_host,omitempty"`
+	UTMSource    string `json:"utm_source,omitempty" bson:"utm_source,omitempty"`
+	UTMMedium    string `json:"utm_medium,omitempty" bson:"utm_medium,omitempty"`
+	UTMCampaign  string `json:"utm_campaign,omitempty" bson:"utm_campaign,omitempty"`
+	Browser      string `json:"browser,omitempty" bson:"browser,omitempty"`
+	OS           string `json:"os,omitempty" bson:"os,omitempty"`
+	Device       string `json:"device,omitempty" bson:"device,omitempty"`
+	Country      string `json:"country,omitempty" bson:"country,omitempty"`
+}
+
+// VisitAttrs returns the event's own visit attributes.
+func (e *Event) VisitAttrs() VisitAttrs {
+	return VisitAttrs{Source: e.Source, ReferrerHost: e.ReferrerHost, UTMSource: e.UTMSource, UTMMedium: e.UTMMedium,
+		UTMCampaign: e.UTMCampaign, Browser: e.Browser, OS: e.OS, Device: e.Device, Country: e.Country}
 }
 
 // ClientHints are the optional event fields a server-side sender fills on a

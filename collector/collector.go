@@ -35,9 +35,19 @@ type Config struct {
 	// from each request; nil leaves events as sent (tests of the queue
 	// path).
 	Enricher *enrich.Enricher
+	// Visits notes each event's place in its visit (package visits) just
+	// before the events are queued; nil queues events without it (no
+	// visit counters).
+	Visits Annotator
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
+}
+
+// Annotator sets each event's Visit. An error means none may be queued
+// (the collector answers 503); kind Unavailable when its store is down.
+type Annotator interface {
+	Annotate(ctx context.Context, events []analytics.Event) error
 }
 
 // DefaultQueueTimeout is the QueueTimeout used when none is given.
@@ -263,12 +273,22 @@ func (c *Collector) enrich(r *http.Request, events []analytics.Event) ([]analyti
 
 func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
-// publish queues events under the queue deadline; the publisher returns an
-// Unavailable error once it passes (answered 503: the events may still land,
-// which is why every event carries an id).
+// publish notes each event's place in its visit and queues the events, both
+// under the queue deadline; the publisher returns an Unavailable error once
+// it passes (answered 503: the events may still land, which is why every
+// event carries an id). The visit annotation is the last step before the
+// queue, so nothing annotated is dropped after it but by a failed publish.
 func (c *Collector) publish(ctx context.Context, events []analytics.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueueTimeout)
 	defer cancel()
+	if c.cfg.Visits != nil {
+		if err := c.cfg.Visits.Annotate(ctx, events); err != nil {
+			if ctx.Err() != nil && analytics.KindOf(err) != analytics.Unavailable {
+				err = analytics.Wrap(analytics.Unavailable, fmt.Sprintf("Redis did not answer within %v", c.cfg.QueueTimeout), err)
+			}
+			return err
+		}
+	}
 	err := c.pub.Publish(ctx, events)
 	if err != nil && ctx.Err() != nil && analytics.KindOf(err) == analytics.Internal {
 		// A publisher that reports the deadline as a plain error: still 503.

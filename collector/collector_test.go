@@ -309,3 +309,49 @@ func TestCollectorAnswers503AtTheQueueDeadline(t *testing.T) {
 		}
 	}
 }
+
+// annotatorFunc is an Annotator for handler-level tests.
+type annotatorFunc func(ctx context.Context, evs []analytics.Event) error
+
+func (f annotatorFunc) Annotate(ctx context.Context, evs []analytics.Event) error { return f(ctx, evs) }
+
+// The collector annotates every event it queues, after enrichment and
+// before the queue, and answers 503 without queuing anything when the
+// annotation fails (the client resends with the same ids).
+func TestCollectorAnnotatesVisitsBeforeQueuing(t *testing.T) {
+	q := &memQueue{}
+	var fail error
+	cfg := collector.DefaultConfig()
+	cfg.Visits = annotatorFunc(func(_ context.Context, evs []analytics.Event) error {
+		if fail != nil {
+			return fail
+		}
+		for i := range evs {
+			evs[i].Visit = &analytics.Visit{Start: i == 0, Views: int64(i)}
+		}
+		return nil
+	})
+	srv := httptest.NewServer(collector.New(q, q, zerolog.Nop(), cfg).Handler())
+	t.Cleanup(srv.Close)
+	body := `[{"site_id":"s","event_type":"page_view","user_id":"u","path":"/a"},{"site_id":"s","event_type":"click","user_id":"u"}]`
+	if resp, b := do(t, "POST", srv.URL+"/events", "application/json", "", []byte(body)); resp.StatusCode != 202 {
+		t.Fatalf("POST /events: %d %s", resp.StatusCode, b)
+	}
+	if len(q.events) != 2 || q.events[0].Visit == nil || !q.events[0].Visit.Start || q.events[1].Visit == nil || q.events[1].Visit.Views != 1 {
+		t.Fatalf("queued %+v", q.events)
+	}
+	fail = analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", errors.New("connection refused"))
+	for _, path := range []string{"/event", "/events"} {
+		b := seedEvent
+		if path == "/events" {
+			b = "[" + seedEvent + "]"
+		}
+		resp, out := do(t, "POST", srv.URL+path, "application/json", "", []byte(b))
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out, "annotating events") {
+			t.Fatalf("%s with the annotation failing: %d %s", path, resp.StatusCode, out)
+		}
+	}
+	if len(q.events) != 2 {
+		t.Fatalf("%d events queued although their annotation failed", len(q.events)-2)
+	}
+}

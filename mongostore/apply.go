@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -189,6 +190,12 @@ type rawEvent struct {
 	OS           string         `bson:"os,omitempty"`
 	Device       string         `bson:"device,omitempty"`
 	Country      string         `bson:"country,omitempty"`
+	// Visit is the collector's annotation as JSON, one string rather than
+	// a sub-document (FerretDB's cost per write follows the number of
+	// fields: a sub-document of a dozen fields cost the processor 30% of
+	// its events/s); a rebuild counts visits from it exactly as the
+	// processor did.
+	Visit string `bson:"visit,omitempty"`
 }
 
 func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped bool) any {
@@ -202,6 +209,10 @@ func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped b
 		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
 		Source: ev.Source, ReferrerHost: ev.ReferrerHost, Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country,
 	}
+	if ev.Visit != nil {
+		b, _ := json.Marshal(ev.Visit) // strings, numbers and a time always encode
+		d.Visit = string(b)
+	}
 	if scoped {
 		d.ScopedID = ev.ID
 	}
@@ -209,14 +220,21 @@ func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped b
 }
 
 // event returns the stored event as the processor counted it.
-func (d *rawEvent) event() analytics.Event {
+func (d *rawEvent) event() (analytics.Event, error) {
 	id := d.ID
 	if d.ScopedID != "" {
 		id = d.ScopedID
 	}
+	var v *analytics.Visit
+	if d.Visit != "" {
+		v = new(analytics.Visit)
+		if err := json.Unmarshal([]byte(d.Visit), v); err != nil {
+			return analytics.Event{}, analytics.Wrap(analytics.Internal, "mongodb: event "+id+" has an unreadable visit", err)
+		}
+	}
 	return analytics.Event{ID: id, SiteID: d.SiteID, EventType: d.EventType, Path: d.Path, UserID: d.UserID, Timestamp: d.Timestamp,
 		Props: d.Props, UTMSource: d.UTMSource, UTMMedium: d.UTMMedium, UTMCampaign: d.UTMCampaign, UTMContent: d.UTMContent, UTMTerm: d.UTMTerm,
-		Source: d.Source, ReferrerHost: d.ReferrerHost, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country}
+		Source: d.Source, ReferrerHost: d.ReferrerHost, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country, Visit: v}, nil
 }
 
 type rawOwner struct{ site, entry string }

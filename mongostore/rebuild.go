@@ -152,7 +152,11 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		} else if later(ek, last) {
 			last = ek
 		}
-		evs = append(evs, doc.event())
+		ev, err := doc.event()
+		if err != nil {
+			return res, err
+		}
+		evs = append(evs, ev)
 		eks = append(eks, ek)
 		if len(evs) == chunk {
 			if err := flush(); err != nil {

@@ -56,6 +56,7 @@ type shardDoc struct {
 	Keys int                         `bson:"keys"`
 	O    map[string]int64            `bson:"o"`  // dim -> count beyond capacity
 	OU   map[string]int64            `bson:"ou"` // dim -> visitors beyond capacity
+	OV   string                      `bson:"ov"` // dim -> visit counters beyond capacity, see otherVisits
 }
 
 // rollupRef names the documents of one (site, period) in one generation.
@@ -170,14 +171,60 @@ func later(a, b string) bool { // a after b, entry keys of one partition
 }
 
 // counterMap holds the per-value counters of a rollup document, stored as
-// one JSON string {"<dim>.<hash>": [count, visitors], ...} and rewritten
+// one JSON string {"<dim>.<hash>": [count, visitors, visits, bounces,
+// visit seconds, visit page views], ...} (trailing zeros left out; earlier
+// versions wrote the first two) and rewritten
 // whole by each update, rather than as a sub-document with a field per
 // value: FerretDB keeps a type schema beside every field and re-parses the
 // whole document for each write, so hundreds of small fields cost it many
 // times what one string does (measured: most of a batch's rollup time). The
 // write is still exactly once: it is a compare-and-set on the watermark,
 // by the partition's one fenced writer, like the rest of the document.
-type counterMap map[string][2]int64
+type counterMap map[string]cell
+
+// cell is one value's counters in a counterMap.
+type cell [6]int64
+
+func cellOf(c rollup.Counter) cell {
+	return cell{c.Count, c.Visitors, c.Visits, c.Bounces, c.Duration, c.VisitViews}
+}
+
+func (v cell) counter() rollup.Counter {
+	return rollup.Counter{Count: v[0], Visitors: v[1], VisitCounts: rollup.VisitCounts{Visits: v[2], Bounces: v[3], Duration: v[4], VisitViews: v[5]}}
+}
+
+// encode writes m as JSON, keys in order, each cell without its trailing
+// zeros (but at least two numbers).
+func (m counterMap) encode() string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, 32*len(m)+2)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, k) // dimension names and hex digits: plain ASCII
+		b = append(b, ':', '[')
+		v := m[k]
+		n := len(v)
+		for n > 2 && v[n-1] == 0 {
+			n--
+		}
+		for j := 0; j < n; j++ {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, v[j], 10)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, '}')
+	return string(b)
+}
 
 // decodeCounters reads cu, or the c sub-document earlier versions wrote.
 func decodeCounters(cu string, c map[string]map[string]int64) (counterMap, error) {
@@ -189,7 +236,7 @@ func decodeCounters(cu string, c map[string]map[string]int64) (counterMap, error
 	}
 	for dim, hs := range c {
 		for h, n := range hs {
-			m[dim+"."+h] = [2]int64{n, 0}
+			m[dim+"."+h] = cell{n}
 		}
 	}
 	return m, nil
@@ -197,18 +244,53 @@ func decodeCounters(cu string, c map[string]map[string]int64) (counterMap, error
 
 func (m counterMap) get(k rollup.Key) (rollup.Counter, bool) {
 	v, ok := m[k.Dim+"."+k.Hash()]
-	return rollup.Counter{Count: v[0], Visitors: v[1]}, ok
+	return v.counter(), ok
 }
 
 // add adds inc to m and returns m encoded.
 func (m counterMap) add(inc map[rollup.Key]rollup.Counter) string {
 	for k, c := range inc {
 		f := k.Dim + "." + k.Hash()
-		v := m[f]
-		m[f] = [2]int64{v[0] + c.Count, v[1] + c.Visitors}
+		v := m[f].counter()
+		v.Add(c)
+		m[f] = cellOf(v)
 	}
+	return m.encode()
+}
+
+// otherVisits are the visit counters of the values beyond a document's
+// capacity, per dimension, stored as one JSON string {"<dim>": [visits,
+// bounces, seconds, page views]} and set whole by each compare-and-set
+// update.
+type otherVisits map[string][4]int64
+
+func decodeOtherVisits(s string) otherVisits {
+	m := otherVisits{}
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &m) // unreadable: the other counters still hold
+	}
+	return m
+}
+
+func (m otherVisits) get(dim string) rollup.VisitCounts {
+	v := m[dim]
+	return rollup.VisitCounts{Visits: v[0], Bounces: v[1], Duration: v[2], VisitViews: v[3]}
+}
+
+func (m otherVisits) encode() string {
 	b, _ := json.Marshal(m) // strings and integers always encode
 	return string(b)
+}
+
+// otherVisitsOf encodes the visit counters of other.
+func otherVisitsOf(other map[string]rollup.Counter) string {
+	m := otherVisits{}
+	for d, c := range other {
+		if c.VisitCounts != (rollup.VisitCounts{}) {
+			m[d] = [4]int64{c.Visits, c.Bounces, c.Duration, c.VisitViews}
+		}
+	}
+	return m.encode()
 }
 
 // applyShard adds items to overflow shard n of ref; values beyond the
@@ -275,6 +357,11 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 				res.other[d] = rollup.Counter{Visitors: n}
 			}
 		}
+		for d := range decodeOtherVisits(cur.OV) {
+			o := res.other[d]
+			o.VisitCounts = decodeOtherVisits(cur.OV).get(d)
+			res.other[d] = o
+		}
 		if len(inc) == 0 && len(other) == 0 {
 			return res, nil // applied before
 		}
@@ -291,7 +378,8 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 		if !exists {
 			o, ou := otherDocs(other)
 			doc := append(ref.base(id), bson.E{Key: "cu", Value: cm.add(inc)},
-				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: o}, bson.E{Key: "ou", Value: ou}, bson.E{Key: "wm", Value: last})
+				bson.E{Key: "keys", Value: keys}, bson.E{Key: "o", Value: o}, bson.E{Key: "ou", Value: ou},
+				bson.E{Key: "ov", Value: otherVisitsOf(res.other)}, bson.E{Key: "wm", Value: last})
 			octx, cancel := op(ctx)
 			_, err := coll.InsertOne(octx, doc)
 			cancel()
@@ -308,6 +396,9 @@ func (s *Store) applyShard(ctx context.Context, partition int, ref rollupRef, n 
 			incs = append(incs, bson.E{Key: "o." + d, Value: c.Count}, bson.E{Key: "ou." + d, Value: c.Visitors})
 		}
 		set := bson.D{{Key: "wm", Value: last}, {Key: "cu", Value: cm.add(inc)}}
+		if ov := otherVisitsOf(res.other); ov != cur.OV && (ov != "{}" || cur.OV != "") {
+			set = append(set, bson.E{Key: "ov", Value: ov})
+		}
 		update := bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}}
 		if cur.C != nil {
 			update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "c", Value: ""}}})
@@ -459,14 +550,22 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			set = append(set, bson.E{Key: "hll", Value: hll})
 		}
 		if !exists {
-			other, otheru := bson.M{}, bson.M{}
+			other, otheru, otherv := bson.M{}, bson.M{}, bson.M{}
 			for n, o := range others {
 				other[strconv.Itoa(n)], otheru[strconv.Itoa(n)] = otherDocs(o)
+				otherv[strconv.Itoa(n)] = otherVisitsOf(o)
 			}
 			doc := append(ref.base(id),
 				bson.E{Key: "views", Value: sum.Views}, bson.E{Key: "events", Value: sum.Events}, bson.E{Key: "uniques", Value: sum.Visitors},
 				bson.E{Key: "vdays", Value: sum.VisitorDays}, bson.E{Key: "cu", Value: cm.add(inc)}, bson.E{Key: "keys", Value: keys},
 				bson.E{Key: "top", Value: top}, bson.E{Key: "other", Value: other}, bson.E{Key: "otheru", Value: otheru}, bson.E{Key: "wm", Value: last})
+			if sum.VisitCounts != (rollup.VisitCounts{}) {
+				doc = append(doc, bson.E{Key: "visits", Value: sum.Visits}, bson.E{Key: "bounces", Value: sum.Bounces},
+					bson.E{Key: "vdur", Value: sum.Duration}, bson.E{Key: "vviews", Value: sum.VisitViews})
+			}
+			if len(others) > 0 {
+				doc = append(doc, bson.E{Key: "otherv", Value: otherv})
+			}
 			if hll != nil {
 				doc = append(doc, bson.E{Key: "hll", Value: hll})
 			}
@@ -486,6 +585,10 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 		if keys != cur.Keys {
 			incs = append(incs, bson.E{Key: "keys", Value: keys - cur.Keys})
 		}
+		if sum.VisitCounts != (rollup.VisitCounts{}) {
+			incs = append(incs, bson.E{Key: "visits", Value: sum.Visits}, bson.E{Key: "bounces", Value: sum.Bounces},
+				bson.E{Key: "vdur", Value: sum.Duration}, bson.E{Key: "vviews", Value: sum.VisitViews})
+		}
 		set = append(set, bson.E{Key: "cu", Value: cm.add(inc)})
 		if rollup.IsDay(ref.period) {
 			set = append(set, bson.E{Key: "h", Value: addHours(cur.H, &sum)})
@@ -494,7 +597,8 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 			// Absolute values read from the shard: setting them again is
 			// harmless, which keeps the retry after a crash exact.
 			od, oud := otherDocs(o)
-			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: od}, bson.E{Key: "otheru." + strconv.Itoa(n), Value: oud})
+			set = append(set, bson.E{Key: "other." + strconv.Itoa(n), Value: od}, bson.E{Key: "otheru." + strconv.Itoa(n), Value: oud},
+				bson.E{Key: "otherv." + strconv.Itoa(n), Value: otherVisitsOf(o)})
 		}
 		update := bson.D{{Key: "$inc", Value: incs}, {Key: "$set", Value: set}}
 		if cur.C != nil {
@@ -514,8 +618,10 @@ func (s *Store) applyRollup(ctx context.Context, partition int, ref rollupRef, c
 }
 
 // hours are the buckets of a day, stored as one JSON string of 24
-// [views, events, visitors] triples (for the reason counterMap gives).
-type hours [24][3]int64
+// [views, events, visitors, visits, bounces, visit seconds, visit page
+// views] (for the reason counterMap gives; earlier versions wrote the first
+// three).
+type hours [24][7]int64
 
 func decodeHours(h string) hours {
 	var out hours
@@ -532,6 +638,10 @@ func addHours(h string, sum *rollup.Sum) string {
 		out[i][0] += b.Views
 		out[i][1] += b.Events
 		out[i][2] += b.Visitors
+		out[i][3] += b.Visits
+		out[i][4] += b.Bounces
+		out[i][5] += b.Duration
+		out[i][6] += b.VisitViews
 	}
 	enc, _ := json.Marshal(out)
 	return string(enc)
@@ -576,13 +686,18 @@ func (s *Store) applyOverflow(ctx context.Context, partition int, ref rollupRef,
 }
 
 // encodeTop stores leaders as one JSON string, [["/a",12,3],["/b",7,2]]
-// (value, count, visitors), rather than an array of documents: FerretDB
+// (value, count, visitors, and then visits, bounces, visit seconds and
+// visit page views when any is not zero), rather than an array of documents: FerretDB
 // decodes every document of a collection on each update, and one string
 // costs it a fraction of a hundred small documents.
 func encodeTop(top []rollup.Ranked) string {
-	rows := make([][3]any, len(top))
+	rows := make([][]any, len(top))
 	for i, r := range top {
-		rows[i] = [3]any{r.Value, r.Count, r.Visitors}
+		row := []any{r.Value, r.Count, r.Visitors}
+		if r.VisitCounts != (rollup.VisitCounts{}) {
+			row = append(row, r.Visits, r.Bounces, r.Duration, r.VisitViews)
+		}
+		rows[i] = row
 	}
 	b, _ := json.Marshal(rows) // strings and integers always encode
 	return string(b)
@@ -606,6 +721,10 @@ func decodeTop(s string) []rollup.Ranked {
 			continue
 		}
 		if len(row) > 2 && json.Unmarshal(row[2], &r.Visitors) != nil {
+			continue
+		}
+		if len(row) > 6 && (json.Unmarshal(row[3], &r.Visits) != nil || json.Unmarshal(row[4], &r.Bounces) != nil ||
+			json.Unmarshal(row[5], &r.Duration) != nil || json.Unmarshal(row[6], &r.VisitViews) != nil) {
 			continue
 		}
 		out = append(out, r)

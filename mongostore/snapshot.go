@@ -29,11 +29,17 @@ type snapshotDoc struct {
 	Top     map[string]string           `bson:"top"`
 	Other   map[string]map[string]int64 `bson:"other"`  // shard -> dim -> count
 	OtherU  map[string]map[string]int64 `bson:"otheru"` // shard -> dim -> visitors
+	OtherV  map[string]string           `bson:"otherv"` // shard -> visit counters, see otherVisits
 	HLL     []byte                      `bson:"hll"`
+	Visits  int64                       `bson:"visits"`
+	Bounces int64                       `bson:"bounces"`
+	VDur    int64                       `bson:"vdur"`
+	VViews  int64                       `bson:"vviews"`
 }
 
 var snapshotProjection = bson.D{{Key: "views", Value: 1}, {Key: "events", Value: 1}, {Key: "uniques", Value: 1}, {Key: "vdays", Value: 1},
-	{Key: "h", Value: 1}, {Key: "top", Value: 1}, {Key: "other", Value: 1}, {Key: "otheru", Value: 1}, {Key: "hll", Value: 1}}
+	{Key: "h", Value: 1}, {Key: "top", Value: 1}, {Key: "other", Value: 1}, {Key: "otheru", Value: 1}, {Key: "hll", Value: 1},
+	{Key: "otherv", Value: 1}, {Key: "visits", Value: 1}, {Key: "bounces", Value: 1}, {Key: "vdur", Value: 1}, {Key: "vviews", Value: 1}}
 
 // Rollups implements rollup.Reader: one read of the site's generation, then
 // one read by _id per period, a few at a time, each in its own period's
@@ -96,12 +102,14 @@ func (s *Store) readSnapshots(ctx context.Context, site string, gen int64, perio
 
 func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {
 	sn := rollup.Snapshot{Period: period, Views: d.Views, Events: d.Events, Visitors: d.Uniques, VisitorDays: d.VDays, Sketch: d.HLL,
-		Top: map[string][]rollup.Ranked{}, Other: map[string]rollup.Counter{}}
+		Top: map[string][]rollup.Ranked{}, Other: map[string]rollup.Counter{},
+		VisitCounts: rollup.VisitCounts{Visits: d.Visits, Bounces: d.Bounces, Duration: d.VDur, VisitViews: d.VViews}}
 	if rollup.IsDay(period) {
 		sn.VisitorDays = d.Uniques
 	}
 	for h, b := range decodeHours(d.H) {
-		sn.Hours[h] = rollup.Bucket{Views: b[0], Events: b[1], Visitors: b[2]}
+		sn.Hours[h] = rollup.Bucket{Views: b[0], Events: b[1], Visitors: b[2],
+			VisitCounts: rollup.VisitCounts{Visits: b[3], Bounces: b[4], Duration: b[5], VisitViews: b[6]}}
 	}
 	for dim, t := range d.Top {
 		sn.Top[dim] = decodeTop(t)
@@ -116,6 +124,12 @@ func (d *snapshotDoc) snapshot(period string) rollup.Snapshot {
 		for dim, c := range d.OtherU[k] {
 			o := sn.Other[dim]
 			o.Visitors += c
+			sn.Other[dim] = o
+		}
+		ov := decodeOtherVisits(d.OtherV[k])
+		for dim := range ov {
+			o := sn.Other[dim]
+			o.VisitCounts.Add(ov.get(dim))
 			sn.Other[dim] = o
 		}
 	}

@@ -42,11 +42,14 @@
 // rollups' capacity were counted under "(other)", which is then the last
 // row.
 //
-// Visit properties (visit:source, ..., visit:entry_page) count visitors
-// only, each attributed to the first event of the period (day or month) in
-// the snapshot. Whatever rollups cannot answer (filters, comparisons,
-// sessions, bounce rate) is an error of kind analytics.Invalid naming the
-// parameter.
+// Visit properties (visit:source, ..., visit:entry_page) count visitors,
+// each attributed to the first event of the period (day or month) in the
+// snapshot, and visits (visits, bounce_rate, visit_duration,
+// views_per_visit), each visit under its own values; visit:exit_page counts
+// visits only. Visit metrics are sums of the snapshots' visit counters:
+// visits are cut at UTC midnight, so they are exact for any range.
+// Whatever rollups cannot answer (filters, comparisons, goals) is an error
+// of kind analytics.Invalid naming the parameter.
 package query
 
 import (
@@ -85,7 +88,18 @@ const (
 	Visitors  = "visitors"
 	Pageviews = "pageviews"
 	Events    = "events"
+	// Visit metrics, as Plausible names them: the number of visits, the
+	// percentage of them with exactly one page view (rounded), their mean
+	// duration in whole seconds (rounded), and their mean page views (two
+	// decimals).
+	Visits        = "visits"
+	BounceRate    = "bounce_rate"
+	VisitDuration = "visit_duration"
+	ViewsPerVisit = "views_per_visit"
 )
+
+// visitMetrics are the metrics read from the visit counters.
+var visitMetrics = []string{Visits, BounceRate, VisitDuration, ViewsPerVisit}
 
 // Intervals of a timeseries.
 const (
@@ -133,21 +147,18 @@ var properties = map[string]string{
 	"visit:device":       rollup.Device,
 	"visit:country":      rollup.Country,
 	"visit:entry_page":   rollup.EntryPage,
+	"visit:exit_page":    rollup.ExitPage,
 }
 
 // Properties lists the properties a breakdown accepts, in a stable order.
 var Properties = []string{
 	"event:page", "event:name", "visit:source", "visit:referrer", "visit:utm_source",
 	"visit:utm_medium", "visit:utm_campaign", "visit:browser", "visit:os", "visit:device",
-	"visit:country", "visit:entry_page",
+	"visit:country", "visit:entry_page", "visit:exit_page",
 }
 
 // Plausible metrics the rollups do not keep.
 var notYet = map[string]string{
-	"visits":          "visits (sessions) are not kept by the rollups",
-	"bounce_rate":     "bounce rate needs sessions, which the rollups do not keep",
-	"visit_duration":  "visit duration needs sessions, which the rollups do not keep",
-	"views_per_visit": "views per visit needs sessions, which the rollups do not keep",
 	"conversion_rate": "goals are not kept by the rollups",
 	"time_on_page":    "time on page is not kept by the rollups",
 }
@@ -350,18 +361,22 @@ func (q *Query) parseRange(period, date string) error {
 }
 
 func (q *Query) parseMetrics(s string) error {
-	if s == "" {
-		q.Metrics = []string{Visitors}
-		return nil
-	}
-	allowed := []string{Visitors, Pageviews, Events}
+	allowed := append([]string{Visitors, Pageviews, Events}, visitMetrics...)
 	if q.Kind == Breakdown {
 		switch d, _ := rollup.DimByName(q.Dim); {
+		case q.Dim == rollup.ExitPage:
+			allowed = visitMetrics
 		case d.Kind == rollup.VisitDim:
-			allowed = []string{Visitors}
+			allowed = append([]string{Visitors}, visitMetrics...)
 		case q.Dim == rollup.Path:
 			allowed = []string{Visitors, Pageviews}
+		case q.Dim == rollup.Type:
+			allowed = []string{Visitors, Pageviews, Events}
 		}
+	}
+	if s == "" {
+		q.Metrics = []string{allowed[0]}
+		return nil
 	}
 	seen := map[string]bool{}
 	for _, m := range strings.Split(s, ",") {
@@ -383,8 +398,12 @@ func (q *Query) parseMetrics(s string) error {
 			return invalid("metrics: an empty name in %s; a comma-separated list of %s", clip(s), strings.Join(allowed, ", "))
 		case notYet[m] != "":
 			return invalid("metrics: %s is not available yet (%s); available: %s", m, notYet[m], strings.Join(allowed, ", "))
+		case q.Kind == Breakdown && m == Visitors && q.Dim == rollup.ExitPage:
+			return invalid("metrics: visitors is not available for visit:exit_page: a visit's exit page changes as it goes on, so exit pages count visits only; use %s", strings.Join(allowed, ", "))
 		case q.Kind == Breakdown && (m == Pageviews || m == Events) && q.Dim != rollup.Path && q.Dim != rollup.Type:
-			return invalid("metrics: %s is not available for %s: visit properties count visitors only (each attributed to their first event of the day or month); use metrics=visitors", m, q.Property)
+			return invalid("metrics: %s is not available for %s: visit properties count visitors (each attributed to their first event of the day or month) and visits; use %s", m, q.Property, strings.Join(allowed, ", "))
+		case q.Kind == Breakdown && contains(visitMetrics, m):
+			return invalid("metrics: %s is not available for %s: visits are counted per visit property (visit:source, visit:entry_page, visit:exit_page, ...); available here: %s", m, q.Property, strings.Join(allowed, ", "))
 		case q.Kind == Breakdown && m == Events && q.Dim == rollup.Path:
 			return invalid("metrics: events is not available for event:page: pages count page views only; use pageviews or visitors (or property=event:name for events)")
 		default:

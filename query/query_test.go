@@ -97,9 +97,10 @@ func TestParseQueryErrors(t *testing.T) {
 		{query.Aggregate, "site_id=s&period=custom&date=2026-11-01,x", "date: \"x\" is not a date", ""},
 		{query.Aggregate, "site_id=s&period=custom&date=2026-11-02,2026-11-01", "date: the range ends (2026-11-01) before it starts (2026-11-02)", ""},
 		{query.Aggregate, "site_id=s&period=custom&date=2020-01-01,2025-01-01", "date: the range spans", "at most 5 years"},
-		{query.Aggregate, "site_id=s&metrics=bounce_rate", "metrics: bounce_rate is not available yet", "sessions"},
-		{query.Aggregate, "site_id=s&metrics=visitors,visits", "metrics: visits is not available yet", ""},
-		{query.Aggregate, "site_id=s&metrics=visit_duration", "metrics: visit_duration is not available yet", ""},
+		{query.Aggregate, "site_id=s&metrics=time_on_page", "metrics: time_on_page is not available yet", ""},
+		{query.Aggregate, "site_id=s&metrics=visitors,conversion_rate", "metrics: conversion_rate is not available yet", "goals"},
+		{query.Breakdown, "site_id=s&property=visit:exit_page&metrics=visitors", "metrics: visitors is not available for visit:exit_page", "visits"},
+		{query.Breakdown, "site_id=s&property=event:page&metrics=bounce_rate", "metrics: bounce_rate is not available for event:page", "visit:entry_page"},
 		{query.Aggregate, "site_id=s&metrics=clicks", "metrics: \"clicks\" is not a metric", "visitors, pageviews, events"},
 		{query.Aggregate, "site_id=s&metrics=visitors,", "metrics: an empty name", ""},
 		{query.Aggregate, "site_id=s&metrics=visitors,visitors", "metrics: \"visitors\" is listed twice", ""},
@@ -116,7 +117,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{query.Breakdown, "site_id=s&property=visit:source&metrics=pageviews", "metrics: pageviews is not available for visit:source", "visit properties count visitors"},
 		{query.Breakdown, "site_id=s&property=visit:country&metrics=visitors,events", "metrics: events is not available for visit:country", "first event"},
 		{query.Breakdown, "site_id=s&property=event:page&metrics=events", "metrics: events is not available for event:page", "pageviews"},
-		{query.Breakdown, "site_id=s&property=visit:os&metrics=bounce_rate", "metrics: bounce_rate is not available yet", ""},
+		{query.Breakdown, "site_id=s&property=visit:os&metrics=time_on_page", "metrics: time_on_page is not available yet", ""},
 		{query.Breakdown, "site_id=s&property=event:page&limit=0", "limit: \"0\" must be a whole number from 1 to 1000", ""},
 		{query.Breakdown, "site_id=s&property=event:page&limit=1001", "limit: \"1001\"", ""},
 		{query.Breakdown, "site_id=s&property=event:page&limit=x", "limit: \"x\"", ""},
@@ -318,12 +319,12 @@ func TestAggregateEstimateIsClose(t *testing.T) {
 		f.snaps[rollup.DayOf(d)] = snap(10, 10, visitors("v", i*1000, 2000))
 	}
 	a, _ := run(t, f, query.Aggregate, "period", "custom", "date", "2026-05-01,2026-05-30")
-	got, want := a.Aggregate["visitors"].Value, int64(31000)
+	got, want := a.Aggregate["visitors"].Value, float64(31000)
 	if !a.Approximate || !a.Aggregate["visitors"].Approximate {
 		t.Fatal("not marked approximate")
 	}
 	if got < want*97/100 || got > want*103/100 {
-		t.Fatalf("estimate %d, true %d", got, want)
+		t.Fatalf("estimate %v, true %v", got, want)
 	}
 	if n := len(f.asked[0]); n != 30 {
 		t.Fatalf("read %d periods", n)
@@ -548,5 +549,66 @@ func BenchmarkQueryRun(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Visit metrics: sums of the snapshots' visit counters, exact for any
+// range; bounce rate a whole percentage, duration whole seconds, views per
+// visit two decimals; exit pages count visits only; a value with nothing in
+// the metrics asked has no row.
+func TestVisitMetrics(t *testing.T) {
+	vc := func(visits, bounces, dur, views int64) rollup.VisitCounts {
+		return rollup.VisitCounts{Visits: visits, Bounces: bounces, Duration: dur, VisitViews: views}
+	}
+	d1 := snap(10, 12, visitors("u", 0, 3))
+	d1.VisitCounts = vc(4, 1, 130, 10)
+	d1.Hours[9] = rollup.Bucket{Views: 10, Events: 12, Visitors: 3, VisitCounts: vc(4, 1, 130, 10)}
+	d1.Top = map[string][]rollup.Ranked{
+		rollup.Source:   {{Value: "Google", Counter: rollup.Counter{Visitors: 2, VisitCounts: vc(3, 1, 100, 7)}}, {Value: "Direct / None", Counter: rollup.Counter{Visitors: 1}}, {Value: "newsletter", Counter: rollup.Counter{VisitCounts: vc(1, 0, 30, 3)}}},
+		rollup.ExitPage: {{Value: "/b", Counter: rollup.Counter{VisitCounts: vc(3, 0, 130, 9)}}, {Value: "/a", Counter: rollup.Counter{VisitCounts: vc(1, 1, 0, 1)}}, {Value: "/gone", Counter: rollup.Counter{}}},
+	}
+	d2 := snap(3, 3, visitors("u", 5, 2))
+	d2.VisitCounts = vc(2, 2, 0, 2)
+	d2.Top = map[string][]rollup.Ranked{rollup.ExitPage: {{Value: "/a", Counter: rollup.Counter{VisitCounts: vc(2, 2, 0, 2)}}}}
+	f := &fakeReader{snaps: map[string]rollup.Snapshot{"2026-11-25": d1, "2026-11-26": d2}}
+
+	a, got := run(t, f, query.Aggregate, "period", "custom", "date", "2026-11-25,2026-11-26", "metrics", "visits,bounce_rate,visit_duration,views_per_visit")
+	// 6 visits, 3 bounces (50%), 130 s (21.67 -> 22), 12 views (2.00).
+	if want := `{"results":{"bounce_rate":{"value":50},"views_per_visit":{"value":2},"visit_duration":{"value":22},"visits":{"value":6}},"approximate":false}`; got != want || a.Approximate {
+		t.Fatalf("aggregate\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Aggregate, "period", "day", "date", "2026-11-25", "metrics", "views_per_visit,bounce_rate")
+	if want := `{"results":{"bounce_rate":{"value":25},"views_per_visit":{"value":2.5}},"approximate":false}`; got != want {
+		t.Fatalf("day\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Aggregate, "period", "day", "date", "2026-11-24", "metrics", "visits,bounce_rate,visit_duration,views_per_visit")
+	if want := `{"results":{"bounce_rate":{"value":0},"views_per_visit":{"value":0},"visit_duration":{"value":0},"visits":{"value":0}},"approximate":false}`; got != want {
+		t.Fatalf("no visits\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Timeseries, "period", "day", "date", "2026-11-25", "metrics", "visits,visit_duration")
+	if !strings.Contains(got, `{"date":"2026-11-25 09:00:00","visits":4,"visit_duration":33}`) || !strings.Contains(got, `{"date":"2026-11-25 10:00:00","visits":0,"visit_duration":0}`) {
+		t.Fatalf("hours %s", got)
+	}
+	_, got = run(t, f, query.Timeseries, "period", "custom", "date", "2026-11-25,2026-11-26", "metrics", "visits,bounce_rate")
+	if want := `{"results":[{"date":"2026-11-25","visits":4,"bounce_rate":25},{"date":"2026-11-26","visits":2,"bounce_rate":100}],"approximate":false}`; got != want {
+		t.Fatalf("days\ngot  %s\nwant %s", got, want)
+	}
+	// Sources: visitors and visits side by side; each row has something.
+	_, got = run(t, f, query.Breakdown, "period", "day", "date", "2026-11-25", "property", "visit:source", "metrics", "visitors,visits,bounce_rate")
+	if want := `{"results":[{"source":"Google","visitors":2,"visits":3,"bounce_rate":33},{"source":"Direct / None","visitors":1,"visits":0,"bounce_rate":0},{"source":"newsletter","visitors":0,"visits":1,"bounce_rate":0}],"approximate":false}`; got != want {
+		t.Fatalf("sources\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Breakdown, "period", "day", "date", "2026-11-25", "property", "visit:source")
+	if want := `{"results":[{"source":"Google","visitors":2},{"source":"Direct / None","visitors":1}],"approximate":false}`; got != want {
+		t.Fatalf("sources by visitors\ngot  %s\nwant %s", got, want)
+	}
+	// Exit pages: visits by default, summed over the range; /gone has none.
+	_, got = run(t, f, query.Breakdown, "period", "custom", "date", "2026-11-25,2026-11-26", "property", "visit:exit_page", "metrics", "visits,bounce_rate,visit_duration,views_per_visit")
+	if want := `{"results":[{"exit_page":"/a","visits":3,"bounce_rate":100,"visit_duration":0,"views_per_visit":1},{"exit_page":"/b","visits":3,"bounce_rate":0,"visit_duration":43,"views_per_visit":3}],"approximate":false}`; got != want {
+		t.Fatalf("exit pages\ngot  %s\nwant %s", got, want)
+	}
+	_, got = run(t, f, query.Breakdown, "period", "day", "date", "2026-11-25", "property", "visit:exit_page")
+	if want := `{"results":[{"exit_page":"/b","visits":3},{"exit_page":"/a","visits":1}],"approximate":false}`; got != want {
+		t.Fatalf("exit pages by default\ngot  %s\nwant %s", got, want)
 	}
 }

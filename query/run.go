@@ -15,10 +15,11 @@ import (
 	"github.com/siteanalytics/analytics/sketch"
 )
 
-// Value is one aggregate metric.
+// Value is one aggregate metric. Every metric is a whole number but
+// views_per_visit (two decimals).
 type Value struct {
-	Value       int64 `json:"value"`
-	Approximate bool  `json:"approximate,omitempty"`
+	Value       float64 `json:"value"`
+	Approximate bool    `json:"approximate,omitempty"`
 }
 
 // Row is one timeseries bucket or breakdown value: Key is the bucket
@@ -26,7 +27,7 @@ type Value struct {
 // follow the query's metrics.
 type Row struct {
 	Key    string
-	Values []int64
+	Values []float64
 }
 
 // Answer is what Run returns; it marshals to the endpoint's JSON.
@@ -68,7 +69,8 @@ func (a Answer) MarshalJSON() ([]byte, error) {
 			b.WriteByte(':')
 			b.Write(v)
 			for j, m := range a.Metrics {
-				fmt.Fprintf(&b, `,%q:%d`, m, row.Values[j])
+				v, _ := json.Marshal(row.Values[j]) // finite: counts and their ratios
+				fmt.Fprintf(&b, `,%q:%s`, m, v)
 			}
 			b.WriteByte('}')
 		}
@@ -180,8 +182,9 @@ func Run(ctx context.Context, r rollup.Reader, q Query) (Answer, error) {
 		prefix := rollup.DayOf(q.From) + " "
 		for h, b := range s.Hours {
 			row := Row{Key: fmt.Sprintf("%s%02d:00:00", prefix, h)}
+			t := total{views: b.Views, events: b.Events, visitors: b.Visitors, VisitCounts: b.VisitCounts}
 			for _, m := range q.Metrics {
-				row.Values = append(row.Values, map[string]int64{Visitors: b.Visitors, Pageviews: b.Views, Events: b.Events}[m])
+				row.Values = append(row.Values, t.get(m))
 			}
 			a.Rows = append(a.Rows, row)
 		}
@@ -222,17 +225,44 @@ type total struct {
 	// visitorSum is the sum of the snapshots' visitors (≥ visitors).
 	visitorSum int64
 	approx     bool
+	// VisitCounts are sums: visits are cut at UTC midnight, so a range's
+	// visits are its snapshots' visits added up, exactly.
+	rollup.VisitCounts
 }
 
-func (t total) get(m string) int64 {
+func (t total) get(m string) float64 {
 	switch m {
 	case Pageviews:
-		return t.views
+		return float64(t.views)
 	case Events:
-		return t.events
-	default:
-		return t.visitors
+		return float64(t.events)
+	case Visitors:
+		return float64(t.visitors)
 	}
+	return visitMetric(t.VisitCounts, m)
+}
+
+// visitMetric computes a visit metric from visit counters; 0 without
+// visits. Bounce rate is a whole percentage and visit duration whole
+// seconds, as Plausible's v1 API answers them; views per visit has two
+// decimals.
+func visitMetric(v rollup.VisitCounts, m string) float64 {
+	if m == Visits {
+		return float64(v.Visits)
+	}
+	if v.Visits <= 0 {
+		return 0
+	}
+	n := float64(v.Visits)
+	switch m {
+	case BounceRate:
+		return math.Round(100 * float64(v.Bounces) / n)
+	case VisitDuration:
+		return math.Round(float64(v.Duration) / n)
+	case ViewsPerVisit:
+		return math.Round(100*float64(v.VisitViews)/n) / 100
+	}
+	return 0
 }
 
 // totals sums snaps; visitors are exact when at most one snapshot has any,
@@ -247,6 +277,7 @@ func totals(snaps []*rollup.Snapshot, need bool) (total, error) {
 		t.views += s.Views
 		t.events += s.Events
 		t.visitorSum += s.Visitors
+		t.VisitCounts.Add(s.VisitCounts)
 		most = max(most, s.Visitors)
 		if s.Visitors > 0 {
 			sketches = append(sketches, s.Sketch)
@@ -318,7 +349,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 				v.mostVisitors = max(v.mostVisitors, 1)
 			}
 		}
-		if o := s.Other[q.Dim]; o.Count > 0 || o.Visitors > 0 {
+		if o := s.Other[q.Dim]; o != (rollup.Counter{}) {
 			other.Add(o)
 			if certain {
 				other.mostVisitors = max(other.mostVisitors, o.Visitors)
@@ -357,24 +388,35 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 		est := int64(math.Round(float64(v.Visitors) * float64(t.visitors) / float64(denom)))
 		return min(max(est, v.mostVisitors), v.Visitors, max(t.visitors, v.mostVisitors))
 	}
-	metric := func(val string, v *acc, m string) int64 {
+	metric := func(val string, v *acc, m string) float64 {
 		switch m {
 		case Visitors:
-			return scale(v)
+			return float64(scale(v))
 		case Pageviews:
 			if q.Dim == rollup.Type && val != analytics.PageView {
 				return 0
 			}
-			return v.Count
+			return float64(v.Count)
+		case Events:
+			return float64(v.Count)
 		default:
-			return v.Count
+			return visitMetric(v.VisitCounts, m)
 		}
 	}
 	rows := make([]Row, 0, len(vals)+1)
 	for val, v := range vals {
 		row := Row{Key: val}
+		zero := true
 		for _, m := range q.Metrics {
 			row.Values = append(row.Values, metric(val, v, m))
+			zero = zero && row.Values[len(row.Values)-1] == 0
+		}
+		if zero {
+			// A value with nothing to show in these metrics: a source
+			// with visits but no visitor attributed to it (visitors go by
+			// their first event of the period, visits by their own first
+			// event), an exit page no visit ends on any more.
+			continue
 		}
 		if v.lowerBound || (approx && contains(q.Metrics, Visitors)) {
 			a.Approximate = true
@@ -387,7 +429,7 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 		}
 		return rows[i].Key < rows[j].Key
 	})
-	if other.Count > 0 || other.Visitors > 0 {
+	if other.Counter != (rollup.Counter{}) {
 		row := Row{Key: rollup.Other}
 		for _, m := range q.Metrics {
 			row.Values = append(row.Values, metric(rollup.Other, &other, m))

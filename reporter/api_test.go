@@ -64,7 +64,7 @@ func TestStatsAPIAggregateTimeseriesBreakdown(t *testing.T) {
 			`{"results":[{"source":"Google","visitors":10}],"approximate":false}`},
 		{"missing site_id", "/api/v1/stats/aggregate", 400, `{"error":"site_id: required, e.g. ?site_id=site-abc-123"}`},
 		{"filters", "/api/v1/stats/aggregate?site_id=s&filters=visit:source%3D%3DGoogle", 400, "filters: not supported"},
-		{"unknown metric", "/api/v1/stats/timeseries?site_id=s&metrics=bounce_rate", 400, "metrics: bounce_rate is not available yet"},
+		{"unknown metric", "/api/v1/stats/timeseries?site_id=s&metrics=time_on_page", 400, "metrics: time_on_page is not available yet"},
 		{"hour over days", "/api/v1/stats/timeseries?site_id=s&period=7d&interval=hour", 400, "interval: hour needs a range of one day"},
 		{"visit property metric", "/api/v1/stats/breakdown?site_id=s&property=visit:browser&metrics=pageviews", 400, "metrics: pageviews is not available for visit:browser"},
 		{"limit", "/api/v1/stats/breakdown?site_id=s&property=event:page&limit=5000", 400, `limit: \"5000\" must be a whole number from 1 to 1000`},

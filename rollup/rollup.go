@@ -14,7 +14,16 @@
 //     of those daily counts, see Snapshot.VisitorDays); for visit dimensions (source, referrer, UTM,
 //     browser, OS, device, country, entry page) the visitors attributed to
 //     the value, a visitor being attributed to the values of their first
-//     event of the period.
+//     event of the period;
+//   - visits, bounces, visit seconds and visit page views (VisitCounts), in
+//     total, per hour a visit began in, and per value of the visit
+//     dimensions the visit has (its source, ..., entry and exit page). They
+//     follow the collector's annotation of each event (analytics.Visit): an
+//     event moves its visit's counters from what they were before it to
+//     what they are after it, so each is an increment, and a visit's exit
+//     page counters move from page to page as the visit goes on. Visits are
+//     cut at UTC midnight, so a month or all time counts the sum of its
+//     days' visits.
 //
 // Which events are "first" (of a visitor in a period, in an hour, on a page,
 // of a type) is decided by first-sight records the store creates once per
@@ -63,6 +72,7 @@ const (
 	Device      = "device"
 	Country     = "country"
 	EntryPage   = "entry_page"
+	ExitPage    = "exit_page"
 )
 
 // Direct is the source of a visitor whose first event had no outside
@@ -87,6 +97,10 @@ type Dim struct {
 	Kind Kind
 	// value is the event's value of the dimension; "" counts nowhere.
 	value func(e *analytics.Event) string
+	// visit, for visit dimensions, is the value the event's visit had
+	// before the event and has after it; "" counts nowhere. nil: the
+	// visit's attribute, the same before and after.
+	visit func(e *analytics.Event, pv bool) (before, after string)
 }
 
 // Value returns the event's value of the dimension, "" when it has none.
@@ -99,23 +113,36 @@ var Dims = []Dim{
 			return e.Path
 		}
 		return ""
-	}},
-	{Type, EventDim, func(e *analytics.Event) string { return e.EventType }},
+	}, nil},
+	{Type, EventDim, func(e *analytics.Event) string { return e.EventType }, nil},
 	{Source, VisitDim, func(e *analytics.Event) string {
 		if e.Source == "" {
 			return Direct
 		}
 		return e.Source
+	}, nil},
+	{Referrer, VisitDim, func(e *analytics.Event) string { return e.ReferrerHost }, nil},
+	{UTMSource, VisitDim, func(e *analytics.Event) string { return e.UTMSource }, nil},
+	{UTMMedium, VisitDim, func(e *analytics.Event) string { return e.UTMMedium }, nil},
+	{UTMCampaign, VisitDim, func(e *analytics.Event) string { return e.UTMCampaign }, nil},
+	{Browser, VisitDim, func(e *analytics.Event) string { return e.Browser }, nil},
+	{OS, VisitDim, func(e *analytics.Event) string { return e.OS }, nil},
+	{Device, VisitDim, func(e *analytics.Event) string { return e.Device }, nil},
+	{Country, VisitDim, func(e *analytics.Event) string { return e.Country }, nil},
+	{EntryPage, VisitDim, func(e *analytics.Event) string { return e.Path }, func(e *analytics.Event, pv bool) (string, string) {
+		if a := e.Visit; a.Entry != "" || !pv {
+			return a.Entry, a.Entry
+		}
+		return "", e.Path
 	}},
-	{Referrer, VisitDim, func(e *analytics.Event) string { return e.ReferrerHost }},
-	{UTMSource, VisitDim, func(e *analytics.Event) string { return e.UTMSource }},
-	{UTMMedium, VisitDim, func(e *analytics.Event) string { return e.UTMMedium }},
-	{UTMCampaign, VisitDim, func(e *analytics.Event) string { return e.UTMCampaign }},
-	{Browser, VisitDim, func(e *analytics.Event) string { return e.Browser }},
-	{OS, VisitDim, func(e *analytics.Event) string { return e.OS }},
-	{Device, VisitDim, func(e *analytics.Event) string { return e.Device }},
-	{Country, VisitDim, func(e *analytics.Event) string { return e.Country }},
-	{EntryPage, VisitDim, func(e *analytics.Event) string { return e.Path }},
+	// Exit pages count visits only: a visit's exit page changes with each
+	// page it views, so its counters move from page to page.
+	{ExitPage, VisitDim, func(*analytics.Event) string { return "" }, func(e *analytics.Event, pv bool) (string, string) {
+		if pv && e.Path != "" {
+			return e.Visit.Exit, e.Path
+		}
+		return e.Visit.Exit, e.Visit.Exit
+	}},
 }
 
 // DimByName returns the dimension called name.
@@ -218,18 +245,44 @@ func hourOf(e *analytics.Event) string {
 	return strconv.Itoa(h/10) + strconv.Itoa(h%10)
 }
 
+// VisitCounts are the visit counters of a period, an hour or a value:
+// visits, the visits with exactly one page view (bounces), the sum of the
+// visits' durations in seconds and of their page views.
+type VisitCounts struct {
+	Visits, Bounces, Duration, VisitViews int64
+}
+
+// Add adds o to v.
+func (v *VisitCounts) Add(o VisitCounts) {
+	v.Visits += o.Visits
+	v.Bounces += o.Bounces
+	v.Duration += o.Duration
+	v.VisitViews += o.VisitViews
+}
+
+// Minus returns v - o.
+func (v VisitCounts) Minus(o VisitCounts) VisitCounts {
+	return VisitCounts{v.Visits - o.Visits, v.Bounces - o.Bounces, v.Duration - o.Duration, v.VisitViews - o.VisitViews}
+}
+
 // Counter is what a value (or a bucket) counts.
 type Counter struct {
 	Count    int64 // page views (path, hours), events (type); 0 for visit dimensions
 	Visitors int64
+	VisitCounts
 }
 
 // Add adds o to c.
-func (c *Counter) Add(o Counter) { c.Count += o.Count; c.Visitors += o.Visitors }
+func (c *Counter) Add(o Counter) {
+	c.Count += o.Count
+	c.Visitors += o.Visitors
+	c.VisitCounts.Add(o.VisitCounts)
+}
 
 // Bucket is one hour of a day.
 type Bucket struct {
 	Views, Events, Visitors int64
+	VisitCounts
 }
 
 // KeyDelta is what an event adds to one per-value counter.
@@ -247,7 +300,12 @@ type Delta struct {
 	// period, -1 on other periods.
 	Hour   int
 	Bucket Bucket
-	Keys   []KeyDelta
+	// VisitCounts is what the event changes in its visit's counters;
+	// VisitHour (0-23, -1 on other periods) the hour its visit began, where
+	// they count on a day period.
+	VisitCounts
+	VisitHour int
+	Keys      []KeyDelta
 	// NewVisitor is the visitor key when this is its first event of the
 	// period (for the period's distinct-count sketch), else "".
 	NewVisitor string
@@ -258,7 +316,7 @@ type Delta struct {
 // the sight's first-sight record); it is asked for the sights of e's periods
 // (Sights of its day, month and all time).
 func Of(e *analytics.Event, period string, first func(Sight) bool) Delta {
-	d := Delta{Events: 1, Hour: -1}
+	d := Delta{Events: 1, Hour: -1, VisitHour: -1}
 	view := e.EventType == analytics.PageView
 	if view {
 		d.Views = 1
@@ -299,15 +357,92 @@ func Of(e *analytics.Event, period string, first func(Sight) bool) Delta {
 			}
 		}
 	}
+	if a := e.Visit; a != nil && !a.Late && v != "" {
+		d.addVisit(e, period)
+	}
 	return d
+}
+
+// VisitBefore and VisitAfter are the counters of e's visit before and after
+// e; both zero for an event that counts in no visit (no visitor key, no
+// annotation, or late).
+func VisitBefore(e *analytics.Event) VisitCounts {
+	a := e.Visit
+	if a == nil || a.Late || a.Start || e.Visitor() == "" {
+		return VisitCounts{}
+	}
+	return VisitCounts{Visits: 1, Bounces: one(a.Views == 1), Duration: a.Duration, VisitViews: a.Views}
+}
+
+// VisitAfter: see VisitBefore.
+func VisitAfter(e *analytics.Event) VisitCounts {
+	a := e.Visit
+	if a == nil || a.Late || e.Visitor() == "" {
+		return VisitCounts{}
+	}
+	views := a.Views + one(e.EventType == analytics.PageView)
+	return VisitCounts{Visits: 1, Bounces: one(views == 1), Duration: a.Duration + a.Gap, VisitViews: views}
+}
+
+func one(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// addVisit adds what e changes in its visit: the totals and the hour the
+// visit began get after - before; each visit dimension takes before off
+// the value the visit had and adds after to the value it has now (the same
+// value but for entry and exit pages).
+func (d *Delta) addVisit(e *analytics.Event, period string) {
+	before, after := VisitBefore(e), VisitAfter(e)
+	change := after.Minus(before)
+	d.VisitCounts = change
+	if IsDay(period) {
+		d.VisitHour = e.Visit.Began.UTC().Hour()
+		if DayOf(e.Visit.Began) != period {
+			d.VisitHour = e.Timestamp.UTC().Hour() // never: parts of visits do not cross midnight
+		}
+	}
+	attrs := &analytics.Event{Source: e.Visit.Attrs.Source, ReferrerHost: e.Visit.Attrs.ReferrerHost, UTMSource: e.Visit.Attrs.UTMSource,
+		UTMMedium: e.Visit.Attrs.UTMMedium, UTMCampaign: e.Visit.Attrs.UTMCampaign, Browser: e.Visit.Attrs.Browser, OS: e.Visit.Attrs.OS,
+		Device: e.Visit.Attrs.Device, Country: e.Visit.Attrs.Country}
+	pv := e.EventType == analytics.PageView
+	for _, dim := range Dims {
+		if dim.Kind != VisitDim {
+			continue
+		}
+		var was, is string
+		if dim.visit != nil {
+			was, is = dim.visit(e, pv)
+		} else {
+			was = dim.value(attrs)
+			is = was
+		}
+		switch {
+		case was == is && is != "":
+			if change != (VisitCounts{}) {
+				d.Keys = append(d.Keys, KeyDelta{Key{dim.Name, is}, Counter{VisitCounts: change}})
+			}
+		case was != is:
+			if was != "" && before != (VisitCounts{}) {
+				d.Keys = append(d.Keys, KeyDelta{Key{dim.Name, was}, Counter{VisitCounts: VisitCounts{}.Minus(before)}})
+			}
+			if is != "" {
+				d.Keys = append(d.Keys, KeyDelta{Key{dim.Name, is}, Counter{VisitCounts: after}})
+			}
+		}
+	}
 }
 
 // Sum is the merged Deltas of several events on one period.
 type Sum struct {
 	Views, Events, Visitors, VisitorDays int64
-	Hours                                [24]Bucket
-	Keys                                 map[Key]Counter
-	NewVisitors                          []string
+	VisitCounts
+	Hours       [24]Bucket
+	Keys        map[Key]Counter
+	NewVisitors []string
 }
 
 // Add merges d into s.
@@ -316,6 +451,10 @@ func (s *Sum) Add(d Delta) {
 	s.Events += d.Events
 	s.Visitors += d.Visitors
 	s.VisitorDays += d.VisitorDays
+	s.VisitCounts.Add(d.VisitCounts)
+	if d.VisitHour >= 0 {
+		s.Hours[d.VisitHour].VisitCounts.Add(d.VisitCounts)
+	}
 	if d.Hour >= 0 {
 		b := &s.Hours[d.Hour]
 		b.Views += d.Bucket.Views
@@ -342,8 +481,12 @@ type Ranked struct {
 }
 
 // RankBy is the counter a dimension's leaders are ranked by: Count for
-// event dimensions (page views, events), Visitors for visit dimensions.
+// event dimensions (page views, events), Visitors for visit dimensions,
+// Visits for exit pages (which count no visitors).
 func RankBy(dim string) func(Counter) int64 {
+	if dim == ExitPage {
+		return func(c Counter) int64 { return c.Visits }
+	}
 	if d, ok := DimByName(dim); ok && d.Kind == VisitDim {
 		return func(c Counter) int64 { return c.Visitors }
 	}
@@ -363,10 +506,13 @@ func Sort(top []Ranked, rank func(Counter) int64) {
 }
 
 // MergeTop returns the k leaders of dimension dim after the values in
-// changed reached the given counters. Counters only grow, so the leaders
-// stay exact as long as every change is passed in: a value outside the
-// leaders never ranks above the last leader, and it enters exactly when it
-// overtakes it.
+// changed reached the given counters. The counters leaders are ranked by
+// only grow (but exit pages' visits, which move from page to page), so the
+// leaders stay exact as long as every change is passed in: a value outside
+// the leaders never ranks above the last leader, and it enters exactly
+// when it overtakes it. Exit pages' leaders are exact while a period has at
+// most k of them; past that, a listed page that lost visits can rank above
+// an unlisted one until that one changes again.
 func MergeTop(dim string, top []Ranked, changed map[string]Counter, k int) []Ranked {
 	out := make([]Ranked, 0, len(top)+len(changed))
 	for _, r := range top {
@@ -388,6 +534,7 @@ func MergeTop(dim string, top []Ranked, changed map[string]Counter, k int) []Ran
 type Snapshot struct {
 	Period                  string
 	Views, Events, Visitors int64
+	VisitCounts
 	// VisitorDays is the sum over the period's days of each day's distinct
 	// visitors (a visitor seen on 3 days counts 3); Visitors on a day. The
 	// Visitors of event dimension values on month and all-time periods are
@@ -411,8 +558,7 @@ type Snapshot struct {
 // Truncated reports whether dim had more distinct values than the rollup
 // keeps.
 func (s *Snapshot) Truncated(dim string) bool {
-	o := s.Other[dim]
-	return o.Count > 0 || o.Visitors > 0
+	return s.Other[dim] != (Counter{})
 }
 
 // Reader reads rollups back; the query API answers from it alone.

@@ -151,7 +151,10 @@ func TestSeedExample(t *testing.T) {
 	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "site-abc-123", "--date", "2025-11-12", "--reporter", p.reporter}, p.getenv, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"Page views    3", "Unique users  2", "2  66.7%  /pricing", "1  33.3%  /blog/post-1"} {
+	// Two visits: user-001's of two page views 10 minutes apart, user-002's
+	// bounce.
+	for _, s := range []string{"Page views    3", "Unique users  2", "2  66.7%  /pricing", "1  33.3%  /blog/post-1",
+		"\nVisits           2\nBounce rate      50%\nVisit duration   5m 00s\nViews per visit  1.5\n"} {
 		if !strings.Contains(out.String(), s) {
 			t.Fatalf("table lacks %q:\n%s", s, out.String())
 		}

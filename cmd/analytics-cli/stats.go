@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +25,7 @@ func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var asJSON bool
 	return &cli.Command{
 		Name:  "stats",
-		Usage: "print a site's views, unique users and top paths, or any period and breakdown (from the reporter)",
+		Usage: "print a site's views, unique users, visits and top paths, or any period and breakdown (from the reporter)",
 		UsageText: "analytics-cli stats --site site-abc-123 [--date 2025-11-12] [--limit 10] [--json]\n" +
 			"analytics-cli stats --site site-abc-123 --period 7d [--date 2025-11-12] [--json]\n" +
 			"analytics-cli stats --site site-abc-123 --by source [--period 30d] [--limit 10] [--json]",
@@ -63,7 +64,16 @@ func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			if err := json.Unmarshal(body, &st); err != nil {
 				return fmt.Errorf("the reporter's answer is not stats JSON: %w", err)
 			}
-			return printStats(stdout, st)
+			v := url.Values{"site_id": {site}, "period": {query.PeriodAll}, "metrics": {visitMetrics}}
+			if date != "" {
+				v.Set("period", query.PeriodDay)
+				v.Set("date", date)
+			}
+			agg, err := fetch(c, cfg, "/api/v1/stats/aggregate", v)
+			if err != nil {
+				return err
+			}
+			return printStats(stdout, st, agg)
 		},
 	}
 }
@@ -100,7 +110,10 @@ func fetch(c *cli.Context, cfg *config.Config, path string, q url.Values) ([]byt
 }
 
 // byNames are the --by values; visit properties are "visit:" + the name.
-var byNames = []string{"page", "name", "source", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device", "country", "entry_page"}
+var byNames = []string{"page", "name", "source", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device", "country", "entry_page", "exit_page"}
+
+// visitMetrics are the Stats API's visit metrics, in the order printed.
+const visitMetrics = "visits,bounce_rate,visit_duration,views_per_visit"
 
 func byProperty(by string) (property, metrics string, ok bool) {
 	switch by {
@@ -108,10 +121,12 @@ func byProperty(by string) (property, metrics string, ok bool) {
 		return "event:page", "pageviews,visitors", true
 	case "name":
 		return "event:name", "events,visitors", true
+	case "exit_page":
+		return "visit:exit_page", visitMetrics, true
 	}
 	for _, n := range byNames {
 		if n == by {
-			return "visit:" + by, "visitors", true
+			return "visit:" + by, "visitors," + visitMetrics, true
 		}
 	}
 	return "", "", false
@@ -144,7 +159,7 @@ func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, perio
 		v.Set("metrics", metrics)
 		v.Set("limit", fmt.Sprint(limit))
 	} else {
-		v.Set("metrics", "visitors,pageviews,events")
+		v.Set("metrics", "visitors,pageviews,events,"+visitMetrics)
 	}
 	q, err := query.Parse(kind, v, time.Now())
 	if err != nil {
@@ -171,7 +186,7 @@ func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, perio
 	}
 	var series []byte
 	if period != query.PeriodAll { // all time has no first day: no timeseries
-		v.Set("metrics", "visitors,pageviews")
+		v.Set("metrics", "visitors,pageviews,visits")
 		if series, err = fetch(c, cfg, "/api/v1/stats/timeseries", v); err != nil {
 			return err
 		}
@@ -199,10 +214,73 @@ type apiRows struct {
 
 func (r apiRows) column(key string) []int64 {
 	out := make([]int64, len(r.Results))
+	for i, v := range r.floats(key) {
+		out[i] = int64(v)
+	}
+	return out
+}
+
+func (r apiRows) floats(key string) []float64 {
+	out := make([]float64, len(r.Results))
 	for i, row := range r.Results {
 		_ = json.Unmarshal(row[key], &out[i])
 	}
 	return out
+}
+
+// formatMetric writes a metric's value for people: a bounce rate as a
+// percentage, a duration in minutes and seconds.
+func formatMetric(m string, v float64) string {
+	switch m {
+	case "bounce_rate":
+		return fmt.Sprintf("%.0f%%", v)
+	case "visit_duration":
+		return formatSeconds(int64(v))
+	case "views_per_visit":
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// formatSeconds writes 5s, 4m 05s, 2h 03m.
+func formatSeconds(s int64) string {
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm %02ds", s/60, s%60)
+	}
+	return fmt.Sprintf("%dh %02dm", s/3600, s%3600/60)
+}
+
+// metricNames are the metrics' labels.
+var metricNames = map[string]string{
+	"visitors": "Visitors", "pageviews": "Views", "events": "Events", "visits": "Visits",
+	"bounce_rate": "Bounce rate", "visit_duration": "Visit duration", "views_per_visit": "Views per visit",
+}
+
+// aggValue is one metric of an aggregate answer.
+type aggValue struct {
+	Value       float64 `json:"value"`
+	Approximate bool    `json:"approximate"`
+}
+
+// aggregateValues reads an aggregate answer.
+func aggregateValues(agg []byte) (map[string]aggValue, error) {
+	var a struct {
+		Results map[string]aggValue `json:"results"`
+	}
+	if err := json.Unmarshal(agg, &a); err != nil {
+		return nil, fmt.Errorf("the reporter's answer is not aggregate JSON: %w", err)
+	}
+	return a.Results, nil
+}
+
+// printVisits writes the visit metrics of an aggregate answer, one a line.
+func printVisits(tw io.Writer, results map[string]aggValue) {
+	for _, m := range strings.Split(visitMetrics, ",") {
+		fmt.Fprintf(tw, "%s\t%s\n", metricNames[m], formatMetric(m, results[m].Value))
+	}
 }
 
 func (r apiRows) label(i int, key string) string {
@@ -221,22 +299,19 @@ func approx(b bool) string {
 // printPeriod writes the totals of a period and sparklines of its
 // timeseries (series may be nil).
 func printPeriod(w io.Writer, site, when, period string, agg, series []byte) error {
-	var a struct {
-		Results map[string]struct {
-			Value       int64 `json:"value"`
-			Approximate bool  `json:"approximate"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(agg, &a); err != nil {
-		return fmt.Errorf("the reporter's answer is not aggregate JSON: %w", err)
+	results, err := aggregateValues(agg)
+	if err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Site\t%s\n", site)
 	fmt.Fprintf(tw, "Period\t%s\n", when)
 	for _, m := range [][2]string{{"visitors", "Visitors"}, {"pageviews", "Page views"}, {"events", "Events"}} {
-		r := a.Results[m[0]]
-		fmt.Fprintf(tw, "%s\t%d%s\n", m[1], r.Value, approx(r.Approximate))
+		r := results[m[0]]
+		fmt.Fprintf(tw, "%s\t%.0f%s\n", m[1], r.Value, approx(r.Approximate))
 	}
+	fmt.Fprintln(tw)
+	printVisits(tw, results)
 	if series != nil {
 		var ts apiRows
 		if err := json.Unmarshal(series, &ts); err != nil {
@@ -250,6 +325,7 @@ func printPeriod(w io.Writer, site, when, period string, agg, series []byte) err
 			fmt.Fprintln(tw)
 			fmt.Fprintf(tw, "Visitors\t%s  %s, %s .. %s%s\n", Sparkline(ts.column("visitors")), step, ts.label(0, "date"), ts.label(n-1, "date"), approx(ts.Approximate))
 			fmt.Fprintf(tw, "Page views\t%s\n", Sparkline(ts.column("pageviews")))
+			fmt.Fprintf(tw, "Visits\t%s\n", Sparkline(ts.column("visits")))
 		}
 	}
 	return tw.Flush()
@@ -273,21 +349,20 @@ func printBreakdown(w io.Writer, site, when, by string, metrics []string, body [
 		_, err := fmt.Fprintln(w, "Nothing in this period.")
 		return err
 	}
-	names := map[string]string{"visitors": "Visitors", "pageviews": "Views", "events": "Events"}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "#\t")
 	for _, m := range metrics {
-		fmt.Fprintf(tw, "%s\t", names[m])
+		fmt.Fprintf(tw, "%s\t", metricNames[m])
 	}
 	fmt.Fprintln(tw)
-	cols := make([][]int64, len(metrics))
+	cols := make([][]float64, len(metrics))
 	for j, m := range metrics {
-		cols[j] = r.column(m)
+		cols[j] = r.floats(m)
 	}
 	for i := range r.Results {
 		fmt.Fprintf(tw, "%d\t", i+1)
-		for j := range metrics {
-			fmt.Fprintf(tw, "%d\t", cols[j][i])
+		for j, m := range metrics {
+			fmt.Fprintf(tw, "%s\t", formatMetric(m, cols[j][i]))
 		}
 		fmt.Fprintf(tw, "  %s\n", r.label(i, by))
 	}
@@ -320,8 +395,13 @@ func Sparkline(values []int64) string {
 	return b.String()
 }
 
-// printStats writes stats as a readable table.
-func printStats(w io.Writer, st analytics.Stats) error {
+// printStats writes stats as a readable table, with the visit metrics of
+// the aggregate answer agg.
+func printStats(w io.Writer, st analytics.Stats, agg []byte) error {
+	results, err := aggregateValues(agg)
+	if err != nil {
+		return err
+	}
 	when := "all time"
 	if st.Date != nil {
 		when = *st.Date + " (UTC)"
@@ -339,6 +419,12 @@ func printStats(w io.Writer, st analytics.Stats) error {
 		_, err := fmt.Fprintf(w, "Note: %s.\n", st.Note)
 		return err
 	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	printVisits(tw, results)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
 	if len(st.TopPaths) == 0 {
 		_, err := fmt.Fprintln(w, "No page views yet.")
 		return err

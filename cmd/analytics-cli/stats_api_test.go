@@ -35,7 +35,8 @@ func apiReporter(t *testing.T) *httptest.Server {
 	t.Helper()
 	st := &apiStore{snaps: map[string]rollup.Snapshot{}}
 	for i, v := range []int64{1, 2, 4, 8, 4, 2, 0} {
-		day := rollup.Snapshot{Views: v * 10, Events: v * 11, Visitors: v}
+		visits := rollup.VisitCounts{Visits: v, Bounces: v / 2, Duration: 65 * v, VisitViews: v * 3}
+		day := rollup.Snapshot{Views: v * 10, Events: v * 11, Visitors: v, VisitCounts: visits}
 		keys := []string{}
 		for j := int64(0); j < v; j++ {
 			keys = append(keys, "u"+string(rune('a'+j)))
@@ -43,10 +44,11 @@ func apiReporter(t *testing.T) *httptest.Server {
 		if v > 0 {
 			day.Sketch, _ = sketch.Add(nil, keys)
 		}
-		day.Hours[9+i] = rollup.Bucket{Views: v * 10, Events: v * 11, Visitors: v}
+		day.Hours[9+i] = rollup.Bucket{Views: v * 10, Events: v * 11, Visitors: v, VisitCounts: visits}
 		day.Top = map[string][]rollup.Ranked{
-			rollup.Source: {{Value: "Google", Counter: rollup.Counter{Visitors: v}}},
-			rollup.Path:   {{Value: "/pricing", Counter: rollup.Counter{Count: v * 10, Visitors: v}}},
+			rollup.Source:   {{Value: "Google", Counter: rollup.Counter{Visitors: v, VisitCounts: visits}}},
+			rollup.ExitPage: {{Value: "/thanks", Counter: rollup.Counter{VisitCounts: visits}}},
+			rollup.Path:     {{Value: "/pricing", Counter: rollup.Counter{Count: v * 10, Visitors: v}}},
 		}
 		st.snaps["2026-11-0"+string(rune('1'+i))] = day
 	}
@@ -70,6 +72,9 @@ func TestStatsPeriodSparkline(t *testing.T) {
 		"Events      231\n",
 		"Visitors    ▂▃▅█▅▃▁  daily, 2026-11-01 .. 2026-11-07\n", // days are exact
 		"Page views  ▂▃▅█▅▃▁",
+		"Visits      ▂▃▅█▅▃▁",
+		// 21 visits, 10 bounces, 1365 s, 63 page views
+		"\nVisits           21\nBounce rate      48%\nVisit duration   1m 05s\nViews per visit  3\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("output lacks %q:\n%s", want, got)
@@ -86,7 +91,8 @@ func TestStatsPeriodSparkline(t *testing.T) {
 	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "s", "--period", "7d", "--date", "2026-11-07", "--json", "--reporter", srv.URL}, getenv, &out); err != nil {
 		t.Fatal(err)
 	}
-	if got := out.String(); !strings.HasPrefix(got, `{"aggregate":{"results":{"events":{"value":231}`) || !strings.Contains(got, `"timeseries":{"results":[{"date":"2026-11-01","visitors":1,"pageviews":10}`) {
+	if got := out.String(); !strings.HasPrefix(got, `{"aggregate":{"results":{"bounce_rate":{"value":48},"events":{"value":231}`) ||
+		!strings.Contains(got, `"timeseries":{"results":[{"date":"2026-11-01","visitors":1,"pageviews":10,"visits":1}`) {
 		t.Fatalf("json:\n%s", got)
 	}
 }
@@ -106,8 +112,17 @@ func TestStatsBreakdownBy(t *testing.T) {
 	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "s", "--by", "source", "--period", "7d", "--date", "2026-11-07", "--reporter", srv.URL}, getenv, &out); err != nil {
 		t.Fatal(err)
 	}
-	if got := out.String(); !strings.Contains(got, "By      source (approximate)") || !strings.Contains(got, "Google") {
+	if got := out.String(); !strings.Contains(got, "By      source (approximate)") || !strings.Contains(got, "Google") ||
+		!strings.Contains(got, "  #  Visitors  Visits  Bounce rate  Visit duration  Views per visit\n  1         8      21          48%          1m 05s                3  Google\n") {
 		t.Fatalf("source:\n%s", got)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"analytics-cli", "stats", "--site", "s", "--by", "exit_page", "--date", "2026-11-04", "--reporter", srv.URL}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	want = "Site    s\nPeriod  2026-11-04 .. 2026-11-04 (day, UTC)\nBy      exit_page\n\n  #  Visits  Bounce rate  Visit duration  Views per visit\n  1       8          50%          1m 05s                3  /thanks\n"
+	if got := out.String(); got != want {
+		t.Fatalf("exit pages: got\n%q\nwant\n%q", got, want)
 	}
 }
 

@@ -58,6 +58,9 @@ type Config struct {
 	// event without user_id, as the snippet's data-cookieless asks per
 	// request.
 	Cookieless bool
+	// VisitTimeout is the longest gap between two events of one visit; 0
+	// turns visit counting off at the collector.
+	VisitTimeout time.Duration
 
 	inEnv map[string]bool // variables the environment (or .env) set
 }
@@ -68,13 +71,17 @@ func Default() Config {
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
 		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
-		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout,
+		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout, VisitTimeout: DefaultVisitTimeout,
 	}
 }
 
 // DefaultQueueTimeout is QUEUE_TIMEOUT's default: long enough for a loaded
 // Redis, short enough that a stalled one is answered 503 at once.
 const DefaultQueueTimeout = 500 * time.Millisecond
+
+// DefaultVisitTimeout is VISIT_TIMEOUT's default, as Plausible and Google
+// Analytics count visits.
+const DefaultVisitTimeout = 30 * time.Minute
 
 // SetInEnv reports whether the environment (or the .env file) set the
 // variable name, so a command can change a default without overriding the
@@ -171,6 +178,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	dur(&c.LeaseTTL, "LEASE_TTL")
 	dur(&c.QueueTimeout, "QUEUE_TIMEOUT")
+	if v := get("VISIT_TIMEOUT"); v == "0" {
+		c.VisitTimeout, c.inEnv["VISIT_TIMEOUT"] = 0, true
+	} else {
+		dur(&c.VisitTimeout, "VISIT_TIMEOUT")
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
@@ -186,6 +198,7 @@ const (
 	MinQueueTimeout, MaxQueueTimeout = 10 * time.Millisecond, time.Minute
 	MaxBatchSize                     = 10000
 	MaxPartitions                    = 1024
+	MinVisitTimeout, MaxVisitTimeout = time.Minute, 24 * time.Hour
 )
 
 // Validate checks every setting once, at start, after the flags are parsed,
@@ -207,6 +220,9 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	}
 	if c.QueueTimeout < MinQueueTimeout || c.QueueTimeout > MaxQueueTimeout {
 		bad("QUEUE_TIMEOUT", &c.QueueTimeout, "queue timeout %v is out of range: use %v to %v", c.QueueTimeout, MinQueueTimeout, MaxQueueTimeout)
+	}
+	if c.VisitTimeout != 0 && (c.VisitTimeout < MinVisitTimeout || c.VisitTimeout > MaxVisitTimeout) {
+		bad("VISIT_TIMEOUT", &c.VisitTimeout, "visit timeout %v is out of range: use %v to %v, or 0 to count no visits", c.VisitTimeout, MinVisitTimeout, MaxVisitTimeout)
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
 		bad("BATCH_SIZE", &c.BatchSize, "batch size %d is out of range: use 1 to %d", c.BatchSize, MaxBatchSize)
@@ -395,6 +411,8 @@ func (c *Config) EnrichFlags() []cli.Flag {
 		&cli.StringFlag{Name: "geoip-db", Value: c.GeoIPDB, Destination: &c.GeoIPDB, Usage: "MaxMind/DB-IP country .mmdb file; the embedded IP2Location LITE data when empty (env GEOIP_DB)"},
 		&cli.StringFlag{Name: "trusted-proxies", Value: c.TrustedProxies, Destination: &c.TrustedProxies, Usage: "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed (env TRUSTED_PROXIES)"},
 		&cli.BoolFlag{Name: "cookieless", Value: c.Cookieless, Destination: &c.Cookieless, Usage: "derive a daily visitor id for events without user_id (env COOKIELESS)"},
+		&cli.DurationFlag{Name: "visit-timeout", Value: c.VisitTimeout, Destination: &c.VisitTimeout,
+			Usage: "longest gap between two events of one visit, 1m to 24h; 0 counts no visits (env VISIT_TIMEOUT)"},
 	}
 }
 

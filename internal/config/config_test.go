@@ -37,6 +37,10 @@ func TestValidate(t *testing.T) {
 		{"negative max backlog", func(c *Config) { c.MaxBacklog = -1 }, []string{"max backlog -1 is negative", "MAX_BACKLOG"}},
 		{"unknown log format", func(c *Config) { c.LogFormat = "xml" }, []string{`log format "xml" is unknown: use json or console`, "set LOG_FORMAT or --log-format"}},
 		{"unknown log level", func(c *Config) { c.LogLevel = "trace" }, []string{`log level "trace" is unknown: use debug, info, warn or error`, "set LOG_LEVEL or --log-level"}},
+		{"visit timeout off", func(c *Config) { c.VisitTimeout = 0 }, nil},
+		{"visit timeout at its edges", func(c *Config) { c.VisitTimeout = time.Minute }, nil},
+		{"visit timeout too short", func(c *Config) { c.VisitTimeout = 30 * time.Second }, []string{"visit timeout 30s is out of range: use 1m0s to 24h0m0s, or 0 to count no visits", "VISIT_TIMEOUT"}},
+		{"visit timeout too long", func(c *Config) { c.VisitTimeout = 25 * time.Hour }, []string{"visit timeout 25h0m0s", "VISIT_TIMEOUT"}},
 		{"every problem at once", func(c *Config) { c.LeaseTTL, c.BatchSize = 0, 0 }, []string{"LEASE_TTL", "BATCH_SIZE"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +93,15 @@ func TestFromEnv(t *testing.T) {
 	}
 	if err := c.Validate(nil); err == nil || !strings.Contains(err.Error(), "LEASE_TTL") {
 		t.Fatalf("LEASE_TTL=0s validated: %v", err)
+	}
+	if c.VisitTimeout != 30*time.Minute {
+		t.Fatalf("default visit timeout %v, want 30m", c.VisitTimeout)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "45m": 45 * time.Minute} {
+		c, err := FromEnv(func(k string) string { return map[string]string{"VISIT_TIMEOUT": v}[k] })
+		if err != nil || c.VisitTimeout != want || !c.SetInEnv("VISIT_TIMEOUT") {
+			t.Fatalf("VISIT_TIMEOUT=%s: %v, %v", v, c.VisitTimeout, err)
+		}
 	}
 	env = map[string]string{"QUEUE_TIMEOUT": "soon"}
 	if _, err := FromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), `QUEUE_TIMEOUT="soon" is not a duration`) {

@@ -36,6 +36,7 @@ var Settings = []Setting{
 	{"TRUSTED_PROXIES", "none", "IPs/CIDRs of the proxies in front of the collector whose `X-Forwarded-For` is believed, e.g. `10.0.0.0/8, 127.0.0.1`"},
 	{"GEOIP_DB", "embedded IP2Location LITE", "a MaxMind GeoLite2/GeoIP2-Country or DB-IP country `.mmdb` file for countries"},
 	{"COOKIELESS", "`false`", "derive a daily visitor id for every event without `user_id` (the snippet's `data-cookieless` asks per request)"},
+	{"VISIT_TIMEOUT", "`30m`", "longest gap between two events of one visit, `1m` to `24h`; `0` counts no visits (the collector then skips the Redis script; see [Visits](#visits))"},
 	{"DATA_DIR", "`./data`", "embedded servers' data (`serve`, `embedded`), and where the other commands look for `serve.json`"},
 	{"LOG_FORMAT", "`json` (`serve`: `console`)", "`json` or `console` (for humans)"},
 	{"LOG_LEVEL", "`info`", "`debug`, `info`, `warn` or `error`"},

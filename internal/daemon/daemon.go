@@ -23,6 +23,7 @@ import (
 	"github.com/siteanalytics/analytics/realtime"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/reporter"
+	"github.com/siteanalytics/analytics/visits"
 )
 
 // shutdownGrace bounds how long HTTP requests in flight may take at shutdown.
@@ -111,9 +112,15 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		return err
 	}
 	defer closeGeo()
-	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout, Enricher: enricher})
+	cc := collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout, Enricher: enricher}
+	if cfg.VisitTimeout > 0 {
+		ann := visits.New(rdb, keys.Prefix, cfg.VisitTimeout)
+		defer ann.Close() // after the HTTP server stopped, before the publisher
+		cc.Visits = ann
+	}
+	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, cc)
 	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
-		Dur("queue_timeout", cfg.QueueTimeout).Msg("collector listening")
+		Dur("queue_timeout", cfg.QueueTimeout).Dur("visit_timeout", cfg.VisitTimeout).Msg("collector listening")
 	stopReport := reportCounters(rdb, keys, func() map[string]int64 {
 		return map[string]int64{
 			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),

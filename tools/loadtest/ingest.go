@@ -101,10 +101,14 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 		req.Header.Set("Origin", "https://shop.example")
 		req.Header.Set("X-Forwarded-For", ips[i%len(ips)])
 	}
-	ts := time.Now().UTC().Format(time.RFC3339)
+	// Each event a millisecond after the one before, as a visitor's events
+	// are (the collector's visit annotation keeps each visitor's last
+	// instant).
+	ts := time.Now().UTC().Add(-time.Hour)
 	event := func(i int) map[string]any {
 		ev := map[string]any{"site_id": fmt.Sprintf("load-%d", i%*sites), "event_type": "page_view",
-			"path": fmt.Sprintf("/p/%d", i%97), "user_id": fmt.Sprintf("u%d", i%5000), "timestamp": ts}
+			"path": fmt.Sprintf("/p/%d", i%97), "user_id": fmt.Sprintf("u%d", i%5000),
+			"timestamp": ts.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)}
 		if *referrer {
 			ev["referrer"] = refs[i%len(refs)]
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/siteanalytics/analytics/processor"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/reporter"
+	"github.com/siteanalytics/analytics/visits"
 )
 
 // servers returns Redis and MongoDB URLs: from the environment, else
@@ -117,6 +118,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the processing phase (embedded FerretDB included) here")
 	shape := fs.String("workload", "uniform", "uniform (every event a new visitor-hour: the worst case for the rollups) or sessions (visits of 5 events)")
+	annotate := fs.Bool("visits", true, "annotate each event's visit before queuing it, as the collector does (false: events without visits)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -161,11 +163,18 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	fmt.Fprintf(out, "baseline: raw InsertMany of %d events        %8.0f events/s\n", *n, base)
 
 	pub := redisqueue.NewPublisher(rdb, keys, redisqueue.PublisherConfig{})
+	ann := visits.New(rdb, keys.Prefix, visits.DefaultTimeout)
+	defer ann.Close()
 	t0 = time.Now()
 	for i := 0; i < *n; i += 1000 {
 		evs := make([]analytics.Event, 0, 1000)
 		for j := i; j < min(i+1000, *n); j++ {
 			evs = append(evs, synthetic(j))
+		}
+		if *annotate {
+			if err := ann.Annotate(ctx, evs); err != nil {
+				return err
+			}
 		}
 		if err := pub.Publish(ctx, evs); err != nil {
 			return err

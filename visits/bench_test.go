@@ -1,0 +1,64 @@
+package visits_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/visits"
+)
+
+// BenchmarkAnnotate measures the annotation of requests of 1 and 100
+// events against a real Redis: 5,000 visitors, each event a second after
+// the visitor's previous one. BenchmarkXAdd is the baseline: queuing the
+// same requests (one XADD per event, pipelined), the collector's other
+// Redis work.
+func BenchmarkAnnotate(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			rdb, prefix := testenv.Redis(b)
+			a := visits.New(rdb, prefix, 30*time.Minute)
+			defer a.Close()
+			ctx := context.Background()
+			evs := make([]analytics.Event, size)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range evs {
+					k := i*size + j
+					evs[j] = analytics.Event{ID: fmt.Sprint("e", k), SiteID: "s", EventType: analytics.PageView, Path: fmt.Sprint("/p/", k%50),
+						UserID: fmt.Sprint("u", k%5000), Timestamp: t0.Add(time.Duration(k) * time.Second), Source: "Google", Browser: "Chrome", Country: "DE"}
+				}
+				if err := a.Annotate(ctx, evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+		})
+	}
+}
+
+func BenchmarkXAdd(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			rdb, prefix := testenv.Redis(b)
+			ctx := context.Background()
+			body := []byte(`{"id":"0193a1b2-7c3d-7e8f-9a0b-1c2d3e4f5a6b","site_id":"s","event_type":"page_view","path":"/p/1","user_id":"u1","timestamp":"2026-11-27T10:00:00Z","source":"Google","browser":"Chrome","country":"DE"}`)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := rdb.Pipeline()
+				for j := 0; j < size; j++ {
+					p.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "stream", MaxLen: 10000, Approx: true, Values: []any{"e", body}})
+				}
+				if _, err := p.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+		})
+	}
+}
