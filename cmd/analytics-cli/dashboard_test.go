@@ -229,12 +229,12 @@ func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, para
 		return v
 	}
 	// Headline.
-	agg := apiGet(t, p.reporter, "/api/v1/stats/aggregate", q(map[string]string{"metrics": "visitors,pageviews,events"}), token)["results"].(map[string]any)
+	agg := apiGet(t, p.reporter, "/api/v1/stats/aggregate", q(map[string]string{"metrics": strings.Join(headline, ",")}), token)["results"].(map[string]any)
 	shown := map[string]kpi{}
 	for _, k := range dashEval[[]kpi](t, ctx, readKPIs) {
 		shown[k.Metric] = k
 	}
-	for _, m := range []string{"visitors", "pageviews", "events"} {
+	for _, m := range headline {
 		want := agg[m].(map[string]any)
 		got, ok := shown[m]
 		if !ok {
@@ -293,8 +293,8 @@ func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, para
 			values: Object.fromEntries([...tr.querySelectorAll("td.num")].map(td => [td.dataset.metric, td.dataset.value]))})) : [];
 		return {card: c.id, property: c.querySelector(".body").dataset.property || "", rows, empty: !!c.querySelector(".empty")};
 	})`)
-	if len(tables) != 10 {
-		t.Fatalf("%d tables, want 10", len(tables))
+	if len(tables) != 11 {
+		t.Fatalf("%d tables, want 11", len(tables))
 	}
 	for _, tb := range tables {
 		if tb.Property == "" {
@@ -307,6 +307,10 @@ func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, para
 			metrics = "visitors,pageviews"
 		case "event:name":
 			metrics = "visitors,events"
+		case "visit:entry_page":
+			metrics = "visitors,visits"
+		case "visit:exit_page":
+			metrics = "visits"
 		}
 		key := tb.Property[strings.Index(tb.Property, ":")+1:]
 		res := apiGet(t, p.reporter, "/api/v1/stats/breakdown", q(map[string]string{"property": tb.Property, "metrics": metrics, "limit": "10"}), token)["results"].([]any)
@@ -502,9 +506,13 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 }
 
 // dashboardAPICalls is what one load of a site's view asks: the sites, the
-// period and the one compared with, the time series, ten tables and the
-// realtime line.
-const dashboardAPICalls = 1 + 2 + 1 + 10 + 1
+// period and the one compared with, the time series, eleven tables and
+// the realtime line.
+const dashboardAPICalls = 1 + 2 + 1 + 11 + 1
+
+// headline are the metrics of the headline row (views per visitor is
+// derived from two of them).
+var headline = []string{"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"}
 
 func TestDashboardLogin(t *testing.T) {
 	const token = "s3cret-token"
@@ -606,8 +614,8 @@ func TestDashboardEmptyStates(t *testing.T) {
 	}
 	waitDrawn(t, ctx, 0)
 	state := dashEval[map[string]any](t, ctx, `({nodata: !document.getElementById("nodata").hidden, empty: document.querySelectorAll(".grid .empty").length})`)
-	if state["nodata"] != true || state["empty"] != float64(10) {
-		t.Errorf("a site with no data in the period: %v; want the no-data note and 10 empty tables", state)
+	if state["nodata"] != true || state["empty"] != float64(11) {
+		t.Errorf("a site with no data in the period: %v; want the no-data note and 11 empty tables", state)
 	}
 	// The chooser at / lists it.
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/")); err != nil {

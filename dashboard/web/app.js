@@ -8,7 +8,6 @@ import './app.css';
 const $ = (id) => document.getElementById(id);
 const lang = navigator.languages && navigator.languages.length ? navigator.languages[0] : navigator.language || 'en';
 const nf = new Intl.NumberFormat(lang);
-const nf1 = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 const nf2 = new Intl.NumberFormat(lang, { maximumFractionDigits: 2 });
 const pct = new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 1 });
 let regions = null;
@@ -154,16 +153,16 @@ function duration(s) {
 
 // ---- Headline -------------------------------------------------------------
 
-// The headline metrics; visits and the ones after it appear when the
-// reporter answers them (older reporters do not).
-const BASE_METRICS = ['visitors', 'pageviews', 'events'];
-const VISIT_METRICS = ['visits', 'bounce_rate', 'visit_duration'];
+// The headline metrics, in one aggregate call per period; views per
+// visitor is derived here.
+const METRICS = ['visitors', 'visits', 'pageviews', 'events', 'bounce_rate', 'visit_duration', 'views_per_visit'];
 const KPIS = [
   { key: 'visitors', label: 'Visitors', fmt: (v) => nf.format(v) },
   { key: 'visits', label: 'Visits', fmt: (v) => nf.format(v) },
   { key: 'pageviews', label: 'Page views', fmt: (v) => nf.format(v) },
   { key: 'views_per_visitor', label: 'Views per visitor', fmt: (v) => nf2.format(v) },
-  { key: 'bounce_rate', label: 'Bounce rate', fmt: (v) => nf1.format(v) + '%', lowerIsBetter: true },
+  { key: 'views_per_visit', label: 'Views per visit', fmt: (v) => nf2.format(v) },
+  { key: 'bounce_rate', label: 'Bounce rate', fmt: (v) => pct.format(v / 100), lowerIsBetter: true },
   { key: 'visit_duration', label: 'Visit duration', fmt: duration },
   { key: 'events', label: 'Events', fmt: (v) => nf.format(v) },
 ];
@@ -266,7 +265,8 @@ function drawChart() {
 
 const CARDS = [
   { id: 'pages', title: 'Top pages', tabs: [['event:page', 'Page']], metrics: ['visitors', 'pageviews'] },
-  { id: 'entry', title: 'Entry pages', tabs: [['visit:entry_page', 'Entry page']] },
+  { id: 'entry', title: 'Entry pages', tabs: [['visit:entry_page', 'Entry page']], metrics: ['visitors', 'visits'] },
+  { id: 'exit', title: 'Exit pages', tabs: [['visit:exit_page', 'Exit page']], metrics: ['visits'] },
   { id: 'sources', title: 'Sources', tabs: [['visit:source', 'Source']] },
   { id: 'referrers', title: 'Referrers', tabs: [['visit:referrer', 'Referrer']] },
   { id: 'campaigns', title: 'UTM', tabs: [['visit:utm_campaign', 'Campaigns'], ['visit:utm_source', 'Sources'], ['visit:utm_medium', 'Mediums']] },
@@ -276,7 +276,7 @@ const CARDS = [
   { id: 'devices', title: 'Devices', tabs: [['visit:device', 'Device']] },
   { id: 'events', title: 'Custom events', tabs: [['event:name', 'Event']], metrics: ['visitors', 'events'], skip: 'page_view' },
 ];
-const HEAD = { visitors: 'Visitors', pageviews: 'Views', events: 'Count' };
+const HEAD = { visitors: 'Visitors', pageviews: 'Views', events: 'Count', visits: 'Visits' };
 
 function cardShell(card) {
   const sec = el('section', { class: 'card', id: 'card-' + card.id, 'aria-labelledby': 'h-' + card.id });
@@ -474,9 +474,7 @@ async function load() {
   // Headline, comparison and chart first; the tables fill in as they come.
   const base = { site_id: site };
   const aggregate = (params, metrics) => api('/api/v1/stats/aggregate', Object.assign({}, base, params, { metrics: metrics.join(',') }));
-  const withVisits = BASE_METRICS.concat(VISIT_METRICS);
-  const aggs = Promise.all([aggregate(range.params, withVisits), aggregate(range.prev, withVisits)])
-    .catch((e) => (e.status === 400 ? Promise.all([aggregate(range.params, BASE_METRICS), aggregate(range.prev, BASE_METRICS)]) : Promise.reject(e)));
+  const aggs = Promise.all([aggregate(range.params, METRICS), aggregate(range.prev, METRICS)]);
   const series = api('/api/v1/stats/timeseries', Object.assign({}, base, range.params, { metrics: 'visitors,pageviews', interval: range.interval }));
   const tables = CARDS.map((c) => fillCard(c, LIMIT));
   refreshRealtime();
