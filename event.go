@@ -561,14 +561,20 @@ func (e *Event) setUTM(u string) {
 		if d, err := url.QueryUnescape(v); err == nil {
 			v = d
 		}
-		v = strings.TrimSpace(strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) || r == utf8.RuneError {
-				return -1
-			}
-			return r
-		}, v))
-		*dst = cutUTF8(v, MaxUTMBytes)
+		*dst = campaignValue(v)
 	}
+}
+
+// campaignValue is v as a campaign label: without control characters or
+// surrounding spaces, cut at MaxUTMBytes.
+func campaignValue(v string) string {
+	v = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, v))
+	return cutUTF8(v, MaxUTMBytes)
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a character.

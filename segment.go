@@ -1,0 +1,565 @@
+package analytics
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of Segment's HTTP Tracking API, which its clients already respect:
+// analytics-go, analytics-node and analytics.js split batches by them.
+const (
+	MaxSegmentMessageBytes = 32 << 10
+	MaxSegmentBodyBytes    = 500 << 10
+	MaxSegmentBatch        = 2500
+)
+
+// Segment message types. page and screen become page_view events, track
+// the event it names, identify an "identify" event; group and alias are
+// accepted and not recorded.
+const (
+	SegmentTrack    = "track"
+	SegmentPage     = "page"
+	SegmentScreen   = "screen"
+	SegmentIdentify = "identify"
+	SegmentGroup    = "group"
+	SegmentAlias    = "alias"
+	SegmentBatch    = "batch" // a body {"batch": [...]} of messages of any type
+)
+
+// Identify is the event type an identify message is recorded as, so the
+// user it names counts as a visitor of the day it was sent.
+const Identify = "identify"
+
+// SegmentRequest is a body of Segment's HTTP Tracking API, parsed as far as
+// the write key: the collector resolves the key to a site before the
+// messages become events.
+type SegmentRequest struct {
+	// WriteKey is the body's writeKey ("" when absent): analytics.js sends
+	// it there, the server libraries as the Basic auth user name.
+	WriteKey string
+	kind     string // the type of a single message, SegmentBatch for a batch
+	messages []json.RawMessage
+	context  segContext // the batch's context, under each message's own
+	sentAt   string     // the batch's sentAt, for messages without their own
+}
+
+// segEnvelope is what a body may carry beside its messages.
+type segEnvelope struct {
+	Batch    json.RawMessage `json:"batch"`
+	WriteKey json.RawMessage `json:"writeKey"`
+	SentAt   json.RawMessage `json:"sentAt"`
+	Context  json.RawMessage `json:"context"`
+}
+
+// segMessage holds the fields of a message the mapping reads; the others
+// (integrations, traits, groupId, previousId, ...) are ignored. Fields are
+// raw so that a wrong type refuses only its message, naming the field.
+type segMessage struct {
+	Type              json.RawMessage `json:"type"`
+	MessageID         json.RawMessage `json:"messageId"`
+	UserID            json.RawMessage `json:"userId"`
+	AnonymousID       json.RawMessage `json:"anonymousId"`
+	Event             json.RawMessage `json:"event"`
+	Name              json.RawMessage `json:"name"`
+	Category          json.RawMessage `json:"category"`
+	Properties        json.RawMessage `json:"properties"`
+	Context           json.RawMessage `json:"context"`
+	Timestamp         json.RawMessage `json:"timestamp"`
+	OriginalTimestamp json.RawMessage `json:"originalTimestamp"`
+	SentAt            json.RawMessage `json:"sentAt"`
+}
+
+// segContext is the part of a message's context that feeds enrichment.
+type segContext struct {
+	IP        string
+	UserAgent string
+	Page      struct{ Path, URL, Referrer string }
+	Campaign  struct{ Name, Source, Medium, Term, Content string }
+}
+
+// ParseSegment reads the body of a Segment endpoint: kind is the message
+// type the path names (SegmentTrack, ...), or SegmentBatch for /v1/batch and
+// /v1/import. The error, of kind Invalid, is for the request as a whole:
+// not a JSON object, no batch array, more than MaxSegmentBatch messages.
+// A message that is wrong on its own is refused later, by Events.
+func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, Errorf(Invalid, "body must be a JSON object (a Segment message, or {\"batch\": [...]} for /v1/batch)")
+	}
+	var env segEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, Errorf(Invalid, "body is not valid JSON: %s", jsonError(err))
+	}
+	req := &SegmentRequest{kind: kind}
+	var err error
+	if req.WriteKey, err = segString(env.WriteKey, "writeKey", false); err != nil {
+		return nil, err
+	}
+	if req.sentAt, err = segString(env.SentAt, "sentAt", false); err != nil {
+		return nil, err
+	}
+	if kind != SegmentBatch {
+		req.messages = []json.RawMessage{body}
+		return req, nil
+	}
+	if req.context, err = parseContext(env.Context); err != nil {
+		return nil, err
+	}
+	if isNull(env.Batch) {
+		return nil, Errorf(Invalid, `batch: required; send {"batch": [messages...]}`)
+	}
+	if env.Batch[0] != '[' {
+		return nil, Errorf(Invalid, "batch: must be an array of messages, got %s", kindOf(env.Batch[0]))
+	}
+	if err := json.Unmarshal(env.Batch, &req.messages); err != nil {
+		return nil, Errorf(Invalid, "batch: %s", jsonError(err))
+	}
+	if n := len(req.messages); n > MaxSegmentBatch {
+		return nil, Errorf(Invalid, "batch: %d messages, at most %d per request; split them into several requests", n, MaxSegmentBatch)
+	}
+	return req, nil
+}
+
+// Messages returns how many messages the request carries.
+func (s *SegmentRequest) Messages() int { return len(s.messages) }
+
+// Events maps the messages to events of site, applying the same rules as
+// DecodeEvent. now is the receive time (the reference of the clock skew
+// correction); newID names messages without a messageId. A message that
+// breaks a rule is left out with a Rejection naming its index and the
+// reason; group and alias messages are left out and counted in ignored.
+func (s *SegmentRequest) Events(site string, now time.Time, newID func() string) (events []Event, rejected []Rejection, ignored int) {
+	events = make([]Event, 0, len(s.messages))
+	for i, raw := range s.messages {
+		ev, ok, err := s.event(raw, site, now, newID)
+		switch {
+		case err != nil:
+			rejected = append(rejected, Rejection{Index: i, Error: Message(err)})
+		case !ok:
+			ignored++
+		default:
+			events = append(events, ev)
+		}
+	}
+	return events, rejected, ignored
+}
+
+// event maps one message; ok is false for a message that is accepted and
+// not recorded (group, alias).
+func (s *SegmentRequest) event(raw json.RawMessage, site string, now time.Time, newID func() string) (Event, bool, error) {
+	if len(raw) > MaxSegmentMessageBytes {
+		return Event{}, false, Errorf(Invalid, "message is %d bytes, at most %d (32 KB) allowed", len(raw), MaxSegmentMessageBytes)
+	}
+	if raw[0] != '{' {
+		return Event{}, false, Errorf(Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
+	}
+	var m segMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Event{}, false, Errorf(Invalid, "message: %s", jsonError(err))
+	}
+	typ := s.kind
+	if typ == SegmentBatch {
+		t, err := segString(m.Type, "type", false)
+		if err != nil {
+			return Event{}, false, err
+		}
+		switch t {
+		case SegmentTrack, SegmentPage, SegmentScreen, SegmentIdentify, SegmentGroup, SegmentAlias:
+			typ = t
+		case "":
+			return Event{}, false, Errorf(Invalid, "type: required in a batch (track, page, screen, identify, group or alias)")
+		default:
+			return Event{}, false, Errorf(Invalid, "type: %s is not one of track, page, screen, identify, group, alias", quote(t, 40))
+		}
+	}
+	if typ == SegmentGroup || typ == SegmentAlias {
+		return Event{}, false, nil
+	}
+
+	var w wireEvent
+	set := func(f int, v string) {
+		if v != "" {
+			w.str[f], w.has = v, w.has|1<<f
+		}
+	}
+	set(fSiteID, site)
+	user, err := segString(m.UserID, "userId", true)
+	if err != nil {
+		return Event{}, false, err
+	}
+	if user == "" {
+		if user, err = segString(m.AnonymousID, "anonymousId", true); err != nil {
+			return Event{}, false, err
+		}
+	}
+	if user == "" {
+		return Event{}, false, Errorf(Invalid, "userId or anonymousId: one is required")
+	}
+	set(fUserID, user)
+
+	id, err := segString(m.MessageID, "messageId", false)
+	if err != nil {
+		return Event{}, false, err
+	}
+	set(fID, segmentID(id))
+
+	ctx, err := parseContext(m.Context)
+	if err != nil {
+		return Event{}, false, err
+	}
+	ctx.under(&s.context)
+	props, page, err := segProperties(m.Properties, typ)
+	if err != nil {
+		return Event{}, false, err
+	}
+	switch typ {
+	case SegmentTrack:
+		name, err := segString(m.Event, "event", false)
+		if err != nil {
+			return Event{}, false, err
+		}
+		if name == "" {
+			return Event{}, false, Errorf(Invalid, "event: required in a track message (the event's name, such as \"Order Completed\")")
+		}
+		set(fEventType, name)
+	case SegmentPage, SegmentScreen:
+		set(fEventType, PageView)
+		set(fPath, firstOf(page.Path, ctx.Page.Path))
+		set(fURL, firstOf(page.URL, ctx.Page.URL))
+		set(fReferrer, firstOf(page.Referrer, ctx.Page.Referrer))
+		for _, f := range [...]struct {
+			raw  json.RawMessage
+			name string
+		}{{m.Name, "name"}, {m.Category, "category"}} {
+			v, err := segString(f.raw, f.name, false)
+			if err != nil {
+				return Event{}, false, err
+			}
+			if v != "" {
+				if props == nil {
+					props = map[string]any{}
+				}
+				props[f.name] = v
+			}
+		}
+		props = fitProps(props)
+	case SegmentIdentify:
+		set(fEventType, Identify)
+		props = nil // traits and properties of an identify are personal data: not kept
+	}
+	if len(props) > 0 {
+		w.props = props
+	}
+	set(fUserAgent, ctx.UserAgent)
+	set(fIP, ctx.IP)
+	if typ != SegmentPage && typ != SegmentScreen {
+		// A track or identify sent from a page still says where it came from.
+		set(fReferrer, ctx.Page.Referrer)
+		set(fURL, ctx.Page.URL)
+		set(fPath, ctx.Page.Path)
+	}
+
+	ts, err := s.timestamp(&m, now)
+	if err != nil {
+		return Event{}, false, err
+	}
+	set(fTimestamp, ts)
+
+	ev, err := w.normalize(now, newID)
+	if err != nil {
+		return Event{}, false, segmentError(err)
+	}
+	for _, c := range [...]struct {
+		dst *string
+		v   string
+	}{{&ev.UTMCampaign, ctx.Campaign.Name}, {&ev.UTMSource, ctx.Campaign.Source}, {&ev.UTMMedium, ctx.Campaign.Medium},
+		{&ev.UTMTerm, ctx.Campaign.Term}, {&ev.UTMContent, ctx.Campaign.Content}} {
+		if v := campaignValue(c.v); v != "" {
+			*c.dst = v
+		}
+	}
+	return ev, true, nil
+}
+
+// timestamp is the message's time as Segment computes it: timestamp (else
+// originalTimestamp) moved by the client's clock skew, the difference
+// between its sentAt and the receive time; "" means the receive time.
+func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (string, error) {
+	field, raw := "timestamp", m.Timestamp
+	if isNull(raw) {
+		field, raw = "originalTimestamp", m.OriginalTimestamp
+	}
+	v, err := segString(raw, field, false)
+	if err != nil || v == "" {
+		return "", err
+	}
+	ts, err := ParseTimestamp(v)
+	if err != nil {
+		return "", renameField(err, "timestamp", field)
+	}
+	sent, err := segString(m.SentAt, "sentAt", false)
+	if err != nil {
+		return "", err
+	}
+	if sent == "" {
+		sent = s.sentAt
+	}
+	if sent != "" {
+		at, err := ParseTimestamp(sent)
+		if err != nil {
+			return "", renameField(err, "timestamp", "sentAt")
+		}
+		ts = now.Add(-at.Sub(ts))
+	}
+	return ts.UTC().Format(time.RFC3339Nano), nil
+}
+
+// segmentID is the event id of a messageId: itself when it fits the id
+// rule, else a hash of it (Segment allows any string), so a resent message
+// still maps to the same id. "" lets the collector assign one.
+func segmentID(id string) string {
+	if id == "" || ValidateID(id) == nil {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "seg-" + hex.EncodeToString(sum[:20])
+}
+
+// segPage is what properties say about the page of a page or screen call.
+type segPage struct{ Path, URL, Referrer string }
+
+// segProperties reads properties into props under the props rules, which
+// Segment's free-form properties often break: values that are objects or
+// arrays are dropped (their keys would need "." to flatten, which MongoDB
+// cannot store), as are null values, numbers beyond a 64-bit float and keys
+// the key rule refuses; of the rest the first 32 keys in byte order are
+// kept, fewer when they pass 4 KiB of JSON. For page and screen, path, url,
+// referrer and search describe the page and are read into page instead.
+func segProperties(raw json.RawMessage, typ string) (map[string]any, segPage, error) {
+	var page segPage
+	if isNull(raw) {
+		return nil, page, nil
+	}
+	if raw[0] != '{' {
+		return nil, page, Errorf(Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, page, Errorf(Invalid, "properties: %s", jsonError(err))
+	}
+	isPage := typ == SegmentPage || typ == SegmentScreen
+	props := make(map[string]any, len(m))
+	for k, v := range m {
+		if isPage {
+			var dst *string
+			switch k {
+			case "path":
+				dst = &page.Path
+			case "url":
+				dst = &page.URL
+			case "referrer":
+				dst = &page.Referrer
+			case "search":
+				continue // the query of url: read from there
+			}
+			if dst != nil {
+				s, err := segString(v, "properties."+k, false)
+				if err != nil {
+					return nil, page, err
+				}
+				*dst = s
+				continue
+			}
+		}
+		if ValidatePropKey(k) != nil {
+			continue
+		}
+		switch c := v[0]; {
+		case c == '"':
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				props[k] = s
+			}
+		case c == 't' || c == 'f':
+			props[k] = c == 't'
+		case c == '-' || c >= '0' && c <= '9':
+			if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+				props[k] = f
+			}
+		}
+	}
+	if isPage {
+		return props, page, nil // fitted once name and category are in
+	}
+	return fitProps(props), page, nil
+}
+
+// fitProps keeps the first MaxProps keys of props in byte order, and fewer
+// when their JSON passes MaxPropsBytes.
+func fitProps(props map[string]any) map[string]any {
+	if len(props) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys[min(len(keys), MaxProps):] {
+		delete(props, k)
+	}
+	keys = keys[:min(len(keys), MaxProps)]
+	for len(keys) > 0 && ValidateProps(props) != nil {
+		delete(props, keys[len(keys)-1])
+		keys = keys[:len(keys)-1]
+	}
+	if len(props) == 0 {
+		return nil
+	}
+	return props
+}
+
+// parseContext reads the context fields that feed enrichment.
+func parseContext(raw json.RawMessage) (segContext, error) {
+	var c segContext
+	if isNull(raw) {
+		return c, nil
+	}
+	if raw[0] != '{' {
+		return c, Errorf(Invalid, "context: must be an object, got %s", kindOf(raw[0]))
+	}
+	var w struct {
+		IP        json.RawMessage `json:"ip"`
+		UserAgent json.RawMessage `json:"userAgent"`
+		Page      json.RawMessage `json:"page"`
+		Campaign  json.RawMessage `json:"campaign"`
+	}
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return c, Errorf(Invalid, "context: %s", jsonError(err))
+	}
+	var err error
+	if c.IP, err = segString(w.IP, "context.ip", false); err != nil {
+		return c, err
+	}
+	if c.UserAgent, err = segString(w.UserAgent, "context.userAgent", false); err != nil {
+		return c, err
+	}
+	page := map[string]*string{"path": &c.Page.Path, "url": &c.Page.URL, "referrer": &c.Page.Referrer}
+	if err := segStrings(w.Page, "context.page", page); err != nil {
+		return c, err
+	}
+	campaign := map[string]*string{"name": &c.Campaign.Name, "source": &c.Campaign.Source, "medium": &c.Campaign.Medium,
+		"term": &c.Campaign.Term, "content": &c.Campaign.Content}
+	return c, segStrings(w.Campaign, "context.campaign", campaign)
+}
+
+// under fills the fields c lacks from the batch's context d.
+func (c *segContext) under(d *segContext) {
+	for _, f := range [...][2]*string{{&c.IP, &d.IP}, {&c.UserAgent, &d.UserAgent}, {&c.Page.Path, &d.Page.Path},
+		{&c.Page.URL, &d.Page.URL}, {&c.Page.Referrer, &d.Page.Referrer}, {&c.Campaign.Name, &d.Campaign.Name},
+		{&c.Campaign.Source, &d.Campaign.Source}, {&c.Campaign.Medium, &d.Campaign.Medium},
+		{&c.Campaign.Term, &d.Campaign.Term}, {&c.Campaign.Content, &d.Campaign.Content}} {
+		if *f[0] == "" {
+			*f[0] = *f[1]
+		}
+	}
+}
+
+// segStrings reads the string members named in dst of the object raw.
+func segStrings(raw json.RawMessage, field string, dst map[string]*string) error {
+	if isNull(raw) {
+		return nil
+	}
+	if raw[0] != '{' {
+		return Errorf(Invalid, "%s: must be an object, got %s", field, kindOf(raw[0]))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Errorf(Invalid, "%s: %s", field, jsonError(err))
+	}
+	for k, p := range dst {
+		v, err := segString(m[k], field+"."+k, false)
+		if err != nil {
+			return err
+		}
+		*p = v
+	}
+	return nil
+}
+
+// segString reads a string field; "" when absent or null. numbers lets an
+// id be a JSON number, as some clients send user ids.
+func segString(raw json.RawMessage, field string, numbers bool) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if !utf8.Valid(raw) { // encoding/json would replace the bad bytes silently
+			return "", Errorf(Invalid, "%s: must be valid UTF-8 text", field)
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", Errorf(Invalid, "%s: %s", field, jsonError(err))
+		}
+		return s, nil
+	case numbers && (c == '-' || c >= '0' && c <= '9'):
+		return string(raw), nil
+	default:
+		return "", Errorf(Invalid, "%s: must be a string, got %s", field, kindOf(c))
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || raw[0] == 'n' }
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// segmentFields names, for each field of an event, where a Segment message
+// carries it, so an error names what the sender can fix.
+var segmentFields = [...][2]string{
+	{"event_type: ", "event: "},
+	{"user_id: ", "userId/anonymousId: "},
+	{"id: ", "messageId: "},
+	{"path: ", "path (properties.path or context.page.path): "},
+	{"url: ", "url (properties.url or context.page.url): "},
+	{"referrer: ", "referrer (properties.referrer or context.page.referrer): "},
+	{"user_agent: ", "context.userAgent: "},
+	{"ip: ", "context.ip: "},
+}
+
+// segmentError renames the event field an error of normalize names.
+func segmentError(err error) error {
+	msg := Message(err)
+	for _, f := range segmentFields {
+		if strings.HasPrefix(msg, f[0]) {
+			return Errorf(Invalid, "%s%s", f[1], msg[len(f[0]):])
+		}
+	}
+	return err
+}
+
+func renameField(err error, from, to string) error {
+	msg := Message(err)
+	if strings.HasPrefix(msg, from+": ") {
+		return Errorf(Invalid, "%s: %s", to, msg[len(from)+2:])
+	}
+	return err
+}
+
+// jsonError is encoding/json's complaint without its package prefix.
+func jsonError(err error) string {
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
