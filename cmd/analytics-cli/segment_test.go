@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	segment "github.com/segmentio/analytics-go/v3"
+
+	"github.com/siteanalytics/analytics/internal/testenv"
+)
+
+// segmentCallback records what analytics-go reports for each message.
+type segmentCallback struct {
+	mu                sync.Mutex
+	success, failures int
+	errs              []error
+}
+
+func (c *segmentCallback) Success(segment.Message) { c.mu.Lock(); c.success++; c.mu.Unlock() }
+func (c *segmentCallback) Failure(_ segment.Message, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failures++
+	c.errs = append(c.errs, err)
+}
+
+// segmentClient is Segment's own Go library, unchanged but for the endpoint.
+func segmentClient(t *testing.T, endpoint, writeKey string, cb *segmentCallback) segment.Client {
+	t.Helper()
+	c, err := segment.NewWithConfig(writeKey, segment.Config{
+		Endpoint: endpoint, Interval: 50 * time.Millisecond, BatchSize: 100, Callback: cb,
+		RetryAfter: func(int) time.Duration { return 10 * time.Millisecond },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func getJSON(t *testing.T, url string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestSegmentGoLibrary sends page, track, identify, group and alias calls
+// and a resent messageId through analytics-go v3 into the real pipeline:
+// /stats and the Stats API must count exactly what the calls say.
+func TestSegmentGoLibrary(t *testing.T) {
+	p := startPipeline(t)
+	const site = "segment-go"
+	day := time.Now().UTC().Add(-24 * time.Hour)
+	at := time.Date(day.Year(), day.Month(), day.Day(), 12, 0, 0, 0, time.UTC)
+	date := at.Format("2006-01-02")
+
+	cb := &segmentCallback{}
+	c := segmentClient(t, p.collector, site, cb)
+	ctx := &segment.Context{UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15"}
+	msgs := []segment.Message{
+		segment.Page{UserId: "u1", Name: "Pricing", Timestamp: at, Context: ctx,
+			Properties: segment.NewProperties().SetURL("https://shop.example/pricing?utm_source=newsletter").
+				SetReferrer("https://www.google.com/")},
+		segment.Page{AnonymousId: "anon-1", Timestamp: at.Add(time.Minute), Context: ctx,
+			Properties: segment.NewProperties().SetPath("/blog/post-1")},
+		segment.Page{UserId: "u1", Timestamp: at.Add(2 * time.Minute),
+			Context: &segment.Context{Page: segment.PageInfo{URL: "https://shop.example/pricing"}}},
+		segment.Track{MessageId: "order-1", UserId: "u1", Event: "Order Completed", Timestamp: at.Add(3 * time.Minute),
+			Properties: segment.NewProperties().SetRevenue(42.5).SetCurrency("EUR").
+				Set("products", []map[string]any{{"sku": "a"}})},
+		segment.Identify{UserId: "u2", Timestamp: at.Add(4 * time.Minute), Traits: segment.NewTraits().SetEmail("u2@example.com")},
+		segment.Group{UserId: "u1", GroupId: "g1", Timestamp: at.Add(5 * time.Minute)},
+		segment.Alias{UserId: "u1", PreviousId: "anon-1", Timestamp: at.Add(6 * time.Minute)},
+	}
+	for _, m := range msgs {
+		if err := c.Enqueue(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The same message again, from a new client (a process that restarted
+	// before it knew the first send worked): counted once.
+	again := segmentClient(t, p.collector, site, cb)
+	if err := again.Enqueue(msgs[3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cb.success != len(msgs)+1 || cb.failures != 0 {
+		t.Fatalf("analytics-go reported %d sent, %d failed (%v); want %d sent", cb.success, cb.failures, cb.errs, len(msgs)+1)
+	}
+
+	testenv.Eventually(t, 30*time.Second, func() error {
+		st, _ := getStats(t, p.reporter, site, date)
+		if st.TotalViews != 3 {
+			return fmt.Errorf("total_views %d, want 3", st.TotalViews)
+		}
+		return nil
+	})
+	st, raw := getStats(t, p.reporter, site, date)
+	// u1 (pages, track), anon-1 (a page) and u2 (identify).
+	if st.UniqueUsers != 3 || len(st.TopPaths) != 2 || st.TopPaths[0].Path != "/pricing" || st.TopPaths[0].Views != 2 ||
+		st.TopPaths[1].Path != "/blog/post-1" || st.TopPaths[1].Views != 1 {
+		t.Fatalf("/stats = %s", raw)
+	}
+	api := p.reporter + "/api/v1/stats/"
+	q := "?site_id=" + site + "&period=day&date=" + date
+	checks := map[string]any{
+		"aggregate" + q + "&metrics=visitors,pageviews,events": map[string]any{
+			"pageviews": map[string]any{"value": 3.0}, "visitors": map[string]any{"value": 3.0}, "events": map[string]any{"value": 5.0}},
+		"breakdown" + q + "&property=event:name&metrics=events": []any{
+			map[string]any{"name": "page_view", "events": 3.0},
+			map[string]any{"name": "Order Completed", "events": 1.0},
+			map[string]any{"name": "identify", "events": 1.0}},
+		"breakdown" + q + "&property=visit:utm_source": []any{
+			map[string]any{"utm_source": "newsletter", "visitors": 1.0}},
+		"breakdown" + q + "&property=visit:browser": []any{
+			map[string]any{"browser": "Safari", "visitors": 2.0}},
+	}
+	for path, want := range checks {
+		got := getJSON(t, api+path)["results"]
+		if !reflect.DeepEqual(got, want) {
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			t.Errorf("%s:\n got %s\nwant %s", path, gb, wb)
+		}
+	}
+}
