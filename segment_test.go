@@ -86,7 +86,9 @@ func TestSegmentMapping(t *testing.T) {
 		{"neither: receive time", "track", `{"messageId":"m1","userId":"u1","event":"x","sentAt":"2025-11-12T10:00:00Z"}`,
 			ev("x", nil)},
 		{"enrichment hints from context", "page", `{"messageId":"m1","userId":"u1","context":{"ip":"203.0.113.9","userAgent":"Mozilla/5.0 X","page":{"path":"/"}}}`,
-			ev("page_view", func(e *analytics.Event) { e.Path, e.Client.IP, e.Client.UserAgent = "/", "203.0.113.9", "Mozilla/5.0 X" })},
+			ev("page_view", func(e *analytics.Event) {
+				e.Path, e.Client.IP, e.Client.UserAgent = "/", "203.0.113.9", "Mozilla/5.0 X"
+			})},
 		{"context.campaign wins over the URL's query", "page", `{"messageId":"m1","userId":"u1","context":{"campaign":{"name":"spring","source":"news\u0000letter","medium":"email","term":"t","content":"c"},"page":{"url":"https://e.com/?utm_source=x&utm_campaign=y"}}}`,
 			ev("page_view", func(e *analytics.Event) {
 				e.Path, e.Client.URL = "/", "https://e.com/?utm_source=x&utm_campaign=y"
