@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"reflect"
+	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	segment "github.com/segmentio/analytics-go/v3"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
 )
 
@@ -110,39 +114,108 @@ func TestSegmentGoLibrary(t *testing.T) {
 		t.Fatalf("analytics-go reported %d sent, %d failed (%v); want %d sent", cb.success, cb.failures, cb.errs, len(msgs)+1)
 	}
 
+	checkSegmentCounts(t, p, site, date, segmentCounts{
+		views: 3, users: 3, paths: []analytics.PathViews{{Path: "/pricing", Views: 2}, {Path: "/blog/post-1", Views: 1}},
+		events:    map[string]float64{"page_view": 3, "Order Completed": 1, "identify": 1},
+		utmSource: "newsletter", browser: "Safari",
+	})
+}
+
+// segmentCounts is what a Segment client test sent: page views, distinct
+// users, paths, events by name, the one utm_source of its first page and
+// the browser of its two visitors with a browser User-Agent.
+type segmentCounts struct {
+	views, users       int64
+	paths              []analytics.PathViews
+	events             map[string]float64
+	utmSource, browser string
+}
+
+// checkSegmentCounts waits for the views, then checks /stats and the Stats
+// API against what the test sent, exactly.
+func checkSegmentCounts(t *testing.T, p *pipeline, site, date string, want segmentCounts) {
+	t.Helper()
 	testenv.Eventually(t, 30*time.Second, func() error {
 		st, _ := getStats(t, p.reporter, site, date)
-		if st.TotalViews != 3 {
-			return fmt.Errorf("total_views %d, want 3", st.TotalViews)
+		if st.TotalViews != want.views {
+			return fmt.Errorf("total_views %d, want %d", st.TotalViews, want.views)
 		}
 		return nil
 	})
 	st, raw := getStats(t, p.reporter, site, date)
-	// u1 (pages, track), anon-1 (a page) and u2 (identify).
-	if st.UniqueUsers != 3 || len(st.TopPaths) != 2 || st.TopPaths[0].Path != "/pricing" || st.TopPaths[0].Views != 2 ||
-		st.TopPaths[1].Path != "/blog/post-1" || st.TopPaths[1].Views != 1 {
-		t.Fatalf("/stats = %s", raw)
+	if st.UniqueUsers != want.users || !reflect.DeepEqual(st.TopPaths, want.paths) {
+		t.Fatalf("/stats = %s, want %d users and paths %v", raw, want.users, want.paths)
 	}
+	var events []any
+	total := 0.0
+	for name, n := range want.events {
+		events = append(events, map[string]any{"name": name, "events": n})
+		total += n
+	}
+	sort.Slice(events, func(i, j int) bool {
+		a, b := events[i].(map[string]any), events[j].(map[string]any)
+		if a["events"] != b["events"] {
+			return a["events"].(float64) > b["events"].(float64)
+		}
+		return a["name"].(string) < b["name"].(string)
+	})
 	api := p.reporter + "/api/v1/stats/"
 	q := "?site_id=" + site + "&period=day&date=" + date
 	checks := map[string]any{
 		"aggregate" + q + "&metrics=visitors,pageviews,events": map[string]any{
-			"pageviews": map[string]any{"value": 3.0}, "visitors": map[string]any{"value": 3.0}, "events": map[string]any{"value": 5.0}},
-		"breakdown" + q + "&property=event:name&metrics=events": []any{
-			map[string]any{"name": "page_view", "events": 3.0},
-			map[string]any{"name": "Order Completed", "events": 1.0},
-			map[string]any{"name": "identify", "events": 1.0}},
-		"breakdown" + q + "&property=visit:utm_source": []any{
-			map[string]any{"utm_source": "newsletter", "visitors": 1.0}},
-		"breakdown" + q + "&property=visit:browser": []any{
-			map[string]any{"browser": "Safari", "visitors": 2.0}},
+			"pageviews": map[string]any{"value": float64(want.views)}, "visitors": map[string]any{"value": float64(want.users)},
+			"events": map[string]any{"value": total}},
+		"breakdown" + q + "&property=event:name&metrics=events": events,
+		"breakdown" + q + "&property=visit:utm_source":          []any{map[string]any{"utm_source": want.utmSource, "visitors": 1.0}},
+		"breakdown" + q + "&property=visit:browser":             []any{map[string]any{"browser": want.browser, "visitors": 2.0}},
 	}
-	for path, want := range checks {
+	for path, w := range checks {
 		got := getJSON(t, api+path)["results"]
-		if !reflect.DeepEqual(got, want) {
+		if !reflect.DeepEqual(got, w) {
 			gb, _ := json.Marshal(got)
-			wb, _ := json.Marshal(want)
+			wb, _ := json.Marshal(w)
 			t.Errorf("%s:\n got %s\nwant %s", path, gb, wb)
 		}
 	}
+}
+
+// TestSegmentNodeLibrary runs Segment's own Node library
+// (@segment/analytics-node, bundled in testdata/segmentjs) against the real
+// pipeline: page, track, identify, group, alias and a resent messageId.
+func TestSegmentNodeLibrary(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("this test runs Segment's Node library: it needs node (apt-get install nodejs; .ci/run does)")
+	}
+	p := startPipeline(t)
+	const site = "segment-node"
+	date := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, "testdata/segmentjs/analytics-node.bundle.cjs", p.collector, site, date).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var report struct {
+		Responses []struct{ Status, Messages int } `json:"responses"`
+		Errors    []string                         `json:"errors"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil || len(report.Errors) != 0 {
+		t.Fatalf("analytics-node reported %s (%v)", out, err)
+	}
+	sent := 0
+	for _, r := range report.Responses {
+		if r.Status != 200 {
+			t.Fatalf("analytics-node was answered %s", out)
+		}
+		sent += r.Messages
+	}
+	if sent != 8 {
+		t.Fatalf("analytics-node sent %d messages, want 8: %s", sent, out)
+	}
+	checkSegmentCounts(t, p, site, date, segmentCounts{
+		views: 3, users: 3, paths: []analytics.PathViews{{Path: "/pricing", Views: 2}, {Path: "/start", Views: 1}},
+		events:    map[string]float64{"page_view": 3, "Plan Upgraded": 1, "identify": 1},
+		utmSource: "node-guide", browser: "Chrome",
+	})
 }
