@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	segment "github.com/segmentio/analytics-go/v3"
 
 	"github.com/siteanalytics/analytics"
@@ -218,4 +222,77 @@ func TestSegmentNodeLibrary(t *testing.T) {
 		events:    map[string]float64{"page_view": 3, "Plan Upgraded": 1, "identify": 1},
 		utmSource: "node-guide", browser: "Chrome",
 	})
+}
+
+// TestSegmentAnalyticsJSInChromium loads Segment's analytics.js 2.0
+// (@segment/analytics-next, bundled in testdata/segmentjs) in headless
+// Chromium with its settings given inline, so it fetches nothing from
+// Segment's CDN, and points it at the collector: its page, track and
+// identify calls (text/plain POSTs to /v1/p, /v1/t, /v1/i with the write key
+// in the body) are counted exactly.
+func TestSegmentAnalyticsJSInChromium(t *testing.T) {
+	p := startPipeline(t)
+	ctx := browser(t)
+	const site = "segment-browser"
+	bundle, err := os.ReadFile("testdata/segmentjs/analytics-next.bundle.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := fmt.Sprintf(`{integrations: {"Segment.io": {apiKey: %q, apiHost: %q, protocol: "http"}}}`,
+		site, strings.TrimPrefix(p.collector, "http://")+"/v1")
+	page := `<!doctype html><title>Shop</title><script src="/analytics-next.js"></script>
+<script>
+window.result = (async () => {
+  const [analytics] = await AnalyticsBrowser.load({writeKey: ` + fmt.Sprintf("%q", site) + `, cdnSettings: ` + settings + `})
+  const sent = []
+  for (const ctx of [await analytics.page(), await analytics.track("Order Completed", {revenue: 42, product: {sku: "a"}}),
+      await analytics.identify("u-browser", {email: "u@example.com"})]) {
+    sent.push(ctx.event.type + ":" + (ctx.failedDelivery() ? "failed" : "ok"))
+  }
+  return sent.join(",")
+})().catch(e => "error: " + e)
+</script><body>shop</body>`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/analytics-next.js" {
+			w.Header().Set("Content-Type", "application/javascript")
+			w.Write(bundle)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page)
+	}))
+	t.Cleanup(srv.Close)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/shop.html?utm_source=newsletter")); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.result`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent != "page:ok,track:ok,identify:ok" {
+		t.Fatalf("analytics.js reported %q", sent)
+	}
+	today := time.Now().UTC().Format("2006-01-02")
+	testenv.Eventually(t, 30*time.Second, func() error {
+		st, raw := getStats(t, p.reporter, site, today)
+		// The page and the track are the anonymous visitor's; the identify
+		// is u-browser's.
+		if st.TotalViews != 1 || st.UniqueUsers != 2 || len(st.TopPaths) != 1 || st.TopPaths[0].Path != "/shop.html" {
+			return fmt.Errorf("/stats = %s", raw)
+		}
+		return nil
+	})
+	got := getJSON(t, p.reporter+"/api/v1/stats/breakdown?site_id="+site+"&period=day&date="+today+"&property=event:name&metrics=events")["results"]
+	want := []any{map[string]any{"name": "Order Completed", "events": 1.0}, map[string]any{"name": "identify", "events": 1.0},
+		map[string]any{"name": "page_view", "events": 1.0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events by name %v, want %v", got, want)
+	}
+	got = getJSON(t, p.reporter+"/api/v1/stats/breakdown?site_id="+site+"&period=day&date="+today+"&property=visit:utm_source")["results"]
+	// analytics.js sends the landing URL's campaign in every message's
+	// context: both visitors (the anonymous one, u-browser) came by it.
+	if want := []any{map[string]any{"utm_source": "newsletter", "visitors": 2.0}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("utm_source %v, want %v", got, want)
+	}
 }
