@@ -184,7 +184,7 @@ func DecodeBatch(data []byte, now time.Time, newID func() string) ([]Event, []Re
 	case r.eof():
 		return nil, nil, Errorf(Invalid, "body is empty: send a JSON array of events")
 	case c == '[':
-		raws, n, err = r.readArray()
+		raws, n, err = r.readArray(MaxBatch)
 	case c == '{':
 		raws, n, err = r.readEnvelope()
 	case r.kind() != "":
@@ -1243,6 +1243,48 @@ func (r *reader) skipValue() error {
 	}
 }
 
+// members calls f with the name and the raw value of each member of the
+// object at r.pos, in order, checking the syntax as it goes. name is valid
+// only during the call.
+func (r *reader) members(f func(name, value []byte) error) error {
+	if r.peek() != '{' {
+		return r.syntaxError("a JSON object")
+	}
+	r.pos++
+	if r.skipWS(); r.peek() == '}' {
+		r.pos++
+		return nil
+	}
+	for {
+		r.skipWS()
+		name, err := r.readKey()
+		if err != nil {
+			return err
+		}
+		// An escaped name is in the scratch space: the value's strings
+		// must not overwrite it.
+		held := r.scratch
+		r.scratch = nil
+		if err := r.colon(); err != nil {
+			return err
+		}
+		start := r.pos
+		if err := r.skipValue(); err != nil {
+			return err
+		}
+		if err := f(name, r.data[start:r.pos]); err != nil {
+			return err
+		}
+		if cap(held) > cap(r.scratch) {
+			r.scratch = held
+		}
+		more, err := r.next('}')
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
 // member reads an object member's name and colon.
 func (r *reader) member() error {
 	r.skipWS()
@@ -1252,9 +1294,9 @@ func (r *reader) member() error {
 	return r.colon()
 }
 
-// readArray reads an array of values and returns the first MaxBatch of them
+// readArray reads an array of values and returns the first limit of them
 // raw, and how many there are.
-func (r *reader) readArray() ([][]byte, int, error) {
+func (r *reader) readArray(limit int) ([][]byte, int, error) {
 	r.pos++ // '['
 	var raws [][]byte
 	n := 0
@@ -1268,7 +1310,7 @@ func (r *reader) readArray() ([][]byte, int, error) {
 		if err := r.skipValue(); err != nil {
 			return nil, 0, err
 		}
-		if n < MaxBatch {
+		if n < limit {
 			raws = append(raws, r.data[start:r.pos])
 		}
 		n++
@@ -1310,7 +1352,7 @@ func (r *reader) readEnvelope() ([][]byte, int, error) {
 		}
 		switch c := r.peek(); {
 		case c == '[':
-			raws, n, err = r.readArray()
+			raws, n, err = r.readArray(MaxBatch)
 			if err != nil {
 				return nil, 0, err
 			}

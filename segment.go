@@ -1,10 +1,8 @@
 package analytics
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,35 +43,17 @@ type SegmentRequest struct {
 	// it there, the server libraries as the Basic auth user name.
 	WriteKey string
 	kind     string // the type of a single message, SegmentBatch for a batch
-	messages []json.RawMessage
+	messages [][]byte
 	context  segContext // the batch's context, under each message's own
 	sentAt   string     // the batch's sentAt, for messages without their own
 }
 
-// segEnvelope is what a body may carry beside its messages.
-type segEnvelope struct {
-	Batch    json.RawMessage `json:"batch"`
-	WriteKey json.RawMessage `json:"writeKey"`
-	SentAt   json.RawMessage `json:"sentAt"`
-	Context  json.RawMessage `json:"context"`
-}
-
-// segMessage holds the fields of a message the mapping reads; the others
-// (integrations, traits, groupId, previousId, ...) are ignored. Fields are
-// raw so that a wrong type refuses only its message, naming the field.
+// segMessage holds the raw values of the fields of a message the mapping
+// reads; the others (integrations, traits, groupId, previousId, ...) are
+// ignored. A wrong type refuses only its message, naming the field.
 type segMessage struct {
-	Type              json.RawMessage `json:"type"`
-	MessageID         json.RawMessage `json:"messageId"`
-	UserID            json.RawMessage `json:"userId"`
-	AnonymousID       json.RawMessage `json:"anonymousId"`
-	Event             json.RawMessage `json:"event"`
-	Name              json.RawMessage `json:"name"`
-	Category          json.RawMessage `json:"category"`
-	Properties        json.RawMessage `json:"properties"`
-	Context           json.RawMessage `json:"context"`
-	Timestamp         json.RawMessage `json:"timestamp"`
-	OriginalTimestamp json.RawMessage `json:"originalTimestamp"`
-	SentAt            json.RawMessage `json:"sentAt"`
+	Type, MessageID, UserID, AnonymousID, Event, Name, Category []byte
+	Properties, Context, Timestamp, OriginalTimestamp, SentAt   []byte
 }
 
 // segContext is the part of a message's context that feeds enrichment.
@@ -88,43 +68,61 @@ type segContext struct {
 // type the path names (SegmentTrack, ...), or SegmentBatch for /v1/batch and
 // /v1/import. The error, of kind Invalid, is for the request as a whole:
 // not a JSON object, no batch array, more than MaxSegmentBatch messages.
-// A message that is wrong on its own is refused later, by Events.
+// A message that is wrong on its own is refused later, by Events. Unlike
+// DecodeEvent it ignores fields it does not know, and a field sent twice
+// counts with its last value, as Segment's own API does.
 func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return nil, Errorf(Invalid, "body must be a JSON object (a Segment message, or {\"batch\": [...]} for /v1/batch)")
-	}
-	var env segEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, Errorf(Invalid, "body is not valid JSON: %s", jsonError(err))
+	r := reader{data: body}
+	r.skipWS()
+	if r.peek() != '{' {
+		return nil, Errorf(Invalid, `body must be a JSON object (a Segment message, or {"batch": [...]} for /v1/batch)`)
 	}
 	req := &SegmentRequest{kind: kind}
-	var err error
-	if req.WriteKey, err = segString(env.WriteKey, "writeKey", false); err != nil {
+	start := r.pos
+	var batch, context []byte
+	err := r.members(func(name, v []byte) error {
+		var err error
+		switch string(name) {
+		case "writeKey":
+			req.WriteKey, err = segString(v, "writeKey", false)
+		case "sentAt":
+			req.sentAt, err = segString(v, "sentAt", false)
+		case "batch":
+			batch = v
+		case "context":
+			context = v
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	if req.sentAt, err = segString(env.SentAt, "sentAt", false); err != nil {
+	msg := body[start:r.pos]
+	if err := r.end(); err != nil {
 		return nil, err
 	}
 	if kind != SegmentBatch {
-		req.messages = []json.RawMessage{body}
+		req.messages = [][]byte{msg}
 		return req, nil
 	}
-	if req.context, err = parseContext(env.Context); err != nil {
+	if req.context, err = parseContext(context); err != nil {
 		return nil, err
 	}
-	if isNull(env.Batch) {
+	if isNull(batch) {
 		return nil, Errorf(Invalid, `batch: required; send {"batch": [messages...]}`)
 	}
-	if env.Batch[0] != '[' {
-		return nil, Errorf(Invalid, "batch: must be an array of messages, got %s", kindOf(env.Batch[0]))
+	if batch[0] != '[' {
+		return nil, Errorf(Invalid, "batch: must be an array of messages, got %s", kindOf(batch[0]))
 	}
-	if err := json.Unmarshal(env.Batch, &req.messages); err != nil {
-		return nil, Errorf(Invalid, "batch: %s", jsonError(err))
+	br := reader{data: batch}
+	raws, n, err := br.readArray(MaxSegmentBatch)
+	if err != nil {
+		return nil, err
 	}
-	if n := len(req.messages); n > MaxSegmentBatch {
+	if n > MaxSegmentBatch {
 		return nil, Errorf(Invalid, "batch: %d messages, at most %d per request; split them into several requests", n, MaxSegmentBatch)
 	}
+	req.messages = raws
 	return req, nil
 }
 
@@ -154,7 +152,7 @@ func (s *SegmentRequest) Events(site string, now time.Time, newID func() string)
 
 // event maps one message; ok is false for a message that is accepted and
 // not recorded (group, alias).
-func (s *SegmentRequest) event(raw json.RawMessage, site string, now time.Time, newID func() string) (Event, bool, error) {
+func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID func() string) (Event, bool, error) {
 	if len(raw) > MaxSegmentMessageBytes {
 		return Event{}, false, Errorf(Invalid, "message is %d bytes, at most %d (32 KB) allowed", len(raw), MaxSegmentMessageBytes)
 	}
@@ -162,9 +160,36 @@ func (s *SegmentRequest) event(raw json.RawMessage, site string, now time.Time, 
 		return Event{}, false, Errorf(Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
 	}
 	var m segMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return Event{}, false, Errorf(Invalid, "message: %s", jsonError(err))
-	}
+	r := reader{data: raw}
+	_ = r.members(func(name, v []byte) error { // the body's syntax is checked
+		switch string(name) {
+		case "type":
+			m.Type = v
+		case "messageId":
+			m.MessageID = v
+		case "userId":
+			m.UserID = v
+		case "anonymousId":
+			m.AnonymousID = v
+		case "event":
+			m.Event = v
+		case "name":
+			m.Name = v
+		case "category":
+			m.Category = v
+		case "properties":
+			m.Properties = v
+		case "context":
+			m.Context = v
+		case "timestamp":
+			m.Timestamp = v
+		case "originalTimestamp":
+			m.OriginalTimestamp = v
+		case "sentAt":
+			m.SentAt = v
+		}
+		return nil
+	})
 	typ := s.kind
 	if typ == SegmentBatch {
 		t, err := segString(m.Type, "type", false)
@@ -216,7 +241,7 @@ func (s *SegmentRequest) event(raw json.RawMessage, site string, now time.Time, 
 		return Event{}, false, err
 	}
 	ctx.under(&s.context)
-	props, page, err := segProperties(m.Properties, typ)
+	props, size, page, err := segProperties(m.Properties, typ)
 	if err != nil {
 		return Event{}, false, err
 	}
@@ -236,7 +261,7 @@ func (s *SegmentRequest) event(raw json.RawMessage, site string, now time.Time, 
 		set(fURL, firstOf(page.URL, ctx.Page.URL))
 		set(fReferrer, firstOf(page.Referrer, ctx.Page.Referrer))
 		for _, f := range [...]struct {
-			raw  json.RawMessage
+			raw  []byte
 			name string
 		}{{m.Name, "name"}, {m.Category, "category"}} {
 			v, err := segString(f.raw, f.name, false)
@@ -248,9 +273,10 @@ func (s *SegmentRequest) event(raw json.RawMessage, site string, now time.Time, 
 					props = map[string]any{}
 				}
 				props[f.name] = v
+				size += len(f.name) + len(v)*6 + 6 // "name":"v", every byte escaped at worst
 			}
 		}
-		props = fitProps(props)
+		props = fitProps(props, size)
 	case SegmentIdentify:
 		set(fEventType, Identify)
 		props = nil // traits and properties of an identify are personal data: not kept
@@ -343,24 +369,22 @@ type segPage struct{ Path, URL, Referrer string }
 // the key rule refuses; of the rest the first 32 keys in byte order are
 // kept, fewer when they pass 4 KiB of JSON. For page and screen, path, url,
 // referrer and search describe the page and are read into page instead.
-func segProperties(raw json.RawMessage, typ string) (map[string]any, segPage, error) {
+func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error) {
 	var page segPage
 	if isNull(raw) {
-		return nil, page, nil
+		return nil, 0, page, nil
 	}
 	if raw[0] != '{' {
-		return nil, page, Errorf(Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, page, Errorf(Invalid, "properties: %s", jsonError(err))
+		return nil, 0, page, Errorf(Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
 	}
 	isPage := typ == SegmentPage || typ == SegmentScreen
-	props := make(map[string]any, len(m))
-	for k, v := range m {
+	var props map[string]any
+	size := 0 // of the kept members as sent
+	r := reader{data: raw}
+	err := r.members(func(name, v []byte) error {
 		if isPage {
 			var dst *string
-			switch k {
+			switch string(name) {
 			case "path":
 				dst = &page.Path
 			case "url":
@@ -368,45 +392,64 @@ func segProperties(raw json.RawMessage, typ string) (map[string]any, segPage, er
 			case "referrer":
 				dst = &page.Referrer
 			case "search":
-				continue // the query of url: read from there
+				return nil // the query of url: read from there
 			}
 			if dst != nil {
-				s, err := segString(v, "properties."+k, false)
-				if err != nil {
-					return nil, page, err
-				}
-				*dst = s
-				continue
+				var err error
+				*dst, err = segString(v, "properties."+string(name), false)
+				return err
 			}
 		}
-		if ValidatePropKey(k) != nil {
-			continue
-		}
+		var val any
 		switch c := v[0]; {
 		case c == '"':
-			var s string
-			if json.Unmarshal(v, &s) == nil {
-				props[k] = s
+			vr := reader{data: v}
+			b, err := vr.readString()
+			if err != nil || !utf8.Valid(b) {
+				return nil
 			}
+			val = string(b)
 		case c == 't' || c == 'f':
-			props[k] = c == 't'
+			val = c == 't'
 		case c == '-' || c >= '0' && c <= '9':
-			if f, err := strconv.ParseFloat(string(v), 64); err == nil {
-				props[k] = f
+			f, err := strconv.ParseFloat(string(v), 64)
+			if err != nil {
+				return nil
 			}
+			val = f
+		default:
+			return nil
 		}
+		k := string(name)
+		if ValidatePropKey(k) != nil {
+			return nil
+		}
+		if props == nil {
+			props = make(map[string]any, 8)
+		}
+		props[k] = val
+		size += len(k) + len(v) + 4 // "k":v,
+		return nil
+	})
+	if err != nil {
+		return nil, 0, page, err
 	}
 	if isPage {
-		return props, page, nil // fitted once name and category are in
+		return props, size, page, nil // fitted once name and category are in
 	}
-	return fitProps(props), page, nil
+	return fitProps(props, size), size, page, nil
 }
 
 // fitProps keeps the first MaxProps keys of props in byte order, and fewer
-// when their JSON passes MaxPropsBytes.
-func fitProps(props map[string]any) map[string]any {
+// when their JSON passes MaxPropsBytes. sent is the size of their JSON as
+// sent: encoded again it can only grow by the longer form of a number
+// ("1e20" is 100000000000000000000), so well under the limit it fits.
+func fitProps(props map[string]any, sent int) map[string]any {
 	if len(props) == 0 {
 		return nil
+	}
+	if len(props) <= MaxProps && sent+MaxProps*24 <= MaxPropsBytes {
+		return props
 	}
 	keys := make([]string, 0, len(props))
 	for k := range props {
@@ -428,7 +471,7 @@ func fitProps(props map[string]any) map[string]any {
 }
 
 // parseContext reads the context fields that feed enrichment.
-func parseContext(raw json.RawMessage) (segContext, error) {
+func parseContext(raw []byte) (segContext, error) {
 	var c segContext
 	if isNull(raw) {
 		return c, nil
@@ -436,29 +479,46 @@ func parseContext(raw json.RawMessage) (segContext, error) {
 	if raw[0] != '{' {
 		return c, Errorf(Invalid, "context: must be an object, got %s", kindOf(raw[0]))
 	}
-	var w struct {
-		IP        json.RawMessage `json:"ip"`
-		UserAgent json.RawMessage `json:"userAgent"`
-		Page      json.RawMessage `json:"page"`
-		Campaign  json.RawMessage `json:"campaign"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return c, Errorf(Invalid, "context: %s", jsonError(err))
-	}
-	var err error
-	if c.IP, err = segString(w.IP, "context.ip", false); err != nil {
-		return c, err
-	}
-	if c.UserAgent, err = segString(w.UserAgent, "context.userAgent", false); err != nil {
-		return c, err
-	}
-	page := map[string]*string{"path": &c.Page.Path, "url": &c.Page.URL, "referrer": &c.Page.Referrer}
-	if err := segStrings(w.Page, "context.page", page); err != nil {
-		return c, err
-	}
-	campaign := map[string]*string{"name": &c.Campaign.Name, "source": &c.Campaign.Source, "medium": &c.Campaign.Medium,
-		"term": &c.Campaign.Term, "content": &c.Campaign.Content}
-	return c, segStrings(w.Campaign, "context.campaign", campaign)
+	r := reader{data: raw}
+	err := r.members(func(name, v []byte) error {
+		var err error
+		switch string(name) {
+		case "ip":
+			c.IP, err = segString(v, "context.ip", false)
+		case "userAgent":
+			c.UserAgent, err = segString(v, "context.userAgent", false)
+		case "page":
+			err = segStrings(v, "context.page", func(k string) *string {
+				switch k {
+				case "path":
+					return &c.Page.Path
+				case "url":
+					return &c.Page.URL
+				case "referrer":
+					return &c.Page.Referrer
+				}
+				return nil
+			})
+		case "campaign":
+			err = segStrings(v, "context.campaign", func(k string) *string {
+				switch k {
+				case "name":
+					return &c.Campaign.Name
+				case "source":
+					return &c.Campaign.Source
+				case "medium":
+					return &c.Campaign.Medium
+				case "term":
+					return &c.Campaign.Term
+				case "content":
+					return &c.Campaign.Content
+				}
+				return nil
+			})
+		}
+		return err
+	})
+	return c, err
 }
 
 // under fills the fields c lacks from the batch's context d.
@@ -473,44 +533,44 @@ func (c *segContext) under(d *segContext) {
 	}
 }
 
-// segStrings reads the string members named in dst of the object raw.
-func segStrings(raw json.RawMessage, field string, dst map[string]*string) error {
+// segStrings reads the string members of the object raw that dst has a
+// place for.
+func segStrings(raw []byte, field string, dst func(name string) *string) error {
 	if isNull(raw) {
 		return nil
 	}
 	if raw[0] != '{' {
 		return Errorf(Invalid, "%s: must be an object, got %s", field, kindOf(raw[0]))
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return Errorf(Invalid, "%s: %s", field, jsonError(err))
-	}
-	for k, p := range dst {
-		v, err := segString(m[k], field+"."+k, false)
-		if err != nil {
-			return err
+	r := reader{data: raw}
+	return r.members(func(name, v []byte) error {
+		p := dst(string(name))
+		if p == nil {
+			return nil
 		}
-		*p = v
-	}
-	return nil
+		var err error
+		*p, err = segString(v, field+"."+string(name), false)
+		return err
+	})
 }
 
 // segString reads a string field; "" when absent or null. numbers lets an
 // id be a JSON number, as some clients send user ids.
-func segString(raw json.RawMessage, field string, numbers bool) (string, error) {
+func segString(raw []byte, field string, numbers bool) (string, error) {
 	if isNull(raw) {
 		return "", nil
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		if !utf8.Valid(raw) { // encoding/json would replace the bad bytes silently
+		r := reader{data: raw}
+		b, err := r.readString()
+		if err != nil {
+			return "", err
+		}
+		if !utf8.Valid(b) {
 			return "", Errorf(Invalid, "%s: must be valid UTF-8 text", field)
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", Errorf(Invalid, "%s: %s", field, jsonError(err))
-		}
-		return s, nil
+		return string(b), nil
 	case numbers && (c == '-' || c >= '0' && c <= '9'):
 		return string(raw), nil
 	default:
@@ -518,7 +578,7 @@ func segString(raw json.RawMessage, field string, numbers bool) (string, error) 
 	}
 }
 
-func isNull(raw json.RawMessage) bool { return len(raw) == 0 || raw[0] == 'n' }
+func isNull(raw []byte) bool { return len(raw) == 0 || raw[0] == 'n' }
 
 func firstOf(a, b string) string {
 	if a != "" {
@@ -557,9 +617,4 @@ func renameField(err error, from, to string) error {
 		return Errorf(Invalid, "%s: %s", to, msg[len(from)+2:])
 	}
 	return err
-}
-
-// jsonError is encoding/json's complaint without its package prefix.
-func jsonError(err error) string {
-	return strings.TrimPrefix(err.Error(), "json: ")
 }

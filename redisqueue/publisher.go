@@ -2,7 +2,6 @@ package redisqueue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -194,7 +193,7 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*publishReq, error) {
 	r := &publishReq{ctx: ctx, events: len(events), done: make(chan error, 1)}
 	if len(events) == 1 {
-		b, err := json.Marshal(&events[0])
+		b, err := appendEvent(make([]byte, 0, 256), &events[0])
 		if err != nil {
 			return nil, analytics.Wrap(analytics.Internal, "encode event", err)
 		}
@@ -221,7 +220,7 @@ func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*pub
 			b = append(b, ',')
 		}
 		var err error
-		if b, err = appendJSON(b, &events[i]); err != nil {
+		if b, err = appendEvent(b, &events[i]); err != nil {
 			return nil, analytics.Wrap(analytics.Internal, "encode event", err)
 		}
 		r.values[j] = b
@@ -232,12 +231,6 @@ func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*pub
 		}
 	}
 	return r, nil
-}
-
-// appendJSON appends ev's JSON to b.
-func appendJSON(b []byte, ev *analytics.Event) ([]byte, error) {
-	e, err := json.Marshal(ev)
-	return append(b, e...), err
 }
 
 func (p *Publisher) timedOut(ctx context.Context) error {
