@@ -303,16 +303,21 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 	if err != nil {
 		return Event{}, false, segmentError(err)
 	}
-	for _, c := range [...]struct {
-		dst *string
-		v   string
-	}{{&ev.UTMCampaign, ctx.Campaign.Name}, {&ev.UTMSource, ctx.Campaign.Source}, {&ev.UTMMedium, ctx.Campaign.Medium},
-		{&ev.UTMTerm, ctx.Campaign.Term}, {&ev.UTMContent, ctx.Campaign.Content}} {
-		if v := campaignValue(c.v); v != "" {
-			*c.dst = v
-		}
-	}
+	ev.UTMCampaign = campaignOr(ctx.Campaign.Name, ev.UTMCampaign)
+	ev.UTMSource = campaignOr(ctx.Campaign.Source, ev.UTMSource)
+	ev.UTMMedium = campaignOr(ctx.Campaign.Medium, ev.UTMMedium)
+	ev.UTMTerm = campaignOr(ctx.Campaign.Term, ev.UTMTerm)
+	ev.UTMContent = campaignOr(ctx.Campaign.Content, ev.UTMContent)
 	return ev, true, nil
+}
+
+// campaignOr is the context.campaign value v as a campaign label, or else
+// what the page's URL said.
+func campaignOr(v, fromURL string) string {
+	if c := campaignValue(v); c != "" {
+		return c
+	}
+	return fromURL
 }
 
 // timestamp is the message's time as Segment computes it: timestamp (else
@@ -396,7 +401,7 @@ func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error)
 			}
 			if dst != nil {
 				var err error
-				*dst, err = segString(v, "properties."+string(name), false)
+				*dst, err = segMember(v, "properties", name)
 				return err
 			}
 		}
@@ -470,6 +475,11 @@ func fitProps(props map[string]any, sent int) map[string]any {
 	return props
 }
 
+var (
+	pageFields     = [...]string{"path", "url", "referrer"}
+	campaignFields = [...]string{"name", "source", "medium", "term", "content"}
+)
+
 // parseContext reads the context fields that feed enrichment.
 func parseContext(raw []byte) (segContext, error) {
 	var c segContext
@@ -488,33 +498,13 @@ func parseContext(raw []byte) (segContext, error) {
 		case "userAgent":
 			c.UserAgent, err = segString(v, "context.userAgent", false)
 		case "page":
-			err = segStrings(v, "context.page", func(k string) *string {
-				switch k {
-				case "path":
-					return &c.Page.Path
-				case "url":
-					return &c.Page.URL
-				case "referrer":
-					return &c.Page.Referrer
-				}
-				return nil
-			})
+			var out [3]string
+			err = segStrings(v, "context.page", pageFields[:], out[:])
+			c.Page.Path, c.Page.URL, c.Page.Referrer = out[0], out[1], out[2]
 		case "campaign":
-			err = segStrings(v, "context.campaign", func(k string) *string {
-				switch k {
-				case "name":
-					return &c.Campaign.Name
-				case "source":
-					return &c.Campaign.Source
-				case "medium":
-					return &c.Campaign.Medium
-				case "term":
-					return &c.Campaign.Term
-				case "content":
-					return &c.Campaign.Content
-				}
-				return nil
-			})
+			var out [5]string
+			err = segStrings(v, "context.campaign", campaignFields[:], out[:])
+			c.Campaign.Name, c.Campaign.Source, c.Campaign.Medium, c.Campaign.Term, c.Campaign.Content = out[0], out[1], out[2], out[3], out[4]
 		}
 		return err
 	})
@@ -533,9 +523,9 @@ func (c *segContext) under(d *segContext) {
 	}
 }
 
-// segStrings reads the string members of the object raw that dst has a
-// place for.
-func segStrings(raw []byte, field string, dst func(name string) *string) error {
+// segStrings reads the string members of the object raw named in names
+// into out (by index).
+func segStrings(raw []byte, field string, names []string, out []string) error {
 	if isNull(raw) {
 		return nil
 	}
@@ -544,37 +534,57 @@ func segStrings(raw []byte, field string, dst func(name string) *string) error {
 	}
 	r := reader{data: raw}
 	return r.members(func(name, v []byte) error {
-		p := dst(string(name))
-		if p == nil {
-			return nil
+		for i, n := range names {
+			if string(name) == n {
+				var err error
+				out[i], err = segMember(v, field, name)
+				return err
+			}
 		}
-		var err error
-		*p, err = segString(v, field+"."+string(name), false)
-		return err
+		return nil
 	})
 }
 
 // segString reads a string field; "" when absent or null. numbers lets an
 // id be a JSON number, as some clients send user ids.
 func segString(raw []byte, field string, numbers bool) (string, error) {
+	v, problem := segValue(raw, numbers)
+	if problem != "" {
+		return "", Errorf(Invalid, "%s: %s", field, problem)
+	}
+	return v, nil
+}
+
+// segMember is segString for the member name of the object field, its
+// name put together only for an error.
+func segMember(raw []byte, field string, name []byte) (string, error) {
+	v, problem := segValue(raw, false)
+	if problem != "" {
+		return "", Errorf(Invalid, "%s.%s: %s", field, name, problem)
+	}
+	return v, nil
+}
+
+// segValue reads a string value, or says what is wrong with it.
+func segValue(raw []byte, numbers bool) (string, string) {
 	if isNull(raw) {
-		return "", nil
+		return "", ""
 	}
 	switch c := raw[0]; {
 	case c == '"':
 		r := reader{data: raw}
 		b, err := r.readString()
 		if err != nil {
-			return "", err
+			return "", Message(err)
 		}
 		if !utf8.Valid(b) {
-			return "", Errorf(Invalid, "%s: must be valid UTF-8 text", field)
+			return "", "must be valid UTF-8 text"
 		}
-		return string(b), nil
+		return string(b), ""
 	case numbers && (c == '-' || c >= '0' && c <= '9'):
-		return string(raw), nil
+		return string(raw), ""
 	default:
-		return "", Errorf(Invalid, "%s: must be a string, got %s", field, kindOf(c))
+		return "", "must be a string, got " + kindOf(c)
 	}
 }
 
