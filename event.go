@@ -1246,7 +1246,12 @@ func (r *reader) skipValue() error {
 // members calls f with the name and the raw value of each member of the
 // object at r.pos, in order, checking the syntax as it goes. name is valid
 // only during the call.
-func (r *reader) members(f func(name, value []byte) error) error {
+func (r *reader) members(f func(name, value []byte) error) error { return r.membersOwn(f, nil) }
+
+// membersOwn is members where own, when not nil, may read a member's value
+// itself (from r.pos, after the colon) and report that it did; f is then not
+// called for it.
+func (r *reader) membersOwn(f func(name, value []byte) error, own func(name []byte) (bool, error)) error {
 	if r.peek() != '{' {
 		return r.syntaxError("a JSON object")
 	}
@@ -1268,12 +1273,21 @@ func (r *reader) members(f func(name, value []byte) error) error {
 		if err := r.colon(); err != nil {
 			return err
 		}
-		start := r.pos
-		if err := r.skipValue(); err != nil {
-			return err
+		done := false
+		if own != nil {
+			var err error
+			if done, err = own(name); err != nil {
+				return err
+			}
 		}
-		if err := f(name, r.data[start:r.pos]); err != nil {
-			return err
+		if !done {
+			start := r.pos
+			if err := r.skipValue(); err != nil {
+				return err
+			}
+			if err := f(name, r.data[start:r.pos]); err != nil {
+				return err
+			}
 		}
 		if cap(held) > cap(r.scratch) {
 			r.scratch = held

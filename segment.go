@@ -79,20 +79,35 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 	}
 	req := &SegmentRequest{kind: kind}
 	start := r.pos
+	var raws [][]byte
+	var n int
 	var batch, context []byte
-	err := r.members(func(name, v []byte) error {
+	err := r.membersOwn(func(name, v []byte) error {
 		var err error
 		switch string(name) {
 		case "writeKey":
 			req.WriteKey, err = segString(v, "writeKey", false)
 		case "sentAt":
 			req.sentAt, err = segString(v, "sentAt", false)
-		case "batch":
-			batch = v
 		case "context":
 			context = v
+		case "batch":
+			if kind == SegmentBatch && !isNull(v) {
+				err = Errorf(Invalid, "batch: must be an array of messages, got %s", kindOf(v[0]))
+			}
 		}
 		return err
+	}, func(name []byte) (bool, error) {
+		// The batch's messages are cut out as the body is read, not
+		// scanned a second time.
+		if kind != SegmentBatch || string(name) != "batch" || r.peek() != '[' {
+			return false, nil
+		}
+		var err error
+		start := r.pos
+		raws, n, err = r.readArray(MaxSegmentBatch)
+		batch = r.data[start:r.pos]
+		return true, err
 	})
 	if err != nil {
 		return nil, err
@@ -108,16 +123,8 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 	if req.context, err = parseContext(context); err != nil {
 		return nil, err
 	}
-	if isNull(batch) {
+	if batch == nil {
 		return nil, Errorf(Invalid, `batch: required; send {"batch": [messages...]}`)
-	}
-	if batch[0] != '[' {
-		return nil, Errorf(Invalid, "batch: must be an array of messages, got %s", kindOf(batch[0]))
-	}
-	br := reader{data: batch}
-	raws, n, err := br.readArray(MaxSegmentBatch)
-	if err != nil {
-		return nil, err
 	}
 	if n > MaxSegmentBatch {
 		return nil, Errorf(Invalid, "batch: %d messages, at most %d per request; split them into several requests", n, MaxSegmentBatch)

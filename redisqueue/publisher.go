@@ -63,6 +63,14 @@ type Publisher struct {
 	wg        sync.WaitGroup
 }
 
+// addScript is the Cluster's way to append an entry of several events and
+// count them in the Surplus in one step.
+var addScript = redis.NewScript(`
+redis.call('XADD', KEYS[1], '*', 'n', ARGV[1], 'e', ARGV[2])
+redis.call('INCRBY', KEYS[2], tonumber(ARGV[1]) - 1)
+return 1
+`)
+
 type publishReq struct {
 	ctx    context.Context
 	values [][]byte // one stream entry each
@@ -72,14 +80,7 @@ type publishReq struct {
 	done   chan error
 }
 
-// addScript appends an entry of several events and counts the ones beyond
-// the first in the partition's Surplus, in one atomic step, so the backlog
-// in events is always the streams' length plus the surpluses.
-var addScript = redis.NewScript(`
-redis.call('XADD', KEYS[1], '*', 'n', ARGV[1], 'e', ARGV[2])
-redis.call('INCRBY', KEYS[2], tonumber(ARGV[1]) - 1)
-return 1
-`)
+
 
 var _ analytics.Publisher = (*Publisher)(nil)
 
@@ -320,19 +321,36 @@ func (p *Publisher) flush(group []*publishReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// An entry of several events also counts the ones beyond the first in
+	// its partition's Surplus, in the same step, so the backlog in events is
+	// always the streams' length plus the surpluses: MULTI/EXEC around the
+	// pipeline, or on a Cluster (where a transaction cannot span hash
+	// slots) a script per entry, ten times the cost of an XADD in Redis.
+	_, cluster := p.rdb.(*redis.ClusterClient)
 	pipe := p.rdb.Pipeline()
+	for _, r := range live {
+		if len(r.values) < r.events && !cluster {
+			pipe = p.rdb.TxPipeline()
+			break
+		}
+	}
 	cmds := make([][]interface{ Err() error }, len(live))
 	for i, r := range live {
 		cmds[i] = make([]interface{ Err() error }, len(r.values))
 		for j, v := range r.values {
-			if n := r.counts[j]; n > 1 {
+			n := r.counts[j]
+			switch {
+			case n == 1:
+				cmds[i][j] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.Stream(r.parts[j]), Values: []any{field, v}})
+			case cluster:
 				// EVAL, not EVALSHA: a restarted Redis has no script
 				// cache, and this pipeline has no second chance.
 				keys := []string{p.keys.Stream(r.parts[j]), p.keys.Surplus(r.parts[j])}
 				cmds[i][j] = addScript.Eval(ctx, pipe, keys, n, v)
-				continue
+			default:
+				pipe.IncrBy(ctx, p.keys.Surplus(r.parts[j]), int64(n-1))
+				cmds[i][j] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.Stream(r.parts[j]), Values: []any{count, n, field, v}})
 			}
-			cmds[i][j] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.Stream(r.parts[j]), Values: []any{field, v}})
 		}
 	}
 	_, _ = pipe.Exec(ctx)

@@ -23,14 +23,23 @@ run() { # name binary path body [auth]
     TRUSTED_PROXIES=127.0.0.1 "$bin" >"$work/collector.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:3199/healthz >/dev/null && break; sleep 0.1; done
-  local out rps
+  local out rps reqs c0 c1 r0 r1
+  c0=$(cpu "$pid"); r0=$(rcpu)
   out=$(BODY="$work/$body" AUTH="$a" wrk -t1 -c"$conns" -d"${secs}s" -s "$here/post.lua" "http://127.0.0.1:3199$path")
+  c1=$(cpu "$pid"); r1=$(rcpu)
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   local bad; bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  printf '%-4s %-10s %12s req/s  non-2xx %s  streams %s entries\n' "$name" "$path" "$rps" "${bad:-0}" \
+  # CPU per request (collector, Redis): steadier than req/s on a shared machine.
+  printf '%-4s %-10s %10s req/s  %7.1f us collector + %6.1f us redis CPU/req  non-2xx %s  %s stream entries\n' "$name" "$path" "$rps" \
+    "$(echo "($c1 - $c0) * 1000000 / $reqs" | bc -l)" "$(echo "($r1 - $r0) * 1000000 / $reqs" | bc -l)" "${bad:-0}" \
     "$(for p in 0 1 2 3 4 5 6 7; do redis-cli -p 6399 xlen "analytics:events:{$p}"; done | paste -sd+ | bc)"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
+# cpu prints the seconds of CPU process $1 has used; rcpu Redis's.
+hz=$(getconf CLK_TCK)
+cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+rcpu() { redis-cli -p 6399 info cpu | awk -F: '/used_cpu_(sys|user):/ {s += $2} END {print s}'; }
 for _ in $(seq "$runs"); do
   for who in old new; do
     bin=$old; [ $who = new ] && bin=$new
