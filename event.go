@@ -145,6 +145,7 @@ type wireEvent struct {
 	str   [fProps]string // the string fields, by field index
 	has   uint16
 	props map[string]any
+	when  time.Time // the timestamp, when the sender's format was read already (Segment's)
 }
 
 func (w *wireEvent) get(f int) (string, bool) { return w.str[f], w.has&(1<<f) != 0 }
@@ -458,14 +459,22 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 	}
 
 	ev.Timestamp = now.UTC()
-	if s, _ := w.get(fTimestamp); s != "" {
-		ts, err := ParseTimestamp(s)
-		if err != nil {
-			return ev, err
+	if s, _ := w.get(fTimestamp); s != "" || !w.when.IsZero() {
+		ts := w.when
+		if s != "" {
+			var err error
+			if ts, err = ParseTimestamp(s); err != nil {
+				return ev, err
+			}
+		} else {
+			s = ts.Format(time.RFC3339Nano)
 		}
 		if ts.After(now.Add(MaxFuture)) {
 			return ev, Errorf(Invalid, "timestamp: %s is more than 1h in the future (server time %s); check the sender's clock",
 				truncate(s, 64), now.UTC().Format(time.RFC3339))
+		}
+		if ts.Before(unixEpoch) {
+			return ev, Errorf(Invalid, "timestamp: %s is before 1970 (in UTC); send a later time", quote(s, 64))
 		}
 		ev.Timestamp = ts
 	}
@@ -613,10 +622,16 @@ func ValidateID(s string) error {
 	return nil
 }
 
-func isIDChar(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-		r == '.' || r == '_' || r == ':' || r == '-'
-}
+func isIDChar(r rune) bool { return r < utf8.RuneSelf && idChar[r] }
+
+// idChar marks the bytes of A-Za-z0-9._:-, checked for every event's id and
+// site.
+var idChar = func() (t [utf8.RuneSelf]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") {
+		t[c] = true
+	}
+	return t
+}()
 
 func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
@@ -909,6 +924,10 @@ type reader struct {
 	pos     int
 	spaces  int    // whitespace bytes skipped between tokens so far
 	scratch []byte // unescaped strings
+	// checked says a reader went over data before and found it valid, so
+	// members only looks for where values end (Segment's messages are
+	// read twice: cut out of the batch, then field by field).
+	checked bool
 }
 
 func (r *reader) eof() bool { return r.pos >= len(r.data) }
@@ -1282,7 +1301,9 @@ func (r *reader) membersOwn(f func(name, value []byte) error, own func(name []by
 		}
 		if !done {
 			start := r.pos
-			if err := r.skipValue(); err != nil {
+			if r.checked {
+				r.skipChecked()
+			} else if err := r.skipValue(); err != nil {
 				return err
 			}
 			if err := f(name, r.data[start:r.pos]); err != nil {
@@ -1296,6 +1317,59 @@ func (r *reader) membersOwn(f func(name, value []byte) error, own func(name []by
 		if err != nil || !more {
 			return err
 		}
+	}
+}
+
+// skipChecked moves past the value at r.pos of data that was found valid
+// before: it only finds the value's end.
+func (r *reader) skipChecked() {
+	depth := 0
+	for {
+		switch c := r.data[r.pos]; c {
+		case '"':
+			r.pos = closingQuote(r.data, r.pos+1) + 1
+		case '{', '[':
+			depth++
+			r.pos++
+			continue
+		case '}', ']':
+			depth--
+			r.pos++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			r.pos++
+			continue
+		default: // a number or a literal
+			for r.pos < len(r.data) && !endOfScalar[r.data[r.pos]] {
+				r.pos++
+			}
+		}
+		if depth == 0 {
+			return
+		}
+	}
+}
+
+// endOfScalar marks the bytes that end a number or literal.
+var endOfScalar = func() (t [256]bool) {
+	for _, c := range []byte(",:}] \t\n\r") {
+		t[c] = true
+	}
+	return t
+}()
+
+// closingQuote returns the index of the quote that ends the string whose
+// text starts at i: the first one not escaped by an odd run of backslashes.
+func closingQuote(data []byte, i int) int {
+	for {
+		q := i + bytes.IndexByte(data[i:], '"')
+		n := 0
+		for k := q - 1; k >= i && data[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q
+		}
+		i = q + 1
 	}
 }
 

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -167,7 +168,7 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 		return Event{}, false, Errorf(Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
 	}
 	var m segMessage
-	r := reader{data: raw}
+	r := reader{data: raw, checked: true}
 	_ = r.members(func(name, v []byte) error { // the body's syntax is checked
 		switch string(name) {
 		case "type":
@@ -300,11 +301,9 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 		set(fPath, ctx.Page.Path)
 	}
 
-	ts, err := s.timestamp(&m, now)
-	if err != nil {
+	if w.when, err = s.timestamp(&m, now); err != nil {
 		return Event{}, false, err
 	}
-	set(fTimestamp, ts)
 
 	ev, err := w.normalize(now, newID)
 	if err != nil {
@@ -329,23 +328,23 @@ func campaignOr(v, fromURL string) string {
 
 // timestamp is the message's time as Segment computes it: timestamp (else
 // originalTimestamp) moved by the client's clock skew, the difference
-// between its sentAt and the receive time; "" means the receive time.
-func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (string, error) {
+// between its sentAt and the receive time; zero means the receive time.
+func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (time.Time, error) {
 	field, raw := "timestamp", m.Timestamp
 	if isNull(raw) {
 		field, raw = "originalTimestamp", m.OriginalTimestamp
 	}
 	v, err := segString(raw, field, false)
 	if err != nil || v == "" {
-		return "", err
+		return time.Time{}, err
 	}
 	ts, err := ParseTimestamp(v)
 	if err != nil {
-		return "", renameField(err, "timestamp", field)
+		return time.Time{}, renameField(err, "timestamp", field)
 	}
 	sent, err := segString(m.SentAt, "sentAt", false)
 	if err != nil {
-		return "", err
+		return time.Time{}, err
 	}
 	if sent == "" {
 		sent = s.sentAt
@@ -353,11 +352,11 @@ func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (string, error)
 	if sent != "" {
 		at, err := ParseTimestamp(sent)
 		if err != nil {
-			return "", renameField(err, "timestamp", "sentAt")
+			return time.Time{}, renameField(err, "timestamp", "sentAt")
 		}
-		ts = now.Add(-at.Sub(ts))
+		ts = now.Add(-at.Sub(ts)).UTC()
 	}
-	return ts.UTC().Format(time.RFC3339Nano), nil
+	return ts, nil
 }
 
 // segmentID is the event id of a messageId: itself when it fits the id
@@ -392,7 +391,7 @@ func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error)
 	isPage := typ == SegmentPage || typ == SegmentScreen
 	var props map[string]any
 	size := 0 // of the kept members as sent
-	r := reader{data: raw}
+	r := reader{data: raw, checked: true}
 	err := r.members(func(name, v []byte) error {
 		if isPage {
 			var dst *string
@@ -415,9 +414,8 @@ func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error)
 		var val any
 		switch c := v[0]; {
 		case c == '"':
-			vr := reader{data: v}
-			b, err := vr.readString()
-			if err != nil || !utf8.Valid(b) {
+			b := unquote(v)
+			if !utf8.Valid(b) {
 				return nil
 			}
 			val = string(b)
@@ -496,7 +494,7 @@ func parseContext(raw []byte) (segContext, error) {
 	if raw[0] != '{' {
 		return c, Errorf(Invalid, "context: must be an object, got %s", kindOf(raw[0]))
 	}
-	r := reader{data: raw}
+	r := reader{data: raw, checked: true}
 	err := r.members(func(name, v []byte) error {
 		var err error
 		switch string(name) {
@@ -539,7 +537,7 @@ func segStrings(raw []byte, field string, names []string, out []string) error {
 	if raw[0] != '{' {
 		return Errorf(Invalid, "%s: must be an object, got %s", field, kindOf(raw[0]))
 	}
-	r := reader{data: raw}
+	r := reader{data: raw, checked: true}
 	return r.members(func(name, v []byte) error {
 		for i, n := range names {
 			if string(name) == n {
@@ -579,11 +577,7 @@ func segValue(raw []byte, numbers bool) (string, string) {
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		r := reader{data: raw}
-		b, err := r.readString()
-		if err != nil {
-			return "", Message(err)
-		}
+		b := unquote(raw)
 		if !utf8.Valid(b) {
 			return "", "must be valid UTF-8 text"
 		}
@@ -596,6 +590,19 @@ func segValue(raw []byte, numbers bool) (string, string) {
 }
 
 func isNull(raw []byte) bool { return len(raw) == 0 || raw[0] == 'n' }
+
+// unquote returns the text of the JSON string raw, which a reader has read
+// before (so its syntax is right): without escapes, the bytes between the
+// quotes, as they are.
+func unquote(raw []byte) []byte {
+	b := raw[1 : len(raw)-1]
+	if bytes.IndexByte(b, '\\') < 0 {
+		return b
+	}
+	r := reader{data: raw, checked: true}
+	b, _ = r.readString()
+	return b
+}
 
 func firstOf(a, b string) string {
 	if a != "" {

@@ -80,8 +80,6 @@ type publishReq struct {
 	done   chan error
 }
 
-
-
 var _ analytics.Publisher = (*Publisher)(nil)
 
 // NewPublisher starts the flushers; Close stops them.
