@@ -38,7 +38,7 @@ const Identify = "identify"
 
 // SegmentRequest is a body of Segment's HTTP Tracking API, parsed as far as
 // the write key: the collector resolves the key to a site before the
-// messages become events.
+// messages become events. It is not safe for concurrent use.
 type SegmentRequest struct {
 	// WriteKey is the body's writeKey ("" when absent): analytics.js sends
 	// it there, the server libraries as the Basic auth user name.
@@ -47,6 +47,8 @@ type SegmentRequest struct {
 	messages [][]byte
 	context  segContext // the batch's context, under each message's own
 	sentAt   string     // the batch's sentAt, for messages without their own
+	sent     time.Time  // sentAt parsed, once for all the messages
+	sentErr  error      // why sentAt cannot be parsed
 }
 
 // segMessage holds the raw values of the fields of a message the mapping
@@ -346,17 +348,22 @@ func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (time.Time, err
 	if err != nil {
 		return time.Time{}, err
 	}
-	if sent == "" {
-		sent = s.sentAt
-	}
-	if sent != "" {
-		at, err := ParseTimestamp(sent)
-		if err != nil {
-			return time.Time{}, renameField(err, "timestamp", "sentAt")
+	var at time.Time
+	switch {
+	case sent != "":
+		at, err = ParseTimestamp(sent)
+	case s.sentAt != "":
+		if s.sent.IsZero() && s.sentErr == nil {
+			s.sent, s.sentErr = ParseTimestamp(s.sentAt)
 		}
-		ts = now.Add(-at.Sub(ts)).UTC()
+		at, err = s.sent, s.sentErr
+	default:
+		return ts, nil
 	}
-	return ts, nil
+	if err != nil {
+		return time.Time{}, renameField(err, "timestamp", "sentAt")
+	}
+	return now.Add(-at.Sub(ts)).UTC(), nil
 }
 
 // segmentID is the event id of a messageId: itself when it fits the id
