@@ -70,7 +70,8 @@ type segContext struct {
 // ParseSegment reads the body of a Segment endpoint: kind is the message
 // type the path names (SegmentTrack, ...), or SegmentBatch for /v1/batch and
 // /v1/import. The error, of kind Invalid, is for the request as a whole:
-// not a JSON object, no batch array, more than MaxSegmentBatch messages.
+// not a JSON object, no batch array, more than MaxSegmentBatch messages, a
+// message over MaxSegmentMessageBytes.
 // A message that is wrong on its own is refused later, by Events. Unlike
 // DecodeEvent it ignores fields it does not know, and a field sent twice
 // counts with its last value, as Segment's own API does.
@@ -121,7 +122,7 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 	}
 	if kind != SegmentBatch {
 		req.messages = [][]byte{msg}
-		return req, nil
+		return req, checkMessageSizes(req.messages)
 	}
 	if req.context, err = parseContext(context); err != nil {
 		return nil, err
@@ -133,7 +134,19 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 		return nil, Errorf(Invalid, "batch: %d messages, at most %d per request; split them into several requests", n, MaxSegmentBatch)
 	}
 	req.messages = raws
-	return req, nil
+	return req, checkMessageSizes(raws)
+}
+
+// checkMessageSizes refuses a request with a message over
+// MaxSegmentMessageBytes as a whole, as Segment's API does (its clients
+// never send one).
+func checkMessageSizes(msgs [][]byte) error {
+	for i, m := range msgs {
+		if len(m) > MaxSegmentMessageBytes {
+			return Errorf(Invalid, "message %d is %d bytes, at most %d (32 KB) allowed per message; send less in its properties", i, len(m), MaxSegmentMessageBytes)
+		}
+	}
+	return nil
 }
 
 // Messages returns how many messages the request carries.
@@ -163,9 +176,6 @@ func (s *SegmentRequest) Events(site string, now time.Time, newID func() string)
 // event maps one message; ok is false for a message that is accepted and
 // not recorded (group, alias).
 func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID func() string) (Event, bool, error) {
-	if len(raw) > MaxSegmentMessageBytes {
-		return Event{}, false, Errorf(Invalid, "message is %d bytes, at most %d (32 KB) allowed", len(raw), MaxSegmentMessageBytes)
-	}
 	if raw[0] != '{' {
 		return Event{}, false, Errorf(Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
 	}

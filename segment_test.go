@@ -163,7 +163,6 @@ func TestSegmentRejections(t *testing.T) {
 		{"context not an object", `{"type":"page","userId":"u","context":"x"}`, "context: must be an object, got a string"},
 		{"properties not an object", `{"type":"track","userId":"u","event":"e","properties":[1]}`, "properties: must be an object, got an array"},
 		{"page path not a string", `{"type":"page","userId":"u","properties":{"path":1}}`, "properties.path: must be a string, got a number"},
-		{"message over 32 KB", `{"type":"track","userId":"u","event":"e","properties":{"p":"` + strings.Repeat("x", 32<<10) + `"}}`, "message is 32831 bytes, at most 32768 (32 KB) allowed"},
 		{"invalid UTF-8", "{\"type\":\"track\",\"userId\":\"\xff\",\"event\":\"e\"}", "userId: must be valid UTF-8 text"},
 	}
 	for _, tt := range tests {
@@ -189,6 +188,10 @@ func TestParseSegmentRefusesTheRequest(t *testing.T) {
 		{"too many messages", "batch", many, fmt.Sprintf("batch: %d messages, at most 2500 per request", analytics.MaxSegmentBatch+1)},
 		{"writeKey not a string", "track", `{"writeKey":5}`, "writeKey: must be a string"},
 		{"batch context not an object", "batch", `{"batch":[],"context":1}`, "context: must be an object"},
+		{"message over 32 KB", "batch", `{"batch":[{},{"type":"track","userId":"u","event":"e","properties":{"p":"` + strings.Repeat("x", 32<<10) + `"}}]}`,
+			"message 1 is 32831 bytes, at most 32768 (32 KB) allowed per message"},
+		{"single message over 32 KB", "track", `{"userId":"u","event":"e","properties":{"p":"` + strings.Repeat("x", 32<<10) + `"}}`,
+			"message 0 is 32816 bytes, at most 32768 (32 KB) allowed per message"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -168,6 +168,7 @@ func TestSegmentRequestLimits(t *testing.T) {
 	}{
 		{"2500 messages", []byte(batch(2500)), "", 200, `{"success":true}`},
 		{"2501 messages", []byte(batch(2501)), "", 400, "batch: 2501 messages, at most 2500 per request"},
+		{"message over 32 KB", []byte(pad(32 << 10)), "", 400, "message 0 is 32831 bytes, at most 32768 (32 KB) allowed per message"},
 		{"body over 500 KB", []byte(pad(500 << 10)), "", 413, "body is larger than 500 KB"},
 		{"gzipped body over 500 KB once unpacked", gz(pad(500 << 10)), "gzip", 413, "body is larger than 500 KB"},
 		{"not JSON", []byte(`{"batch":[`), "", 400, "body is not valid JSON"},
