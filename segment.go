@@ -180,8 +180,19 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 		return Event{}, false, Errorf(Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
 	}
 	var m segMessage
+	// context and properties are read where they stand (properties once
+	// the type is known: "type" comes first from Segment's libraries), not
+	// cut out and read again.
+	var (
+		ctx                segContext
+		props              map[string]any
+		size               int
+		page               segPage
+		ctxErr, propsErr   error
+		ctxRead, propsRead bool
+	)
 	r := reader{data: raw, checked: true}
-	_ = r.members(func(name, v []byte) error { // the body's syntax is checked
+	_ = r.membersOwn(func(name, v []byte) error { // the body's syntax is checked
 		switch string(name) {
 		case "type":
 			m.Type = v
@@ -209,6 +220,25 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 			m.SentAt = v
 		}
 		return nil
+	}, func(name []byte) (bool, error) {
+		if r.peek() != '{' {
+			return false, nil
+		}
+		switch string(name) {
+		case "context":
+			ctx, ctxErr = readContext(&r)
+			ctxRead = true
+			return true, nil
+		case "properties":
+			typ, ok := s.typeOf(m.Type)
+			if !ok {
+				return false, nil
+			}
+			props, size, page, propsErr = readProperties(&r, typ)
+			propsRead = true
+			return true, nil
+		}
+		return false, nil
 	})
 	typ := s.kind
 	if typ == SegmentBatch {
@@ -256,14 +286,18 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 	}
 	set(fID, segmentID(id))
 
-	ctx, err := parseContext(m.Context)
-	if err != nil {
-		return Event{}, false, err
+	if !ctxRead {
+		ctx, ctxErr = parseContext(m.Context)
+	}
+	if ctxErr != nil {
+		return Event{}, false, ctxErr
 	}
 	ctx.under(&s.context)
-	props, size, page, err := segProperties(m.Properties, typ)
-	if err != nil {
-		return Event{}, false, err
+	if !propsRead {
+		props, size, page, propsErr = segProperties(m.Properties, typ)
+	}
+	if propsErr != nil {
+		return Event{}, false, propsErr
 	}
 	switch typ {
 	case SegmentTrack:
@@ -338,6 +372,23 @@ func campaignOr(v, fromURL string) string {
 	return fromURL
 }
 
+// typeOf is the type of a message whose type field is raw, when it is known
+// already: the path's, or a valid string in a batch.
+func (s *SegmentRequest) typeOf(raw []byte) (string, bool) {
+	if s.kind != SegmentBatch {
+		return s.kind, true
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	for _, t := range [...]string{SegmentTrack, SegmentPage, SegmentScreen, SegmentIdentify, SegmentGroup, SegmentAlias} {
+		if string(unquote(raw)) == t {
+			return t, true
+		}
+	}
+	return "", false
+}
+
 // timestamp is the message's time as Segment computes it: timestamp (else
 // originalTimestamp) moved by the client's clock skew, the difference
 // between its sentAt and the receive time; zero means the receive time.
@@ -398,18 +449,25 @@ type segPage struct{ Path, URL, Referrer string }
 // kept, fewer when they pass 4 KiB of JSON. For page and screen, path, url,
 // referrer and search describe the page and are read into page instead.
 func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error) {
-	var page segPage
 	if isNull(raw) {
-		return nil, 0, page, nil
+		return nil, 0, segPage{}, nil
 	}
 	if raw[0] != '{' {
-		return nil, 0, page, Errorf(Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
+		return nil, 0, segPage{}, Errorf(Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
 	}
+	return readProperties(&reader{data: raw, checked: true}, typ)
+}
+
+// readProperties is segProperties of the object at r.pos of checked data.
+// It reads the object to its end even when a value is wrong, and returns
+// the first error.
+func readProperties(r *reader, typ string) (map[string]any, int, segPage, error) {
+	var page segPage
 	isPage := typ == SegmentPage || typ == SegmentScreen
 	var props map[string]any
 	size := 0 // of the kept members as sent
-	r := reader{data: raw, checked: true}
-	err := r.members(func(name, v []byte) error {
+	var first error
+	_ = r.members(func(name, v []byte) error {
 		if isPage {
 			var dst *string
 			switch string(name) {
@@ -424,8 +482,10 @@ func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error)
 			}
 			if dst != nil {
 				var err error
-				*dst, err = segMember(v, "properties", name)
-				return err
+				if *dst, err = segMember(v, "properties", name); err != nil && first == nil {
+					first = err
+				}
+				return nil
 			}
 		}
 		var val any
@@ -458,8 +518,8 @@ func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error)
 		size += len(k) + len(v) + 4 // "k":v,
 		return nil
 	})
-	if err != nil {
-		return nil, 0, page, err
+	if first != nil {
+		return nil, 0, page, first
 	}
 	if isPage {
 		return props, size, page, nil // fitted once name and category are in
@@ -511,8 +571,16 @@ func parseContext(raw []byte) (segContext, error) {
 	if raw[0] != '{' {
 		return c, Errorf(Invalid, "context: must be an object, got %s", kindOf(raw[0]))
 	}
-	r := reader{data: raw, checked: true}
-	err := r.members(func(name, v []byte) error {
+	return readContext(&reader{data: raw, checked: true})
+}
+
+// readContext is parseContext of the object at r.pos of checked data. It
+// reads the object to its end even when a value is wrong, and returns the
+// first error.
+func readContext(r *reader) (segContext, error) {
+	var c segContext
+	var first error
+	_ = r.members(func(name, v []byte) error {
 		var err error
 		switch string(name) {
 		case "ip":
@@ -528,9 +596,12 @@ func parseContext(raw []byte) (segContext, error) {
 			err = segStrings(v, "context.campaign", campaignFields[:], out[:])
 			c.Campaign.Name, c.Campaign.Source, c.Campaign.Medium, c.Campaign.Term, c.Campaign.Content = out[0], out[1], out[2], out[3], out[4]
 		}
-		return err
+		if first == nil {
+			first = err
+		}
+		return nil
 	})
-	return c, err
+	return c, first
 }
 
 // under fills the fields c lacks from the batch's context d.
