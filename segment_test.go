@@ -127,26 +127,6 @@ func TestSegmentBatchContextAndSentAt(t *testing.T) {
 	if len(rej) != 0 || ignored != 2 || len(evs) != 2 {
 		t.Fatalf("events %v, rejected %v, ignored %d", evs, rej, ignored)
 	}
-	// Properties and context before the type are read as well as after it.
-	req, err = analytics.ParseSegment(analytics.SegmentBatch, []byte(`{"batch":[
-		{"properties":{"path":"/late","plan":"pro"},"context":{"ip":"198.51.100.3"},"type":"page","userId":"u"},
-		{"properties":{"path":"/p","n":{"o":1}},"type":"track","event":"e","userId":"u"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, rej, ignored = req.Events("s", now, fixedID)
-	if len(rej) != 0 || len(evs) != 2 || evs[0].Path != "/late" || evs[0].Props["plan"] != "pro" || evs[0].Client.IP != "198.51.100.3" ||
-		evs[1].Path != "" || evs[1].Props["path"] != "/p" || len(evs[1].Props) != 1 {
-		t.Fatalf("events %+v, rejected %v", evs, rej)
-	}
-	req, err = analytics.ParseSegment(analytics.SegmentBatch, []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, rej, ignored = req.Events("s", now, fixedID)
-	if len(rej) != 0 || ignored != 2 || len(evs) != 2 {
-		t.Fatalf("events %v, rejected %v, ignored %d", evs, rej, ignored)
-	}
 	// The batch's sentAt corrects the message's timestamp: sent a minute
 	// after it happened, received at now.
 	if !evs[0].Timestamp.Equal(now.Add(-time.Minute)) || evs[0].Client.IP != "198.51.100.1" || evs[0].Client.UserAgent != "UA" {
@@ -154,6 +134,21 @@ func TestSegmentBatchContextAndSentAt(t *testing.T) {
 	}
 	if evs[1].Client.IP != "198.51.100.2" || evs[1].Client.UserAgent != "UA" {
 		t.Fatalf("track: the message's context wins, the batch's fills the rest: %+v", evs[1].Client)
+	}
+}
+
+// Properties and context before the type are read as well as after it.
+func TestSegmentFieldsInAnyOrder(t *testing.T) {
+	req, err := analytics.ParseSegment(analytics.SegmentBatch, []byte(`{"batch":[
+		{"properties":{"path":"/late","plan":"pro"},"context":{"ip":"198.51.100.3"},"type":"page","userId":"u"},
+		{"properties":{"path":"/p","n":{"o":1}},"type":"track","event":"e","userId":"u"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, rej, _ := req.Events("s", now, fixedID)
+	if len(rej) != 0 || len(evs) != 2 || evs[0].Path != "/late" || evs[0].Props["plan"] != "pro" || evs[0].Client.IP != "198.51.100.3" ||
+		evs[1].Path != "" || evs[1].Props["path"] != "/p" || len(evs[1].Props) != 1 {
+		t.Fatalf("events %+v, rejected %v", evs, rej)
 	}
 }
 

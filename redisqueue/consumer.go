@@ -558,9 +558,10 @@ func max1(n int) int {
 	return n
 }
 
-// take returns up to max events of p: first those of entries read before
-// and not handed out yet, then those of entries read now. The caller has
-// claimed p, so nothing else touches its lease state meanwhile.
+// take returns up to max events of p: those of entries read before and not
+// handed out yet, else those of entries read now (never both, so a read
+// that finds the partition held or lost has nothing in hand). The caller
+// has claimed p, so nothing else touches its lease state meanwhile.
 func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, error) {
 	c.mu.Lock()
 	l := c.leases[p]
@@ -572,14 +573,14 @@ func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, err
 	l.rest = l.rest[len(out):]
 	cursor := l.cursor
 	c.mu.Unlock()
-	if len(out) == max {
+	if len(out) > 0 {
 		return c.handOut(ctx, p, out)
 	}
 	var handed string
 	if cursor == "0" { // a new owner: where did the batch in flight end?
 		handed, _ = c.rdb.Get(ctx, c.keys.Handed(p)).Result()
 	}
-	raw, err := c.read(ctx, p, max-len(out), cursor)
+	raw, err := c.read(ctx, p, max, cursor)
 	if err == nil && len(raw) == 0 && cursor == "0" {
 		// Nothing was pending: no replay to shape. "0-0" reads the same
 		// but spares the next reads the look at Handed.
@@ -590,16 +591,13 @@ func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, err
 		c.mu.Unlock()
 	}
 	if err != nil || len(raw) == 0 {
-		if len(out) > 0 {
-			return c.handOut(ctx, p, out) // what was in hand; the read is tried again next time
-		}
 		return nil, err
 	}
 	entries, ends, err := parseEntries(raw)
 	if err != nil {
 		return nil, err
 	}
-	n := min(max-len(out), len(entries))
+	n := min(max, len(entries))
 	if i := slices.IndexFunc(entries[:n], func(e analytics.Entry) bool { return e.ID == handed }); i >= 0 {
 		n = i + 1
 	}
@@ -612,9 +610,9 @@ func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, err
 	for id, n := range ends {
 		l.ends[id] = n
 	}
-	l.rest = append(l.rest, entries[n:]...)
+	l.rest = entries[n:]
 	c.mu.Unlock()
-	return c.handOut(ctx, p, append(out, entries[:n]...))
+	return c.handOut(ctx, p, entries[:n:n])
 }
 
 // handOut records, when the batch ends inside an entry of several, the id
