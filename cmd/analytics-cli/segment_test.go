@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
 	segment "github.com/segmentio/analytics-go/v3"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // segmentCallback records what analytics-go reports for each message.
@@ -294,5 +296,47 @@ window.result = (async () => {
 	// context: both visitors (the anonymous one, u-browser) came by it.
 	if want := []any{map[string]any{"utm_source": "newsletter", "visitors": 2.0}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("utm_source %v, want %v", got, want)
+	}
+}
+
+// TestSegmentInvalidMessagesCountAsRejected sends a batch with invalid
+// messages through the real pipeline: it is answered 200, its valid events
+// are stored, and the fleet's rejected counter (what `analytics-cli queue`
+// shows) counts the others.
+func TestSegmentInvalidMessagesCountAsRejected(t *testing.T) {
+	p := startPipeline(t)
+	body := `{"batch":[{"type":"track","userId":"u","event":"Signed Up","messageId":"ok-1"},` +
+		`{"type":"track","event":"no user"},{"type":"page","userId":"u","properties":{"path":"pricing"}},{"type":"nope"}]}`
+	req, _ := http.NewRequest("POST", p.collector+"/v1/batch", strings.NewReader(body))
+	req.SetBasicAuth("segment-rejected", "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"success":true}` {
+		t.Fatalf("%s %s", resp.Status, b)
+	}
+	ctx := context.Background()
+	opt, err := redis.ParseURL(p.env["REDIS_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	keys := redisqueue.Keys{Prefix: p.env["QUEUE_PREFIX"], Partitions: redisqueue.DefaultPartitions}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		st, err := redisqueue.ReadStatus(ctx, rdb, keys)
+		if err != nil {
+			return err
+		}
+		if st.Counters[redisqueue.CounterRejected] != 3 || st.Counters[redisqueue.CounterAccepted] != 1 || st.Counters[redisqueue.CounterStored] != 1 {
+			return fmt.Errorf("counters %v, want 3 rejected, 1 accepted and stored", st.Counters)
+		}
+		return nil
+	})
+	if !strings.Contains(p.out.String(), `"reason":"userId or anonymousId: one is required"`) {
+		t.Fatalf("no log line names the reason:\n%s", p.out.String())
 	}
 }
