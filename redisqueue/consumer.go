@@ -197,14 +197,15 @@ if wait < 0 then return 0 end
 return wait
 `)
 	// ackScript acknowledges and deletes entries in one atomic step, and only
-	// while the caller holds the lease. ARGV[3] entries of one event follow,
+	// while the caller holds the lease. ARGV[4] entries of one event follow,
 	// then pairs of an entry of several and its count: those are deleted
 	// one by one, so the Surplus loses only what was really deleted (an
-	// entry acknowledged twice counts once).
+	// entry acknowledged twice counts once). ARGV[3] is the batch's last
+	// event when the batch ended inside an entry, kept in Acked, else "".
 	ackScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASELOST lease lost') end
-local last = 3 + tonumber(ARGV[3])
-for i = 4, last, 500 do
+local last = 4 + tonumber(ARGV[4])
+for i = 5, last, 500 do
   local j = math.min(i + 499, last)
   redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, i, j))
   redis.call('XDEL', KEYS[2], unpack(ARGV, i, j))
@@ -215,6 +216,7 @@ for i = last + 1, #ARGV - 1, 2 do
   if redis.call('XDEL', KEYS[2], ARGV[i]) == 1 then gone = gone + tonumber(ARGV[i + 1]) - 1 end
 end
 if gone > 0 then redis.call('DECRBY', KEYS[3], gone) end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) else redis.call('DEL', KEYS[4]) end
 return 1
 `)
 )
@@ -576,9 +578,14 @@ func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, err
 	if len(out) > 0 {
 		return c.handOut(ctx, p, out)
 	}
-	var handed string
-	if cursor == "0" { // a new owner: where did the batch in flight end?
-		handed, _ = c.rdb.Get(ctx, c.keys.Handed(p)).Result()
+	var handed, acked string
+	if cursor == "0" {
+		// A new owner: which events of a pending entry were stored and
+		// acknowledged already, and where did the batch in flight end?
+		if v, err := c.rdb.MGet(ctx, c.keys.Acked(p), c.keys.Handed(p)).Result(); err == nil && len(v) == 2 {
+			acked, _ = v[0].(string)
+			handed, _ = v[1].(string)
+		}
 	}
 	raw, err := c.read(ctx, p, max, cursor)
 	if err == nil && len(raw) == 0 && cursor == "0" {
@@ -597,6 +604,9 @@ func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, err
 	if err != nil {
 		return nil, err
 	}
+	if i := slices.IndexFunc(entries, func(e analytics.Entry) bool { return e.ID == acked }); i >= 0 {
+		entries = entries[i+1:]
+	}
 	n := min(max, len(entries))
 	if i := slices.IndexFunc(entries[:n], func(e analytics.Entry) bool { return e.ID == handed }); i >= 0 {
 		n = i + 1
@@ -612,6 +622,9 @@ func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, err
 	}
 	l.rest = entries[n:]
 	c.mu.Unlock()
+	if n == 0 {
+		return nil, nil
+	}
 	return c.handOut(ctx, p, entries[:n:n])
 }
 
@@ -807,8 +820,8 @@ func (c *Consumer) Ack(ctx context.Context, b analytics.Batch) error {
 	// The stream entries the batch completes: those of one event, and those
 	// of several whose last event it holds (the others' last events come in
 	// a later batch, which acknowledges them).
-	args := make([]any, 3, len(b.Entries)+3)
-	args[0], args[1] = c.cfg.Name, group
+	args := make([]any, 4, len(b.Entries)+4)
+	args[0], args[1], args[2] = c.cfg.Name, group, ""
 	var several []any
 	var done []string
 	c.mu.Lock()
@@ -816,20 +829,24 @@ func (c *Consumer) Ack(ctx context.Context, b analytics.Batch) error {
 	if l := c.leases[b.Partition]; l != nil {
 		ends = l.ends
 	}
-	for _, e := range b.Entries {
-		if n, ok := ends[e.ID]; ok {
-			several = append(several, entryOf(e.ID), n)
+	for i, e := range b.Entries {
+		_, end := ends[e.ID]
+		switch {
+		case end:
+			several = append(several, entryOf(e.ID), ends[e.ID])
 			done = append(done, e.ID)
-		} else if strings.Count(e.ID, "-") == 1 {
+		case strings.Count(e.ID, "-") == 1:
 			args = append(args, e.ID)
+		case i == len(b.Entries)-1:
+			args[2] = e.ID // the batch ends inside an entry
 		}
 	}
 	c.mu.Unlock()
-	args[2] = len(args) - 3
+	args[3] = len(args) - 4
 	args = append(args, several...)
 	actx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
 	defer cancel()
-	keys := []string{c.keys.Lease(b.Partition), c.keys.Stream(b.Partition), c.keys.Surplus(b.Partition)}
+	keys := []string{c.keys.Lease(b.Partition), c.keys.Stream(b.Partition), c.keys.Surplus(b.Partition), c.keys.Acked(b.Partition)}
 	err := ackScript.Run(actx, c.rdb, keys, args...).Err()
 	if err != nil && strings.HasPrefix(err.Error(), "LEASELOST") {
 		c.lose(b.Partition)

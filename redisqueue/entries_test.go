@@ -115,3 +115,44 @@ func TestPoisonEventInsideAnEntry(t *testing.T) {
 		t.Fatalf("backlog %d", n)
 	}
 }
+
+// A new owner replays an entry of several from the first event not yet
+// acknowledged, and its first batch is the one that was in flight.
+func TestTakeoverResumesInsideAnEntry(t *testing.T) {
+	rdb, k := setup(t)
+	k.Partitions = 1
+	ctx := context.Background()
+	pub := NewPublisher(rdb, k, PublisherConfig{})
+	defer pub.Close()
+	if err := pub.Publish(ctx, events(250, "s")); err != nil {
+		t.Fatal(err)
+	}
+	a := newConsumer(t, rdb, k, time.Second)
+	first, err := a.Fetch(ctx, 100)
+	if err != nil || len(first.Entries) != 100 {
+		t.Fatalf("fetch %d, %v", len(first.Entries), err)
+	}
+	if err := a.Ack(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := a.Fetch(ctx, 80)
+	if err != nil || len(inFlight.Entries) != 80 {
+		t.Fatalf("fetch %d, %v", len(inFlight.Entries), err)
+	}
+	a.Close(ctx) // gives the partition back with the batch unacknowledged
+	b := newConsumer(t, rdb, k, time.Second)
+	got, err := b.Fetch(ctx, 500)
+	if err != nil || len(got.Entries) != 80 || got.Entries[0].Event.ID != "ev-100" || got.Entries[79].Event.ID != "ev-179" {
+		t.Fatalf("the new owner's first batch: %d events from %v, %v; want ev-100..ev-179", len(got.Entries), got.Entries[0].Event.ID, err)
+	}
+	if err := b.Ack(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	ids := drainIDs(t, b, 70)
+	if len(ids) != 70 || ids[0] != "ev-180" || ids[69] != "ev-249" {
+		t.Fatalf("then %d events %s..%s", len(ids), ids[0], ids[len(ids)-1])
+	}
+	if n, _ := Backlog(ctx, rdb, k); n != 0 {
+		t.Fatalf("backlog %d", n)
+	}
+}

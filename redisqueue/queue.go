@@ -57,6 +57,12 @@ func (k Keys) Surplus(p int) string { return k.Stream(p) + ":surplus" }
 // idempotent, but less plain to follow).
 func (k Keys) Handed(p int) string { return k.Stream(p) + ":handed" }
 
+// Acked is the id of the last acknowledged event of an entry of several
+// whose other events are still to come (the entry stays pending until its
+// last one is acknowledged): a new owner replays that entry from the event
+// after it, so an event acknowledged is never handed out again.
+func (k Keys) Acked(p int) string { return k.Stream(p) + ":acked" }
+
 // DeadLetters is the stream of entries that could never be stored.
 func (k Keys) DeadLetters() string { return k.Prefix + "deadletter" }
 
