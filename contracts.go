@@ -129,27 +129,29 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// ComparePositions orders two entry ids of one partition. Ids are pairs of
-// unsigned integers "a-b" (Redis stream ids); -1 means a comes first.
+// ComparePositions orders two entry ids of one partition. Ids are "a-b"
+// (a Redis stream id) or "a-b-i" (the i-th event of the queue entry a-b,
+// which holds several), a, b and i unsigned integers; "a-b" is "a-b-0".
+// -1 means a comes first.
 func ComparePositions(a, b string) int {
-	am, as := splitPosition(a)
-	bm, bs := splitPosition(b)
-	switch {
-	case am < bm:
-		return -1
-	case am > bm:
-		return 1
-	case as < bs:
-		return -1
-	case as > bs:
-		return 1
+	pa, pb := splitPosition(a), splitPosition(b)
+	for i := range pa {
+		switch {
+		case pa[i] < pb[i]:
+			return -1
+		case pa[i] > pb[i]:
+			return 1
+		}
 	}
 	return 0
 }
 
-func splitPosition(id string) (uint64, uint64) {
-	hi, lo, _ := strings.Cut(id, "-")
-	h, _ := strconv.ParseUint(hi, 10, 64)
-	l, _ := strconv.ParseUint(lo, 10, 64)
-	return h, l
+func splitPosition(id string) [3]uint64 {
+	var p [3]uint64
+	for i := range p {
+		part, rest, _ := strings.Cut(id, "-")
+		p[i], _ = strconv.ParseUint(part, 10, 64)
+		id = rest
+	}
+	return p
 }

@@ -204,6 +204,7 @@ type wireEvent struct {
 	str   [fProps]string // the string fields, by field index
 	has   uint16
 	props map[string]any
+	when  time.Time // the timestamp, when the sender's format was read already (Segment's)
 }
 
 func (w *wireEvent) get(f int) (string, bool) { return w.str[f], w.has&(1<<f) != 0 }
@@ -243,7 +244,7 @@ func DecodeBatch(data []byte, now time.Time, newID func() string) ([]Event, []Re
 	case r.eof():
 		return nil, nil, Errorf(Invalid, "body is empty: send a JSON array of events")
 	case c == '[':
-		raws, n, err = r.readArray()
+		raws, n, err = r.readArray(MaxBatch)
 	case c == '{':
 		raws, n, err = r.readEnvelope()
 	case r.kind() != "":
@@ -517,14 +518,22 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 	}
 
 	ev.Timestamp = now.UTC()
-	if s, _ := w.get(fTimestamp); s != "" {
-		ts, err := ParseTimestamp(s)
-		if err != nil {
-			return ev, err
+	if s, _ := w.get(fTimestamp); s != "" || !w.when.IsZero() {
+		ts := w.when
+		if s != "" {
+			var err error
+			if ts, err = ParseTimestamp(s); err != nil {
+				return ev, err
+			}
+		} else {
+			s = ts.Format(time.RFC3339Nano)
 		}
 		if ts.After(now.Add(MaxFuture)) {
 			return ev, Errorf(Invalid, "timestamp: %s is more than 1h in the future (server time %s); check the sender's clock",
 				truncate(s, 64), now.UTC().Format(time.RFC3339))
+		}
+		if ts.Before(unixEpoch) {
+			return ev, Errorf(Invalid, "timestamp: %s is before 1970 (in UTC); send a later time", quote(s, 64))
 		}
 		ev.Timestamp = ts
 	}
@@ -620,14 +629,20 @@ func (e *Event) setUTM(u string) {
 		if d, err := url.QueryUnescape(v); err == nil {
 			v = d
 		}
-		v = strings.TrimSpace(strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) || r == utf8.RuneError {
-				return -1
-			}
-			return r
-		}, v))
-		*dst = cutUTF8(v, MaxUTMBytes)
+		*dst = campaignValue(v)
 	}
+}
+
+// campaignValue is v as a campaign label: without control characters or
+// surrounding spaces, cut at MaxUTMBytes.
+func campaignValue(v string) string {
+	v = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, v))
+	return cutUTF8(v, MaxUTMBytes)
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a character.
@@ -666,10 +681,16 @@ func ValidateID(s string) error {
 	return nil
 }
 
-func isIDChar(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-		r == '.' || r == '_' || r == ':' || r == '-'
-}
+func isIDChar(r rune) bool { return r < utf8.RuneSelf && idChar[r] }
+
+// idChar marks the bytes of A-Za-z0-9._:-, checked for every event's id and
+// site.
+var idChar = func() (t [utf8.RuneSelf]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") {
+		t[c] = true
+	}
+	return t
+}()
 
 func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
@@ -962,6 +983,10 @@ type reader struct {
 	pos     int
 	spaces  int    // whitespace bytes skipped between tokens so far
 	scratch []byte // unescaped strings
+	// checked says a reader went over data before and found it valid, so
+	// members only looks for where values end (Segment's messages are
+	// read twice: cut out of the batch, then field by field).
+	checked bool
 }
 
 func (r *reader) eof() bool { return r.pos >= len(r.data) }
@@ -1296,6 +1321,117 @@ func (r *reader) skipValue() error {
 	}
 }
 
+// members calls f with the name and the raw value of each member of the
+// object at r.pos, in order, checking the syntax as it goes. name is valid
+// only during the call.
+func (r *reader) members(f func(name, value []byte) error) error { return r.membersOwn(f, nil) }
+
+// membersOwn is members where own, when not nil, may read a member's value
+// itself (from r.pos, after the colon) and report that it did; f is then not
+// called for it.
+func (r *reader) membersOwn(f func(name, value []byte) error, own func(name []byte) (bool, error)) error {
+	if r.peek() != '{' {
+		return r.syntaxError("a JSON object")
+	}
+	r.pos++
+	if r.skipWS(); r.peek() == '}' {
+		r.pos++
+		return nil
+	}
+	for {
+		r.skipWS()
+		name, err := r.readKey()
+		if err != nil {
+			return err
+		}
+		// An escaped name is in the scratch space: the value's strings
+		// must not overwrite it.
+		held := r.scratch
+		r.scratch = nil
+		if err := r.colon(); err != nil {
+			return err
+		}
+		done := false
+		if own != nil {
+			var err error
+			if done, err = own(name); err != nil {
+				return err
+			}
+		}
+		if !done {
+			start := r.pos
+			if r.checked {
+				r.skipChecked()
+			} else if err := r.skipValue(); err != nil {
+				return err
+			}
+			if err := f(name, r.data[start:r.pos]); err != nil {
+				return err
+			}
+		}
+		if cap(held) > cap(r.scratch) {
+			r.scratch = held
+		}
+		more, err := r.next('}')
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// skipChecked moves past the value at r.pos of data that was found valid
+// before: it only finds the value's end.
+func (r *reader) skipChecked() {
+	depth := 0
+	for {
+		switch c := r.data[r.pos]; c {
+		case '"':
+			r.pos = closingQuote(r.data, r.pos+1) + 1
+		case '{', '[':
+			depth++
+			r.pos++
+			continue
+		case '}', ']':
+			depth--
+			r.pos++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			r.pos++
+			continue
+		default: // a number or a literal
+			for r.pos < len(r.data) && !endOfScalar[r.data[r.pos]] {
+				r.pos++
+			}
+		}
+		if depth == 0 {
+			return
+		}
+	}
+}
+
+// endOfScalar marks the bytes that end a number or literal.
+var endOfScalar = func() (t [256]bool) {
+	for _, c := range []byte(",:}] \t\n\r") {
+		t[c] = true
+	}
+	return t
+}()
+
+// closingQuote returns the index of the quote that ends the string whose
+// text starts at i: the first one not escaped by an odd run of backslashes.
+func closingQuote(data []byte, i int) int {
+	for {
+		q := i + bytes.IndexByte(data[i:], '"')
+		n := 0
+		for k := q - 1; k >= i && data[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
+}
+
 // member reads an object member's name and colon.
 func (r *reader) member() error {
 	r.skipWS()
@@ -1305,9 +1441,9 @@ func (r *reader) member() error {
 	return r.colon()
 }
 
-// readArray reads an array of values and returns the first MaxBatch of them
+// readArray reads an array of values and returns the first limit of them
 // raw, and how many there are.
-func (r *reader) readArray() ([][]byte, int, error) {
+func (r *reader) readArray(limit int) ([][]byte, int, error) {
 	r.pos++ // '['
 	var raws [][]byte
 	n := 0
@@ -1321,7 +1457,7 @@ func (r *reader) readArray() ([][]byte, int, error) {
 		if err := r.skipValue(); err != nil {
 			return nil, 0, err
 		}
-		if n < MaxBatch {
+		if n < limit {
 			raws = append(raws, r.data[start:r.pos])
 		}
 		n++
@@ -1363,7 +1499,7 @@ func (r *reader) readEnvelope() ([][]byte, int, error) {
 		}
 		switch c := r.peek(); {
 		case c == '[':
-			raws, n, err = r.readArray()
+			raws, n, err = r.readArray(MaxBatch)
 			if err != nil {
 				return nil, 0, err
 			}

@@ -320,6 +320,8 @@ func TestComparePositions(t *testing.T) {
 		want int
 	}{
 		{"1-0", "1-0", 0}, {"1-0", "1-1", -1}, {"9-0", "10-0", -1}, {"10-0", "9-99", 1}, {"5-10", "5-9", 1},
+		// The events of an entry that holds several, after the entries before it.
+		{"5-1", "5-1-0", 0}, {"5-1-0", "5-1-1", -1}, {"5-1-10", "5-1-9", 1}, {"5-1-99", "5-2", -1}, {"5-2", "5-1-3", 1},
 	} {
 		if got := analytics.ComparePositions(tt.a, tt.b); got != tt.want {
 			t.Errorf("ComparePositions(%s, %s) = %d, want %d", tt.a, tt.b, got, tt.want)

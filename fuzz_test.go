@@ -250,3 +250,53 @@ func percentDecode(s string) string {
 }
 
 func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
+
+// FuzzSegment checks that no body crashes the Segment decoder, that every
+// error is a client error with a message, that every message is either an
+// event, a rejection or ignored (group, alias), and that every event it
+// makes obeys the event rules.
+func FuzzSegment(f *testing.F) {
+	for _, s := range []string{
+		`{"batch":[{"type":"page","userId":"u","properties":{"url":"https://e.com/a?utm_source=x"}},{"type":"track","anonymousId":"a","event":"Order Completed","properties":{"n":1,"o":{"p":1}}}]}`,
+		`{"writeKey":"k","sentAt":"2025-11-12T19:30:00Z","context":{"ip":"::1","page":{"path":"/x"}},"batch":[{"type":"identify","userId":1},{"type":"group"},{"type":"alias"}]}`,
+		`{"userId":"u","event":"e","timestamp":"2025-11-12T19:30:00+01:00","sentAt":"2025-11-12T19:31:00Z","messageId":"a b"}`,
+		`{"batch":[1,null,"x",[],{"type":"screen","userId":"u","name":"Home","context":{"campaign":{"name":"\u0000"}}}]}`,
+		`{"batch":{}}`, `[]`, `{"userId":{}}`, `{"batch":[{"type":"track","userId":"u","event":"e","properties":{"a.b":1,"$c":2,"big":1e400}}]}`,
+	} {
+		f.Add([]byte(s), uint8(0))
+	}
+	kinds := []string{analytics.SegmentBatch, analytics.SegmentTrack, analytics.SegmentPage, analytics.SegmentScreen,
+		analytics.SegmentIdentify, analytics.SegmentGroup, analytics.SegmentAlias}
+	f.Fuzz(func(t *testing.T, data []byte, k uint8) {
+		req, err := analytics.ParseSegment(kinds[int(k)%len(kinds)], data)
+		if err != nil {
+			if analytics.KindOf(err) != analytics.Invalid || analytics.Message(err) == "" || analytics.Message(err) == "internal error" {
+				t.Fatalf("request error %v of kind %v", err, analytics.KindOf(err))
+			}
+			return
+		}
+		events, rejected, ignored := req.Events("site", now, fixedID)
+		if len(events)+len(rejected)+ignored != req.Messages() {
+			t.Fatalf("%d messages became %d events, %d rejections, %d ignored", req.Messages(), len(events), len(rejected), ignored)
+		}
+		for _, r := range rejected {
+			if r.Error == "" || r.Error == "internal error" {
+				t.Fatalf("rejection without a reason: %+v", r)
+			}
+		}
+		for _, ev := range events {
+			if ev.SiteID != "site" || ev.EventType == "" || utf8.RuneCountInString(ev.EventType) > analytics.MaxEventTypeLen ||
+				ev.UserID == "" || analytics.ValidateID(ev.ID) != nil || analytics.ValidateProps(ev.Props) != nil {
+				t.Fatalf("event breaks a rule: %+v", ev)
+			}
+			if ev.Path != "" {
+				if p, err := analytics.NormalizePath(ev.Path); err != nil || p != ev.Path {
+					t.Fatalf("path %q not canonical", ev.Path)
+				}
+			}
+			if ev.Timestamp.After(now.Add(analytics.MaxFuture)) || ev.Timestamp.Year() < 1970 {
+				t.Fatalf("timestamp %v out of range", ev.Timestamp)
+			}
+		}
+	})
+}

@@ -13,6 +13,11 @@ require (
 require go.yaml.in/yaml/v3 v3.0.5
 
 require (
+	github.com/segmentio/analytics-go/v3 v3.3.0 // indirect
+	github.com/segmentio/backo-go v1.0.0 // indirect
+)
+
+require (
 	github.com/axiomhq/hyperloglog v0.3.0
 	github.com/boyter/go-string v1.0.5 // indirect
 	github.com/chromedp/cdproto v0.159.0

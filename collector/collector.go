@@ -39,6 +39,10 @@ type Config struct {
 	// before the events are queued; nil queues events without it (no
 	// visit counters).
 	Visits Annotator
+	// SiteForKey returns the site a Segment write key sends for, or an error
+	// of kind Invalid naming what is wrong (answered 401). nil means the
+	// open default: the write key is the site id.
+	SiteForKey func(ctx context.Context, key string) (string, error)
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
@@ -91,6 +95,9 @@ func New(pub analytics.Publisher, ready analytics.Pinger, log zerolog.Logger, cf
 	if cfg.NewID == nil {
 		cfg.NewID = def.NewID
 	}
+	if cfg.SiteForKey == nil {
+		cfg.SiteForKey = keyIsSite
+	}
 	return &Collector{pub: pub, ready: ready, log: log, cfg: cfg}
 }
 
@@ -99,6 +106,12 @@ func (c *Collector) Handler() http.Handler {
 	r := httprouter.New()
 	r.Handler(http.MethodPost, "/event", c.handleEvent())
 	r.Handler(http.MethodPost, "/events", c.handleEvents())
+	for _, kind := range segmentKinds {
+		h := c.handleSegment(kind.name)
+		r.Handler(http.MethodPost, "/v1/"+kind.name, h)
+		r.Handler(http.MethodPost, "/v1/"+kind.short, h)
+	}
+	r.Handler(http.MethodPost, "/v1/import", c.handleSegment(analytics.SegmentBatch))
 	httpx.GetAndHead(r, "/t.js", snippet())
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))
@@ -108,7 +121,7 @@ func (c *Collector) Handler() http.Handler {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, failure(r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow")))
 	})
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusNotFound, failure("no such endpoint: "+r.URL.Path+" (try POST /event or POST /events)"))
+		httpx.WriteJSON(w, http.StatusNotFound, failure("no such endpoint: "+r.URL.Path+" (try POST /event, POST /events or Segment's POST /v1/batch)"))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
 		c.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
@@ -156,7 +169,7 @@ func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Access-Control-Request-Method") != "" {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Methods", "POST, GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization")
 		h.Set("Access-Control-Max-Age", "86400")
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -164,7 +177,7 @@ func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
 
 func (c *Collector) handleEvent() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(w, r)
+		body, err := readBody(w, r, eventBody)
 		if err != nil {
 			c.fail(w, err, 1)
 			return
@@ -174,16 +187,10 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		events, err := c.enrich(r, []analytics.Event{ev})
-		if err != nil {
+		if _, err := c.queue(r, []analytics.Event{ev}); err != nil {
 			c.fail(w, err, 1)
 			return
 		}
-		if err := c.publish(r.Context(), events); err != nil {
-			c.fail(w, err, 1)
-			return
-		}
-		c.Counters.Accepted.Add(int64(len(events)))
 		httpx.WriteJSON(w, http.StatusAccepted, eventOK)
 	})
 }
@@ -207,7 +214,7 @@ type batchReply struct {
 
 func (c *Collector) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(w, r)
+		body, err := readBody(w, r, eventBody)
 		if err != nil {
 			c.fail(w, err, 0)
 			return
@@ -225,20 +232,33 @@ func (c *Collector) handleEvents() http.Handler {
 			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: rejected, Error: "no valid events in the batch"})
 			return
 		}
-		valid := len(events)
-		if events, err = c.enrich(r, events); err != nil {
-			c.fail(w, err, valid)
+		queued, err := c.queue(r, events)
+		if err != nil {
+			c.fail(w, err, queued)
 			return
 		}
-		if len(events) > 0 {
-			if err := c.publish(r.Context(), events); err != nil {
-				c.fail(w, err, len(events))
-				return
-			}
-		}
-		c.Counters.Accepted.Add(int64(len(events)))
-		httpx.WriteJSON(w, http.StatusAccepted, batchReply{Success: true, Accepted: len(events), Rejected: rejected, Bots: valid - len(events)})
+		httpx.WriteJSON(w, http.StatusAccepted, batchReply{Success: true, Accepted: queued, Rejected: rejected, Bots: len(events) - queued})
 	})
+}
+
+// queue is the path every decoded event takes, whichever endpoint it came
+// in by (/event, /events, Segment's /v1/*): enrichment, which drops and
+// counts the events of bots, then publishing under the queue deadline. It
+// returns how many events were kept (not bots); nil error means they are
+// all in the queue and counted as accepted, else none may be promised.
+func (c *Collector) queue(r *http.Request, events []analytics.Event) (int, error) {
+	valid := len(events)
+	events, err := c.enrich(r, events)
+	if err != nil {
+		return valid, err
+	}
+	if len(events) > 0 {
+		if err := c.publish(r.Context(), events); err != nil {
+			return len(events), err
+		}
+	}
+	c.Counters.Accepted.Add(int64(len(events)))
+	return len(events), nil
 }
 
 // enrich derives each event's source, browser, country (and cookieless
@@ -318,7 +338,7 @@ func (c *Collector) fail(w http.ResponseWriter, err error, n int) {
 	httpx.WriteJSON(w, status, failure(msg))
 }
 
-// httpError carries a status that is not a plain kind mapping (413, 415).
+// httpError carries a status that is not a plain kind mapping (401, 413, 415).
 type httpError struct {
 	status int
 	msg    string
@@ -326,20 +346,34 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
-// readBody reads at most MaxBodyBytes of the body, gunzipping it when the
+// bodyRule is what an endpoint accepts as a body.
+type bodyRule struct {
+	max     int64  // bytes, after gunzip
+	maxText string // max for people ("1 MiB")
+	anyType bool   // JSON whatever the Content-Type says
+}
+
+var (
+	eventBody = bodyRule{max: analytics.MaxBodyBytes, maxText: "1 MiB"}
+	// Segment's clients send JSON under any content type (analytics.js
+	// says text/plain to avoid a CORS preflight).
+	segmentBody = bodyRule{max: analytics.MaxSegmentBodyBytes, maxText: "500 KB", anyType: true}
+)
+
+// readBody reads at most rule.max bytes of the body, gunzipping it when the
 // client says so, and refuses content types a browser or SDK would not send.
 // Form encoding is let through because `curl -d` sends it by default; the
 // body must still be JSON.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+func readBody(w http.ResponseWriter, r *http.Request, rule bodyRule) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !rule.anyType {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
 			return nil, &httpError{http.StatusUnsupportedMediaType,
 				"Content-Type " + ct + " is not supported: send application/json (or text/plain, as sendBeacon does)"}
 		}
 	}
-	tooLarge := &httpError{http.StatusRequestEntityTooLarge, "body is larger than 1 MiB: send fewer events per request"}
-	var rd io.Reader = http.MaxBytesReader(w, r.Body, analytics.MaxBodyBytes)
+	tooLarge := &httpError{http.StatusRequestEntityTooLarge, "body is larger than " + rule.maxText + ": send fewer events per request"}
+	var rd io.Reader = http.MaxBytesReader(w, r.Body, rule.max)
 	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
 	case "", "identity":
 	case "gzip":
@@ -353,7 +387,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, &httpError{http.StatusUnsupportedMediaType, "Content-Encoding " + enc + " is not supported: use gzip or none"}
 	}
 	// Read one byte past the limit so a decompressed body over it is caught.
-	body, err := io.ReadAll(io.LimitReader(rd, analytics.MaxBodyBytes+1))
+	// The buffer starts at the announced length: growing it from 512 bytes
+	// allocated twice a batch's size.
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= rule.max {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(rd, rule.max+1))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -364,7 +405,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		}
 		return nil, analytics.Errorf(analytics.Invalid, "reading body: %v", err)
 	}
-	if len(body) > analytics.MaxBodyBytes {
+	if int64(len(body)) > rule.max {
 		return nil, tooLarge
 	}
 	return body, nil

@@ -2,6 +2,7 @@ package redisqueue
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -59,3 +60,29 @@ func xaddArgs(k Keys, ev analytics.Event) *redisXAddArgs {
 }
 
 type redisXAddArgs = redis.XAddArgs
+
+// BenchmarkPublish100Concurrent publishes 100 events of 50 sites per call
+// (a POST /events of 100) from 50 goroutines: each call is one stream entry
+// per partition its sites fall in.
+func BenchmarkPublish100Concurrent(b *testing.B) {
+	rdb, k := setup(b)
+	pub := NewPublisher(rdb, k, PublisherConfig{})
+	defer pub.Close()
+	var sites []string
+	for i := range 50 {
+		sites = append(sites, fmt.Sprint("site-", i))
+	}
+	ev := events(100, sites...)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(25)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := pub.Publish(ctx, ev); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,19 +85,82 @@ type lease struct {
 	// known lost.
 	lost     context.Context
 	loseThis context.CancelCauseFunc
+
+	// A stream entry may hold more events than a batch takes: its events
+	// are handed out over several batches, and the entry is acknowledged
+	// with the batch that holds its last one. cursor is the last stream
+	// entry read ("0" before the first: a new owner starts with the
+	// pending entries); rest are the events read and not handed out yet;
+	// ends maps the id of the last event of each entry of several events
+	// read and not acknowledged to how many the entry holds.
+	cursor string
+	rest   []analytics.Entry
+	ends   map[string]int
 }
+
+// idle reports whether l can be given back without a replay: no batch in
+// hand and no entry partly handed out (its next owner would hand out its
+// first events again; the store would count them once, but why redo them).
+func (l *lease) idle() bool { return !l.busy && len(l.rest) == 0 }
 
 // The scripts check the lease and act in one step, so a processor whose
 // lease lapsed can never read entries of a partition another now owns.
 var (
+	//
+	// It reads entries after ARGV[6] (the reader's cursor) holding about
+	// ARGV[5] events (never fewer than one entry): first those handed out
+	// before and not acknowledged (a new owner's replay), else new ones. An
+	// entry's size is its n field (1 without). As acknowledged entries are
+	// deleted, the entries after the cursor that are not pending are
+	// exactly the ones '>' hands out next, so XRANGE measures them first
+	// and no more than fit are handed out; while the partition's Surplus
+	// is 0 every entry holds one event and the count is the budget.
 	readScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASELOST lease lost') end
 if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('HELD partition held by a maintenance job') end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[4], ARGV[1], 'PX', 2 * tonumber(ARGV[2]))
-local r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '0')
-if r and r[1] and #r[1][2] > 0 then return r[1][2] end
-r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '>')
+local budget = tonumber(ARGV[5])
+local function size(e)
+  local f = e[2]
+  if f then
+    for i = 1, #f - 1, 2 do
+      if f[i] == 'n' then return tonumber(f[i + 1]) or 1 end
+    end
+  end
+  return 1
+end
+local r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', budget, 'STREAMS', KEYS[2], ARGV[6])
+if r and r[1] and #r[1][2] > 0 then
+  local out, n = {}, 0
+  for _, e in ipairs(r[1][2]) do
+    local s = size(e)
+    if #out > 0 and n + s > budget then break end
+    out[#out + 1] = e
+    n = n + s
+  end
+  return out
+end
+local count = budget
+if (tonumber(redis.call('GET', KEYS[5])) or 0) > 0 then
+  count = 0
+  local n, from, chunk = 0, '-', math.min(budget, 8)
+  if ARGV[6] ~= '0' then from = '(' .. ARGV[6] end
+  while n < budget do
+    local es = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', chunk)
+    for _, e in ipairs(es) do
+      local s = size(e)
+      if count > 0 and n + s > budget then return redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', count, 'STREAMS', KEYS[2], '>')[1][2] end
+      count, n = count + 1, n + s
+      if n >= budget then break end
+    end
+    if #es < chunk then break end
+    from = '(' .. es[#es][1]
+    chunk = math.max(1, math.min(256, math.floor((budget - n) * count / n) + 1))
+  end
+  if count == 0 then return {} end
+end
+r = redis.call('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', count, 'STREAMS', KEYS[2], '>')
 if r and r[1] then return r[1][2] end
 return {}
 `)
@@ -132,15 +197,27 @@ if wait < 0 then return 0 end
 return wait
 `)
 	// ackScript acknowledges and deletes entries in one atomic step, and only
-	// while the caller holds the lease.
+	// while the caller holds the lease. ARGV[4] entries of one event follow,
+	// then pairs of an entry of several and its count: those are deleted
+	// one by one, so the Surplus loses only what was really deleted (an
+	// entry acknowledged twice counts once). ARGV[3] is the batch's last
+	// event when the batch ended inside an entry, kept in Acked, else "".
 	ackScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASELOST lease lost') end
-for i = 3, #ARGV, 500 do
-  local j = math.min(i + 499, #ARGV)
+local last = 4 + tonumber(ARGV[4])
+for i = 5, last, 500 do
+  local j = math.min(i + 499, last)
   redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, i, j))
   redis.call('XDEL', KEYS[2], unpack(ARGV, i, j))
 end
-return #ARGV - 2
+local gone = 0
+for i = last + 1, #ARGV - 1, 2 do
+  redis.call('XACK', KEYS[2], ARGV[2], ARGV[i])
+  if redis.call('XDEL', KEYS[2], ARGV[i]) == 1 then gone = gone + tonumber(ARGV[i + 1]) - 1 end
+end
+if gone > 0 then redis.call('DECRBY', KEYS[3], gone) end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) else redis.call('DEL', KEYS[4]) end
+return 1
 `)
 )
 
@@ -258,7 +335,8 @@ func (c *Consumer) maintain(parent context.Context) {
 			}
 			// A previous owner cut off mid-write may still have writes in
 			// flight: wait until its fence key is gone.
-			l := &lease{until: sent.Add(ttl - margin(ttl)), readyAt: time.Now().Add(time.Duration(wait) * time.Millisecond)}
+			l := &lease{until: sent.Add(ttl - margin(ttl)), readyAt: time.Now().Add(time.Duration(wait) * time.Millisecond),
+				cursor: "0", ends: map[string]int{}}
 			l.lost, l.loseThis = context.WithCancelCause(context.Background())
 			c.mu.Lock()
 			c.owned = append(c.owned, p)
@@ -272,7 +350,7 @@ func (c *Consumer) maintain(parent context.Context) {
 		victim := -1
 		c.mu.Lock()
 		for _, p := range c.owned {
-			if !c.leases[p].busy {
+			if c.leases[p].idle() {
 				victim = p
 				break
 			}
@@ -308,13 +386,13 @@ func (c *Consumer) lose(p int) {
 	}
 }
 
-// giveUp releases p unless a batch of it is in hand; the check and the
-// removal happen under one lock, so Fetch can never read a partition that
-// is being given away.
+// giveUp releases p unless a batch of it is in hand, or an entry of it is
+// partly handed out; the check and the removal happen under one lock, so
+// Fetch can never read a partition that is being given away.
 func (c *Consumer) giveUp(ctx context.Context, p int) bool {
 	c.mu.Lock()
 	l := c.leases[p]
-	if l == nil || l.busy {
+	if l == nil || !l.idle() {
 		c.mu.Unlock()
 		return false
 	}
@@ -430,7 +508,7 @@ func (c *Consumer) fetchOnce(ctx context.Context, max int) (analytics.Batch, err
 		if !c.claim(p) {
 			continue
 		}
-		entries, err := c.read(ctx, p, max)
+		entries, err := c.take(ctx, p, max)
 		if err != nil || len(entries) == 0 {
 			c.unclaim(p)
 			if err != nil {
@@ -482,9 +560,105 @@ func max1(n int) int {
 	return n
 }
 
-func (c *Consumer) read(ctx context.Context, p, max int) ([]analytics.Entry, error) {
-	keys := []string{c.keys.Lease(p), c.keys.Stream(p), c.keys.Hold(p), c.keys.Fence(p)}
-	args := []any{c.cfg.Name, c.cfg.LeaseTTL.Milliseconds(), group, consumer, max}
+// take returns up to max events of p: those of entries read before and not
+// handed out yet, else those of entries read now (never both, so a read
+// that finds the partition held or lost has nothing in hand). The caller
+// has claimed p, so nothing else touches its lease state meanwhile.
+func (c *Consumer) take(ctx context.Context, p, max int) ([]analytics.Entry, error) {
+	c.mu.Lock()
+	l := c.leases[p]
+	if l == nil {
+		c.mu.Unlock()
+		return nil, nil
+	}
+	out := l.rest[:min(max, len(l.rest)):min(max, len(l.rest))]
+	l.rest = l.rest[len(out):]
+	cursor := l.cursor
+	c.mu.Unlock()
+	if len(out) > 0 {
+		return c.handOut(ctx, p, out)
+	}
+	var handed, acked string
+	if cursor == "0" {
+		// A new owner: which events of a pending entry were stored and
+		// acknowledged already, and where did the batch in flight end?
+		if v, err := c.rdb.MGet(ctx, c.keys.Acked(p), c.keys.Handed(p)).Result(); err == nil && len(v) == 2 {
+			acked, _ = v[0].(string)
+			handed, _ = v[1].(string)
+		}
+	}
+	raw, err := c.read(ctx, p, max, cursor)
+	if err == nil && len(raw) == 0 && cursor == "0" {
+		// Nothing was pending: no replay to shape. "0-0" reads the same
+		// but spares the next reads the look at Handed.
+		c.mu.Lock()
+		if l := c.leases[p]; l != nil && l.cursor == "0" {
+			l.cursor = "0-0"
+		}
+		c.mu.Unlock()
+	}
+	if err != nil || len(raw) == 0 {
+		return nil, err
+	}
+	entries, ends, err := parseEntries(raw)
+	if err != nil {
+		return nil, err
+	}
+	if i := slices.IndexFunc(entries, func(e analytics.Entry) bool { return e.ID == acked }); i >= 0 {
+		entries = entries[i+1:]
+	}
+	n := min(max, len(entries))
+	if i := slices.IndexFunc(entries[:n], func(e analytics.Entry) bool { return e.ID == handed }); i >= 0 {
+		n = i + 1
+	}
+	c.mu.Lock()
+	if l = c.leases[p]; l == nil { // lost while reading: the next owner replays
+		c.mu.Unlock()
+		return nil, nil
+	}
+	l.cursor = raw[len(raw)-1].ID
+	for id, n := range ends {
+		l.ends[id] = n
+	}
+	l.rest = entries[n:]
+	c.mu.Unlock()
+	if n == 0 {
+		return nil, nil
+	}
+	return c.handOut(ctx, p, entries[:n:n])
+}
+
+// handOut records, when the batch ends inside an entry of several, the id
+// of its last event in Keys.Handed, and returns the batch. Failing to record
+// it is no loss: it only shapes a new owner's first batch.
+func (c *Consumer) handOut(ctx context.Context, p int, batch []analytics.Entry) ([]analytics.Entry, error) {
+	c.mu.Lock()
+	var next string
+	if l := c.leases[p]; l != nil && len(l.rest) > 0 {
+		next = l.rest[0].ID
+	}
+	c.mu.Unlock()
+	last := batch[len(batch)-1].ID
+	if next != "" && entryOf(next) == entryOf(last) {
+		_ = c.rdb.Set(ctx, c.keys.Handed(p), last, 0).Err()
+	}
+	return batch, nil
+}
+
+// entryOf is the stream entry id of an event's entry id: "a-b" of "a-b-i".
+func entryOf(id string) string {
+	if i := strings.IndexByte(id, '-'); i >= 0 {
+		if j := strings.IndexByte(id[i+1:], '-'); j >= 0 {
+			return id[:i+1+j]
+		}
+	}
+	return id
+}
+
+// read runs the read script for about max events after cursor.
+func (c *Consumer) read(ctx context.Context, p, max int, cursor string) ([]redis.XMessage, error) {
+	keys := []string{c.keys.Lease(p), c.keys.Stream(p), c.keys.Hold(p), c.keys.Fence(p), c.keys.Surplus(p)}
+	args := []any{c.cfg.Name, c.cfg.LeaseTTL.Milliseconds(), group, consumer, max, cursor}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
 	defer cancel()
 	sent := time.Now()
@@ -513,7 +687,7 @@ func (c *Consumer) read(ctx context.Context, p, max int) ([]analytics.Entry, err
 	}
 	// The script renewed the lease: that moves the write deadline on too.
 	c.renewed(p, sent)
-	return parseEntries(res)
+	return streamEntries(res)
 }
 
 // WriteContext implements analytics.Consumer. The context ends with cause
@@ -556,44 +730,83 @@ func fencedOut(ctx context.Context) (context.Context, context.CancelFunc) {
 	return wctx, func() {}
 }
 
-// parseEntries decodes the script's reply: a list of [id, [field, value]]
+// streamEntries reads the script's reply: a list of [id, [field, value]]
 // pairs; a pending entry deleted meanwhile has no fields.
-func parseEntries(res any) ([]analytics.Entry, error) {
+func streamEntries(res any) ([]redis.XMessage, error) {
 	list, ok := res.([]any)
 	if !ok {
 		return nil, fmt.Errorf("redisqueue: unexpected reply %T", res)
 	}
-	out := make([]analytics.Entry, 0, len(list))
+	out := make([]redis.XMessage, 0, len(list))
 	for _, item := range list {
 		pair, ok := item.([]any)
 		if !ok || len(pair) < 1 {
 			return nil, fmt.Errorf("redisqueue: unexpected entry %T", item)
 		}
-		id, _ := pair[0].(string)
-		e := analytics.Entry{ID: id}
+		m := redis.XMessage{Values: map[string]any{}}
+		m.ID, _ = pair[0].(string)
 		var fields []any
 		if len(pair) > 1 {
 			fields, _ = pair[1].([]any)
 		}
 		for i := 0; i+1 < len(fields); i += 2 {
-			if k, _ := fields[i].(string); k == field {
-				v, _ := fields[i+1].(string)
-				e.Raw = []byte(v)
+			if k, _ := fields[i].(string); k != "" {
+				m.Values[k] = fields[i+1]
 			}
 		}
-		switch {
-		case e.Raw == nil:
-			e.Err = errors.New("entry has no event (deleted or written by something else)")
-		default:
-			if err := json.Unmarshal(e.Raw, &e.Event); err != nil {
-				e.Err = fmt.Errorf("entry is not a valid event: %w", err)
-			} else if e.Event.ID == "" || e.Event.SiteID == "" || e.Event.EventType == "" {
-				e.Err = errors.New("entry lacks id, site_id or event_type")
-			}
-		}
-		out = append(out, e)
+		out = append(out, m)
 	}
 	return out, nil
+}
+
+// parseEntries turns stream entries into one analytics.Entry per event. An
+// entry of one event keeps the stream entry's id; the i-th event of an
+// entry of several is "<entry id>-i", and ends maps the id of its last
+// event (of the whole entry, when it cannot be read) to their number.
+func parseEntries(msgs []redis.XMessage) (out []analytics.Entry, ends map[string]int, err error) {
+	out = make([]analytics.Entry, 0, len(msgs))
+	ends = map[string]int{}
+	for _, m := range msgs {
+		v, ok := m.Values[field].(string)
+		n, _ := strconv.Atoi(fmt.Sprint(m.Values[count]))
+		if n < 2 {
+			e := analytics.Entry{ID: m.ID}
+			if ok {
+				e.Raw = []byte(v)
+			}
+			decodeEntry(&e)
+			out = append(out, e)
+			continue
+		}
+		var raws []json.RawMessage
+		if err := json.Unmarshal([]byte(v), &raws); err != nil || len(raws) == 0 {
+			id := m.ID + "-0"
+			ends[id] = n
+			out = append(out, analytics.Entry{ID: id, Raw: []byte(v), Err: fmt.Errorf("entry of %d events is not a JSON array of events: %v", n, err)})
+			continue
+		}
+		for i, raw := range raws {
+			e := analytics.Entry{ID: m.ID + "-" + strconv.Itoa(i), Raw: raw}
+			decodeEntry(&e)
+			out = append(out, e)
+		}
+		ends[out[len(out)-1].ID] = n
+	}
+	return out, ends, nil
+}
+
+// decodeEntry decodes e.Raw into e.Event, or says in e.Err why it cannot.
+func decodeEntry(e *analytics.Entry) {
+	switch {
+	case e.Raw == nil:
+		e.Err = errors.New("entry has no event (deleted or written by something else)")
+	default:
+		if err := json.Unmarshal(e.Raw, &e.Event); err != nil {
+			e.Err = fmt.Errorf("entry is not a valid event: %w", err)
+		} else if e.Event.ID == "" || e.Event.SiteID == "" || e.Event.EventType == "" {
+			e.Err = errors.New("entry lacks id, site_id or event_type")
+		}
+	}
 }
 
 // Ack implements analytics.Consumer. Acknowledged entries are deleted from
@@ -604,14 +817,37 @@ func (c *Consumer) Ack(ctx context.Context, b analytics.Batch) error {
 	if len(b.Entries) == 0 {
 		return nil
 	}
-	args := make([]any, 0, len(b.Entries)+2)
-	args = append(args, c.cfg.Name, group)
-	for _, e := range b.Entries {
-		args = append(args, e.ID)
+	// The stream entries the batch completes: those of one event, and those
+	// of several whose last event it holds (the others' last events come in
+	// a later batch, which acknowledges them).
+	args := make([]any, 4, len(b.Entries)+4)
+	args[0], args[1], args[2] = c.cfg.Name, group, ""
+	var several []any
+	var done []string
+	c.mu.Lock()
+	var ends map[string]int
+	if l := c.leases[b.Partition]; l != nil {
+		ends = l.ends
 	}
+	for i, e := range b.Entries {
+		_, end := ends[e.ID]
+		switch {
+		case end:
+			several = append(several, entryOf(e.ID), ends[e.ID])
+			done = append(done, e.ID)
+		case strings.Count(e.ID, "-") == 1:
+			args = append(args, e.ID)
+		case i == len(b.Entries)-1:
+			args[2] = e.ID // the batch ends inside an entry
+		}
+	}
+	c.mu.Unlock()
+	args[3] = len(args) - 4
+	args = append(args, several...)
 	actx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
 	defer cancel()
-	err := ackScript.Run(actx, c.rdb, []string{c.keys.Lease(b.Partition), c.keys.Stream(b.Partition)}, args...).Err()
+	keys := []string{c.keys.Lease(b.Partition), c.keys.Stream(b.Partition), c.keys.Surplus(b.Partition), c.keys.Acked(b.Partition)}
+	err := ackScript.Run(actx, c.rdb, keys, args...).Err()
 	if err != nil && strings.HasPrefix(err.Error(), "LEASELOST") {
 		c.lose(b.Partition)
 		return ErrFenced
@@ -622,6 +858,9 @@ func (c *Consumer) Ack(ctx context.Context, b analytics.Batch) error {
 	c.mu.Lock()
 	if l := c.leases[b.Partition]; l != nil {
 		l.busy, l.unclean = false, false
+		for _, id := range done {
+			delete(l.ends, id)
+		}
 	}
 	c.mu.Unlock()
 	return nil
@@ -629,7 +868,14 @@ func (c *Consumer) Ack(ctx context.Context, b analytics.Batch) error {
 
 // Drop implements analytics.Consumer: the batch stays unacknowledged and
 // will be handed out again, first, by the next Fetch of its partition.
-func (c *Consumer) Drop(b analytics.Batch) { c.unclaim(b.Partition) }
+func (c *Consumer) Drop(b analytics.Batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.leases[b.Partition]; l != nil {
+		l.rest = append(slices.Clip(b.Entries), l.rest...)
+		l.busy = false
+	}
+}
 
 // DeadLetter implements analytics.Consumer.
 func (c *Consumer) DeadLetter(ctx context.Context, partition int, e analytics.Entry, reason error) error {

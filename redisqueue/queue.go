@@ -44,6 +44,25 @@ func (k Keys) Fence(p int) string { return k.Stream(p) + ":fence" }
 // partition p up and leave it alone until the key is gone.
 func (k Keys) Hold(p int) string { return k.Stream(p) + ":hold" }
 
+// Surplus is the counter of how many more events than entries partition
+// p's stream holds: an entry holds the events of one request for the
+// partition, so the backlog in events is the stream's length plus this.
+// Entries of one event leave it alone, so a single event costs one XADD.
+func (k Keys) Surplus(p int) string { return k.Stream(p) + ":surplus" }
+
+// Handed is the id of the last event handed out of an entry of several
+// whose other events were still to come: a new owner replays the pending
+// entries up to it as its first batch, so the batch in flight at a takeover
+// is replayed as it was (any other cut would be as correct, the store being
+// idempotent, but less plain to follow).
+func (k Keys) Handed(p int) string { return k.Stream(p) + ":handed" }
+
+// Acked is the id of the last acknowledged event of an entry of several
+// whose other events are still to come (the entry stays pending until its
+// last one is acknowledged): a new owner replays that entry from the event
+// after it, so an event acknowledged is never handed out again.
+func (k Keys) Acked(p int) string { return k.Stream(p) + ":acked" }
+
 // DeadLetters is the stream of entries that could never be stored.
 func (k Keys) DeadLetters() string { return k.Prefix + "deadletter" }
 
@@ -66,10 +85,15 @@ func (k Keys) Partition(siteID string) int {
 // consumer name inside it: the lease, not the name, says who owns a
 // partition, so a new owner finds the old owner's pending entries under the
 // same name and replays them with a plain XREADGROUP from 0.
+//
+// An entry's field e holds one event as a JSON object, or, with field n
+// (their number, at least 2), several as a JSON array: the events of one
+// Publish call for one partition, in order.
 const (
 	group    = "processors"
 	consumer = "owner"
 	field    = "e"
+	count    = "n"
 )
 
 // CheckMeta records the partition count on first use and refuses a different
@@ -109,20 +133,28 @@ func (p Ping) Ping(ctx context.Context) error {
 	return unavailable("redis: ping", p.RDB.Ping(ctx).Err())
 }
 
-// Backlog returns the number of entries in the partition streams: queued and
-// not yet acknowledged (acknowledged entries are deleted).
+// Backlog returns the number of events in the partition streams: queued
+// and not yet acknowledged (acknowledged entries are deleted).
 func Backlog(ctx context.Context, rdb redis.UniversalClient, k Keys) (int64, error) {
 	pipe := rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, k.Partitions)
-	for p := range cmds {
-		cmds[p] = pipe.XLen(ctx, k.Stream(p))
+	lens := make([]*redis.IntCmd, k.Partitions)
+	surplus := make([]*redis.StringCmd, k.Partitions)
+	for p := range lens {
+		lens[p] = pipe.XLen(ctx, k.Stream(p))
+		surplus[p] = pipe.Get(ctx, k.Surplus(p))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return 0, unavailable("redis: backlog", err)
 	}
 	var n int64
-	for _, c := range cmds {
-		n += c.Val()
+	for p := range lens {
+		n += lens[p].Val() + surplusOf(surplus[p])
 	}
 	return n, nil
+}
+
+// surplusOf reads a Surplus counter; absent is 0.
+func surplusOf(c *redis.StringCmd) int64 {
+	n, _ := c.Int64()
+	return max(n, 0)
 }

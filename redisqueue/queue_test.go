@@ -206,7 +206,7 @@ func TestTakeoverReplaysPendingFirst(t *testing.T) {
 		t.Fatalf("after the pending entries came %s..%s", rest[0], rest[19])
 	}
 	// The old owner can no longer read: its lease is gone.
-	if entries, err := a.read(ctx, 0, 10); err != nil || len(entries) != 0 {
+	if entries, err := a.read(ctx, 0, 10, "0"); err != nil || len(entries) != 0 {
 		t.Fatalf("zombie read %d entries, %v", len(entries), err)
 	}
 }

@@ -86,8 +86,8 @@ func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, ever
 // PartitionStatus describes one partition stream.
 type PartitionStatus struct {
 	Partition int
-	Length    int64         // entries not yet acknowledged (queued + pending)
-	Pending   int64         // entries handed to the owner, not yet acknowledged
+	Length    int64         // events not yet acknowledged (queued + pending)
+	Pending   int64         // stream entries handed to the owner, not yet acknowledged (an entry holds the events of one request)
 	Owner     string        // processor holding the lease, "" when none
 	OldestAge time.Duration // age of the oldest entry, 0 when empty
 }
@@ -107,11 +107,13 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 	var st Status
 	pipe := rdb.Pipeline()
 	lens := make([]*redis.IntCmd, k.Partitions)
+	surplus := make([]*redis.StringCmd, k.Partitions)
 	pend := make([]*redis.XPendingCmd, k.Partitions)
 	owners := make([]*redis.StringCmd, k.Partitions)
 	oldest := make([]*redis.XMessageSliceCmd, k.Partitions)
 	for p := 0; p < k.Partitions; p++ {
 		lens[p] = pipe.XLen(ctx, k.Stream(p))
+		surplus[p] = pipe.Get(ctx, k.Surplus(p))
 		pend[p] = pipe.XPending(ctx, k.Stream(p), group)
 		owners[p] = pipe.Get(ctx, k.Lease(p))
 		oldest[p] = pipe.XRangeN(ctx, k.Stream(p), "-", "+", 1)
@@ -126,7 +128,7 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 	}
 	now := time.Now()
 	for p := 0; p < k.Partitions; p++ {
-		ps := PartitionStatus{Partition: p, Length: lens[p].Val(), Owner: owners[p].Val()}
+		ps := PartitionStatus{Partition: p, Length: lens[p].Val() + surplusOf(surplus[p]), Owner: owners[p].Val()}
 		if pend[p].Err() == nil {
 			ps.Pending = pend[p].Val().Count
 		}

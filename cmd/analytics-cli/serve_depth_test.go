@@ -3,10 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -217,21 +215,7 @@ func TestRandomizedDimensions(t *testing.T) {
 
 	api := func(endpoint string, q url.Values) map[string]any {
 		t.Helper()
-		u := p.reporter + "/api/v1/stats/" + endpoint + "?" + q.Encode()
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %s %s", u, resp.Status, b)
-		}
-		var out map[string]any
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return getJSON(t, p.reporter+"/api/v1/stats/"+endpoint+"?"+q.Encode())
 	}
 	num := func(v any) int { f, _ := v.(float64); return int(f) }
 	type rng2 struct{ period, date, pk string }

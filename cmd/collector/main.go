@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
+			daemon.TuneCollectorGC(getenv)
 			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log)
 		},
 	}

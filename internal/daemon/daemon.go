@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -220,4 +221,18 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	err = httpx.Serve(ctx, ln, r.Handler(), shutdownGrace, log)
 	log.Info().Err(err).Msg("reporter stopped")
 	return err
+}
+
+// CollectorGCPercent is the collector's GOGC unless the environment sets
+// one. Its live heap is a few MB while each request allocates about its
+// body's size again, so at Go's default of 100 it collects hundreds of times
+// a second under load; at 400 the collector spends about a third less CPU
+// per batch request for a heap a few MB larger (README, Performance).
+const CollectorGCPercent = 400
+
+// TuneCollectorGC sets CollectorGCPercent unless getenv says GOGC.
+func TuneCollectorGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(CollectorGCPercent)
+	}
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics/internal/testenv"
+)
+
+// readmeImports are the packages a README fragment (a Go block that is not
+// a whole program) may use, by the name it uses them under.
+var readmeImports = map[string]string{
+	"context": "context", "log": "log", "http": "net/http", "time": "time", "fmt": "fmt",
+	"sdk": "github.com/siteanalytics/analytics/sdk",
+}
+
+// readmeProgram makes a Go block of the README a program: a whole program
+// as it is, a fragment inside main with the imports it uses. Its collector
+// is the test's.
+func readmeProgram(block, collector string) string {
+	block = strings.ReplaceAll(block, "http://localhost:3000", collector)
+	if strings.HasPrefix(block, "package main") {
+		return block
+	}
+	var imports []string
+	for name, path := range readmeImports {
+		if regexp.MustCompile(`\b` + name + `\.`).MatchString(block) {
+			imports = append(imports, fmt.Sprintf("%q", path))
+		}
+	}
+	sort.Strings(imports)
+	return "package main\n\nimport (\n" + strings.Join(imports, "\n") + "\n)\n\nfunc main() {\n" + block + "\n}\n"
+}
+
+// TestReadmeGoBlocks compiles and runs every Go block of the README
+// against the real pipeline, and checks what the Segment example sent.
+func TestReadmeGoBlocks(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d Go blocks in the README; the SDK and the Segment examples are expected", len(blocks))
+	}
+	p := startPipeline(t)
+	for i, b := range blocks {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "main.go")
+		if err := os.WriteFile(file, []byte(readmeProgram(b[1], p.collector)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		// Run from this module so the program builds with its dependencies.
+		out, err := exec.CommandContext(ctx, "go", "run", file).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("README Go block %d does not run: %v\n%s\n--- block:\n%s", i+1, err, out, b[1])
+		}
+	}
+	// The Segment example: one page view of /pricing by user-001 from the
+	// newsletter, and an order.
+	today := time.Now().UTC().Format("2006-01-02")
+	testenv.Eventually(t, 30*time.Second, func() error {
+		st, raw := getStats(t, p.reporter, "my-shop", today)
+		if st.TotalViews != 1 || st.UniqueUsers != 1 || len(st.TopPaths) != 1 || st.TopPaths[0].Path != "/pricing" {
+			return fmt.Errorf("/stats = %s", raw)
+		}
+		return nil
+	})
+	got := getJSON(t, p.reporter+"/api/v1/stats/breakdown?site_id=my-shop&period=day&date="+today+"&property=event:name&metrics=events")["results"]
+	want := []any{map[string]any{"name": "Order Completed", "events": 1.0}, map[string]any{"name": "page_view", "events": 1.0}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events by name %v, want %v", got, want)
+	}
+}

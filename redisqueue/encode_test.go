@@ -1,0 +1,46 @@
+package redisqueue
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+)
+
+// The queue's hand-written encoder writes exactly what json.Marshal writes.
+func TestAppendEventIsJSONMarshal(t *testing.T) {
+	at := time.Date(2025, 11, 12, 19, 30, 1, 123456789, time.UTC)
+	for _, ev := range []analytics.Event{
+		{ID: "a", SiteID: "s", EventType: "page_view", Timestamp: at},
+		{ID: "01JD7X5Q9R3M8K2N4P6T0V1W3Y", SiteID: "site-abc-123", EventType: "Order Completed", Path: "/caf%C3%A9", UserID: "user \"x\" <&> \u2028\u2029 \x01\x1f\t\n\r\b\f é \xff",
+			Timestamp: at.Truncate(time.Second), Props: map[string]any{"z": 1.0, "a": "x<y", "m": true, "n": -0.0000001, "big": 1e21, "f": 3.25, "neg": -42.0, "ex": 1.5e-7, "zero": 0.0, "i": json.Number("12")},
+			UTMSource: "hn", UTMMedium: "m", UTMCampaign: "c", UTMContent: "ct", UTMTerm: "t", Source: "Google", ReferrerHost: "google.com",
+			Browser: "Chrome", OS: "Windows", Device: "desktop", Country: "DE", Client: analytics.ClientHints{IP: "1.2.3.4"}},
+		{ID: "b", SiteID: "s", EventType: "x", Timestamp: time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC), Props: map[string]any{}},
+	} {
+		want, err := json.Marshal(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendEvent(nil, &ev)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("appendEvent:\n got %s (%v)\nwant %s", got, err, want)
+		}
+	}
+}
+
+func FuzzAppendEvent(f *testing.F) {
+	f.Add("id", "site", "page_view", "/p", "u", "x<&>\u2028", "k", 1.5, true, int64(1731439801123456789))
+	f.Add("", "\xff\x00", "\"\\", "", "", "", "", 1e-7, false, int64(0))
+	f.Fuzz(func(t *testing.T, id, site, typ, path, user, sv, key string, fv float64, bv bool, ns int64) {
+		ev := analytics.Event{ID: id, SiteID: site, EventType: typ, Path: path, UserID: user, Timestamp: time.Unix(0, ns).UTC(),
+			Props: map[string]any{key: sv, key + "f": fv, key + "b": bv}, Browser: sv}
+		want, werr := json.Marshal(&ev)
+		got, gerr := appendEvent(nil, &ev)
+		if (werr != nil) != (gerr != nil) || werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("appendEvent:\n got %s (%v)\nwant %s (%v)", got, gerr, want, werr)
+		}
+	})
+}
