@@ -3,6 +3,7 @@
 package collector
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
