@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +62,10 @@ func TestReadmeGoBlocks(t *testing.T) {
 		if err := os.WriteFile(file, []byte(readmeProgram(b[1], p.collector)), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if strings.Contains(b[1], "signal.NotifyContext") {
+			readmeServer(t, p, file)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		// Run from this module so the program builds with its dependencies.
 		out, err := exec.CommandContext(ctx, "go", "run", file).CombinedOutput()
@@ -82,4 +89,72 @@ func TestReadmeGoBlocks(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("events by name %v, want %v", got, want)
 	}
+}
+
+// readmeServer runs the README's web server example: 10 requests, then
+// SIGTERM, which it must survive with every page view delivered and exit
+// within its shutdown deadline.
+func readmeServer(t *testing.T, p *pipeline, file string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "server")
+	if out, err := exec.Command("go", "build", "-o", bin, file).CombinedOutput(); err != nil {
+		t.Fatalf("the README's server does not build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "ADDR="+addr, "COLLECTOR_URL="+p.collector)
+	out := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	testenv.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get("http://" + addr + "/readme-0")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	for i := 1; i < 10; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://%s/readme-%d", addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the README's server exited with %v after SIGTERM:\n%s", err, out.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the README's server did not stop within 15 s of SIGTERM:\n%s", out.String())
+	}
+	t.Logf("the README's server stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	testenv.Eventually(t, 30*time.Second, func() error {
+		st, raw := getStats(t, p.reporter, "site-abc-123", time.Now().UTC().Format("2006-01-02"))
+		n := 0
+		for _, tp := range st.TopPaths {
+			if strings.HasPrefix(tp.Path, "/readme-") {
+				n += int(tp.Views)
+			}
+		}
+		if n != 10 {
+			return fmt.Errorf("%d of the 10 page views the server saw before SIGTERM are counted: %s", n, raw)
+		}
+		return nil
+	})
 }
