@@ -55,7 +55,7 @@ func TestQueueShowsAndListsDeadLetters(t *testing.T) {
 		}
 	}
 	out = cli(t, env, "queue")
-	for _, want := range []string{"Dead letters    3", "Warning: 3 event(s) could not be stored", "analytics-cli queue deadletters", "analytics-cli queue replay"} {
+	for _, want := range []string{"Dead letters    3", "Warning: 3 events could not be stored", "analytics-cli queue deadletters", "analytics-cli queue replay"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("queue output lacks %q:\n%s", want, out)
 		}

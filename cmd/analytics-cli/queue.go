@@ -135,8 +135,8 @@ func age(d time.Duration) string {
 // deadLetterWarning tells the user what waiting dead letters mean and what
 // to do about them.
 func deadLetterWarning(n int64) string {
-	return fmt.Sprintf("Warning: %d event(s) could not be stored and wait in the dead-letter stream (they are kept, never trimmed).\n"+
-		"  See why with `analytics-cli queue deadletters`, fix the cause, then run `analytics-cli queue replay`.", n)
+	return fmt.Sprintf("Warning: %s could not be stored and wait in the dead-letter stream (they are kept, never trimmed).\n"+
+		"  See why with `analytics-cli queue deadletters`, fix the cause, then run `analytics-cli queue replay`.", plural(n, "event"))
 }
 
 func printDeadLetters(w io.Writer, dl []redisqueue.DeadLetter, total int64) error {
