@@ -45,7 +45,60 @@ func appendEvent(b []byte, ev *analytics.Event) ([]byte, error) {
 	} {
 		b = appendField(b, f.name, f.v)
 	}
+	if v := ev.Visit; v != nil {
+		var err error
+		if b, err = appendVisit(append(b, `,"visit":`...), v); err != nil {
+			return nil, err
+		}
+	}
 	return append(b, '}'), nil
+}
+
+// appendVisit appends the visit annotation as json.Marshal writes it. The
+// annotation is what the processor counts visits from: an encoder that
+// dropped it would lose every visit without an error.
+func appendVisit(b []byte, v *analytics.Visit) ([]byte, error) {
+	b = append(b, '{')
+	if v.Start {
+		b = append(b, `"start":true,`...)
+	}
+	if v.Late {
+		b = append(b, `"late":true,`...)
+	}
+	b = append(b, `"began":"`...)
+	if y := v.Began.Year(); y < 0 || y >= 10000 {
+		return nil, &json.UnsupportedValueError{Str: "visit began: year outside [0,9999]"}
+	}
+	b = v.Began.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	for _, f := range [...]struct {
+		name string
+		n    int64
+	}{{"gap", v.Gap}, {"views", v.Views}, {"duration", v.Duration}} {
+		if f.n != 0 {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = strconv.AppendInt(b, f.n, 10)
+		}
+	}
+	b = appendField(b, "entry", v.Entry)
+	b = appendField(b, "exit", v.Exit)
+	b = append(b, `,"attrs":{`...)
+	a := v.Attrs
+	start := len(b)
+	for _, f := range [...]struct{ name, v string }{
+		{"source", a.Source}, {"referrer_host", a.ReferrerHost}, {"utm_source", a.UTMSource},
+		{"utm_medium", a.UTMMedium}, {"utm_campaign", a.UTMCampaign}, {"browser", a.Browser},
+		{"os", a.OS}, {"device", a.Device}, {"country", a.Country},
+	} {
+		b = appendField(b, f.name, f.v)
+	}
+	if len(b) > start {
+		// appendField writes a leading comma; the object's first field has none.
+		b = append(b[:start], b[start+1:]...)
+	}
+	return append(b, '}', '}'), nil
 }
 
 // appendField appends ,"name":"v" unless v is empty (omitempty).

@@ -3,6 +3,7 @@ package redisqueue
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -19,6 +20,11 @@ func TestAppendEventIsJSONMarshal(t *testing.T) {
 			UTMSource: "hn", UTMMedium: "m", UTMCampaign: "c", UTMContent: "ct", UTMTerm: "t", Source: "Google", ReferrerHost: "google.com",
 			Browser: "Chrome", OS: "Windows", Device: "desktop", Country: "DE", Client: analytics.ClientHints{IP: "1.2.3.4"}},
 		{ID: "b", SiteID: "s", EventType: "x", Timestamp: time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC), Props: map[string]any{}},
+		{ID: "v", SiteID: "s", EventType: "page_view", Timestamp: at, Visit: &analytics.Visit{Start: true, Began: at}},
+		{ID: "w", SiteID: "s", EventType: "page_view", Timestamp: at, Visit: &analytics.Visit{Late: true, Began: at.Add(-time.Hour), Gap: 61, Views: 3,
+			Duration: 1200, Entry: "/a<b>", Exit: "/\u00e9\"x", Attrs: analytics.VisitAttrs{Source: "Google", ReferrerHost: "google.com", UTMSource: "hn",
+				UTMMedium: "email", UTMCampaign: "launch", Browser: "Firefox", OS: "Linux", Device: "desktop", Country: "FR"}}},
+		{ID: "x", SiteID: "s", EventType: "signup", Timestamp: at, Visit: &analytics.Visit{Began: at, Gap: -1, Attrs: analytics.VisitAttrs{Country: "DE"}}},
 	} {
 		want, err := json.Marshal(&ev)
 		if err != nil {
@@ -37,10 +43,49 @@ func FuzzAppendEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, site, typ, path, user, sv, key string, fv float64, bv bool, ns int64) {
 		ev := analytics.Event{ID: id, SiteID: site, EventType: typ, Path: path, UserID: user, Timestamp: time.Unix(0, ns).UTC(),
 			Props: map[string]any{key: sv, key + "f": fv, key + "b": bv}, Browser: sv}
+		if bv {
+			ev.Visit = &analytics.Visit{Start: ns%2 == 0, Late: ns%3 == 0, Began: time.Unix(0, ns/2).UTC(), Gap: ns % 1000, Views: int64(len(sv)),
+				Entry: path, Exit: sv, Attrs: analytics.VisitAttrs{Source: user, Country: key}}
+		}
 		want, werr := json.Marshal(&ev)
 		got, gerr := appendEvent(nil, &ev)
 		if (werr != nil) != (gerr != nil) || werr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("appendEvent:\n got %s (%v)\nwant %s (%v)", got, gerr, want, werr)
 		}
 	})
+}
+
+// An event with every field set encodes as json.Marshal does: a field added
+// to analytics.Event that the encoder does not know fails here, instead of
+// vanishing silently between the collector and the processor.
+func TestAppendEventCoversEveryField(t *testing.T) {
+	var ev analytics.Event
+	v := reflect.ValueOf(&ev).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f, sf := v.Field(i), v.Type().Field(i)
+		if sf.Tag.Get("json") == "-" {
+			continue
+		}
+		switch f.Interface().(type) {
+		case string:
+			f.SetString(sf.Name)
+		case time.Time:
+			f.Set(reflect.ValueOf(time.Date(2025, 11, 12, 10, 0, 0, 5, time.UTC)))
+		case map[string]any:
+			f.Set(reflect.ValueOf(map[string]any{"k": "v"}))
+		case *analytics.Visit:
+			f.Set(reflect.ValueOf(&analytics.Visit{Start: true, Began: time.Date(2025, 11, 12, 9, 0, 0, 0, time.UTC), Gap: 1, Views: 2, Duration: 3,
+				Entry: "/e", Exit: "/x", Attrs: analytics.VisitAttrs{Source: "s", Country: "DE"}}))
+		default:
+			t.Fatalf("analytics.Event.%s (%s): teach appendEvent (encode.go) and this test about it", sf.Name, sf.Type)
+		}
+	}
+	want, err := json.Marshal(&ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := appendEvent(nil, &ev)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("appendEvent:\n got %s (%v)\nwant %s", got, err, want)
+	}
 }

@@ -68,7 +68,11 @@ func TestReadmeGoBlocks(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		// Run from this module so the program builds with its dependencies.
-		out, err := exec.CommandContext(ctx, "go", "run", file).CombinedOutput()
+		cmd := exec.CommandContext(ctx, "go", "run", file)
+		// A program that outlives the deadline (go run's child keeps the
+		// output open) must not hold the test: stop waiting soon after.
+		cmd.WaitDelay = 10 * time.Second
+		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
 			t.Fatalf("README Go block %d does not run: %v\n%s\n--- block:\n%s", i+1, err, out, b[1])
