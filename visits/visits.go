@@ -113,9 +113,11 @@ func (a *Annotator) Close() {
 	})
 }
 
-// Key is the Redis key of a visitor's state. Site ids never hold '|'.
+// Key is the Redis key of a visitor's state. The site is its hash tag
+// (site ids never hold braces), so a site's keys share one Redis Cluster
+// slot and one script can take all of them.
 func (a *Annotator) Key(site, visitor string) string {
-	return a.prefix + "visit:" + site + "|" + visitor
+	return a.prefix + "visit:{" + site + "}:" + visitor
 }
 
 // Separators of the state and annotation strings: ASCII control
@@ -124,6 +126,8 @@ const (
 	unit   = "\x1f" // between fields
 	record = "\x1e" // between the state and the last annotation
 	group  = "\x1d" // between the attributes, one field for the script
+	// between separates the annotations of the script's answer.
+	between = "\x1c"
 )
 
 // maxSameTime bounds the ids remembered for the visitor's last instant: a
@@ -132,50 +136,84 @@ const (
 // visit's state twice.
 const maxSameTime = 16
 
-// script reads the visitor's state (KEYS[1]) and answers the event's
-// annotation, replacing the state. ARGV: event id, timestamp (Unix ms),
-// timeout (ms), key lifetime (ms), "1" for a page view, the page, the
-// event's own attributes (joined by group), maxSameTime.
+// script annotates one site's events of a round trip, in the order given,
+// as if each had its own script: it reads a visitor's state once (the
+// first time one of their events comes), keeps it in a Lua table while it
+// goes, and writes back, once each, the states that changed. KEYS: the
+// site's visitors' states (they share the site's hash slot). ARGV: timeout
+// (ms), key lifetime (ms), maxSameTime, the number A of distinct attribute
+// strings, those A strings (each an event's attributes joined by group);
+// then six per event: the index of its key in KEYS, its id, timestamp
+// (Unix ms), "1" for a page view, its page, and the index of its
+// attributes among the A. It answers the events' annotations joined by
+// between.
 //
 // State: id, ts, began, views, duration, entry, exit, the number and the
 // ids (comma-separated) of the events at ts, attrs; then record and the
 // annotation of the last event. Annotation: kind (S, C or L), began, gap,
-// views, duration, entry, exit, attrs.
+// views, duration, entry, exit, attrs. Fields held in the table: 1 id,
+// 2 ts (a number), 3 began, 4 views, 5 duration, 6 entry, 7 exit, 8 nsame,
+// 9 same, 10 attrs, 11 annotation, 12 ts as sent.
 var script = redis.NewScript(`
-local id, ts, timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local kind, began, gap, views, dur, entry, exit, attrs, nsame, same = 'S', ARGV[2], 0, 0, 0, '', '', ARGV[7], 1, ARGV[1]
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local lid, lts, lbegan, lviews, ldur, lentry, lexit, lnsame, lsame, lattrs, lann =
-    string.match(cur, '^(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\30(.*)$')
-  if lid == id then return lann end
-  local last = tonumber(lts)
-  if ts < last then return 'L' end
-  if ts == last then
-    if string.find(',' .. lsame .. ',', ',' .. id .. ',', 1, true) then return 'L' end
-    nsame, same = tonumber(lnsame), lsame
-    if nsame < tonumber(ARGV[8]) then nsame, same = nsame + 1, lsame .. ',' .. id end
-  end
-  if ts - last <= timeout then
-    attrs = lattrs
-    if math.floor(ts / 86400000) == math.floor(last / 86400000) then
-      kind, began, gap = 'C', lbegan, math.floor((ts - last + 500) / 1000)
-      views, dur, entry, exit = tonumber(lviews), tonumber(ldur), lentry, lexit
+local timeout, ttl, maxsame, na = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local states, dirty, out = {}, {}, {}
+for j = 5 + na, #ARGV, 6 do
+  local k, id, tss = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
+  local ts = tonumber(tss)
+  local s = states[k]
+  if s == nil then
+    s = false
+    local cur = redis.call('GET', KEYS[k])
+    if cur then
+      local lid, lts, lbegan, lviews, ldur, lentry, lexit, lnsame, lsame, lattrs, lann =
+        string.match(cur, '^(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\30(.*)$')
+      if lid then
+        s = {lid, tonumber(lts), lbegan, tonumber(lviews), tonumber(ldur), lentry, lexit, tonumber(lnsame), lsame, lattrs, lann, lts}
+      end
     end
+    states[k] = s
   end
-end
-local ann = kind .. '\31' .. began .. '\31' .. gap .. '\31' .. views .. '\31' .. dur .. '\31' .. entry .. '\31' .. exit .. '\31' .. attrs
-local page = ARGV[6]
-if ARGV[5] == '1' then
-  views = views + 1
-  if page ~= '' then
-    if entry == '' then entry = page end
-    exit = page
+  local ann
+  if s and s[1] == id then
+    ann = s[11]
+  elseif s and (ts < s[2] or (ts == s[2] and string.find(',' .. s[9] .. ',', ',' .. id .. ',', 1, true))) then
+    ann = 'L'
+  else
+    local kind, began, gap, views, dur, entry, exit, attrs, nsame, same = 'S', tss, 0, 0, 0, '', '', ARGV[4 + tonumber(ARGV[j + 5])], 1, id
+    if s then
+      local last = s[2]
+      if ts == last then
+        nsame, same = s[8], s[9]
+        if nsame < maxsame then nsame, same = nsame + 1, same .. ',' .. id end
+      end
+      if ts - last <= timeout then
+        attrs = s[10]
+        if math.floor(ts / 86400000) == math.floor(last / 86400000) then
+          kind, began, gap = 'C', s[3], math.floor((ts - last + 500) / 1000)
+          views, dur, entry, exit = s[4], s[5], s[6], s[7]
+        end
+      end
+    end
+    ann = kind .. '\31' .. began .. '\31' .. gap .. '\31' .. views .. '\31' .. dur .. '\31' .. entry .. '\31' .. exit .. '\31' .. attrs
+    if ARGV[j + 3] == '1' then
+      views = views + 1
+      local page = ARGV[j + 4]
+      if page ~= '' then
+        if entry == '' then entry = page end
+        exit = page
+      end
+    end
+    states[k] = {id, ts, began, views, dur + gap, entry, exit, nsame, same, attrs, ann, tss}
+    dirty[k] = true
   end
+  out[#out + 1] = ann
 end
-redis.call('SET', KEYS[1], id .. '\31' .. ARGV[2] .. '\31' .. began .. '\31' .. views .. '\31' .. (dur + gap) .. '\31' ..
-  entry .. '\31' .. exit .. '\31' .. nsame .. '\31' .. same .. '\31' .. attrs .. '\30' .. ann, 'PX', ARGV[4])
-return ann
+for k in pairs(dirty) do
+  local s = states[k]
+  redis.call('SET', KEYS[k], s[1] .. '\31' .. s[12] .. '\31' .. s[3] .. '\31' .. s[4] .. '\31' .. s[5] .. '\31' ..
+    s[6] .. '\31' .. s[7] .. '\31' .. s[8] .. '\31' .. s[9] .. '\31' .. s[10] .. '\30' .. s[11], 'PX', ttl)
+end
+return table.concat(out, '\28')
 `)
 
 // Annotate sets the Visit of every event that has a visitor key, taking
@@ -283,69 +321,141 @@ func (a *Annotator) flush(batch []*annotateReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
-	timeout := strconv.FormatInt(a.timeout.Milliseconds(), 10)
-	type slot struct{ req, i int }
-	var todo []slot
-	for ri, r := range live {
-		r.visits = make([]*analytics.Visit, len(r.events))
-		for i := range r.events {
-			todo = append(todo, slot{ri, i})
+	calls := a.siteCalls(live)
+	failed := make([]error, len(live))
+	fail := func(c *siteCall, err error) {
+		for _, s := range c.slots {
+			if failed[s.req] == nil {
+				failed[s.req] = err
+			}
 		}
 	}
-	failed := make([]error, len(live))
-	for attempt := 0; len(todo) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(todo))
+	for attempt := 0; len(calls) > 0; attempt++ {
+		cmds := make([]*redis.Cmd, len(calls))
 		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j, s := range todo {
-				e := live[s.req].events[s.i]
-				pv := "0"
-				if e.EventType == analytics.PageView {
-					pv = "1"
-				}
-				cmds[j] = script.EvalSha(ctx, p, []string{a.Key(e.SiteID, e.Visitor())},
-					e.ID, e.Timestamp.UnixMilli(), timeout, ttl, pv, e.Path, joinAttrs(e.VisitAttrs()), maxSameTime)
+			for i, c := range calls {
+				cmds[i] = script.EvalSha(ctx, p, c.keys, c.args...)
 			}
 			return nil
 		})
 		// Scripts unknown to the server (first use, or after a restart or
 		// SCRIPT FLUSH) are loaded and sent again; only those: the others
 		// ran.
-		var again []slot
-		for j, s := range todo {
-			err := cmds[j].Err()
-			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
-				again = append(again, s)
-				continue
-			}
-			if err == nil {
-				var v *analytics.Visit
-				if v, err = parse(cmds[j].Val(), live[s.req].events[s.i].Timestamp); err != nil {
-					err = analytics.Wrap(analytics.Internal, "visits", err)
+		var again []*siteCall
+		for i, c := range calls {
+			err := cmds[i].Err()
+			switch {
+			case err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
+				again = append(again, c)
+			case err != nil:
+				fail(c, analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", err))
+			default:
+				if err := c.answer(live, cmds[i].Val()); err != nil {
+					fail(c, analytics.Wrap(analytics.Internal, "visits", err))
 				}
-				live[s.req].visits[s.i] = v
-			} else {
-				err = analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", err)
-			}
-			if err != nil && failed[s.req] == nil {
-				failed[s.req] = err
 			}
 		}
 		if len(again) > 0 {
 			if err := script.Load(ctx, a.rdb).Err(); err != nil {
-				for _, s := range again {
-					if failed[s.req] == nil {
-						failed[s.req] = analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
-					}
+				for _, c := range again {
+					fail(c, analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err))
 				}
 				again = nil
 			}
 		}
-		todo = again
+		calls = again
 	}
 	for i, r := range live {
 		r.done <- failed[i]
 	}
+}
+
+// slot is one event of a round trip: its request and its place there.
+type slot struct{ req, i int }
+
+// siteCall is one script call: a site's events of a round trip, in the
+// order the script takes them.
+type siteCall struct {
+	keys  []string
+	args  []any
+	slots []slot
+}
+
+// siteCalls groups the requests' events by site, keeping their order
+// (request by request, each in time order), so each site's events take
+// one script call. It sets each request's visits to a slice to fill.
+func (a *Annotator) siteCalls(live []*annotateReq) []*siteCall {
+	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
+	timeout := strconv.FormatInt(a.timeout.Milliseconds(), 10)
+	type building struct {
+		call    *siteCall
+		keyOf   map[string]int // visitor -> index in KEYS (from 1)
+		attrsOf map[string]int // attribute string -> index among them (from 1)
+		attrs   []any
+		events  []any
+	}
+	var order []*building
+	bySite := map[string]*building{}
+	for ri, r := range live {
+		r.visits = make([]*analytics.Visit, len(r.events))
+		for i, e := range r.events {
+			b := bySite[e.SiteID]
+			if b == nil {
+				b = &building{call: &siteCall{}, keyOf: map[string]int{}, attrsOf: map[string]int{}}
+				bySite[e.SiteID] = b
+				order = append(order, b)
+			}
+			k, ok := b.keyOf[e.Visitor()]
+			if !ok {
+				b.call.keys = append(b.call.keys, a.Key(e.SiteID, e.Visitor()))
+				k = len(b.call.keys)
+				b.keyOf[e.Visitor()] = k
+			}
+			attrs := joinAttrs(e.VisitAttrs())
+			at, ok := b.attrsOf[attrs]
+			if !ok {
+				b.attrs = append(b.attrs, attrs)
+				at = len(b.attrs)
+				b.attrsOf[attrs] = at
+			}
+			pv := "0"
+			if e.EventType == analytics.PageView {
+				pv = "1"
+			}
+			b.events = append(b.events, k, e.ID, e.Timestamp.UnixMilli(), pv, e.Path, at)
+			b.call.slots = append(b.call.slots, slot{ri, i})
+		}
+	}
+	calls := make([]*siteCall, len(order))
+	for i, b := range order {
+		args := make([]any, 0, 4+len(b.attrs)+len(b.events))
+		args = append(args, timeout, ttl, maxSameTime, len(b.attrs))
+		args = append(append(args, b.attrs...), b.events...)
+		b.call.args = args
+		calls[i] = b.call
+	}
+	return calls
+}
+
+// answer reads the script's reply into the requests' visits.
+func (c *siteCall) answer(live []*annotateReq, reply any) error {
+	s, ok := reply.(string)
+	if !ok {
+		return fmt.Errorf("annotation script answered %T, not a string", reply)
+	}
+	anns := strings.Split(s, between)
+	if len(anns) != len(c.slots) {
+		return fmt.Errorf("annotation script answered %d annotations for %d events", len(anns), len(c.slots))
+	}
+	for j, sl := range c.slots {
+		r := live[sl.req]
+		v, err := parse(anns[j], r.events[sl.i].Timestamp)
+		if err != nil {
+			return err
+		}
+		r.visits[sl.i] = v
+	}
+	return nil
 }
 
 // joinAttrs is the attributes as the script keeps them: one field.
@@ -353,7 +463,7 @@ func joinAttrs(v analytics.VisitAttrs) string {
 	return strings.Join([]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country}, group)
 }
 
-// parse reads the script's answer.
+// parse reads one annotation of the script's answer.
 func parse(reply any, ts time.Time) (*analytics.Visit, error) {
 	s, ok := reply.(string)
 	if !ok {
