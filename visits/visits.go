@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +59,7 @@ const maxEvents = 2000
 // group. Safe for concurrent use; Close stops it.
 type Annotator struct {
 	rdb     redis.UniversalClient
+	cluster bool // one script call per site, not per round trip
 	prefix  string
 	timeout time.Duration
 	reqs    chan *annotateReq
@@ -93,7 +93,8 @@ func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Annot
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	a := &Annotator{rdb: rdb, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{})}
+	_, cluster := rdb.(*redis.ClusterClient)
+	a := &Annotator{rdb: rdb, cluster: cluster, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{})}
 	for i := 0; i < flushers; i++ {
 		a.wg.Add(1)
 		go a.flusher()
@@ -120,100 +121,26 @@ func (a *Annotator) Key(site, visitor string) string {
 	return a.prefix + "visit:{" + site + "}:" + visitor
 }
 
-// Separators of the state and annotation strings: ASCII control
-// characters, which no stored path or attribute can hold.
-const (
-	unit   = "\x1f" // between fields
-	record = "\x1e" // between the state and the last annotation
-	group  = "\x1d" // between the attributes, one field for the script
-	// between separates the annotations of the script's answer.
-	between = "\x1c"
-)
-
 // maxSameTime bounds the ids remembered for the visitor's last instant: a
 // resent event with one of them (not the last event itself, which gets its
 // first annotation again) is answered Late, so it cannot count in the
 // visit's state twice.
 const maxSameTime = 16
 
-// script annotates one site's events of a round trip, in the order given,
-// as if each had its own script: it reads a visitor's state once (the
-// first time one of their events comes), keeps it in a Lua table while it
-// goes, and writes back, once each, the states that changed. KEYS: the
-// site's visitors' states (they share the site's hash slot). ARGV: timeout
-// (ms), key lifetime (ms), maxSameTime, the number A of distinct attribute
-// strings, those A strings (each an event's attributes joined by group);
-// then six per event: the index of its key in KEYS, its id, timestamp
-// (Unix ms), "1" for a page view, its page, and the index of its
-// attributes among the A. It answers the events' annotations joined by
-// between.
-//
-// State: id, ts, began, views, duration, entry, exit, the number and the
-// ids (comma-separated) of the events at ts, attrs; then record and the
-// annotation of the last event. Annotation: kind (S, C or L), began, gap,
-// views, duration, entry, exit, attrs. Fields held in the table: 1 id,
-// 2 ts (a number), 3 began, 4 views, 5 duration, 6 entry, 7 exit, 8 nsame,
-// 9 same, 10 attrs, 11 annotation, 12 ts as sent.
-var script = redis.NewScript(`
-local timeout, ttl, maxsame, na = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local states, dirty, out = {}, {}, {}
-for j = 5 + na, #ARGV, 6 do
-  local k, id, tss = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
-  local ts = tonumber(tss)
-  local s = states[k]
-  if s == nil then
-    s = false
-    local cur = redis.call('GET', KEYS[k])
-    if cur then
-      local lid, lts, lbegan, lviews, ldur, lentry, lexit, lnsame, lsame, lattrs, lann =
-        string.match(cur, '^(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\30(.*)$')
-      if lid then
-        s = {lid, tonumber(lts), lbegan, tonumber(lviews), tonumber(ldur), lentry, lexit, tonumber(lnsame), lsame, lattrs, lann, lts}
-      end
-    end
-    states[k] = s
-  end
-  local ann
-  if s and s[1] == id then
-    ann = s[11]
-  elseif s and (ts < s[2] or (ts == s[2] and string.find(',' .. s[9] .. ',', ',' .. id .. ',', 1, true))) then
-    ann = 'L'
+// commit replaces each visitor's state (KEYS[i]) with its new one
+// (ARGV[2i+1]) only if it still is the one read (ARGV[2i], "" for none),
+// each key then living ARGV[1] ms. It answers the indexes of the keys it
+// left alone: another collector changed them since they were read.
+var commit = redis.NewScript(`
+local ttl, stale = ARGV[1], {}
+for i = 1, #KEYS do
+  if (redis.call('GET', KEYS[i]) or '') == ARGV[2 * i] then
+    redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
   else
-    local kind, began, gap, views, dur, entry, exit, attrs, nsame, same = 'S', tss, 0, 0, 0, '', '', ARGV[4 + tonumber(ARGV[j + 5])], 1, id
-    if s then
-      local last = s[2]
-      if ts == last then
-        nsame, same = s[8], s[9]
-        if nsame < maxsame then nsame, same = nsame + 1, same .. ',' .. id end
-      end
-      if ts - last <= timeout then
-        attrs = s[10]
-        if math.floor(ts / 86400000) == math.floor(last / 86400000) then
-          kind, began, gap = 'C', s[3], math.floor((ts - last + 500) / 1000)
-          views, dur, entry, exit = s[4], s[5], s[6], s[7]
-        end
-      end
-    end
-    ann = kind .. '\31' .. began .. '\31' .. gap .. '\31' .. views .. '\31' .. dur .. '\31' .. entry .. '\31' .. exit .. '\31' .. attrs
-    if ARGV[j + 3] == '1' then
-      views = views + 1
-      local page = ARGV[j + 4]
-      if page ~= '' then
-        if entry == '' then entry = page end
-        exit = page
-      end
-    end
-    states[k] = {id, ts, began, views, dur + gap, entry, exit, nsame, same, attrs, ann, tss}
-    dirty[k] = true
+    stale[#stale + 1] = i
   end
-  out[#out + 1] = ann
 end
-for k in pairs(dirty) do
-  local s = states[k]
-  redis.call('SET', KEYS[k], s[1] .. '\31' .. s[12] .. '\31' .. s[3] .. '\31' .. s[4] .. '\31' .. s[5] .. '\31' ..
-    s[6] .. '\31' .. s[7] .. '\31' .. s[8] .. '\31' .. s[9] .. '\31' .. s[10] .. '\30' .. s[11], 'PX', ttl)
-end
-return table.concat(out, '\28')
+return stale
 `)
 
 // Annotate sets the Visit of every event that has a visitor key, taking
@@ -321,49 +248,25 @@ func (a *Annotator) flush(batch []*annotateReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	calls := a.siteCalls(live)
 	failed := make([]error, len(live))
-	fail := func(c *siteCall, err error) {
-		for _, s := range c.slots {
-			if failed[s.req] == nil {
-				failed[s.req] = err
+	fail := func(v *visitor, err error) {
+		for _, sl := range v.slots {
+			if failed[sl.req] == nil {
+				failed[sl.req] = err
 			}
 		}
 	}
-	for attempt := 0; len(calls) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(calls))
-		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range calls {
-				cmds[i] = script.EvalSha(ctx, p, c.keys, c.args...)
-			}
-			return nil
-		})
-		// Scripts unknown to the server (first use, or after a restart or
-		// SCRIPT FLUSH) are loaded and sent again; only those: the others
-		// ran.
-		var again []*siteCall
-		for i, c := range calls {
-			err := cmds[i].Err()
-			switch {
-			case err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
-				again = append(again, c)
-			case err != nil:
-				fail(c, analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", err))
-			default:
-				if err := c.answer(live, cmds[i].Val()); err != nil {
-					fail(c, analytics.Wrap(analytics.Internal, "visits", err))
+	groups := a.group(live)
+	for len(groups) > 0 {
+		var err error
+		if groups, err = a.round(ctx, live, groups, fail); err != nil {
+			for _, g := range groups {
+				for _, v := range g {
+					fail(v, err)
 				}
 			}
+			break
 		}
-		if len(again) > 0 {
-			if err := script.Load(ctx, a.rdb).Err(); err != nil {
-				for _, c := range again {
-					fail(c, analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err))
-				}
-				again = nil
-			}
-		}
-		calls = again
 	}
 	for i, r := range live {
 		r.done <- failed[i]
@@ -373,124 +276,175 @@ func (a *Annotator) flush(batch []*annotateReq) {
 // slot is one event of a round trip: its request and its place there.
 type slot struct{ req, i int }
 
-// siteCall is one script call: a site's events of a round trip, in the
-// order the script takes them.
-type siteCall struct {
-	keys  []string
-	args  []any
+// visitor is one visitor's events of a round trip, in the order they are
+// annotated, and once read, their state.
+type visitor struct {
+	key   string
 	slots []slot
+	read  string // the state as read, "" for none
+	write string // the state to commit
 }
 
-// siteCalls groups the requests' events by site, keeping their order
-// (request by request, each in time order), so each site's events take
-// one script call. It sets each request's visits to a slice to fill.
-func (a *Annotator) siteCalls(live []*annotateReq) []*siteCall {
-	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
-	timeout := strconv.FormatInt(a.timeout.Milliseconds(), 10)
-	type building struct {
-		call    *siteCall
-		keyOf   map[string]int // visitor -> index in KEYS (from 1)
-		attrsOf map[string]int // attribute string -> index among them (from 1)
-		attrs   []any
-		events  []any
-	}
-	var order []*building
-	bySite := map[string]*building{}
+// group gathers the requests' events by visitor, keeping their order
+// (request by request, each in time order), and the visitors in groups
+// whose keys share a Redis Cluster slot (a site's, on a Cluster; all of
+// them on a single Redis), each group read with one MGET and committed
+// with one script call. It sets each request's visits to a slice to fill.
+func (a *Annotator) group(live []*annotateReq) [][]*visitor {
+	var groups [][]*visitor
+	groupOf := map[string]int{}
+	byKey := map[string]*visitor{}
 	for ri, r := range live {
 		r.visits = make([]*analytics.Visit, len(r.events))
 		for i, e := range r.events {
-			b := bySite[e.SiteID]
-			if b == nil {
-				b = &building{call: &siteCall{}, keyOf: map[string]int{}, attrsOf: map[string]int{}}
-				bySite[e.SiteID] = b
-				order = append(order, b)
+			key := a.Key(e.SiteID, e.Visitor())
+			v := byKey[key]
+			if v == nil {
+				v = &visitor{key: key}
+				byKey[key] = v
+				g := ""
+				if a.cluster {
+					g = e.SiteID
+				}
+				gi, ok := groupOf[g]
+				if !ok {
+					gi = len(groups)
+					groupOf[g] = gi
+					groups = append(groups, nil)
+				}
+				groups[gi] = append(groups[gi], v)
 			}
-			k, ok := b.keyOf[e.Visitor()]
-			if !ok {
-				b.call.keys = append(b.call.keys, a.Key(e.SiteID, e.Visitor()))
-				k = len(b.call.keys)
-				b.keyOf[e.Visitor()] = k
-			}
-			attrs := joinAttrs(e.VisitAttrs())
-			at, ok := b.attrsOf[attrs]
-			if !ok {
-				b.attrs = append(b.attrs, attrs)
-				at = len(b.attrs)
-				b.attrsOf[attrs] = at
-			}
-			pv := "0"
-			if e.EventType == analytics.PageView {
-				pv = "1"
-			}
-			b.events = append(b.events, k, e.ID, e.Timestamp.UnixMilli(), pv, e.Path, at)
-			b.call.slots = append(b.call.slots, slot{ri, i})
+			v.slots = append(v.slots, slot{ri, i})
 		}
 	}
-	calls := make([]*siteCall, len(order))
-	for i, b := range order {
-		args := make([]any, 0, 4+len(b.attrs)+len(b.events))
-		args = append(args, timeout, ttl, maxSameTime, len(b.attrs))
-		args = append(append(args, b.attrs...), b.events...)
-		b.call.args = args
-		calls[i] = b.call
-	}
-	return calls
+	return groups
 }
 
-// answer reads the script's reply into the requests' visits.
-func (c *siteCall) answer(live []*annotateReq, reply any) error {
-	s, ok := reply.(string)
-	if !ok {
-		return fmt.Errorf("annotation script answered %T, not a string", reply)
+// round reads the groups' states, annotates their events and commits the
+// states that changed, in two pipelined round trips. It answers the
+// visitors to annotate again (their state changed since it was read, by
+// another collector), in groups.
+func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, fail func(*visitor, error)) ([][]*visitor, error) {
+	reads := make([]*redis.SliceCmd, len(groups))
+	_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, g := range groups {
+			keys := make([]string, len(g))
+			for j, v := range g {
+				keys[j] = v.key
+			}
+			reads[i] = p.MGet(ctx, keys...)
+		}
+		return nil
+	})
+	var commits [][]*visitor
+	for i, g := range groups {
+		vals, err := reads[i].Result()
+		if err == nil && len(vals) != len(g) {
+			err = fmt.Errorf("MGET answered %d values for %d keys", len(vals), len(g))
+		}
+		if err != nil {
+			return nil, analytics.Wrap(analytics.Unavailable, "visits: reading visitors' state in Redis", err)
+		}
+		var changed []*visitor
+		for j, v := range g {
+			v.read, _ = vals[j].(string)
+			if a.annotate(live, v) {
+				changed = append(changed, v)
+			}
+		}
+		if len(changed) > 0 {
+			commits = append(commits, changed)
+		}
 	}
-	anns := strings.Split(s, between)
-	if len(anns) != len(c.slots) {
-		return fmt.Errorf("annotation script answered %d annotations for %d events", len(anns), len(c.slots))
+	if len(commits) == 0 {
+		return nil, nil
 	}
-	for j, sl := range c.slots {
+	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
+	cmds := make([]*redis.Cmd, len(commits))
+	run := func(todo []int) {
+		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range todo {
+				keys := make([]string, len(commits[i]))
+				args := make([]any, 1, 1+2*len(commits[i]))
+				args[0] = ttl
+				for j, v := range commits[i] {
+					keys[j] = v.key
+					args = append(args, v.read, v.write)
+				}
+				cmds[i] = commit.EvalSha(ctx, p, keys, args...)
+			}
+			return nil
+		})
+	}
+	all := make([]int, len(commits))
+	for i := range all {
+		all[i] = i
+	}
+	run(all)
+	// A script unknown to the server (first use, or after a restart or
+	// SCRIPT FLUSH) is loaded and sent again; only those calls: the
+	// others ran.
+	var again []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		if err := commit.Load(ctx, a.rdb).Err(); err != nil {
+			return nil, analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
+		}
+		run(again)
+	}
+	var retry [][]*visitor
+	for i, c := range cmds {
+		stale, err := c.Int64Slice()
+		if err != nil {
+			err = analytics.Wrap(analytics.Unavailable, "visits: saving visitors' state in Redis", err)
+			for _, v := range commits[i] {
+				fail(v, err)
+			}
+			continue
+		}
+		var g []*visitor
+		for _, j := range stale {
+			if j < 1 || int(j) > len(commits[i]) {
+				err := analytics.Errorf(analytics.Internal, "visits: the commit script answered key %d of %d", j, len(commits[i]))
+				for _, v := range commits[i] {
+					fail(v, err)
+				}
+				g = nil
+				break
+			}
+			g = append(g, commits[i][j-1])
+		}
+		if len(g) > 0 {
+			retry = append(retry, g)
+		}
+	}
+	if len(retry) > 0 && ctx.Err() != nil {
+		return retry, analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", ctx.Err())
+	}
+	return retry, nil
+}
+
+// annotate annotates v's events from its state as read, setting the
+// requests' visits, and the state to write. It reports whether the state
+// changed. A state it cannot read (written by something else) is taken as
+// none: the visit starts again.
+func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
+	var st *state
+	if v.read != "" {
+		st, _ = decode(v.read)
+	}
+	first := st
+	for _, sl := range v.slots {
 		r := live[sl.req]
-		v, err := parse(anns[j], r.events[sl.i].Timestamp)
-		if err != nil {
-			return err
-		}
-		r.visits[sl.i] = v
+		r.visits[sl.i], st = next(st, r.events[sl.i], a.timeout)
 	}
-	return nil
-}
-
-// joinAttrs is the attributes as the script keeps them: one field.
-func joinAttrs(v analytics.VisitAttrs) string {
-	return strings.Join([]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country}, group)
-}
-
-// parse reads one annotation of the script's answer.
-func parse(reply any, ts time.Time) (*analytics.Visit, error) {
-	s, ok := reply.(string)
-	if !ok {
-		return nil, fmt.Errorf("annotation script answered %T, not a string", reply)
+	if st == first {
+		return false
 	}
-	if s == "L" {
-		return &analytics.Visit{Late: true, Began: ts}, nil
-	}
-	f := strings.Split(s, unit)
-	var at []string
-	if len(f) == 8 {
-		at = strings.Split(f[7], group)
-	}
-	if len(at) != 9 || (f[0] != "S" && f[0] != "C") {
-		return nil, fmt.Errorf("annotation script answered %q", s)
-	}
-	var n [4]int64
-	for i, x := range f[1:5] {
-		v, err := strconv.ParseInt(x, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("annotation script answered %q: field %d: %v", s, i+1, err)
-		}
-		n[i] = v
-	}
-	return &analytics.Visit{
-		Start: f[0] == "S", Began: time.UnixMilli(n[0]).UTC(), Gap: n[1], Views: n[2], Duration: n[3], Entry: f[5], Exit: f[6],
-		Attrs: analytics.VisitAttrs{Source: at[0], ReferrerHost: at[1], UTMSource: at[2], UTMMedium: at[3], UTMCampaign: at[4],
-			Browser: at[5], OS: at[6], Device: at[7], Country: at[8]},
-	}, nil
+	v.write = st.encode()
+	return true
 }
