@@ -82,7 +82,7 @@ type annotateReq struct {
 }
 
 // flushers is the number of concurrent round trips.
-const flushers = 1
+const flushers = 4
 
 // New returns an Annotator keeping its state in rdb under
 // prefix+"visit:<site>|<visitor>", each key living twice the timeout
