@@ -8,10 +8,14 @@
 // than the timeout (30 minutes by default), cut at UTC midnight. Redis
 // keeps, per (site, visitor), the visit's last event (id and time), when it
 // began, its page views, duration, entry and exit page and attributes, and
-// the annotation given to that last event. One Lua script per event reads
-// and replaces that state atomically, so concurrent collectors annotating
-// one visitor's events see them one after the other; a request's scripts
-// go to Redis in one pipelined round trip.
+// the annotation given to that last event. The collector reads the states
+// of a round trip's visitors with one MGET, applies the rules below in Go
+// and writes the states that changed with one compare-and-set script call
+// (a state is replaced only if it is still the one read); a visitor whose
+// state another collector changed in between is read and annotated again.
+// So concurrent collectors annotating one visitor's events see them one
+// after the other, as if each event had been annotated alone, and Redis
+// does little per event: a read, a comparison and a write, no decoding.
 //
 // The rules, by the event's own timestamp (validated by the collector):
 //
@@ -53,13 +57,13 @@ const DefaultTimeout = 30 * time.Minute
 const maxEvents = 2000
 
 // Annotator sets Event.Visit. Concurrent Annotate calls are merged: each of
-// its flushers takes every request waiting at that moment and sends all
-// their scripts in one pipelined round trip (as the queue's publisher does
-// with its XADDs), so many small requests cost Redis one round trip per
-// group. Safe for concurrent use; Close stops it.
+// its flushers takes every request waiting at that moment and reads and
+// commits all their visitors' states together (as the queue's publisher
+// does with its XADDs), so many small requests cost Redis one MGET and one
+// script call per group. Safe for concurrent use; Close stops it.
 type Annotator struct {
 	rdb     redis.UniversalClient
-	cluster bool // one script call per site, not per round trip
+	cluster bool // one MGET and one script call per site, not per round trip
 	prefix  string
 	timeout time.Duration
 	reqs    chan *annotateReq
@@ -81,11 +85,12 @@ type annotateReq struct {
 	done   chan error
 }
 
-// flushers is the number of concurrent round trips.
+// flushers is the number of groups in flight at once (their commits are
+// compare-and-set, so two touching one visitor are safe).
 const flushers = 4
 
 // New returns an Annotator keeping its state in rdb under
-// prefix+"visit:<site>|<visitor>", each key living twice the timeout
+// prefix+"visit:{<site>}:<visitor>", each key living twice the timeout
 // after its visitor's last event (a key can only be needed for one
 // timeout after it; the second leaves room for beacons that arrive late).
 // It starts the flushers; Close stops them.
@@ -145,13 +150,13 @@ return stale
 
 // Annotate sets the Visit of every event that has a visitor key, taking
 // them in time order (a stable sort: a client's batch may list them in
-// another order; events at the same instant keep theirs), with one script
-// per event, sent with those of concurrent calls in one pipelined round
-// trip. Events without a visitor key keep a nil
+// another order; events at the same instant keep theirs), read and
+// committed with those of concurrent calls (two pipelined round trips for
+// all of them). Events without a visitor key keep a nil
 // Visit. An error (Redis unreachable, ctx done first, or the Annotator
 // closed) is of kind analytics.Unavailable and leaves events as they were;
 // then none may be queued (the collector answers 503 and the client
-// resends with the same ids, which the script answers as the first time).
+// resends with the same ids, which are annotated as the first time).
 func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) error {
 	r := &annotateReq{ctx: ctx, done: make(chan error, 1)}
 	for i := range events {
