@@ -21,7 +21,21 @@ type state struct {
 	views, dur  int64
 	entry, exit string
 	attrs       analytics.VisitAttrs
-	ann         *analytics.Visit
+	ann         *analytics.Visit // nil until needed when read: see annText
+	annText     string           // the annotation as format wrote it, when read
+}
+
+// last is the annotation of the visitor's last event.
+func (st *state) last() (*analytics.Visit, error) {
+	if st.ann == nil {
+		v, err := parse(st.annText, time.UnixMilli(st.ts).UTC())
+		if err != nil {
+			return nil, err
+		}
+		st.ann = v
+	}
+	v := *st.ann
+	return &v, nil
 }
 
 const dayMs = 24 * 60 * 60 * 1000
@@ -34,9 +48,13 @@ func next(st *state, e *analytics.Event, timeout time.Duration) (*analytics.Visi
 	ts := e.Timestamp.UnixMilli()
 	if st != nil {
 		if st.id == e.ID {
-			v := *st.ann
-			return &v, st
+			if v, err := st.last(); err == nil {
+				return v, st
+			}
+			st = nil // unreadable: as if there were no state
 		}
+	}
+	if st != nil {
 		if ts < st.ts || (ts == st.ts && contains(st.same, e.ID)) {
 			return &analytics.Visit{Late: true, Began: e.Timestamp}, st
 		}
@@ -113,11 +131,16 @@ func (st *state) encode() string {
 		b.WriteString(f)
 	}
 	b.WriteString(record)
-	b.WriteString(format(st.ann))
+	if st.ann == nil {
+		b.WriteString(st.annText)
+	} else {
+		b.WriteString(format(st.ann))
+	}
 	return b.String()
 }
 
-// decode reads a state encode wrote.
+// decode reads a state encode wrote. The annotation is read when needed
+// (only for the last event sent again).
 func decode(s string) (*state, error) {
 	head, ann, ok := strings.Cut(s, record)
 	f := strings.Split(head, unit)
@@ -136,11 +159,7 @@ func decode(s string) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("visit state %q: %v", s, err)
 	}
-	v, err := parse(ann, time.UnixMilli(n[0]).UTC())
-	if err != nil {
-		return nil, fmt.Errorf("visit state %q: %v", s, err)
-	}
-	return &state{id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, ann: v}, nil
+	return &state{id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, annText: ann}, nil
 }
 
 // joinAttrs is the attributes as one field.

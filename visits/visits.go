@@ -85,9 +85,11 @@ type annotateReq struct {
 	done   chan error
 }
 
-// flushers is the number of groups in flight at once (their commits are
-// compare-and-set, so two touching one visitor are safe).
-const flushers = 4
+// flushers is the number of groups in flight at once. Their commits are
+// compare-and-set, so more are safe, but 4 made Redis and the collector
+// busier (concurrent groups touching one visitor commit again) for no more
+// events per second.
+const flushers = 1
 
 // New returns an Annotator keeping its state in rdb under
 // prefix+"visit:{<site>}:<visitor>", each key living twice the timeout
