@@ -266,6 +266,7 @@ func (a *Annotator) flush(batch []*annotateReq) {
 	groups := a.group(live)
 	for len(groups) > 0 {
 		var err error
+		// On an error, groups are the visitors left without an annotation.
 		if groups, err = a.round(ctx, live, groups, fail); err != nil {
 			for _, g := range groups {
 				for _, v := range g {
@@ -330,7 +331,7 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 // round reads the groups' states, annotates their events and commits the
 // states that changed, in two pipelined round trips. It answers the
 // visitors to annotate again (their state changed since it was read, by
-// another collector), in groups.
+// another collector), in groups; with an error, those left unannotated.
 func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, fail func(*visitor, error)) ([][]*visitor, error) {
 	reads := make([]*redis.SliceCmd, len(groups))
 	_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -350,7 +351,7 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 			err = fmt.Errorf("MGET answered %d values for %d keys", len(vals), len(g))
 		}
 		if err != nil {
-			return nil, analytics.Wrap(analytics.Unavailable, "visits: reading visitors' state in Redis", err)
+			return groups, analytics.Wrap(analytics.Unavailable, "visits: reading visitors' state in Redis", err)
 		}
 		var changed []*visitor
 		for j, v := range g {
@@ -399,9 +400,15 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 	}
 	if len(again) > 0 {
 		if err := commit.Load(ctx, a.rdb).Err(); err != nil {
-			return nil, analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
+			err = analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
+			for _, i := range again {
+				for _, v := range commits[i] {
+					fail(v, err)
+				}
+			}
+		} else {
+			run(again)
 		}
-		run(again)
 	}
 	var retry [][]*visitor
 	for i, c := range cmds {

@@ -356,3 +356,17 @@ func TestAnnotateBatchesAsOneByOne(t *testing.T) {
 		sent = append(sent, evs...)
 	}
 }
+
+// TestAnnotateRedisUnreachable: no annotation without Redis, and the error
+// says so (the collector answers 503).
+func TestAnnotateRedisUnreachable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer rdb.Close()
+	a := visits.New(rdb, "unreachable:", time.Minute)
+	defer a.Close()
+	evs := []analytics.Event{pv("a", "/", t0)}
+	err := a.Annotate(context.Background(), evs)
+	if analytics.KindOf(err) != analytics.Unavailable || evs[0].Visit != nil {
+		t.Fatalf("error %v of kind %v, visit %+v; want Unavailable and no visit", err, analytics.KindOf(err), evs[0].Visit)
+	}
+}
