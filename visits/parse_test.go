@@ -39,3 +39,27 @@ func TestParseReadsTheScriptsAnswer(t *testing.T) {
 func attrsOf(source, country string) analytics.VisitAttrs {
 	return analytics.VisitAttrs{Source: source, Country: country}
 }
+
+// FuzzDecode: whatever a visitor's key holds (a bug, another version
+// sharing the Redis), decode returns a state or an error, never panics,
+// and a state it returns is written back as it was read.
+func FuzzDecode(f *testing.F) {
+	st := &state{id: "b", ts: 1764000007000, same: []string{"b"}, began: 1764000000000, views: 2, dur: 7, entry: "/a", exit: "/b",
+		attrs: attrsOf("Google", "DE"), ann: &analytics.Visit{Began: time.UnixMilli(1764000000000).UTC(), Gap: 7, Views: 1, Entry: "/a", Exit: "/a", Attrs: attrsOf("Google", "DE")}}
+	f.Add(st.encode())
+	st.same = []string{"a", "b", "c"}
+	f.Add(st.encode())
+	f.Add("a\x1f1\x1fa\x1f1\x1f0\x1f0\x1f\x1f\x1f" + joinAttrs(attrsOf("", "")) + "\x1eL")
+	f.Add("")
+	f.Add("\x1e")
+	f.Fuzz(func(t *testing.T, s string) {
+		st, err := decode(s)
+		if err != nil {
+			return
+		}
+		again, err := decode(st.encode())
+		if err != nil || again.encode() != st.encode() {
+			t.Fatalf("decode(%q) = %+v, written back as %q, read again: %v", s, st, st.encode(), err)
+		}
+	})
+}

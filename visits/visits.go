@@ -8,10 +8,14 @@
 // than the timeout (30 minutes by default), cut at UTC midnight. Redis
 // keeps, per (site, visitor), the visit's last event (id and time), when it
 // began, its page views, duration, entry and exit page and attributes, and
-// the annotation given to that last event. One Lua script per event reads
-// and replaces that state atomically, so concurrent collectors annotating
-// one visitor's events see them one after the other; a request's scripts
-// go to Redis in one pipelined round trip.
+// the annotation given to that last event. The collector reads the states
+// of a round trip's visitors with one MGET, applies the rules below in Go
+// and writes the states that changed with one compare-and-set script call
+// (a state is replaced only if it is still the one read); a visitor whose
+// state another collector changed in between is read and annotated again.
+// So concurrent collectors annotating one visitor's events see them one
+// after the other, as if each event had been annotated alone, and Redis
+// does little per event: a read, a comparison and a write, no decoding.
 //
 // The rules, by the event's own timestamp (validated by the collector):
 //
@@ -37,7 +41,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,12 +57,13 @@ const DefaultTimeout = 30 * time.Minute
 const maxEvents = 2000
 
 // Annotator sets Event.Visit. Concurrent Annotate calls are merged: each of
-// its flushers takes every request waiting at that moment and sends all
-// their scripts in one pipelined round trip (as the queue's publisher does
-// with its XADDs), so many small requests cost Redis one round trip per
-// group. Safe for concurrent use; Close stops it.
+// its flushers takes every request waiting at that moment and reads and
+// commits all their visitors' states together (as the queue's publisher
+// does with its XADDs), so many small requests cost Redis one MGET and one
+// script call per group. Safe for concurrent use; Close stops it.
 type Annotator struct {
 	rdb     redis.UniversalClient
+	cluster bool // one MGET and one script call per site, not per round trip
 	prefix  string
 	timeout time.Duration
 	reqs    chan *annotateReq
@@ -81,11 +85,14 @@ type annotateReq struct {
 	done   chan error
 }
 
-// flushers is the number of concurrent round trips.
+// flushers is the number of groups in flight at once. Their commits are
+// compare-and-set, so more are safe, but 4 made Redis and the collector
+// busier (concurrent groups touching one visitor commit again) for no more
+// events per second.
 const flushers = 1
 
 // New returns an Annotator keeping its state in rdb under
-// prefix+"visit:<site>|<visitor>", each key living twice the timeout
+// prefix+"visit:{<site>}:<visitor>", each key living twice the timeout
 // after its visitor's last event (a key can only be needed for one
 // timeout after it; the second leaves room for beacons that arrive late).
 // It starts the flushers; Close stops them.
@@ -93,7 +100,8 @@ func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Annot
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	a := &Annotator{rdb: rdb, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{})}
+	_, cluster := rdb.(*redis.ClusterClient)
+	a := &Annotator{rdb: rdb, cluster: cluster, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{})}
 	for i := 0; i < flushers; i++ {
 		a.wg.Add(1)
 		go a.flusher()
@@ -113,18 +121,12 @@ func (a *Annotator) Close() {
 	})
 }
 
-// Key is the Redis key of a visitor's state. Site ids never hold '|'.
+// Key is the Redis key of a visitor's state. The site is its hash tag
+// (site ids never hold braces), so a site's keys share one Redis Cluster
+// slot and one script can take all of them.
 func (a *Annotator) Key(site, visitor string) string {
-	return a.prefix + "visit:" + site + "|" + visitor
+	return a.prefix + "visit:{" + site + "}:" + visitor
 }
-
-// Separators of the state and annotation strings: ASCII control
-// characters, which no stored path or attribute can hold.
-const (
-	unit   = "\x1f" // between fields
-	record = "\x1e" // between the state and the last annotation
-	group  = "\x1d" // between the attributes, one field for the script
-)
 
 // maxSameTime bounds the ids remembered for the visitor's last instant: a
 // resent event with one of them (not the last event itself, which gets its
@@ -132,61 +134,31 @@ const (
 // visit's state twice.
 const maxSameTime = 16
 
-// script reads the visitor's state (KEYS[1]) and answers the event's
-// annotation, replacing the state. ARGV: event id, timestamp (Unix ms),
-// timeout (ms), key lifetime (ms), "1" for a page view, the page, the
-// event's own attributes (joined by group), maxSameTime.
-//
-// State: id, ts, began, views, duration, entry, exit, the number and the
-// ids (comma-separated) of the events at ts, attrs; then record and the
-// annotation of the last event. Annotation: kind (S, C or L), began, gap,
-// views, duration, entry, exit, attrs.
-var script = redis.NewScript(`
-local id, ts, timeout = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local kind, began, gap, views, dur, entry, exit, attrs, nsame, same = 'S', ARGV[2], 0, 0, 0, '', '', ARGV[7], 1, ARGV[1]
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local lid, lts, lbegan, lviews, ldur, lentry, lexit, lnsame, lsame, lattrs, lann =
-    string.match(cur, '^(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\31(.-)\30(.*)$')
-  if lid == id then return lann end
-  local last = tonumber(lts)
-  if ts < last then return 'L' end
-  if ts == last then
-    if string.find(',' .. lsame .. ',', ',' .. id .. ',', 1, true) then return 'L' end
-    nsame, same = tonumber(lnsame), lsame
-    if nsame < tonumber(ARGV[8]) then nsame, same = nsame + 1, lsame .. ',' .. id end
-  end
-  if ts - last <= timeout then
-    attrs = lattrs
-    if math.floor(ts / 86400000) == math.floor(last / 86400000) then
-      kind, began, gap = 'C', lbegan, math.floor((ts - last + 500) / 1000)
-      views, dur, entry, exit = tonumber(lviews), tonumber(ldur), lentry, lexit
-    end
+// commit replaces each visitor's state (KEYS[i]) with its new one
+// (ARGV[2i+1]) only if it still is the one read (ARGV[2i], "" for none),
+// each key then living ARGV[1] ms. It answers the indexes of the keys it
+// left alone: another collector changed them since they were read.
+var commit = redis.NewScript(`
+local ttl, stale = ARGV[1], {}
+for i = 1, #KEYS do
+  if (redis.call('GET', KEYS[i]) or '') == ARGV[2 * i] then
+    redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
+  else
+    stale[#stale + 1] = i
   end
 end
-local ann = kind .. '\31' .. began .. '\31' .. gap .. '\31' .. views .. '\31' .. dur .. '\31' .. entry .. '\31' .. exit .. '\31' .. attrs
-local page = ARGV[6]
-if ARGV[5] == '1' then
-  views = views + 1
-  if page ~= '' then
-    if entry == '' then entry = page end
-    exit = page
-  end
-end
-redis.call('SET', KEYS[1], id .. '\31' .. ARGV[2] .. '\31' .. began .. '\31' .. views .. '\31' .. (dur + gap) .. '\31' ..
-  entry .. '\31' .. exit .. '\31' .. nsame .. '\31' .. same .. '\31' .. attrs .. '\30' .. ann, 'PX', ARGV[4])
-return ann
+return stale
 `)
 
 // Annotate sets the Visit of every event that has a visitor key, taking
 // them in time order (a stable sort: a client's batch may list them in
-// another order; events at the same instant keep theirs), with one script
-// per event, sent with those of concurrent calls in one pipelined round
-// trip. Events without a visitor key keep a nil
+// another order; events at the same instant keep theirs), read and
+// committed with those of concurrent calls (two pipelined round trips for
+// all of them). Events without a visitor key keep a nil
 // Visit. An error (Redis unreachable, ctx done first, or the Annotator
 // closed) is of kind analytics.Unavailable and leaves events as they were;
 // then none may be queued (the collector answers 503 and the client
-// resends with the same ids, which the script answers as the first time).
+// resends with the same ids, which are annotated as the first time).
 func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) error {
 	r := &annotateReq{ctx: ctx, done: make(chan error, 1)}
 	for i := range events {
@@ -283,104 +255,210 @@ func (a *Annotator) flush(batch []*annotateReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
-	timeout := strconv.FormatInt(a.timeout.Milliseconds(), 10)
-	type slot struct{ req, i int }
-	var todo []slot
-	for ri, r := range live {
-		r.visits = make([]*analytics.Visit, len(r.events))
-		for i := range r.events {
-			todo = append(todo, slot{ri, i})
+	failed := make([]error, len(live))
+	fail := func(v *visitor, err error) {
+		for _, sl := range v.slots {
+			if failed[sl.req] == nil {
+				failed[sl.req] = err
+			}
 		}
 	}
-	failed := make([]error, len(live))
-	for attempt := 0; len(todo) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(todo))
-		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j, s := range todo {
-				e := live[s.req].events[s.i]
-				pv := "0"
-				if e.EventType == analytics.PageView {
-					pv = "1"
+	groups := a.group(live)
+	for len(groups) > 0 {
+		var err error
+		// On an error, groups are the visitors left without an annotation.
+		if groups, err = a.round(ctx, live, groups, fail); err != nil {
+			for _, g := range groups {
+				for _, v := range g {
+					fail(v, err)
 				}
-				cmds[j] = script.EvalSha(ctx, p, []string{a.Key(e.SiteID, e.Visitor())},
-					e.ID, e.Timestamp.UnixMilli(), timeout, ttl, pv, e.Path, joinAttrs(e.VisitAttrs()), maxSameTime)
 			}
-			return nil
-		})
-		// Scripts unknown to the server (first use, or after a restart or
-		// SCRIPT FLUSH) are loaded and sent again; only those: the others
-		// ran.
-		var again []slot
-		for j, s := range todo {
-			err := cmds[j].Err()
-			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
-				again = append(again, s)
-				continue
-			}
-			if err == nil {
-				var v *analytics.Visit
-				if v, err = parse(cmds[j].Val(), live[s.req].events[s.i].Timestamp); err != nil {
-					err = analytics.Wrap(analytics.Internal, "visits", err)
-				}
-				live[s.req].visits[s.i] = v
-			} else {
-				err = analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", err)
-			}
-			if err != nil && failed[s.req] == nil {
-				failed[s.req] = err
-			}
+			break
 		}
-		if len(again) > 0 {
-			if err := script.Load(ctx, a.rdb).Err(); err != nil {
-				for _, s := range again {
-					if failed[s.req] == nil {
-						failed[s.req] = analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
-					}
-				}
-				again = nil
-			}
-		}
-		todo = again
 	}
 	for i, r := range live {
 		r.done <- failed[i]
 	}
 }
 
-// joinAttrs is the attributes as the script keeps them: one field.
-func joinAttrs(v analytics.VisitAttrs) string {
-	return strings.Join([]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country}, group)
+// slot is one event of a round trip: its request and its place there.
+type slot struct{ req, i int }
+
+// visitor is one visitor's events of a round trip, in the order they are
+// annotated, and once read, their state.
+type visitor struct {
+	key   string
+	slots []slot
+	read  string // the state as read, "" for none
+	write string // the state to commit
 }
 
-// parse reads the script's answer.
-func parse(reply any, ts time.Time) (*analytics.Visit, error) {
-	s, ok := reply.(string)
-	if !ok {
-		return nil, fmt.Errorf("annotation script answered %T, not a string", reply)
-	}
-	if s == "L" {
-		return &analytics.Visit{Late: true, Began: ts}, nil
-	}
-	f := strings.Split(s, unit)
-	var at []string
-	if len(f) == 8 {
-		at = strings.Split(f[7], group)
-	}
-	if len(at) != 9 || (f[0] != "S" && f[0] != "C") {
-		return nil, fmt.Errorf("annotation script answered %q", s)
-	}
-	var n [4]int64
-	for i, x := range f[1:5] {
-		v, err := strconv.ParseInt(x, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("annotation script answered %q: field %d: %v", s, i+1, err)
+// group gathers the requests' events by visitor, keeping their order
+// (request by request, each in time order), and the visitors in groups
+// whose keys share a Redis Cluster slot (a site's, on a Cluster; all of
+// them on a single Redis), each group read with one MGET and committed
+// with one script call. It sets each request's visits to a slice to fill.
+func (a *Annotator) group(live []*annotateReq) [][]*visitor {
+	var groups [][]*visitor
+	groupOf := map[string]int{}
+	byKey := map[string]*visitor{}
+	for ri, r := range live {
+		r.visits = make([]*analytics.Visit, len(r.events))
+		for i, e := range r.events {
+			key := a.Key(e.SiteID, e.Visitor())
+			v := byKey[key]
+			if v == nil {
+				v = &visitor{key: key}
+				byKey[key] = v
+				g := ""
+				if a.cluster {
+					g = e.SiteID
+				}
+				gi, ok := groupOf[g]
+				if !ok {
+					gi = len(groups)
+					groupOf[g] = gi
+					groups = append(groups, nil)
+				}
+				groups[gi] = append(groups[gi], v)
+			}
+			v.slots = append(v.slots, slot{ri, i})
 		}
-		n[i] = v
 	}
-	return &analytics.Visit{
-		Start: f[0] == "S", Began: time.UnixMilli(n[0]).UTC(), Gap: n[1], Views: n[2], Duration: n[3], Entry: f[5], Exit: f[6],
-		Attrs: analytics.VisitAttrs{Source: at[0], ReferrerHost: at[1], UTMSource: at[2], UTMMedium: at[3], UTMCampaign: at[4],
-			Browser: at[5], OS: at[6], Device: at[7], Country: at[8]},
-	}, nil
+	return groups
+}
+
+// round reads the groups' states, annotates their events and commits the
+// states that changed, in two pipelined round trips. It answers the
+// visitors to annotate again (their state changed since it was read, by
+// another collector), in groups; with an error, those left unannotated.
+func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, fail func(*visitor, error)) ([][]*visitor, error) {
+	reads := make([]*redis.SliceCmd, len(groups))
+	_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, g := range groups {
+			keys := make([]string, len(g))
+			for j, v := range g {
+				keys[j] = v.key
+			}
+			reads[i] = p.MGet(ctx, keys...)
+		}
+		return nil
+	})
+	var commits [][]*visitor
+	for i, g := range groups {
+		vals, err := reads[i].Result()
+		if err == nil && len(vals) != len(g) {
+			err = fmt.Errorf("MGET answered %d values for %d keys", len(vals), len(g))
+		}
+		if err != nil {
+			return groups, analytics.Wrap(analytics.Unavailable, "visits: reading visitors' state in Redis", err)
+		}
+		var changed []*visitor
+		for j, v := range g {
+			v.read, _ = vals[j].(string)
+			if a.annotate(live, v) {
+				changed = append(changed, v)
+			}
+		}
+		if len(changed) > 0 {
+			commits = append(commits, changed)
+		}
+	}
+	if len(commits) == 0 {
+		return nil, nil
+	}
+	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
+	cmds := make([]*redis.Cmd, len(commits))
+	run := func(todo []int) {
+		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range todo {
+				keys := make([]string, len(commits[i]))
+				args := make([]any, 1, 1+2*len(commits[i]))
+				args[0] = ttl
+				for j, v := range commits[i] {
+					keys[j] = v.key
+					args = append(args, v.read, v.write)
+				}
+				cmds[i] = commit.EvalSha(ctx, p, keys, args...)
+			}
+			return nil
+		})
+	}
+	all := make([]int, len(commits))
+	for i := range all {
+		all[i] = i
+	}
+	run(all)
+	// A script unknown to the server (first use, or after a restart or
+	// SCRIPT FLUSH) is loaded and sent again; only those calls: the
+	// others ran.
+	var again []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		if err := commit.Load(ctx, a.rdb).Err(); err != nil {
+			err = analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
+			for _, i := range again {
+				for _, v := range commits[i] {
+					fail(v, err)
+				}
+			}
+		} else {
+			run(again)
+		}
+	}
+	var retry [][]*visitor
+	for i, c := range cmds {
+		stale, err := c.Int64Slice()
+		if err != nil {
+			err = analytics.Wrap(analytics.Unavailable, "visits: saving visitors' state in Redis", err)
+			for _, v := range commits[i] {
+				fail(v, err)
+			}
+			continue
+		}
+		var g []*visitor
+		for _, j := range stale {
+			if j < 1 || int(j) > len(commits[i]) {
+				err := analytics.Errorf(analytics.Internal, "visits: the commit script answered key %d of %d", j, len(commits[i]))
+				for _, v := range commits[i] {
+					fail(v, err)
+				}
+				g = nil
+				break
+			}
+			g = append(g, commits[i][j-1])
+		}
+		if len(g) > 0 {
+			retry = append(retry, g)
+		}
+	}
+	if len(retry) > 0 && ctx.Err() != nil {
+		return retry, analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", ctx.Err())
+	}
+	return retry, nil
+}
+
+// annotate annotates v's events from its state as read, setting the
+// requests' visits, and the state to write. It reports whether the state
+// changed. A state it cannot read (written by something else) is taken as
+// none: the visit starts again.
+func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
+	var st *state
+	if v.read != "" {
+		st, _ = decode(v.read)
+	}
+	first := st
+	for _, sl := range v.slots {
+		r := live[sl.req]
+		r.visits[sl.i], st = next(st, r.events[sl.i], a.timeout)
+	}
+	if st == first {
+		return false
+	}
+	v.write = st.encode()
+	return true
 }

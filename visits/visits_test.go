@@ -3,6 +3,7 @@ package visits_test
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"sort"
 	"sync"
 	"testing"
@@ -304,4 +305,68 @@ func show(v *analytics.Visit) string {
 	}
 	return fmt.Sprintf("start=%t late=%t began=%s gap=%d views=%d duration=%d entry=%q exit=%q attrs=%+v",
 		v.Start, v.Late, v.Began.UTC().Format(time.RFC3339Nano), v.Gap, v.Views, v.Duration, v.Entry, v.Exit, v.Attrs)
+}
+
+// TestAnnotateBatchesAsOneByOne: requests of many events over several sites
+// and visitors (in and out of order, at the same instant, resent) are
+// annotated as if each event had been sent alone, in the order the batch
+// is annotated in (time order, request by request).
+func TestAnnotateBatchesAsOneByOne(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	batched := visits.New(rdb, prefix+"batched:", 30*time.Minute)
+	defer batched.Close()
+	alone := visits.New(rdb, prefix+"alone:", 30*time.Minute)
+	defer alone.Close()
+	rnd := rand.New(rand.NewSource(1))
+	ctx := context.Background()
+	var sent []analytics.Event
+	for req := 0; req < 60; req++ {
+		evs := make([]analytics.Event, 1+rnd.Intn(40))
+		for i := range evs {
+			if len(sent) > 0 && rnd.Intn(10) == 0 {
+				evs[i] = sent[rnd.Intn(len(sent))] // resent
+				evs[i].Visit = nil
+				continue
+			}
+			typ, path := analytics.PageView, fmt.Sprint("/p", rnd.Intn(5))
+			if rnd.Intn(4) == 0 {
+				typ = "click"
+			}
+			evs[i] = analytics.Event{ID: fmt.Sprint("e", len(sent), "-", i), SiteID: fmt.Sprint("s", rnd.Intn(3)), EventType: typ, Path: path,
+				UserID: fmt.Sprint("u", rnd.Intn(6)), Timestamp: t0.Add(time.Duration(req*60+rnd.Intn(90)) * time.Second), Country: fmt.Sprint("C", rnd.Intn(3))}
+		}
+		if err := batched.Annotate(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		order := make([]int, len(evs))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(i, j int) bool { return evs[order[i]].Timestamp.Before(evs[order[j]].Timestamp) })
+		for _, i := range order {
+			one := []analytics.Event{evs[i]}
+			one[0].Visit = nil
+			if err := alone.Annotate(ctx, one); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := show(evs[i].Visit), show(one[0].Visit); got != want {
+				t.Fatalf("request %d, event %s (%s %s at %s): annotated in its batch\n%s\nalone\n%s", req, evs[i].ID, evs[i].UserID, evs[i].SiteID, evs[i].Timestamp.Format(time.TimeOnly), got, want)
+			}
+		}
+		sent = append(sent, evs...)
+	}
+}
+
+// TestAnnotateRedisUnreachable: no annotation without Redis, and the error
+// says so (the collector answers 503).
+func TestAnnotateRedisUnreachable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer rdb.Close()
+	a := visits.New(rdb, "unreachable:", time.Minute)
+	defer a.Close()
+	evs := []analytics.Event{pv("a", "/", t0)}
+	err := a.Annotate(context.Background(), evs)
+	if analytics.KindOf(err) != analytics.Unavailable || evs[0].Visit != nil {
+		t.Fatalf("error %v of kind %v, visit %+v; want Unavailable and no visit", err, analytics.KindOf(err), evs[0].Visit)
+	}
 }

@@ -1,0 +1,219 @@
+package visits
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+)
+
+// state is what Redis keeps of a visitor: their last event (id and time,
+// and the ids of the events at that instant), the visit's beginning,
+// page views, duration, entry and exit page and attributes, and the
+// annotation given to that last event.
+type state struct {
+	id          string
+	ts          int64 // Unix ms
+	same        []string
+	began       int64 // Unix ms
+	views, dur  int64
+	entry, exit string
+	attrs       analytics.VisitAttrs
+	ann         *analytics.Visit // nil until needed when read: see annText
+	annText     string           // the annotation as format wrote it, when read
+}
+
+// last is the annotation of the visitor's last event.
+func (st *state) last() (*analytics.Visit, error) {
+	if st.ann == nil {
+		v, err := parse(st.annText, time.UnixMilli(st.ts).UTC())
+		if err != nil {
+			return nil, err
+		}
+		st.ann = v
+	}
+	v := *st.ann
+	return &v, nil
+}
+
+const dayMs = 24 * 60 * 60 * 1000
+
+// next applies the rules of the package doc to event e, given the visitor's
+// state st (nil: none). It returns e's annotation and the state after e,
+// which is st itself when e changes nothing (late, or the last event sent
+// again).
+func next(st *state, e *analytics.Event, timeout time.Duration) (*analytics.Visit, *state) {
+	ts := e.Timestamp.UnixMilli()
+	if st != nil {
+		if st.id == e.ID {
+			if v, err := st.last(); err == nil {
+				return v, st
+			}
+			st = nil // unreadable: as if there were no state
+		}
+	}
+	if st != nil {
+		if ts < st.ts || (ts == st.ts && contains(st.same, e.ID)) {
+			return &analytics.Visit{Late: true, Began: e.Timestamp}, st
+		}
+	}
+	n := &state{id: e.ID, ts: ts, same: []string{e.ID}, began: ts, attrs: e.VisitAttrs()}
+	v := &analytics.Visit{Start: true, Began: time.UnixMilli(ts).UTC()}
+	if st != nil {
+		if ts == st.ts {
+			n.same = st.same
+			if len(st.same) < maxSameTime {
+				n.same = append(st.same[:len(st.same):len(st.same)], e.ID)
+			}
+		}
+		if ts-st.ts <= timeout.Milliseconds() {
+			n.attrs = st.attrs
+			if floorDiv(ts, dayMs) == floorDiv(st.ts, dayMs) {
+				gap := floorDiv(ts-st.ts+500, 1000)
+				n.began, n.views, n.dur, n.entry, n.exit = st.began, st.views, st.dur+gap, st.entry, st.exit
+				v = &analytics.Visit{Began: time.UnixMilli(st.began).UTC(), Gap: gap, Views: st.views, Duration: st.dur, Entry: st.entry, Exit: st.exit}
+			}
+		}
+	}
+	v.Attrs = n.attrs
+	if e.EventType == analytics.PageView {
+		n.views++
+		if e.Path != "" {
+			if n.entry == "" {
+				n.entry = e.Path
+			}
+			n.exit = e.Path
+		}
+	}
+	n.ann = v
+	return v, n
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func contains(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Separators of the state and annotation strings: ASCII control
+// characters, which no id, stored path or attribute can hold.
+const (
+	unit   = "\x1f" // between fields
+	record = "\x1e" // between the state and the last annotation
+	group  = "\x1d" // between the attributes, one field
+	ids    = "\x1c" // between the ids of the last instant
+)
+
+// encode is the state as Redis keeps it: id, ts, the ids at ts, began,
+// views, duration, entry, exit, attrs; then record and the annotation of
+// the last event (as format writes it).
+func (st *state) encode() string {
+	var b strings.Builder
+	b.Grow(128 + len(st.id)*len(st.same) + 2*len(st.exit))
+	for i, f := range []string{st.id, strconv.FormatInt(st.ts, 10), strings.Join(st.same, ids), strconv.FormatInt(st.began, 10),
+		strconv.FormatInt(st.views, 10), strconv.FormatInt(st.dur, 10), st.entry, st.exit, joinAttrs(st.attrs)} {
+		if i > 0 {
+			b.WriteString(unit)
+		}
+		b.WriteString(f)
+	}
+	b.WriteString(record)
+	if st.ann == nil {
+		b.WriteString(st.annText)
+	} else {
+		b.WriteString(format(st.ann))
+	}
+	return b.String()
+}
+
+// decode reads a state encode wrote. The annotation is read when needed
+// (only for the last event sent again).
+func decode(s string) (*state, error) {
+	head, ann, ok := strings.Cut(s, record)
+	f := strings.Split(head, unit)
+	if !ok || len(f) != 9 {
+		return nil, fmt.Errorf("visit state %q: not id, time, ids, began, views, duration, entry, exit and attributes, then the annotation", s)
+	}
+	var n [4]int64
+	for i, x := range []string{f[1], f[3], f[4], f[5]} {
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("visit state %q: %v", s, err)
+		}
+		n[i] = v
+	}
+	attrs, err := splitAttrs(f[8])
+	if err != nil {
+		return nil, fmt.Errorf("visit state %q: %v", s, err)
+	}
+	return &state{id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, annText: ann}, nil
+}
+
+// joinAttrs is the attributes as one field.
+func joinAttrs(v analytics.VisitAttrs) string {
+	return strings.Join([]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country}, group)
+}
+
+func splitAttrs(s string) (analytics.VisitAttrs, error) {
+	at := strings.Split(s, group)
+	if len(at) != 9 {
+		return analytics.VisitAttrs{}, fmt.Errorf("attributes %q: %d fields, want 9", s, len(at))
+	}
+	return analytics.VisitAttrs{Source: at[0], ReferrerHost: at[1], UTMSource: at[2], UTMMedium: at[3], UTMCampaign: at[4],
+		Browser: at[5], OS: at[6], Device: at[7], Country: at[8]}, nil
+}
+
+// format is an annotation as the state keeps it: "L", or kind (S or C),
+// began, gap, views, duration, entry, exit, attrs.
+func format(v *analytics.Visit) string {
+	if v.Late {
+		return "L"
+	}
+	kind := "C"
+	if v.Start {
+		kind = "S"
+	}
+	return strings.Join([]string{kind, strconv.FormatInt(v.Began.UnixMilli(), 10), strconv.FormatInt(v.Gap, 10), strconv.FormatInt(v.Views, 10),
+		strconv.FormatInt(v.Duration, 10), v.Entry, v.Exit, joinAttrs(v.Attrs)}, unit)
+}
+
+// parse reads an annotation format wrote; a late one began at ts.
+func parse(reply any, ts time.Time) (*analytics.Visit, error) {
+	s, ok := reply.(string)
+	if !ok {
+		return nil, fmt.Errorf("annotation is %T, not a string", reply)
+	}
+	if s == "L" {
+		return &analytics.Visit{Late: true, Began: ts}, nil
+	}
+	f := strings.Split(s, unit)
+	if len(f) != 8 || (f[0] != "S" && f[0] != "C") {
+		return nil, fmt.Errorf("annotation %q", s)
+	}
+	attrs, err := splitAttrs(f[7])
+	if err != nil {
+		return nil, fmt.Errorf("annotation %q: %v", s, err)
+	}
+	var n [4]int64
+	for i, x := range f[1:5] {
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("annotation %q: field %d: %v", s, i+1, err)
+		}
+		n[i] = v
+	}
+	return &analytics.Visit{Start: f[0] == "S", Began: time.UnixMilli(n[0]).UTC(), Gap: n[1], Views: n[2], Duration: n[3], Entry: f[5], Exit: f[6], Attrs: attrs}, nil
+}
