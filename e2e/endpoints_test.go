@@ -61,7 +61,7 @@ func TestCommandsFindServesServers(t *testing.T) {
 		t.Errorf("stats: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
 	out, errOut, err = runCLI(t, p.dataDir, nil, "rebuild", "--site", "found.example")
-	if err != nil || !strings.Contains(out, "rebuilt found.example: 1 event") {
+	if err != nil || !strings.Contains(out, "rebuilt found.example: 1 event on 1 day,") {
 		t.Errorf("rebuild: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
 	// Another Redis named by the user is used, and the command says so.

@@ -14,6 +14,7 @@ import (
 // RebuildResult says what a rebuild found.
 type RebuildResult struct {
 	Events     int   // raw events read
+	Days       int   // distinct UTC days they fall on
 	Generation int64 // the rollup generation the site now reads from
 	Elapsed    time.Duration
 }
@@ -125,10 +126,15 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	defer cursor.Close(context.Background())
 	evs := make([]analytics.Event, 0, chunk)
 	eks := make([]string, 0, chunk)
+	days := map[string]bool{}
 	flush := func() error {
 		if len(evs) == 0 {
 			return nil
 		}
+		for i := range evs {
+			days[evs[i].Timestamp.UTC().Format(analytics.DateLayout)] = true
+		}
+		res.Days = len(days)
 		cs := make([]counted, len(evs))
 		for i := range evs {
 			cs[i] = counted{ek: eks[i], ev: &evs[i]}

@@ -69,8 +69,8 @@ func rebuildCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				fmt.Fprintf(stdout, "rebuild cut off (%v); its stats are unchanged; starting again (attempt %d of %d)\n",
 					analytics.Message(err), attempt+1, attempts)
 			}
-			fmt.Fprintf(stdout, "rebuilt %s: %s, now generation %d, in %v\n",
-				site, plural(res.Events, "event"), res.Generation, res.Elapsed.Round(1e6))
+			fmt.Fprintf(stdout, "rebuilt %s: %s on %s, now generation %d, in %v\n",
+				site, plural(res.Events, "event"), plural(res.Days, "day"), res.Generation, res.Elapsed.Round(1e6))
 			return nil
 		},
 	}
