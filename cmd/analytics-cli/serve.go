@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -249,7 +250,7 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embeddedServers, e
 		switch s.Kind {
 		case "redis-server":
 			es.redisChild = s
-			es.redisNote = fmt.Sprintf("Redis: redis-server child (pid %d) at %s, AOF in %s", s.PID(), s.URL, filepath.Join(cfg.DataDir, "redis"))
+			es.redisNote = fmt.Sprintf("Redis: redis-server child (pid %d) at %s, AOF in %s%s", s.PID(), s.URL, filepath.Join(cfg.DataDir, "redis"), orphanNote(runtime.GOOS, s.PID()))
 		default:
 			es.volatile = true
 			es.redisNote = fmt.Sprintf("Redis: in-process miniredis at %s (memory only: install redis-server for a durable queue)", s.URL)
@@ -272,4 +273,18 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embeddedServers, e
 		es.mongoNote = fmt.Sprintf("MongoDB: embedded FerretDB at %s, SQLite files in %s", cfg.MongoURI, dir)
 	}
 	return es, nil
+}
+
+// orphanNote warns where the redis-server child cannot be tied to this
+// process's life: only Linux ends it when serve is killed with SIGKILL
+// (Pdeathsig); elsewhere it would keep running, holding its AOF folder.
+func orphanNote(goos string, pid int) string {
+	if goos == "linux" {
+		return ""
+	}
+	stop := fmt.Sprintf("kill %d", pid)
+	if goos == "windows" {
+		stop = fmt.Sprintf("taskkill /PID %d", pid)
+	}
+	return fmt.Sprintf("\n  (on %s a serve killed outright leaves this redis-server running: stop it with `%s` before starting serve again)", goos, stop)
 }

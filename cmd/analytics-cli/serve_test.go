@@ -471,3 +471,15 @@ func TestStatsOfAnUnknownSite(t *testing.T) {
 		t.Errorf("analytics-cli stats of an unknown site:\n%s", out.String())
 	}
 }
+
+// Where the redis-server child cannot die with serve, serve says so.
+func TestOrphanNote(t *testing.T) {
+	if n := orphanNote("linux", 42); n != "" {
+		t.Errorf("linux: %q; Pdeathsig ties the child to serve there", n)
+	}
+	for goos, stop := range map[string]string{"darwin": "kill 42", "freebsd": "kill 42", "windows": "taskkill /PID 42"} {
+		if n := orphanNote(goos, 42); !strings.Contains(n, "`"+stop+"`") || !strings.Contains(n, goos) {
+			t.Errorf("%s: %q", goos, n)
+		}
+	}
+}
