@@ -67,6 +67,14 @@ type Annotator struct {
 	prefix  string
 	timeout time.Duration
 	reqs    chan *annotateReq
+	// known is the state this collector last read or wrote for each
+	// visitor, touched by the flusher alone (there is one). A round
+	// annotates from it without reading Redis first, and its commit checks
+	// every state it relied on, changed or not: a state another collector
+	// changed in between (or that expired) fails the check and that visitor
+	// is read and annotated again, so the cache saves a round trip without
+	// ever being trusted. A visitor it does not hold is taken to have none.
+	known map[string]string
 
 	mu        sync.RWMutex // held for reading while handing a request over
 	closed    bool
@@ -101,7 +109,8 @@ func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Annot
 		timeout = DefaultTimeout
 	}
 	_, cluster := rdb.(*redis.ClusterClient)
-	a := &Annotator{rdb: rdb, cluster: cluster, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{})}
+	a := &Annotator{rdb: rdb, cluster: cluster, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{}),
+		known: make(map[string]string)}
 	for i := 0; i < flushers; i++ {
 		a.wg.Add(1)
 		go a.flusher()
@@ -136,19 +145,24 @@ const maxSameTime = 16
 
 // commit replaces each visitor's state (KEYS[i]) with its new one
 // (ARGV[2i+1]) only if it still is the one read (ARGV[2i], "" for none),
-// each key then living ARGV[1] ms. It answers the indexes of the keys it
-// left alone: another collector changed them since they were read.
+// each key then living ARGV[1] ms; an empty new state only checks (the
+// events were annotated from that state and changed nothing). It answers
+// the indexes of the keys that were not as expected: another collector
+// changed them since, or they expired.
 var commit = redis.NewScript(`
 local ttl, stale = ARGV[1], {}
 for i = 1, #KEYS do
-  if (redis.call('GET', KEYS[i]) or '') == ARGV[2 * i] then
-    redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
-  else
+  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[2 * i] then
     stale[#stale + 1] = i
+  elseif ARGV[2 * i + 1] ~= '' then
+    redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
   end
 end
 return stale
 `)
+
+// maxKnown bounds the states a collector remembers (about 300 bytes each).
+const maxKnown = 100000
 
 // Annotate sets the Visit of every event that has a visitor key, taking
 // them in time order (a stable sort: a client's batch may list them in
@@ -264,10 +278,12 @@ func (a *Annotator) flush(batch []*annotateReq) {
 		}
 	}
 	groups := a.group(live)
-	for len(groups) > 0 {
+	for assume := true; len(groups) > 0; assume = false {
 		var err error
 		// On an error, groups are the visitors left without an annotation.
-		if groups, err = a.round(ctx, live, groups, fail); err != nil {
+		// The first round annotates from the states this collector knows;
+		// the visitors whose state turned out otherwise are read.
+		if groups, err = a.round(ctx, live, groups, assume, fail); err != nil {
 			for _, g := range groups {
 				for _, v := range g {
 					fail(v, err)
@@ -332,31 +348,43 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 // states that changed, in two pipelined round trips. It answers the
 // visitors to annotate again (their state changed since it was read, by
 // another collector), in groups; with an error, those left unannotated.
-func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, fail func(*visitor, error)) ([][]*visitor, error) {
+func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, assume bool, fail func(*visitor, error)) ([][]*visitor, error) {
 	reads := make([]*redis.SliceCmd, len(groups))
-	_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, g := range groups {
-			keys := make([]string, len(g))
-			for j, v := range g {
-				keys[j] = v.key
+	if !assume {
+		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, g := range groups {
+				keys := make([]string, len(g))
+				for j, v := range g {
+					keys[j] = v.key
+				}
+				reads[i] = p.MGet(ctx, keys...)
 			}
-			reads[i] = p.MGet(ctx, keys...)
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	var commits [][]*visitor
 	for i, g := range groups {
-		vals, err := reads[i].Result()
-		if err == nil && len(vals) != len(g) {
-			err = fmt.Errorf("MGET answered %d values for %d keys", len(vals), len(g))
-		}
-		if err != nil {
-			return groups, analytics.Wrap(analytics.Unavailable, "visits: reading visitors' state in Redis", err)
+		var vals []any
+		if !assume {
+			var err error
+			vals, err = reads[i].Result()
+			if err == nil && len(vals) != len(g) {
+				err = fmt.Errorf("MGET answered %d values for %d keys", len(vals), len(g))
+			}
+			if err != nil {
+				return groups, analytics.Wrap(analytics.Unavailable, "visits: reading visitors' state in Redis", err)
+			}
 		}
 		var changed []*visitor
 		for j, v := range g {
-			v.read, _ = vals[j].(string)
-			if a.annotate(live, v) {
+			if assume {
+				v.read = a.known[v.key]
+			} else {
+				v.read, _ = vals[j].(string)
+			}
+			if a.annotate(live, v) || assume {
+				// An annotation from an assumed state is committed even when
+				// it changes nothing: the commit checks the assumption.
 				changed = append(changed, v)
 			}
 		}
@@ -417,10 +445,12 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 			err = analytics.Wrap(analytics.Unavailable, "visits: saving visitors' state in Redis", err)
 			for _, v := range commits[i] {
 				fail(v, err)
+				delete(a.known, v.key)
 			}
 			continue
 		}
 		var g []*visitor
+		isStale := make([]bool, len(commits[i]))
 		for _, j := range stale {
 			if j < 1 || int(j) > len(commits[i]) {
 				err := analytics.Errorf(analytics.Internal, "visits: the commit script answered key %d of %d", j, len(commits[i]))
@@ -430,7 +460,18 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 				g = nil
 				break
 			}
+			isStale[j-1] = true
 			g = append(g, commits[i][j-1])
+		}
+		for j, v := range commits[i] {
+			switch {
+			case isStale[j]:
+				delete(a.known, v.key)
+			case v.write != "":
+				a.remember(v.key, v.write)
+			default:
+				a.remember(v.key, v.read)
+			}
 		}
 		if len(g) > 0 {
 			retry = append(retry, g)
@@ -447,6 +488,7 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 // changed. A state it cannot read (written by something else) is taken as
 // none: the visit starts again.
 func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
+	v.write = ""
 	var st *state
 	if v.read != "" {
 		st, _ = decode(v.read)
@@ -461,4 +503,24 @@ func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
 	}
 	v.write = st.encode()
 	return true
+}
+
+// remember notes a visitor's state as Redis now holds it, making room by
+// forgetting arbitrary others when the cache is full (a forgotten visitor
+// costs one extra round trip when it comes back, nothing else).
+func (a *Annotator) remember(key, state string) {
+	if state == "" {
+		delete(a.known, key)
+		return
+	}
+	if _, ok := a.known[key]; !ok && len(a.known) >= maxKnown {
+		n := 0
+		for k := range a.known {
+			delete(a.known, k)
+			if n++; n >= maxKnown/10 {
+				break
+			}
+		}
+	}
+	a.known[key] = state
 }

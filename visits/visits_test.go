@@ -370,3 +370,42 @@ func TestAnnotateRedisUnreachable(t *testing.T) {
 		t.Fatalf("error %v of kind %v, visit %+v; want Unavailable and no visit", err, analytics.KindOf(err), evs[0].Visit)
 	}
 }
+
+// A collector annotates from the states it last saw without reading Redis
+// first; when another collector moved the visit on, or the state expired,
+// the commit's check fails and the visitor is read and annotated again.
+func TestAnnotateFromAStaleCache(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	a := visits.New(rdb, prefix, 30*time.Minute)
+	b := visits.New(rdb, prefix, 30*time.Minute) // another collector
+	defer a.Close()
+	defer b.Close()
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	annotate := func(an *visits.Annotator, e analytics.Event) *analytics.Visit {
+		t.Helper()
+		evs := []analytics.Event{e}
+		if err := an.Annotate(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		return evs[0].Visit
+	}
+	annotate(a, pv("1", "/a", t0))
+	annotate(b, pv("2", "/b", t0.Add(time.Minute)))
+	v := annotate(a, pv("3", "/c", t0.Add(2*time.Minute))) // a last saw the state after /a
+	if v.Start || v.Gap != 60 || v.Views != 2 || v.Exit != "/b" {
+		t.Errorf("after another collector's event: %+v; want a continuation 60 s after /b, 2 views before", v)
+	}
+	// The state expires (or is deleted) behind a's back: a visit starts.
+	if err := rdb.Del(ctx, a.Key("s1", "u1")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v := annotate(a, pv("4", "/d", t0.Add(3*time.Minute))); !v.Start || v.Views != 0 {
+		t.Errorf("after the state expired: %+v; want a start", v)
+	}
+	// A resend of the last event changes nothing, but is checked too: b
+	// last saw the state after event 2, and must answer from the current one.
+	if v := annotate(b, pv("4", "/d", t0.Add(3*time.Minute))); !v.Start {
+		t.Errorf("a resend of the last event through the other collector: %+v; want its first annotation (a start)", v)
+	}
+}
