@@ -18,7 +18,6 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/dashboard"
-	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/reporter"
 )
 
@@ -34,38 +33,25 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
+	store, stop, err := scratchStore(ctx, getenv, *pg, out)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
+	const site, empty = "dash-1m", "dash-empty"
+	err = fill(ctx, store, 0, *n, func(i int) analytics.Event {
+		ev := spread(i)
+		ev.SiteID = site
+		return ev
+	}, out)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
-	const site, empty = "dash-1m", "dash-empty"
-	t0 := time.Now()
-	for stored, seq := 0, 0; stored < *n; {
-		b := analytics.Batch{Partition: 0}
-		for j := 0; j < 1000 && stored < *n; j++ {
-			seq++
-			ev := spread(stored)
-			ev.SiteID = site
-			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", seq), Event: ev})
-			stored++
-		}
-		if stored == *n {
-			ev := spread(0)
-			ev.SiteID, ev.Timestamp = empty, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) // known, but nothing in the views
-			b.Entries = append(b.Entries, analytics.Entry{ID: "empty-0", Event: ev})
-		}
-		if _, err := store.Apply(ctx, b); err != nil {
-			return err
-		}
-		if stored%100000 == 0 {
-			fmt.Fprintf(out, "  ... %d stored (%.0f events/s)\n", stored, float64(stored)/time.Since(t0).Seconds())
-		}
+	// A site that is known, but has nothing in the views.
+	ev := spread(0)
+	ev.SiteID, ev.Timestamp = empty, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := store.Apply(ctx, analytics.Batch{Entries: []analytics.Entry{{ID: "empty-0", Event: ev}}}); err != nil {
+		return err
 	}
 	d, err := dashboard.New(dashboard.Config{CollectorURL: "http://localhost:3000"})
 	if err != nil {

@@ -233,41 +233,24 @@ func statsLatency(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
+	store, stop, err := scratchStore(ctx, getenv, *pg, out)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
 	srv := httptest.NewServer(reporter.New(store, store, zerolog.Nop(), reporter.Config{}).Handler())
 	defer srv.Close()
 
 	stored := 0
-	seq := 0
 	for _, s := range strings.Split(*sizes, ",") {
 		target, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
 			return fmt.Errorf("-sizes: %q", s)
 		}
-		t0 := time.Now()
-		for stored < target {
-			b := analytics.Batch{Partition: 0}
-			for j := 0; j < 1000 && stored < target; j++ {
-				seq++
-				b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", seq), Event: spread(stored)})
-				stored++
-			}
-			if _, err := store.Apply(ctx, b); err != nil {
-				return err
-			}
-			if stored%100000 == 0 {
-				fmt.Fprintf(out, "  ... %d stored (%.0f events/s)\n", stored, float64(stored)/time.Since(t0).Seconds())
-			}
+		if err := fill(ctx, store, stored, target, spread, out); err != nil {
+			return err
 		}
+		stored = target
 		base := load(ctx, 1, *reqs, func(int) (*http.Request, error) { return http.NewRequest("GET", srv.URL+"/healthz", nil) }, 200)
 		fmt.Fprintf(out, "%8d events stored: /healthz p50 %s p99 %s\n", stored, base.pct(.5).Round(time.Microsecond), base.pct(.99).Round(time.Microsecond))
 		for _, c := range []struct{ name, query string }{
@@ -287,6 +270,44 @@ func statsLatency(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 			}, 200)
 			fmt.Fprintf(out, "%8d events stored: %-34s p50 %8s p99 %8s (p50 = %.1fx healthz)\n", stored, c.name,
 				r.pct(.5).Round(time.Microsecond), r.pct(.99).Round(time.Microsecond), float64(r.pct(.5))/float64(base.pct(.5)))
+		}
+	}
+	return nil
+}
+
+// scratchStore opens a store in a database of its own on the configured or
+// embedded servers; stop drops the database and stops the servers.
+func scratchStore(ctx context.Context, getenv func(string) string, pg string, out io.Writer) (*mongostore.Store, func(), error) {
+	_, mongoURI, stopServers, err := servers(ctx, getenv, pg, out)
+	if err != nil {
+		return nil, stopServers, err
+	}
+	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
+	if err != nil {
+		return nil, stopServers, err
+	}
+	return store, func() {
+		_ = store.Database().Drop(context.Background())
+		store.Close(context.Background())
+		stopServers()
+	}, nil
+}
+
+// fill stores the events from up to to (event i is event(i), its entry id
+// "<i+1>-0") in batches of 1,000 straight through the store, reporting
+// progress every 100,000.
+func fill(ctx context.Context, store *mongostore.Store, from, to int, event func(int) analytics.Event, out io.Writer) error {
+	t0 := time.Now()
+	for i := from; i < to; {
+		b := analytics.Batch{Partition: 0}
+		for ; len(b.Entries) < 1000 && i < to; i++ {
+			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", i+1), Event: event(i)})
+		}
+		if _, err := store.Apply(ctx, b); err != nil {
+			return err
+		}
+		if i%100000 == 0 {
+			fmt.Fprintf(out, "  ... %d stored (%.0f events/s)\n", i, float64(i-from)/time.Since(t0).Seconds())
 		}
 	}
 	return nil
