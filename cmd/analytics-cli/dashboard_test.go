@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -134,27 +133,11 @@ func waitDrawn(t *testing.T, ctx context.Context, gen int) int {
 	return dashEval[int](t, ctx, `+document.documentElement.dataset.gen`)
 }
 
-// apiGet asks the reporter's API and decodes the answer.
+// apiGet asks the reporter's API, with the token when there is one, and
+// decodes the answer.
 func apiGet(t *testing.T, base, path string, params url.Values, token string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+path+"?"+params.Encode(), nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s?%s: %d %s", path, params.Encode(), resp.StatusCode, b)
-	}
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	return v
+	return getJSONAuth(t, base+path+"?"+params.Encode(), token)
 }
 
 // dashWorkload sends a known mix of events for site over the last days

@@ -55,7 +55,21 @@ func segmentClient(t *testing.T, endpoint, writeKey string, cb *segmentCallback)
 
 func getJSON(t *testing.T, url string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(url)
+	return getJSONAuth(t, url, "")
+}
+
+// getJSONAuth GETs url, sending token as a bearer token when there is one,
+// and decodes the JSON object it answers; anything but 200 fails the test.
+func getJSONAuth(t *testing.T, url, token string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
