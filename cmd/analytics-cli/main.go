@@ -58,20 +58,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // discovering makes cmd and its subcommands first look for the servers of
 // a serve (or embedded) running from the data folder (see useServe).
 func discovering(cfg *config.Config, n needs, cmd *cli.Command) *cli.Command {
-	if action := cmd.Action; action != nil {
-		cmd.Action = func(c *cli.Context) error {
-			w := c.App.ErrWriter
-			if w == nil {
-				w = os.Stderr
-			}
-			useServe(c, cfg, w, n)
-			return action(c)
+	return before(cmd, func(c *cli.Context) error {
+		w := c.App.ErrWriter
+		if w == nil {
+			w = os.Stderr
 		}
-	}
-	for _, sub := range cmd.Subcommands {
-		discovering(cfg, n, sub)
-	}
-	return cmd
+		useServe(c, cfg, w, n)
+		return nil
+	})
 }
 
 // validated makes cmd and its subcommands check the settings once their own
@@ -79,16 +73,22 @@ func discovering(cfg *config.Config, n needs, cmd *cli.Command) *cli.Command {
 // a clear error naming the variable and the command's flag, not a panic or
 // a partition held forever.
 func validated(cfg *config.Config, cmd *cli.Command) *cli.Command {
+	return before(cmd, func(c *cli.Context) error { return cfg.Validate(c.Command.Flags) })
+}
+
+// before makes cmd and each of its subcommands run first before its action
+// (once its own flags are parsed), and not act when first fails.
+func before(cmd *cli.Command, first func(*cli.Context) error) *cli.Command {
 	if action := cmd.Action; action != nil {
 		cmd.Action = func(c *cli.Context) error {
-			if err := cfg.Validate(c.Command.Flags); err != nil {
+			if err := first(c); err != nil {
 				return err
 			}
 			return action(c)
 		}
 	}
 	for _, sub := range cmd.Subcommands {
-		validated(cfg, sub)
+		before(sub, first)
 	}
 	return cmd
 }
