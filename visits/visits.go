@@ -47,6 +47,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // DefaultTimeout is the longest gap between two events of one visit, as
@@ -88,10 +89,17 @@ type Annotator struct {
 // caller's events, which may have given up waiting).
 type annotateReq struct {
 	ctx    context.Context
-	events []*analytics.Event
+	all    []analytics.Event // the caller's events, read only
+	order  []int             // the indexes in all of those with a visitor, in time order
 	visits []*analytics.Visit
-	done   chan error
+	// queue, when set, is the publisher to append all to with the
+	// annotations, in the script call that commits them (see Queue).
+	queue *redisqueue.Publisher
+	done  chan error
 }
+
+// event is the i-th event of r in time order.
+func (r *annotateReq) event(i int) *analytics.Event { return &r.all[r.order[i]] }
 
 // flushers is the number of groups in flight at once. Their commits are
 // compare-and-set, so more are safe, but 4 made Redis and the collector
@@ -174,16 +182,33 @@ const maxKnown = 100000
 // then none may be queued (the collector answers 503 and the client
 // resends with the same ids, which are annotated as the first time).
 func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) error {
-	r := &annotateReq{ctx: ctx, done: make(chan error, 1)}
-	for i := range events {
-		if events[i].Visitor() != "" {
-			r.events = append(r.events, &events[i])
-		}
-	}
-	if len(r.events) == 0 {
+	r := newRequest(ctx, events)
+	if len(r.order) == 0 {
 		return nil
 	}
-	sort.SliceStable(r.events, func(i, j int) bool { return r.events[i].Timestamp.Before(r.events[j].Timestamp) })
+	if err := a.send(r); err != nil {
+		return err
+	}
+	for i, j := range r.order {
+		events[j].Visit = r.visits[i]
+	}
+	return nil
+}
+
+func newRequest(ctx context.Context, events []analytics.Event) *annotateReq {
+	r := &annotateReq{ctx: ctx, all: events, done: make(chan error, 1)}
+	for i := range events {
+		if events[i].Visitor() != "" {
+			r.order = append(r.order, i)
+		}
+	}
+	sort.SliceStable(r.order, func(i, j int) bool { return events[r.order[i]].Timestamp.Before(events[r.order[j]].Timestamp) })
+	return r
+}
+
+// send hands r to the flusher and waits for its answer.
+func (a *Annotator) send(r *annotateReq) error {
+	ctx := r.ctx
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
@@ -198,13 +223,7 @@ func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) erro
 	}
 	select {
 	case err := <-r.done:
-		if err != nil {
-			return err
-		}
-		for i, e := range r.events {
-			e.Visit = r.visits[i]
-		}
-		return nil
+		return err
 	case <-ctx.Done():
 		// The scripts may still run: the client resends with the same ids.
 		return analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", ctx.Err())
@@ -229,13 +248,13 @@ func (a *Annotator) flusher() {
 			}
 		}
 		batch = append(batch[:0], first)
-		n := len(first.events)
+		n := len(first.all)
 	gather:
 		for n < maxEvents {
 			select {
 			case r := <-a.reqs:
 				batch = append(batch, r)
-				n += len(r.events)
+				n += len(r.all)
 			default:
 				break gather
 			}
@@ -319,8 +338,9 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 	groupOf := map[string]int{}
 	byKey := map[string]*visitor{}
 	for ri, r := range live {
-		r.visits = make([]*analytics.Visit, len(r.events))
-		for i, e := range r.events {
+		r.visits = make([]*analytics.Visit, len(r.order))
+		for i := range r.order {
+			e := r.event(i)
 			key := a.Key(e.SiteID, e.Visitor())
 			v := byKey[key]
 			if v == nil {
@@ -348,7 +368,17 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 // states that changed, in two pipelined round trips. It answers the
 // visitors to annotate again (their state changed since it was read, by
 // another collector), in groups; with an error, those left unannotated.
+//
+// When requests of the round are to be queued too (Queue), there is one
+// group (a single Redis), every visitor's state is checked, changed or not,
+// and the script appends the requests' stream entries only if every check
+// passed: then nothing at all is written, and the whole group is
+// annotated again.
 func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, assume bool, fail func(*visitor, error)) ([][]*visitor, error) {
+	queue := false
+	for _, r := range live {
+		queue = queue || r.queue != nil
+	}
 	reads := make([]*redis.SliceCmd, len(groups))
 	if !assume {
 		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -382,7 +412,7 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 			} else {
 				v.read, _ = vals[j].(string)
 			}
-			if a.annotate(live, v) || assume {
+			if a.annotate(live, v) || assume || queue {
 				// An annotation from an assumed state is committed even when
 				// it changes nothing: the commit checks the assumption.
 				changed = append(changed, v)
@@ -395,19 +425,22 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 	if len(commits) == 0 {
 		return nil, nil
 	}
+	var entries []redisqueue.Entry
+	if queue {
+		if len(commits) != 1 {
+			return groups, analytics.Errorf(analytics.Internal, "visits: queuing events of %d hash slots in one script", len(commits))
+		}
+		var err error
+		if entries, err = queueEntries(live); err != nil {
+			return groups, err
+		}
+	}
 	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
 	cmds := make([]*redis.Cmd, len(commits))
 	run := func(todo []int) {
 		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, i := range todo {
-				keys := make([]string, len(commits[i]))
-				args := make([]any, 1, 1+2*len(commits[i]))
-				args[0] = ttl
-				for j, v := range commits[i] {
-					keys[j] = v.key
-					args = append(args, v.read, v.write)
-				}
-				cmds[i] = commit.EvalSha(ctx, p, keys, args...)
+				cmds[i] = a.commitCmd(ctx, p, ttl, commits[i], entries)
 			}
 			return nil
 		})
@@ -427,7 +460,11 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 		}
 	}
 	if len(again) > 0 {
-		if err := commit.Load(ctx, a.rdb).Err(); err != nil {
+		script := commit
+		if queue {
+			script = commitQueue
+		}
+		if err := script.Load(ctx, a.rdb).Err(); err != nil {
 			err = analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
 			for _, i := range again {
 				for _, v := range commits[i] {
@@ -463,6 +500,18 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 			isStale[j-1] = true
 			g = append(g, commits[i][j-1])
 		}
+		if queue && len(g) > 0 {
+			// Nothing was written: the states this collector knows still
+			// hold but for the stale ones, and every visitor is annotated
+			// again, since the entries to append carry them all.
+			for j, v := range commits[i] {
+				if isStale[j] {
+					delete(a.known, v.key)
+				}
+			}
+			retry = append(retry, commits[i])
+			continue
+		}
 		for j, v := range commits[i] {
 			switch {
 			case isStale[j]:
@@ -483,6 +532,29 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 	return retry, nil
 }
 
+// commitCmd queues the script call that commits the visitors' states and,
+// with entries, appends them.
+func (a *Annotator) commitCmd(ctx context.Context, p redis.Pipeliner, ttl string, vs []*visitor, entries []redisqueue.Entry) *redis.Cmd {
+	keys := make([]string, len(vs), len(vs)+2*len(entries))
+	args := make([]any, 1, 2+2*len(vs)+2*len(entries))
+	args[0] = ttl
+	if entries != nil {
+		args = append(args, len(vs))
+	}
+	for j, v := range vs {
+		keys[j] = v.key
+		args = append(args, v.read, v.write)
+	}
+	if entries == nil {
+		return commit.EvalSha(ctx, p, keys, args...)
+	}
+	for _, e := range entries {
+		keys = append(keys, e.Stream, e.Surplus)
+		args = append(args, e.Count, e.Value)
+	}
+	return commitQueue.EvalSha(ctx, p, keys, args...)
+}
+
 // annotate annotates v's events from its state as read, setting the
 // requests' visits, and the state to write. It reports whether the state
 // changed. A state it cannot read (written by something else) is taken as
@@ -496,7 +568,7 @@ func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
 	first := st
 	for _, sl := range v.slots {
 		r := live[sl.req]
-		r.visits[sl.i], st = next(st, r.events[sl.i], a.timeout)
+		r.visits[sl.i], st = next(st, r.event(sl.i), a.timeout)
 	}
 	if st == first {
 		return false
