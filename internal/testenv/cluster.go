@@ -60,4 +60,3 @@ func RedisCluster(t testing.TB) []string {
 	}
 	return addrs
 }
-
