@@ -189,9 +189,21 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 // itself when it is alone, else a JSON array of the partition's events in
 // the order given.
 func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*publishReq, error) {
+	return p.encode(ctx, events, nil)
+}
+
+// encode is request with visits[i], when visits is given, as the Visit of
+// events[i].
+func (p *Publisher) encode(ctx context.Context, events []analytics.Event, visits []*analytics.Visit) (*publishReq, error) {
+	visit := func(i int) *analytics.Visit {
+		if visits == nil {
+			return events[i].Visit
+		}
+		return visits[i]
+	}
 	r := &publishReq{ctx: ctx, events: len(events), done: make(chan error, 1)}
 	if len(events) == 1 {
-		b, err := appendEvent(make([]byte, 0, 256), &events[0])
+		b, err := appendEventVisit(make([]byte, 0, 256), &events[0], visit(0))
 		if err != nil {
 			return nil, analytics.Wrap(analytics.Internal, "encode event", err)
 		}
@@ -218,7 +230,7 @@ func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*pub
 			b = append(b, ',')
 		}
 		var err error
-		if b, err = appendEvent(b, &events[i]); err != nil {
+		if b, err = appendEventVisit(b, &events[i], visit(i)); err != nil {
 			return nil, analytics.Wrap(analytics.Internal, "encode event", err)
 		}
 		r.values[j] = b
@@ -374,9 +386,13 @@ type Entry struct {
 	Value           []byte
 }
 
-// Entries encodes events into stream entries exactly as Publish would.
-func (p *Publisher) Entries(events []analytics.Event) ([]Entry, error) {
-	r, err := p.request(context.Background(), events)
+// Entries encodes events into stream entries exactly as Publish would,
+// with visits[i] as the Visit of events[i] (events are not changed).
+func (p *Publisher) Entries(events []analytics.Event, visits []*analytics.Visit) ([]Entry, error) {
+	if len(visits) != len(events) {
+		return nil, analytics.Errorf(analytics.Internal, "queue: %d visits for %d events", len(visits), len(events))
+	}
+	r, err := p.encode(context.Background(), events, visits)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package visits
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,18 +70,18 @@ func (q *queue) Publish(ctx context.Context, events []analytics.Event) error {
 }
 
 // queueEntries encodes the events of the requests to be queued, each with
-// the annotation just made (on a copy: the caller's events are read only).
+// the annotation just made (the caller's events are read only).
 func queueEntries(live []*annotateReq) ([]redisqueue.Entry, error) {
 	var out []redisqueue.Entry
 	for _, r := range live {
 		if r.queue == nil {
 			continue
 		}
-		evs := slices.Clone(r.all)
+		visits := make([]*analytics.Visit, len(r.all))
 		for i, j := range r.order {
-			evs[j].Visit = r.visits[i]
+			visits[j] = r.visits[i]
 		}
-		es, err := r.queue.Entries(evs)
+		es, err := r.queue.Entries(r.all, visits)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +91,7 @@ func queueEntries(live []*annotateReq) ([]redisqueue.Entry, error) {
 }
 
 // commitQueue checks every visitor's state (KEYS[1..n], n = ARGV[2]) is
-// the one read (ARGV[1+2i]); only if all are, it writes the new ones
+// the one read (ARGV[1+2i], its version); only if all are, it writes the new ones
 // (ARGV[2+2i], "" to leave it, each living ARGV[1] ms) and appends the
 // entries: for each, its stream and surplus keys after the visitors', and
 // its event count and value after the visitors' arguments, as
@@ -102,7 +101,7 @@ func queueEntries(live []*annotateReq) ([]redisqueue.Entry, error) {
 var commitQueue = redis.NewScript(`
 local ttl, n, stale = ARGV[1], tonumber(ARGV[2]), {}
 for i = 1, n do
-  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[1 + 2 * i] then
+  if redis.call('GETRANGE', KEYS[i], 0, 15) ~= ARGV[1 + 2 * i] then
     stale[#stale + 1] = i
   end
 end

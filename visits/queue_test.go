@@ -272,8 +272,14 @@ func TestQueueFullBacklog(t *testing.T) {
 	if n := len(queued(t, rdb, keys)); n != 2 {
 		t.Fatalf("%d events queued, want the first 2", n)
 	}
-	if st, err := rdb.Get(ctx, full.a.Key("s1", "u1")).Result(); err != nil || !strings.HasPrefix(st, "2") {
-		t.Fatalf("visit state %q (%v), want the one after event 2", st, err)
+	// The refused event changed no state: sent again through a collector
+	// with room, it follows event 2.
+	evs := []analytics.Event{pv("3", "/", t0.Add(2*time.Second))}
+	if err := first.q.Publish(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := show(evs[0].Visit), show(cont(t0, 1, 2, 1, "/", "/", analytics.VisitAttrs{})); got != want {
+		t.Fatalf("event 3 after the refusal: %s, want %s", got, want)
 	}
 }
 
@@ -299,6 +305,40 @@ func TestQueueOnRedisCluster(t *testing.T) {
 	for i, e := range evs {
 		if show(e.Visit) != want[i] || len(inStream[e.ID]) != 1 || show(inStream[e.ID][0].Visit) != want[i] {
 			t.Errorf("event %s: answered %s, in the streams %+v; want %s once", e.ID, show(e.Visit), inStream[e.ID], want[i])
+		}
+	}
+}
+
+// TestStateFromBeforeTokens: a visitor's state as the version before state
+// tokens wrote it (still in Redis at an upgrade) is read, continued and
+// replaced, through Annotate and through Queue, and a collector still
+// holding it in its cache after another replaced it is not fooled.
+func TestStateFromBeforeTokens(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	keys := redisqueue.Keys{Prefix: prefix, Partitions: 1}
+	cq := newQueue(t, rdb, keys, redisqueue.DefaultPublisherConfig())
+	ms := t0.UnixMilli()
+	attrs := "\x1d\x1d\x1d\x1d\x1d\x1d\x1d\x1d"
+	old := fmt.Sprintf("a\x1f%d\x1fa\x1f%d\x1f1\x1f0\x1f/x\x1f/x\x1f%s\x1eS\x1f%d\x1f0\x1f0\x1f0\x1f\x1f\x1f%s", ms, ms, attrs, ms, attrs)
+	for i, step := range []func(evs []analytics.Event) error{
+		func(evs []analytics.Event) error { return cq.a.Annotate(ctx, evs) },
+		func(evs []analytics.Event) error { return cq.q.Publish(ctx, evs) },
+	} {
+		if err := rdb.Set(ctx, cq.a.Key("s1", "u1"), old, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// Twice: the first commit finds another state than this
+		// collector's cache holds (from the round before), the second
+		// continues from the state the first wrote.
+		for j, want := range []*analytics.Visit{cont(t0, 10, 1, 0, "/x", "/x", analytics.VisitAttrs{}), cont(t0, 10, 2, 10, "/x", "/y", analytics.VisitAttrs{})} {
+			evs := []analytics.Event{pv(fmt.Sprint("b", i, j), "/y", t0.Add(time.Duration(10*(j+1))*time.Second))}
+			if err := step(evs); err != nil {
+				t.Fatal(err)
+			}
+			if got := show(evs[0].Visit); got != show(want) {
+				t.Fatalf("way %d, event %d after an old state: %s, want %s", i, j, got, show(want))
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package visits
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,11 @@ import (
 // page views, duration, entry and exit page and attributes, and the
 // annotation given to that last event.
 type state struct {
+	// token is 16 random hex digits, new at every change of state and
+	// written first: a commit checks a state is still the one it was
+	// read as by its first 16 bytes alone (see version), so Redis
+	// compares and copies 16 bytes per visitor instead of the whole state.
+	token       string
 	id          string
 	ts          int64 // Unix ms
 	same        []string
@@ -59,7 +65,7 @@ func next(st *state, e *analytics.Event, timeout time.Duration) (*analytics.Visi
 			return &analytics.Visit{Late: true, Began: e.Timestamp}, st
 		}
 	}
-	n := &state{id: e.ID, ts: ts, same: []string{e.ID}, began: ts, attrs: e.VisitAttrs()}
+	n := &state{token: newToken(), id: e.ID, ts: ts, same: []string{e.ID}, began: ts, attrs: e.VisitAttrs()}
 	v := &analytics.Visit{Start: true, Began: time.UnixMilli(ts).UTC()}
 	if st != nil {
 		if ts == st.ts {
@@ -87,7 +93,8 @@ func next(st *state, e *analytics.Event, timeout time.Duration) (*analytics.Visi
 			n.exit = e.Path
 		}
 	}
-	n.ann = v
+	ann := *v // the state may outlive this call in the cache: its own copy
+	n.ann = &ann
 	return v, n
 }
 
@@ -117,13 +124,34 @@ const (
 	ids    = "\x1c" // between the ids of the last instant
 )
 
-// encode is the state as Redis keeps it: id, ts, the ids at ts, began,
-// views, duration, entry, exit, attrs; then record and the annotation of
-// the last event (as format writes it).
+// tokenLen is the length of a state's token.
+const tokenLen = 16
+
+func newToken() string {
+	var b [tokenLen]byte
+	n := rand.Uint64()
+	for i := range b {
+		b[i] = hexDigits[n&15]
+		n >>= 4
+	}
+	return string(b[:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// version is what a commit compares of a state as read (and what GETRANGE
+// 0 15 answers for it): its token, or for a state written before tokens
+// existed its first 16 bytes, which are as good while it is not
+// rewritten by one that did not read it ("" for none).
+func version(enc string) string { return enc[:min(len(enc), tokenLen)] }
+
+// encode is the state as Redis keeps it: token, id, ts, the ids at ts,
+// began, views, duration, entry, exit, attrs; then record and the
+// annotation of the last event (as format writes it).
 func (st *state) encode() string {
 	var b strings.Builder
 	b.Grow(128 + len(st.id)*len(st.same) + 2*len(st.exit))
-	for i, f := range []string{st.id, strconv.FormatInt(st.ts, 10), strings.Join(st.same, ids), strconv.FormatInt(st.began, 10),
+	for i, f := range []string{st.token, st.id, strconv.FormatInt(st.ts, 10), strings.Join(st.same, ids), strconv.FormatInt(st.began, 10),
 		strconv.FormatInt(st.views, 10), strconv.FormatInt(st.dur, 10), st.entry, st.exit, joinAttrs(st.attrs)} {
 		if i > 0 {
 			b.WriteString(unit)
@@ -139,13 +167,18 @@ func (st *state) encode() string {
 	return b.String()
 }
 
-// decode reads a state encode wrote. The annotation is read when needed
-// (only for the last event sent again).
+// decode reads a state encode wrote, or one of a version before tokens
+// (without one: its token is ""). The annotation is read when needed (only
+// for the last event sent again).
 func decode(s string) (*state, error) {
 	head, ann, ok := strings.Cut(s, record)
 	f := strings.Split(head, unit)
+	token := ""
+	if len(f) == 10 && len(f[0]) == tokenLen {
+		token, f = f[0], f[1:]
+	}
 	if !ok || len(f) != 9 {
-		return nil, fmt.Errorf("visit state %q: not id, time, ids, began, views, duration, entry, exit and attributes, then the annotation", s)
+		return nil, fmt.Errorf("visit state %q: not token, id, time, ids, began, views, duration, entry, exit and attributes, then the annotation", s)
 	}
 	var n [4]int64
 	for i, x := range []string{f[1], f[3], f[4], f[5]} {
@@ -159,7 +192,7 @@ func decode(s string) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("visit state %q: %v", s, err)
 	}
-	return &state{id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, annText: ann}, nil
+	return &state{token: token, id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, annText: ann}, nil
 }
 
 // joinAttrs is the attributes as one field.

@@ -75,7 +75,7 @@ type Annotator struct {
 	// changed in between (or that expired) fails the check and that visitor
 	// is read and annotated again, so the cache saves a round trip without
 	// ever being trusted. A visitor it does not hold is taken to have none.
-	known map[string]string
+	known map[string]knownState
 
 	mu        sync.RWMutex // held for reading while handing a request over
 	closed    bool
@@ -118,7 +118,7 @@ func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Annot
 	}
 	_, cluster := rdb.(*redis.ClusterClient)
 	a := &Annotator{rdb: rdb, cluster: cluster, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{}),
-		known: make(map[string]string)}
+		known: make(map[string]knownState)}
 	for i := 0; i < flushers; i++ {
 		a.wg.Add(1)
 		go a.flusher()
@@ -152,7 +152,8 @@ func (a *Annotator) Key(site, visitor string) string {
 const maxSameTime = 16
 
 // commit replaces each visitor's state (KEYS[i]) with its new one
-// (ARGV[2i+1]) only if it still is the one read (ARGV[2i], "" for none),
+// (ARGV[2i+1]) only if it still is the one read (ARGV[2i], its version:
+// the first 16 bytes, its token; "" for none),
 // each key then living ARGV[1] ms; an empty new state only checks (the
 // events were annotated from that state and changed nothing). It answers
 // the indexes of the keys that were not as expected: another collector
@@ -160,7 +161,7 @@ const maxSameTime = 16
 var commit = redis.NewScript(`
 local ttl, stale = ARGV[1], {}
 for i = 1, #KEYS do
-  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[2 * i] then
+  if redis.call('GETRANGE', KEYS[i], 0, 15) ~= ARGV[2 * i] then
     stale[#stale + 1] = i
   elseif ARGV[2 * i + 1] ~= '' then
     redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
@@ -326,6 +327,16 @@ type visitor struct {
 	slots []slot
 	read  string // the state as read, "" for none
 	write string // the state to commit
+	// readState and writeState are read and write decoded, when known
+	// (readState nil with a read: decode it).
+	readState, writeState *state
+}
+
+// knownState is a state as Redis holds it and, decoded, as next uses it:
+// the cache keeps both, so a state is decoded once, not at every event.
+type knownState struct {
+	enc string
+	st  *state
 }
 
 // group gathers the requests' events by visitor, keeping their order
@@ -408,9 +419,11 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 		var changed []*visitor
 		for j, v := range g {
 			if assume {
-				v.read = a.known[v.key]
+				k := a.known[v.key]
+				v.read, v.readState = k.enc, k.st
 			} else {
 				v.read, _ = vals[j].(string)
+				v.readState = nil
 			}
 			if a.annotate(live, v) || assume || queue {
 				// An annotation from an assumed state is committed even when
@@ -517,9 +530,9 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 			case isStale[j]:
 				delete(a.known, v.key)
 			case v.write != "":
-				a.remember(v.key, v.write)
+				a.remember(v.key, v.write, v.writeState)
 			default:
-				a.remember(v.key, v.read)
+				a.remember(v.key, v.read, v.readState)
 			}
 		}
 		if len(g) > 0 {
@@ -543,7 +556,7 @@ func (a *Annotator) commitCmd(ctx context.Context, p redis.Pipeliner, ttl string
 	}
 	for j, v := range vs {
 		keys[j] = v.key
-		args = append(args, v.read, v.write)
+		args = append(args, version(v.read), v.write)
 	}
 	if entries == nil {
 		return commit.EvalSha(ctx, p, keys, args...)
@@ -560,10 +573,11 @@ func (a *Annotator) commitCmd(ctx context.Context, p redis.Pipeliner, ttl string
 // changed. A state it cannot read (written by something else) is taken as
 // none: the visit starts again.
 func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
-	v.write = ""
-	var st *state
-	if v.read != "" {
-		st, _ = decode(v.read)
+	v.write, v.writeState = "", nil
+	st := v.readState
+	if st == nil && v.read != "" {
+		st, _ = decode(v.read) // unreadable: nil, none
+		v.readState = st
 	}
 	first := st
 	for _, sl := range v.slots {
@@ -573,15 +587,15 @@ func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
 	if st == first {
 		return false
 	}
-	v.write = st.encode()
+	v.write, v.writeState = st.encode(), st
 	return true
 }
 
 // remember notes a visitor's state as Redis now holds it, making room by
 // forgetting arbitrary others when the cache is full (a forgotten visitor
 // costs one extra round trip when it comes back, nothing else).
-func (a *Annotator) remember(key, state string) {
-	if state == "" {
+func (a *Annotator) remember(key, state string, st *state) {
+	if state == "" || st == nil {
 		delete(a.known, key)
 		return
 	}
@@ -594,5 +608,5 @@ func (a *Annotator) remember(key, state string) {
 			}
 		}
 	}
-	a.known[key] = state
+	a.known[key] = knownState{enc: state, st: st}
 }
