@@ -149,22 +149,30 @@ func version(enc string) string { return enc[:min(len(enc), tokenLen)] }
 // began, views, duration, entry, exit, attrs; then record and the
 // annotation of the last event (as format writes it).
 func (st *state) encode() string {
-	var b strings.Builder
-	b.Grow(128 + len(st.id)*len(st.same) + 2*len(st.exit))
-	for i, f := range []string{st.token, st.id, strconv.FormatInt(st.ts, 10), strings.Join(st.same, ids), strconv.FormatInt(st.began, 10),
-		strconv.FormatInt(st.views, 10), strconv.FormatInt(st.dur, 10), st.entry, st.exit, joinAttrs(st.attrs)} {
+	b := make([]byte, 0, 160+len(st.id)*len(st.same)+2*(len(st.entry)+len(st.exit)))
+	b = append(b, st.token...)
+	b = append(append(b, unit...), st.id...)
+	b = strconv.AppendInt(append(b, unit...), st.ts, 10)
+	b = append(b, unit...)
+	for i, id := range st.same {
 		if i > 0 {
-			b.WriteString(unit)
+			b = append(b, ids...)
 		}
-		b.WriteString(f)
+		b = append(b, id...)
 	}
-	b.WriteString(record)
+	b = strconv.AppendInt(append(b, unit...), st.began, 10)
+	b = strconv.AppendInt(append(b, unit...), st.views, 10)
+	b = strconv.AppendInt(append(b, unit...), st.dur, 10)
+	b = append(append(b, unit...), st.entry...)
+	b = append(append(b, unit...), st.exit...)
+	b = appendAttrs(append(b, unit...), st.attrs)
+	b = append(b, record...)
 	if st.ann == nil {
-		b.WriteString(st.annText)
+		b = append(b, st.annText...)
 	} else {
-		b.WriteString(format(st.ann))
+		b = appendAnnotation(b, st.ann)
 	}
-	return b.String()
+	return string(b)
 }
 
 // decode reads a state encode wrote, or one of a version before tokens
@@ -196,8 +204,16 @@ func decode(s string) (*state, error) {
 }
 
 // joinAttrs is the attributes as one field.
-func joinAttrs(v analytics.VisitAttrs) string {
-	return strings.Join([]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country}, group)
+func joinAttrs(v analytics.VisitAttrs) string { return string(appendAttrs(nil, v)) }
+
+func appendAttrs(b []byte, v analytics.VisitAttrs) []byte {
+	for i, f := range [...]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country} {
+		if i > 0 {
+			b = append(b, group...)
+		}
+		b = append(b, f...)
+	}
+	return b
 }
 
 func splitAttrs(s string) (analytics.VisitAttrs, error) {
@@ -211,16 +227,23 @@ func splitAttrs(s string) (analytics.VisitAttrs, error) {
 
 // format is an annotation as the state keeps it: "L", or kind (S or C),
 // began, gap, views, duration, entry, exit, attrs.
-func format(v *analytics.Visit) string {
+func format(v *analytics.Visit) string { return string(appendAnnotation(nil, v)) }
+
+func appendAnnotation(b []byte, v *analytics.Visit) []byte {
 	if v.Late {
-		return "L"
+		return append(b, 'L')
 	}
-	kind := "C"
+	kind := byte('C')
 	if v.Start {
-		kind = "S"
+		kind = 'S'
 	}
-	return strings.Join([]string{kind, strconv.FormatInt(v.Began.UnixMilli(), 10), strconv.FormatInt(v.Gap, 10), strconv.FormatInt(v.Views, 10),
-		strconv.FormatInt(v.Duration, 10), v.Entry, v.Exit, joinAttrs(v.Attrs)}, unit)
+	b = append(b, kind)
+	for _, n := range [...]int64{v.Began.UnixMilli(), v.Gap, v.Views, v.Duration} {
+		b = strconv.AppendInt(append(b, unit...), n, 10)
+	}
+	b = append(append(b, unit...), v.Entry...)
+	b = append(append(b, unit...), v.Exit...)
+	return appendAttrs(append(b, unit...), v.Attrs)
 }
 
 // parse reads an annotation format wrote; a late one began at ts.
