@@ -350,10 +350,17 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 	byKey := map[string]*visitor{}
 	for ri, r := range live {
 		r.visits = make([]*analytics.Visit, len(r.order))
+		var v *visitor // the previous event's: a browser's batch is one visitor's
+		var site, who string
 		for i := range r.order {
 			e := r.event(i)
-			key := a.Key(e.SiteID, e.Visitor())
-			v := byKey[key]
+			if v != nil && e.SiteID == site && e.Visitor() == who {
+				v.slots = append(v.slots, slot{ri, i})
+				continue
+			}
+			site, who = e.SiteID, e.Visitor()
+			key := a.Key(site, who)
+			v = byKey[key]
 			if v == nil {
 				v = &visitor{key: key}
 				byKey[key] = v
