@@ -147,7 +147,7 @@ func version(enc string) string { return enc[:min(len(enc), tokenLen)] }
 
 // encode is the state as Redis keeps it: token, id, ts, the ids at ts,
 // began, views, duration, entry, exit, attrs; then record and the
-// annotation of the last event (as format writes it).
+// annotation of the last event (as appendAnnotation writes it).
 func (st *state) encode() string {
 	b := make([]byte, 0, 160+len(st.id)*len(st.same)+2*(len(st.entry)+len(st.exit)))
 	b = append(b, st.token...)
@@ -225,10 +225,8 @@ func splitAttrs(s string) (analytics.VisitAttrs, error) {
 		Browser: at[5], OS: at[6], Device: at[7], Country: at[8]}, nil
 }
 
-// format is an annotation as the state keeps it: "L", or kind (S or C),
-// began, gap, views, duration, entry, exit, attrs.
-func format(v *analytics.Visit) string { return string(appendAnnotation(nil, v)) }
-
+// appendAnnotation appends an annotation as the state keeps it: "L", or
+// kind (S or C), began, gap, views, duration, entry, exit, attrs.
 func appendAnnotation(b []byte, v *analytics.Visit) []byte {
 	if v.Late {
 		return append(b, 'L')
@@ -246,7 +244,7 @@ func appendAnnotation(b []byte, v *analytics.Visit) []byte {
 	return appendAttrs(append(b, unit...), v.Attrs)
 }
 
-// parse reads an annotation format wrote; a late one began at ts.
+// parse reads an annotation appendAnnotation wrote; a late one began at ts.
 func parse(reply any, ts time.Time) (*analytics.Visit, error) {
 	s, ok := reply.(string)
 	if !ok {
