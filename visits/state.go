@@ -28,7 +28,7 @@ type state struct {
 	entry, exit string
 	attrs       analytics.VisitAttrs
 	ann         *analytics.Visit // nil until needed when read: see annText
-	annText     string           // the annotation as format wrote it, when read
+	annText     string           // the annotation as appendAnnotation wrote it, when read
 }
 
 // last is the annotation of the visitor's last event.
