@@ -14,6 +14,7 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -41,6 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
 			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
 			cfg.QueueTimeoutFlag(),
+			cfg.MetricsFlag(),
 		}, append(cfg.EnrichFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
 		Writer: stdout,
 		Action: func(c *cli.Context) error {
@@ -60,8 +62,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
+			m := metrics.New()
+			_, stopMetrics, err := daemon.StartMetrics(&cfg, m, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			defer stopMetrics()
 			daemon.TuneCollectorGC(getenv)
-			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log)
+			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log, m)
 		},
 	}
 	return app.RunContext(ctx, args)

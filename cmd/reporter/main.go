@@ -14,6 +14,7 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -39,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
+			cfg.MetricsFlag(),
 			&cli.StringFlag{Name: "collector-url", Value: cfg.CollectorURL, Destination: &cfg.CollectorURL, Usage: "the collector's address as browsers reach it, for the dashboard's script tag (env COLLECTOR_URL)"},
 		}, append(cfg.MongoFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
 		Writer: stdout,
@@ -68,7 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				}
 				defer rdb.Close()
 			}
-			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log)
+			m := metrics.New()
+			_, stopMetrics, err := daemon.StartMetrics(&cfg, m, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			defer stopMetrics()
+			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log, m)
 		},
 	}
 	return app.RunContext(ctx, args)
