@@ -48,6 +48,7 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.IntFlag{Name: "ingestion-port", Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "collector port (env INGESTION_PORT)"},
 			&cli.IntFlag{Name: "reporting-port", Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "reporter port (env REPORTING_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; 0.0.0.0 (or empty) means all: set --token then (env HOST)"},
+			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the embedded servers' data (env DATA_DIR)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require this bearer token on /stats (env REPORTER_TOKEN)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "partition lease (env LEASE_TTL)"},
@@ -57,7 +58,6 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.BoolFlag{Name: "store-events", Value: cfg.StoreEvents, Destination: &cfg.StoreEvents, Usage: "keep raw events (needed by rebuild) (env STORE_EVENTS)"},
 			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
 			cfg.QueueTimeoutFlag(),
-			cfg.MetricsFlag(),
 		}, append(cfg.EnrichFlags(), cfg.RedisFlags()...)...), cfg.MongoFlags()...), cfg.LogFlags()...),
 		Action: func(c *cli.Context) error { return serve(c.Context, cfg, stdout) },
 	}

@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Flags: append(append(append([]cli.Flag{
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ProcessorPort, Destination: &cfg.ProcessorPort, Usage: "HTTP port of /healthz, /readyz and /metrics; 0 picks a free one (env PROCESSOR_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
-			cfg.MetricsFlag(),
+			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries per batch (env BATCH_SIZE)"},
 			&cli.IntFlag{Name: "workers", Value: cfg.Workers, Destination: &cfg.Workers, Usage: "batches (of different partitions) stored at once, 1-64 (env PROCESSOR_WORKERS)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "how long a dead processor's partitions wait before takeover (env LEASE_TTL)"},

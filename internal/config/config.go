@@ -67,6 +67,9 @@ type Config struct {
 	// MetricsPort, when not 0, serves /metrics on a port of its own instead
 	// of the daemon's main port (which then answers 404 for it).
 	MetricsPort int
+	// MetricsHost is the interface of MetricsPort; "" means Host. A
+	// collector kept to 127.0.0.1 (a sidecar) can still be scraped.
+	MetricsHost string
 
 	inEnv map[string]bool // variables the environment (or .env) set
 }
@@ -151,6 +154,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(&c.ReportingPort, "REPORTING_PORT")
 	num(&c.ProcessorPort, "PROCESSOR_PORT")
 	num(&c.MetricsPort, "METRICS_PORT")
+	str(&c.MetricsHost, "METRICS_HOST")
 	str(&c.Host, "HOST")
 	str(&c.ReporterToken, "REPORTER_TOKEN")
 	str(&c.ReporterURL, "REPORTER_URL")
@@ -437,10 +441,17 @@ func (c *Config) MongoFlags() []cli.Flag {
 	}
 }
 
-// MetricsFlag is the flag of every daemon that serves /metrics.
-func (c *Config) MetricsFlag() cli.Flag {
+// MetricsPortFlag and MetricsHostFlag are flags of every daemon that
+// serves /metrics.
+func (c *Config) MetricsPortFlag() cli.Flag {
 	return &cli.IntFlag{Name: "metrics-port", Value: c.MetricsPort, Destination: &c.MetricsPort,
 		Usage: "serve /metrics on this port instead of the main one; 0 keeps it on the main port (env METRICS_PORT)"}
+}
+
+// MetricsHostFlag: see MetricsPortFlag.
+func (c *Config) MetricsHostFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-host", Value: c.MetricsHost, Destination: &c.MetricsHost,
+		Usage: "interface of --metrics-port; empty means --host's (env METRICS_HOST)"}
 }
 
 // LogFlags are the logging flags of every daemon.

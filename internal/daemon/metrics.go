@@ -17,7 +17,7 @@ import (
 )
 
 // StartMetrics serves m's /metrics on METRICS_PORT when it is set (on
-// HOST, like the main ports), until the returned function is called, and
+// METRICS_HOST, else HOST like the main ports), until the returned function is called, and
 // returns its URL; when it is not set it does nothing, returns "" and each
 // daemon's main port answers /metrics. Call stop after the daemons
 // stopped, so the last scrapes still see their final counts.
@@ -25,7 +25,11 @@ func StartMetrics(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (u
 	if cfg.MetricsPort == 0 {
 		return "", func() {}, nil
 	}
-	ln, err := Listen(cfg.Host, cfg.MetricsPort, "--metrics-port or METRICS_PORT")
+	host := cfg.MetricsHost
+	if host == "" {
+		host = cfg.Host
+	}
+	ln, err := Listen(host, cfg.MetricsPort, "--metrics-port or METRICS_PORT")
 	if err != nil {
 		return "", nil, err
 	}
