@@ -23,7 +23,7 @@ var Settings = []Setting{
 	{Env: "INGESTION_PORT", Default: "`3000`", Meaning: "collector port; `0` picks a free one"},
 	{Env: "REPORTING_PORT", Default: "`3001`", Meaning: "reporter port; `0` picks a free one"},
 	{Env: "PROCESSOR_PORT", Default: "`3002`", Meaning: "processor's HTTP port: `/healthz`, `/readyz` and `/metrics`; `0` picks a free one (several processors on one machine need different ports)"},
-	{Env: "METRICS_PORT", Default: "`0`: `/metrics` on the main port", Meaning: "serve `/metrics` on this port of its own (same `HOST`) instead; the main port then answers `404` for it. Set it in production so the public collector port does not expose metrics (see [Metrics and health](#metrics-and-health))"},
+	{Env: "METRICS_PORT", Default: "`0`: `/metrics` on the main port", Meaning: "serve `/metrics` on this port of its own (on `METRICS_HOST`) instead; the main port then answers `404` for it. Set it in production so the public collector port does not expose metrics (see [Metrics and health](#metrics-and-health))"},
 	{Env: "METRICS_HOST", Default: "`HOST`", Meaning: "interface of `METRICS_PORT`, e.g. `0.0.0.0` for a collector sidecar kept to `127.0.0.1` that Prometheus must still scrape"},
 	{Env: "HOST", Default: "all interfaces (`serve`: `127.0.0.1`)", Meaning: "interface to listen on; a reporter on a public interface without `REPORTER_TOKEN` warns at start"},
 	{Env: "PARTITIONS", Default: "`8`", Meaning: "stream partitions; must be the same everywhere (checked at start)"},
