@@ -14,7 +14,6 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
-	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -62,15 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			m := metrics.New()
-			_, stopMetrics, err := daemon.StartMetrics(&cfg, m, log)
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			defer stopMetrics()
 			daemon.TuneCollectorGC(getenv)
-			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log, m)
+			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log, nil)
 		},
 	}
 	return app.RunContext(ctx, args)

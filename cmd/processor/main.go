@@ -14,7 +14,6 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
-	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -68,14 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			m := metrics.New()
-			_, stopMetrics, err := daemon.StartMetrics(&cfg, m, log)
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			defer stopMetrics()
-			return daemon.RunProcessor(c.Context, &cfg, rdb, store, log, m, ln)
+			return daemon.RunProcessor(c.Context, &cfg, rdb, store, log, nil, ln)
 		},
 	}
 	return app.RunContext(ctx, args)

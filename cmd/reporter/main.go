@@ -14,7 +14,6 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
-	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -70,14 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				}
 				defer rdb.Close()
 			}
-			m := metrics.New()
-			_, stopMetrics, err := daemon.StartMetrics(&cfg, m, log)
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			defer stopMetrics()
-			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log, m)
+			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log, nil)
 		},
 	}
 	return app.RunContext(ctx, args)

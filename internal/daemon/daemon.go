@@ -94,8 +94,14 @@ func OpenStore(ctx context.Context, cfg *config.Config) (*mongostore.Store, erro
 
 // RunCollector serves the ingestion API on ln until ctx ends, then stops
 // accepting requests and flushes every event it answered for to Redis. It
-// reports to m (see StartMetrics for where /metrics is answered).
+// reports to m, the process's registry; nil makes it one of its own, served
+// on METRICS_PORT when set (and on ln otherwise).
 func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger, m *metrics.Metrics) error {
+	m, stopMetrics, err := ownMetrics(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	keys := Keys(cfg)
 	if err := redisqueue.CheckMeta(ctx, rdb, keys); err != nil {
 		return err
@@ -166,8 +172,14 @@ func NewEnricher(cfg *config.Config, rdb redis.UniversalClient, keys redisqueue.
 
 // RunProcessor moves events from Redis to the store until ctx ends, then
 // finishes its batch, gives its partitions back and returns. It reports to
-// m, and serves /healthz, /readyz and /metrics on ln unless ln is nil.
+// m (nil: a registry of its own, as RunCollector), and serves /healthz,
+// /readyz and /metrics on ln unless ln is nil.
 func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *mongostore.Store, log zerolog.Logger, m *metrics.Metrics, ln net.Listener) error {
+	m, stopMetrics, err := ownMetrics(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	cc := redisqueue.DefaultConsumerConfig()
 	cc.LeaseTTL = cfg.LeaseTTL
 	consumer, err := redisqueue.NewConsumer(ctx, rdb, Keys(cfg), cc, log)
@@ -225,8 +237,14 @@ func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, m *metrics.
 	return func() { cancel(); <-done }
 }
 
-// RunReporter serves the stats API on ln until ctx ends, reporting to m.
+// RunReporter serves the stats API on ln until ctx ends, reporting to m
+// (nil: a registry of its own, as RunCollector).
 func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Store, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger, m *metrics.Metrics) error {
+	m, stopMetrics, err := ownMetrics(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	dash, err := dashboard.New(dashboard.Config{CollectorURL: cfg.CollectorURL})
 	if err != nil {
 		return err

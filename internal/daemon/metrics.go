@@ -43,6 +43,19 @@ func StartMetrics(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (u
 	return url, background(ln, m.Instrument("metrics", r), log), nil
 }
 
+// ownMetrics returns m when the process shares one registry among its
+// daemons (serve, which starts METRICS_PORT itself); for nil, a standalone
+// daemon's, it returns a new registry and serves it on METRICS_PORT when set
+// until stop is called.
+func ownMetrics(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (_ *metrics.Metrics, stop func(), err error) {
+	if m != nil {
+		return m, func() {}, nil
+	}
+	m = metrics.New()
+	_, stop, err = StartMetrics(cfg, m, log)
+	return m, stop, err
+}
+
 // background serves h on ln until the returned function is called.
 func background(ln net.Listener, h http.Handler, log zerolog.Logger) func() {
 	ctx, cancel := context.WithCancel(context.Background())
