@@ -22,9 +22,7 @@ const (
 	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
 	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)
 	CounterBots         = "bots"          // events from crawlers and headless browsers, dropped at the collector
-	// CounterLeaseTakeovers counts partitions taken over from an owner that
-	// vanished without giving them back (a crash, a kill, a partition).
-	CounterLeaseTakeovers = "lease_takeovers"
+	CounterTakeovers    = "takeovers"     // partition leases taken over from an owner that vanished without giving them back
 )
 
 // Counters is the hash of fleet-wide totals.

@@ -132,7 +132,7 @@ func printQueue(w io.Writer, st redisqueue.Status) error {
 func counterNames(counters map[string]int64) []string {
 	names := []string{redisqueue.CounterAccepted, redisqueue.CounterRejected, redisqueue.CounterUnavailable, redisqueue.CounterBots,
 		redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced,
-		redisqueue.CounterLeaseTakeovers}
+		redisqueue.CounterTakeovers}
 	var more []string
 	for name := range counters {
 		if !slices.Contains(names, name) {

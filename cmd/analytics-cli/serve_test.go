@@ -423,18 +423,9 @@ func TestQueueCommandShowsFleetCounters(t *testing.T) {
 		if err := run(context.Background(), []string{"analytics-cli", "queue"}, p.getenv, &out); err != nil {
 			return err
 		}
-		for _, want := range []string{"Backlog         0 events", "Processors      1"} {
+		for _, want := range []string{"Backlog         0 events", "Processors      1", "accepted       3", "rejected       1", "stored         3", "dead lettered  0"} {
 			if !strings.Contains(out.String(), want) {
 				return fmt.Errorf("queue output lacks %q:\n%s", want, out.String())
-			}
-		}
-		totals, err := testenv.QueueTotals(out.String())
-		if err != nil {
-			return err
-		}
-		for name, want := range map[string]int64{"accepted": 3, "rejected": 1, "stored": 3, "dead_lettered": 0} {
-			if n, ok := totals[name]; !ok || n != want {
-				return fmt.Errorf("queue total %s = %d, want %d:\n%s", name, n, want, out.String())
 			}
 		}
 		return nil

@@ -209,9 +209,7 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 			redisqueue.CounterRetried:      p.Counters.Retries.Load(),
 			redisqueue.CounterDeadLettered: p.Counters.DeadLettered.Load(),
 			redisqueue.CounterFenced:       p.Counters.Fenced.Load(),
-
-			// The queue's own: partitions taken from a vanished owner.
-			redisqueue.CounterLeaseTakeovers: consumer.Takeovers(),
+			redisqueue.CounterTakeovers:    consumer.Takeovers(),
 		}
 	})
 	defer stopReport()

@@ -99,18 +99,18 @@ func (m *Metrics) AddCounters(snapshot func() map[string]int64) {
 // counterHelp explains the counters the daemons report; a name missing here
 // is still exported, with a generic help text.
 var counterHelp = map[string]string{
-	redisqueue.CounterAccepted:       "Events the collector queued and answered 2xx.",
-	redisqueue.CounterRejected:       "Events the collector refused as invalid (400, 413, 415, or dropped inside a batch).",
-	redisqueue.CounterUnavailable:    "Events the collector answered 503 because the queue was unavailable or too full.",
-	redisqueue.CounterBots:           "Events from crawlers and headless browsers, answered 202 and dropped.",
-	redisqueue.CounterStored:         "Events the processor stored for the first time.",
-	redisqueue.CounterDuplicates:     "Events the processor skipped because their id was stored before (redelivery, client retry).",
-	redisqueue.CounterRetried:        "Failed store, acknowledge or dead-letter attempts the processor retried.",
-	redisqueue.CounterDeadLettered:   "Entries the processor moved to the dead-letter stream because they can never be stored.",
-	redisqueue.CounterFenced:         "Batches cut off by their lease's write deadline (replayed later).",
-	redisqueue.CounterLeaseTakeovers: "Partitions this processor took over from an owner that vanished without giving them back.",
-	"forbidden":                      "Events the collector refused with 403 (unregistered site, foreign origin, wrong write key).",
-	"rate_limited":                   "Events the collector refused with 429 by a per-IP or per-site rate limit.",
+	redisqueue.CounterAccepted:     "Events the collector queued and answered 2xx.",
+	redisqueue.CounterRejected:     "Events the collector refused as invalid (400, 413, 415, or dropped inside a batch).",
+	redisqueue.CounterUnavailable:  "Events the collector answered 503 because the queue was unavailable or too full.",
+	redisqueue.CounterBots:         "Events from crawlers and headless browsers, answered 202 and dropped.",
+	redisqueue.CounterStored:       "Events the processor stored for the first time.",
+	redisqueue.CounterDuplicates:   "Events the processor skipped because their id was stored before (redelivery, client retry).",
+	redisqueue.CounterRetried:      "Failed store, acknowledge or dead-letter attempts the processor retried.",
+	redisqueue.CounterDeadLettered: "Entries the processor moved to the dead-letter stream because they can never be stored.",
+	redisqueue.CounterFenced:       "Batches cut off by their lease's write deadline (replayed later).",
+	redisqueue.CounterTakeovers:    "Partition leases this processor took over from an owner that vanished without giving them back (a crash, a kill, a network partition).",
+	"forbidden":                    "Events the collector refused with 403 (unregistered site, foreign origin, wrong write key).",
+	"rate_limited":                 "Events the collector refused with 429 by a per-IP or per-site rate limit.",
 }
 
 // counters is a collector over snapshot functions; it describes nothing up

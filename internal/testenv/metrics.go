@@ -121,7 +121,7 @@ var Workload = struct {
 }{
 	Counters: map[string]int64{
 		"accepted": 10, "rejected": 3, "unavailable": 0, "bots": 2,
-		"stored": 9, "duplicates": 1, "dead_lettered": 1, "retried": 0, "fenced": 0, "lease_takeovers": 0,
+		"stored": 9, "duplicates": 1, "dead_lettered": 1, "retried": 0, "fenced": 0, "takeovers": 0,
 	},
 	Events:    map[[2]string]float64{{"/event", "202"}: 9, {"/event", "400"}: 1, {"/events", "202"}: 1},
 	Published: 8,
