@@ -13,6 +13,7 @@ import (
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/collector"
 	"github.com/siteanalytics/analytics/enrich"
+	"github.com/siteanalytics/analytics/internal/metrics"
 )
 
 type nopQueue struct{}
@@ -99,4 +100,33 @@ func BenchmarkSegmentBatch100(b *testing.B) {
 	}
 	benchPost(b, "/v1/batch", `{"messageId":"b","sentAt":"2025-11-12T19:30:02Z","batch":[`+strings.Join(msgs, ",")+`]}`, http.StatusOK,
 		"Authorization", "Basic bG9hZC1zaXRlOg==")
+}
+
+// BenchmarkPostEventMetrics is BenchmarkPostEvent bare and as the daemon
+// serves the handler: every request observed by route and status, /metrics
+// mounted beside the routes, each publish timed. The difference is what
+// the metrics cost a request on the hot path.
+func BenchmarkPostEventMetrics(b *testing.B) {
+	m := metrics.New()
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", collector.New(nopQueue{}, nopQueue{}, zerolog.Nop(), collector.DefaultConfig()).Handler()},
+		{"instrumented", m.Instrument("collector", m.WithEndpoint(
+			collector.New(m.Publisher(nopQueue{}), nopQueue{}, zerolog.Nop(), collector.DefaultConfig()).Handler()))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("POST", "/event", strings.NewReader(seedEvent))
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				c.h.ServeHTTP(w, req)
+				if w.Code != http.StatusAccepted {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
 }

@@ -105,14 +105,14 @@ func New(pub analytics.Publisher, ready analytics.Pinger, log zerolog.Logger, cf
 // Handler returns the routes of the ingestion API, all in one place.
 func (c *Collector) Handler() http.Handler {
 	r := httprouter.New()
-	r.Handler(http.MethodPost, "/event", c.handleEvent())
-	r.Handler(http.MethodPost, "/events", c.handleEvents())
+	httpx.Handle(r, http.MethodPost, "/event", c.handleEvent())
+	httpx.Handle(r, http.MethodPost, "/events", c.handleEvents())
 	for _, kind := range segmentKinds {
 		h := c.handleSegment(kind.name)
-		r.Handler(http.MethodPost, "/v1/"+kind.name, h)
-		r.Handler(http.MethodPost, "/v1/"+kind.short, h)
+		httpx.Handle(r, http.MethodPost, "/v1/"+kind.name, h)
+		httpx.Handle(r, http.MethodPost, "/v1/"+kind.short, h)
 	}
-	r.Handler(http.MethodPost, "/v1/import", c.handleSegment(analytics.SegmentBatch))
+	httpx.Handle(r, http.MethodPost, "/v1/import", c.handleSegment(analytics.SegmentBatch))
 	httpx.GetAndHead(r, "/t.js", snippet())
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))

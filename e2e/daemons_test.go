@@ -146,11 +146,4 @@ func TestWarnsAboutAnEvictingRedis(t *testing.T) {
 	col.Stop(t, 10*time.Second)
 }
 
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testenv.FreePort(t) }

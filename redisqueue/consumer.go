@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,6 +60,8 @@ type Consumer struct {
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+
+	takeovers atomic.Int64
 }
 
 var _ analytics.Consumer = (*Consumer)(nil)
@@ -252,6 +255,10 @@ func NewConsumer(ctx context.Context, rdb redis.UniversalClient, keys Keys, cfg 
 	return c, nil
 }
 
+// Takeovers is how many partitions this consumer took over from an owner
+// that vanished without giving them back (its lease expired).
+func (c *Consumer) Takeovers() int64 { return c.takeovers.Load() }
+
 // Owned returns the partitions this consumer holds now.
 func (c *Consumer) Owned() []int {
 	c.mu.Lock()
@@ -343,6 +350,11 @@ func (c *Consumer) maintain(parent context.Context) {
 			c.leases[p] = l
 			c.mu.Unlock()
 			owned = append(owned, p)
+			if wait > 0 {
+				// Only an owner that never gave the partition back leaves
+				// its fence key behind.
+				c.takeovers.Add(1)
+			}
 			c.log.Info().Int("partition", p).Int64("waits_ms", wait).Msg("partition taken")
 		}
 	}

@@ -100,6 +100,9 @@ func TestTakeoverWaitsOutTheTTLUnlessHandedOverCleanly(t *testing.T) {
 	if len(b.Owned()) != 1 {
 		t.Fatalf("b owns %v", b.Owned())
 	}
+	if a.Takeovers() != 0 || b.Takeovers() != 1 {
+		t.Fatalf("takeovers: a %d, b %d; want 0 and 1 (b took the partition of a vanished owner)", a.Takeovers(), b.Takeovers())
+	}
 	got, err := b.Fetch(ctx, 100)
 	if err != nil || len(got.Entries) != 5 {
 		t.Fatalf("fetch %d entries, %v", len(got.Entries), err)
@@ -124,6 +127,9 @@ func TestTakeoverWaitsOutTheTTLUnlessHandedOverCleanly(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("a clean hand-over waited %v", d)
+	}
+	if c.Takeovers() != 0 {
+		t.Fatalf("a clean hand-over counted as %d takeovers", c.Takeovers())
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
 	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)
 	CounterBots         = "bots"          // events from crawlers and headless browsers, dropped at the collector
+	CounterTakeovers    = "takeovers"     // partition leases taken over from an owner that vanished without giving them back
 )
 
 // Counters is the hash of fleet-wide totals.
@@ -133,9 +134,8 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 			ps.Pending = pend[p].Val().Count
 		}
 		if msgs := oldest[p].Val(); len(msgs) > 0 {
-			msPart, _, _ := strings.Cut(msgs[0].ID, "-")
-			ms, _ := strconv.ParseInt(msPart, 10, 64)
-			ps.OldestAge = now.Sub(time.UnixMilli(ms))
+			at, _ := QueuedAt(msgs[0].ID)
+			ps.OldestAge = now.Sub(at)
 			if ps.OldestAge > st.OldestAge {
 				st.OldestAge = ps.OldestAge
 			}
@@ -181,4 +181,16 @@ func ReadDeadLetters(ctx context.Context, rdb redis.UniversalClient, k Keys, lim
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// QueuedAt is when the event of entry id (a stream entry id "ms-seq", or
+// the "ms-seq-i" of an event in an entry of several) entered the queue:
+// Redis stamps each entry with its clock when the collector appends it.
+func QueuedAt(id string) (time.Time, bool) {
+	msPart, _, _ := strings.Cut(id, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -118,11 +119,28 @@ func printQueue(w io.Writer, st redisqueue.Status) error {
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Totals since the queue was created")
-	for _, name := range []string{redisqueue.CounterAccepted, redisqueue.CounterRejected, redisqueue.CounterUnavailable,
-		redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced} {
+	for _, name := range counterNames(st.Counters) {
 		fmt.Fprintf(tw, "  %s\t%d\n", strings.ReplaceAll(name, "_", " "), st.Counters[name])
 	}
 	return tw.Flush()
+}
+
+// counterNames are the fleet counters to print: the usual ones (0 when
+// none was reported yet), then any other the hash holds, sorted, so a
+// counter a daemon starts reporting shows here (and on /metrics, from the
+// same snapshot) without a change to this command.
+func counterNames(counters map[string]int64) []string {
+	names := []string{redisqueue.CounterAccepted, redisqueue.CounterRejected, redisqueue.CounterUnavailable, redisqueue.CounterBots,
+		redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced,
+		redisqueue.CounterTakeovers}
+	var more []string
+	for name := range counters {
+		if !slices.Contains(names, name) {
+			more = append(more, name)
+		}
+	}
+	slices.Sort(more)
+	return append(names, more...)
 }
 
 func age(d time.Duration) string {

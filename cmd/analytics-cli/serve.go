@@ -19,6 +19,7 @@ import (
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/embedded"
+	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/redisqueue"
 )
@@ -47,6 +48,7 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.IntFlag{Name: "ingestion-port", Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "collector port (env INGESTION_PORT)"},
 			&cli.IntFlag{Name: "reporting-port", Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "reporter port (env REPORTING_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; 0.0.0.0 (or empty) means all: set --token then (env HOST)"},
+			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the embedded servers' data (env DATA_DIR)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require this bearer token on /stats (env REPORTER_TOKEN)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "partition lease (env LEASE_TTL)"},
@@ -96,7 +98,18 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 		cln.Close()
 		return err
 	}
+	m := metrics.New() // one registry: the three stages and this process
+	metricsURL, stopMetrics, err := daemon.StartMetrics(cfg, m, log)
+	if err != nil {
+		cln.Close()
+		rln.Close()
+		return err
+	}
+	defer stopMetrics()
 	cURL, rURL := daemon.URL(cln), daemon.URL(rln)
+	if metricsURL == "" {
+		metricsURL = rURL + metrics.RouteMetrics + " (and on the collector's port)"
+	}
 	if !cfg.SetInEnv("COLLECTOR_URL") {
 		cfg.CollectorURL = cURL
 	}
@@ -113,6 +126,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 Analytics is running.
   Collector  %s   (POST /event, POST /events)
   Reporter   %s   (the dashboard; GET /stats, /api/v1/stats/...)
+  Metrics    %s
   %s
   %s
   %s
@@ -124,7 +138,7 @@ Try it:
 
 Press Ctrl+C to stop.
 
-`, cURL, rURL, redisNote, mongoNote, endpointsNote, cURL, rURL, time.Now().UTC().Format("2006-01-02"))
+`, cURL, rURL, metricsURL, redisNote, mongoNote, endpointsNote, cURL, rURL, time.Now().UTC().Format("2006-01-02"))
 
 	logs := map[string]zerolog.Logger{}
 	for _, name := range []string{"collector", "processor", "reporter"} {
@@ -153,13 +167,13 @@ Press Ctrl+C to stop.
 	collectorDone := make(chan struct{})
 	start(0, func() error {
 		defer close(collectorDone)
-		return daemon.RunCollector(collectorCtx, cfg, rdb, cln, logs["collector"])
+		return daemon.RunCollector(collectorCtx, cfg, rdb, cln, logs["collector"], m)
 	})
 	start(1, func() error {
-		return daemon.RunProcessor(processorCtx, cfg, rdb, store, logs["processor"])
+		return daemon.RunProcessor(processorCtx, cfg, rdb, store, logs["processor"], m, nil)
 	})
 	start(2, func() error {
-		return daemon.RunReporter(reporterCtx, cfg, store, rdb, rln, logs["reporter"])
+		return daemon.RunReporter(reporterCtx, cfg, store, rdb, rln, logs["reporter"], m)
 	})
 	// A redis-server child that dies is started again (the collector answers
 	// 503 meanwhile); if it cannot be, serve stops and exits non-zero so a

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Flags: append(append([]cli.Flag{
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "HTTP port; 0 picks a free one (env INGESTION_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
 			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
 			cfg.QueueTimeoutFlag(),
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			daemon.TuneCollectorGC(getenv)
-			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log)
+			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log, nil)
 		},
 	}
 	return app.RunContext(ctx, args)

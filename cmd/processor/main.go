@@ -36,6 +36,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Version: version.String(),
 		Usage:   "store queued events in MongoDB and keep the rollups",
 		Flags: append(append(append([]cli.Flag{
+			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ProcessorPort, Destination: &cfg.ProcessorPort, Usage: "HTTP port of /healthz, /readyz and /metrics; 0 picks a free one (env PROCESSOR_PORT)"},
+			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries per batch (env BATCH_SIZE)"},
 			&cli.IntFlag{Name: "workers", Value: cfg.Workers, Destination: &cfg.Workers, Usage: "batches (of different partitions) stored at once, 1-64 (env PROCESSOR_WORKERS)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "how long a dead processor's partitions wait before takeover (env LEASE_TTL)"},
@@ -60,7 +63,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			defer store.Close(context.Background())
-			return daemon.RunProcessor(c.Context, &cfg, rdb, store, log)
+			ln, err := daemon.Listen(cfg.Host, cfg.ProcessorPort, "--port or PROCESSOR_PORT")
+			if err != nil {
+				return err
+			}
+			return daemon.RunProcessor(c.Context, &cfg, rdb, store, log, nil, ln)
 		},
 	}
 	return app.RunContext(ctx, args)

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Flags: append(append([]cli.Flag{
 			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
+			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
 			&cli.StringFlag{Name: "collector-url", Value: cfg.CollectorURL, Destination: &cfg.CollectorURL, Usage: "the collector's address as browsers reach it, for the dashboard's script tag (env COLLECTOR_URL)"},
 		}, append(cfg.MongoFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				}
 				defer rdb.Close()
 			}
-			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log)
+			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log, nil)
 		},
 	}
 	return app.RunContext(ctx, args)

@@ -61,6 +61,15 @@ type Config struct {
 	// VisitTimeout is the longest gap between two events of one visit; 0
 	// turns visit counting off at the collector.
 	VisitTimeout time.Duration
+	// ProcessorPort is the processor's HTTP port: /healthz, /readyz and
+	// (unless MetricsPort is set) /metrics.
+	ProcessorPort int
+	// MetricsPort, when not 0, serves /metrics on a port of its own instead
+	// of the daemon's main port (which then answers 404 for it).
+	MetricsPort int
+	// MetricsHost is the interface of MetricsPort; "" means Host. A
+	// collector kept to 127.0.0.1 (a sidecar) can still be scraped.
+	MetricsHost string
 
 	inEnv map[string]bool // variables the environment (or .env) set
 }
@@ -68,7 +77,7 @@ type Config struct {
 // Default returns the defaults, the seed's ports included.
 func Default() Config {
 	return Config{
-		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, Host: "",
+		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, ProcessorPort: 3002, Host: "",
 		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout, VisitTimeout: DefaultVisitTimeout,
@@ -143,6 +152,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(&c.Partitions, "PARTITIONS")
 	num(&c.IngestionPort, "INGESTION_PORT")
 	num(&c.ReportingPort, "REPORTING_PORT")
+	num(&c.ProcessorPort, "PROCESSOR_PORT")
+	num(&c.MetricsPort, "METRICS_PORT")
+	str(&c.MetricsHost, "METRICS_HOST")
 	str(&c.Host, "HOST")
 	str(&c.ReporterToken, "REPORTER_TOKEN")
 	str(&c.ReporterURL, "REPORTER_URL")
@@ -238,6 +250,12 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	}
 	if c.ReportingPort < 0 || c.ReportingPort > 65535 {
 		bad("REPORTING_PORT", &c.ReportingPort, "reporter port %d is out of range: use 0 (any free port) to 65535", c.ReportingPort)
+	}
+	if c.ProcessorPort < 0 || c.ProcessorPort > 65535 {
+		bad("PROCESSOR_PORT", &c.ProcessorPort, "processor port %d is out of range: use 0 (any free port) to 65535", c.ProcessorPort)
+	}
+	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
+		bad("METRICS_PORT", &c.MetricsPort, "metrics port %d is out of range: use 1 to 65535, or 0 to answer /metrics on the main port", c.MetricsPort)
 	}
 	if c.RedisPort < 1 || c.RedisPort > 65535 {
 		bad("REDIS_PORT", &c.RedisPort, "Redis port %d is out of range: use 1 to 65535", c.RedisPort)
@@ -421,6 +439,19 @@ func (c *Config) MongoFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: FlagMongo, Value: c.MongoURI, Destination: &c.MongoURI, Usage: "MongoDB URI, database in the path (env MONGODB_URI)"},
 	}
+}
+
+// MetricsPortFlag and MetricsHostFlag are flags of every daemon that
+// serves /metrics.
+func (c *Config) MetricsPortFlag() cli.Flag {
+	return &cli.IntFlag{Name: "metrics-port", Value: c.MetricsPort, Destination: &c.MetricsPort,
+		Usage: "serve /metrics on this port instead of the main one; 0 keeps it on the main port (env METRICS_PORT)"}
+}
+
+// MetricsHostFlag: see MetricsPortFlag.
+func (c *Config) MetricsHostFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-host", Value: c.MetricsHost, Destination: &c.MetricsHost,
+		Usage: "interface of --metrics-port; empty means --host's (env METRICS_HOST)"}
 }
 
 // LogFlags are the logging flags of every daemon.

@@ -20,6 +20,7 @@ import (
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/httpx"
+	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/processor"
 	"github.com/siteanalytics/analytics/realtime"
@@ -92,8 +93,15 @@ func OpenStore(ctx context.Context, cfg *config.Config) (*mongostore.Store, erro
 }
 
 // RunCollector serves the ingestion API on ln until ctx ends, then stops
-// accepting requests and flushes every event it answered for to Redis.
-func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger) error {
+// accepting requests and flushes every event it answered for to Redis. It
+// reports to m, the process's registry; nil makes it one of its own, served
+// on METRICS_PORT when set (and on ln otherwise).
+func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger, m *metrics.Metrics) error {
+	m, stopMetrics, err := ownMetrics(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	keys := Keys(cfg)
 	if err := redisqueue.CheckMeta(ctx, rdb, keys); err != nil {
 		return err
@@ -123,10 +131,10 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		// requests: one round trip, not two.
 		queue = ann.Queue(pub)
 	}
-	c := collector.New(queue, redisqueue.Ping{RDB: rdb}, log, cc)
+	c := collector.New(m.Publisher(queue), redisqueue.Ping{RDB: rdb}, log, cc)
 	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
 		Dur("queue_timeout", cfg.QueueTimeout).Dur("visit_timeout", cfg.VisitTimeout).Msg("collector listening")
-	stopReport := reportCounters(rdb, keys, func() map[string]int64 {
+	stopReport := reportCounters(rdb, keys, m, func() map[string]int64 {
 		return map[string]int64{
 			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),
 			redisqueue.CounterRejected:    c.Counters.Rejected.Load(),
@@ -135,7 +143,7 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		}
 	})
 	defer stopReport()
-	err = httpx.Serve(ctx, ln, c.Handler(), shutdownGrace, log)
+	err = httpx.Serve(ctx, ln, instrument(cfg, m, "collector", c.Handler()), shutdownGrace, log)
 	log.Info().Int64("accepted", c.Counters.Accepted.Load()).Int64("rejected", c.Counters.Rejected.Load()).
 		Int64("unavailable", c.Counters.Failed.Load()).Int64("bots", c.Counters.Bots.Load()).Msg("collector stopped")
 	return err
@@ -163,8 +171,15 @@ func NewEnricher(cfg *config.Config, rdb redis.UniversalClient, keys redisqueue.
 }
 
 // RunProcessor moves events from Redis to the store until ctx ends, then
-// finishes its batch, gives its partitions back and returns.
-func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *mongostore.Store, log zerolog.Logger) error {
+// finishes its batch, gives its partitions back and returns. It reports to
+// m (nil: a registry of its own, as RunCollector), and serves /healthz,
+// /readyz and /metrics on ln unless ln is nil.
+func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *mongostore.Store, log zerolog.Logger, m *metrics.Metrics, ln net.Listener) error {
+	m, stopMetrics, err := ownMetrics(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	cc := redisqueue.DefaultConsumerConfig()
 	cc.LeaseTTL = cfg.LeaseTTL
 	consumer, err := redisqueue.NewConsumer(ctx, rdb, Keys(cfg), cc, log)
@@ -176,15 +191,25 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	pc.BatchSize = cfg.BatchSize
 	pc.Workers = cfg.Workers
 	pc.Realtime = realtime.New(rdb, cfg.Prefix)
-	p := processor.New(consumer, store, log, pc)
-	log.Info().Str("name", cc.Name).Ints("partitions", consumer.Owned()).Msg("processor started")
-	stopReport := reportCounters(rdb, Keys(cfg), func() map[string]int64 {
+	p := processor.New(m.Consumer(consumer, redisqueue.QueuedAt), store, log, pc)
+	m.AddQueue(func(ctx context.Context) (redisqueue.Status, error) {
+		return redisqueue.ReadStatus(ctx, rdb, Keys(cfg))
+	})
+	stopPort := serveProcessorPort(cfg, m, rdb, store, ln, log)
+	defer stopPort()
+	started := log.Info().Str("name", cc.Name).Ints("partitions", consumer.Owned())
+	if ln != nil {
+		started = started.Str("url", URL(ln))
+	}
+	started.Msg("processor started")
+	stopReport := reportCounters(rdb, Keys(cfg), m, func() map[string]int64 {
 		return map[string]int64{
 			redisqueue.CounterStored:       p.Counters.Stored.Load(),
 			redisqueue.CounterDuplicates:   p.Counters.Duplicates.Load(),
 			redisqueue.CounterRetried:      p.Counters.Retries.Load(),
 			redisqueue.CounterDeadLettered: p.Counters.DeadLettered.Load(),
 			redisqueue.CounterFenced:       p.Counters.Fenced.Load(),
+			redisqueue.CounterTakeovers:    consumer.Takeovers(),
 		}
 	})
 	defer stopReport()
@@ -196,8 +221,11 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 }
 
 // reportCounters adds a daemon's counters to the fleet totals in Redis every
-// second; the returned function makes the last report and stops.
-func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, snapshot func() map[string]int64) func() {
+// second, and exports the same snapshot on m's /metrics: one source for
+// both, so `analytics-cli queue` and /metrics agree. The returned function
+// makes the last report and stops.
+func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, m *metrics.Metrics, snapshot func() map[string]int64) func() {
+	m.AddCounters(snapshot)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -207,8 +235,14 @@ func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, snapshot fu
 	return func() { cancel(); <-done }
 }
 
-// RunReporter serves the stats API on ln until ctx ends.
-func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Store, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger) error {
+// RunReporter serves the stats API on ln until ctx ends, reporting to m
+// (nil: a registry of its own, as RunCollector).
+func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Store, rdb redis.UniversalClient, ln net.Listener, log zerolog.Logger, m *metrics.Metrics) error {
+	m, stopMetrics, err := ownMetrics(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	dash, err := dashboard.New(dashboard.Config{CollectorURL: cfg.CollectorURL})
 	if err != nil {
 		return err
@@ -222,7 +256,7 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	}
 	r := reporter.New(store, store, log, rc)
 	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
-	err = httpx.Serve(ctx, ln, r.Handler(), shutdownGrace, log)
+	err = httpx.Serve(ctx, ln, instrument(cfg, m, "reporter", r.Handler()), shutdownGrace, log)
 	log.Info().Err(err).Msg("reporter stopped")
 	return err
 }

@@ -2,7 +2,6 @@ package embedded_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,17 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/siteanalytics/analytics/internal/embedded"
+	"github.com/siteanalytics/analytics/internal/testenv"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testenv.FreePort(t) }
 
 // startRedis starts a redis-server child and a supervisor of it; the
 // returned channels carry every restart report and the supervisor's result.

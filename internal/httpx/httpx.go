@@ -31,8 +31,26 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // GetAndHead registers h for GET and HEAD on path: HEAD answers what GET
 // would (same status and headers), and net/http drops the body.
 func GetAndHead(r *httprouter.Router, path string, h http.Handler) {
-	r.Handler(http.MethodGet, path, h)
-	r.Handler(http.MethodHead, path, h)
+	Handle(r, http.MethodGet, path, h)
+	Handle(r, http.MethodHead, path, h)
+}
+
+// RouteNoter is a ResponseWriter that wants to know which route pattern
+// answers the request (package metrics labels requests by pattern, never
+// by raw path, so the number of series stays bounded).
+type RouteNoter interface {
+	NoteRoute(pattern string)
+}
+
+// Handle registers h for method and pattern on r; the route tells a
+// RouteNoter response writer its pattern before h runs.
+func Handle(r *httprouter.Router, method, pattern string, h http.Handler) {
+	r.Handler(method, pattern, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if n, ok := w.(RouteNoter); ok {
+			n.NoteRoute(pattern)
+		}
+		h.ServeHTTP(w, req)
+	}))
 }
 
 // Status maps an error kind to an HTTP status.

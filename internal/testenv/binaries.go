@@ -32,8 +32,8 @@ type Process struct {
 	Name string
 	Cmd  *exec.Cmd
 	Out  *Buffer
-	// URL is the address the daemon logged it listens on ("" for a
-	// processor).
+	// URL is the address the daemon logged it listens on (a processor's
+	// /healthz, /readyz and /metrics port).
 	URL  string
 	done chan error
 }
@@ -45,12 +45,13 @@ var (
 
 // StartProcess runs bin from dir with env added to the test's environment,
 // and waits until it is listening (a collector or reporter, whose /healthz
-// then answers) or has started (a processor).
+// then answers) or has started (a processor). A processor gets a free port
+// (PROCESSOR_PORT=0) unless env says otherwise, so several can run.
 func StartProcess(t testing.TB, dir, bin string, env []string, args ...string) *Process {
 	t.Helper()
 	p := &Process{Name: bin, Out: &Buffer{}, done: make(chan error, 1)}
 	p.Cmd = exec.Command(filepath.Join(dir, bin), args...)
-	p.Cmd.Env = append(os.Environ(), env...)
+	p.Cmd.Env = append(append(os.Environ(), "PROCESSOR_PORT=0"), env...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -64,6 +65,9 @@ func StartProcess(t testing.TB, dir, bin string, env []string, args ...string) *
 	})
 	if bin == "processor" {
 		WaitMatch(t, p.Out, startedRe, 30*time.Second)
+		if m := listeningRe.FindStringSubmatch(p.Out.String()); m != nil {
+			p.URL = m[1]
+		}
 	} else {
 		p.URL = WaitMatch(t, p.Out, listeningRe, 30*time.Second)
 		WaitHealthy(t, p.URL)

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"sync"
@@ -76,4 +77,16 @@ func WaitHealthy(t testing.TB, url string) {
 		}
 		return nil
 	})
+}
+
+// FreePort returns a TCP port free on 127.0.0.1 a moment ago, for a
+// setting that takes a fixed port (METRICS_PORT, a redis-server's).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
