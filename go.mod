@@ -15,6 +15,7 @@ require go.yaml.in/yaml/v3 v3.0.5
 require (
 	github.com/segmentio/analytics-go/v3 v3.3.0 // indirect
 	github.com/segmentio/backo-go v1.0.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 require (
