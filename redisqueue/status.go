@@ -22,6 +22,8 @@ const (
 	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
 	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)
 	CounterBots         = "bots"          // events from crawlers and headless browsers, dropped at the collector
+	CounterForbidden    = "forbidden"     // requests refused 401/403 at the collector (origin, unregistered site, write key)
+	CounterRateLimited  = "rate_limited"  // requests answered 429 by the collector's rate limits
 )
 
 // Counters is the hash of fleet-wide totals.

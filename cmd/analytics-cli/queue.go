@@ -119,7 +119,8 @@ func printQueue(w io.Writer, st redisqueue.Status) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Totals since the queue was created")
 	for _, name := range []string{redisqueue.CounterAccepted, redisqueue.CounterRejected, redisqueue.CounterUnavailable,
-		redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced} {
+		redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced,
+		redisqueue.CounterForbidden, redisqueue.CounterRateLimited} {
 		fmt.Fprintf(tw, "  %s\t%d\n", strings.ReplaceAll(name, "_", " "), st.Counters[name])
 	}
 	return tw.Flush()
