@@ -168,11 +168,14 @@ func (e *Refusal) HTTPStatus() int { return e.Status }
 func (r *Registry) Admit(site, pageHost string, browser bool, key string) error {
 	s, ok := r.cur.Load().sites[site]
 	if !ok {
-		return &Refusal{http.StatusForbidden, fmt.Sprintf("site_id %q is not registered on this collector (register it with `analytics-cli sites add %s --domain <host>`)", site, site)}
+		return &Refusal{http.StatusForbidden, fmt.Sprintf("site_id %q is not registered on this collector (register it with `analytics-cli sites add --domain <host> %s`)", site, site)}
 	}
 	if browser {
-		if pageHost == "" || !s.AllowsHost(pageHost) {
-			return &Refusal{http.StatusForbidden, fmt.Sprintf("events for site %q are accepted only from its domains; this page's host %q is not one (add it with `analytics-cli sites update %s --domain ...`)", site, pageHost, site)}
+		if pageHost == "" {
+			return &Refusal{http.StatusForbidden, fmt.Sprintf("events for site %q are accepted only from its domains; this request's Origin or Referer names no host", site)}
+		}
+		if !s.AllowsHost(pageHost) {
+			return &Refusal{http.StatusForbidden, fmt.Sprintf("events for site %q are accepted only from its domains; this page's host %q is not one (add it with `analytics-cli sites update --domain ... %s`)", site, pageHost, site)}
 		}
 		return nil
 	}
