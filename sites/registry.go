@@ -2,7 +2,9 @@ package sites
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sync"
@@ -51,10 +53,17 @@ type Registry struct {
 
 // snapshot is one complete read of the source; never modified once built.
 type snapshot struct {
-	sites  map[string]*Site  // by id
+	sites  map[string]*entry // by id
 	byKey  map[string]string // write key hash -> site id
 	tokens map[string]*Token // by hash
 	loaded time.Time
+}
+
+// entry is a site and its write key's hash, decoded for comparing.
+type entry struct {
+	*Site
+	keySum [sha256.Size]byte
+	hasKey bool
 }
 
 // NewRegistry returns a Registry reading src. It does no I/O: Start (or
@@ -64,7 +73,7 @@ func NewRegistry(src Source, cfg RegistryConfig) *Registry {
 		cfg.Refresh = DefaultRefresh
 	}
 	r := &Registry{src: src, cfg: cfg, quit: make(chan struct{}), done: make(chan struct{})}
-	r.cur.Store(&snapshot{sites: map[string]*Site{}, byKey: map[string]string{}, tokens: map[string]*Token{}})
+	r.cur.Store(&snapshot{sites: map[string]*entry{}, byKey: map[string]string{}, tokens: map[string]*Token{}})
 	return r
 }
 
@@ -83,11 +92,9 @@ func (r *Registry) Start(ctx context.Context) error {
 // a Start and safe twice.
 func (r *Registry) Close() {
 	r.closeOnce.Do(func() { close(r.quit) })
-	started := true
-	r.startOnce.Do(func() { started = false })
-	if started {
-		<-r.done
-	}
+	// A Start after Close (or never) runs no loop; the first Do wins.
+	r.startOnce.Do(func() { close(r.done) })
+	<-r.done
 }
 
 func (r *Registry) loop() {
@@ -118,13 +125,14 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sites: load the registry: %w", err)
 	}
-	s := &snapshot{sites: make(map[string]*Site, len(list)), byKey: make(map[string]string, len(list)), tokens: map[string]*Token{}, loaded: time.Now()}
+	s := &snapshot{sites: make(map[string]*entry, len(list)), byKey: make(map[string]string, len(list)), tokens: map[string]*Token{}, loaded: time.Now()}
 	for i := range list {
-		site := &list[i]
-		s.sites[site.ID] = site
-		if site.KeyHash != "" {
-			s.byKey[site.KeyHash] = site.ID
+		e := &entry{Site: &list[i]}
+		if n, err := hex.Decode(e.keySum[:], []byte(e.KeyHash)); err == nil && n == sha256.Size {
+			e.hasKey = true
+			s.byKey[e.KeyHash] = e.ID
 		}
+		s.sites[e.ID] = e
 	}
 	if r.cfg.Tokens {
 		toks, err := r.src.LoadTokens(ctx)
@@ -144,8 +152,10 @@ func (r *Registry) Loaded() time.Time { return r.cur.Load().loaded }
 
 // Site returns the registered site id, if any.
 func (r *Registry) Site(id string) (*Site, bool) {
-	s, ok := r.cur.Load().sites[id]
-	return s, ok
+	if e, ok := r.cur.Load().sites[id]; ok {
+		return e.Site, true
+	}
+	return nil, false
 }
 
 // Refusal is an access decision against a request: 401 (no or a wrong
@@ -182,7 +192,7 @@ func (r *Registry) Admit(site, pageHost string, browser bool, key string) error 
 	if key == "" {
 		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("site %q needs its write key for events sent without a browser's Origin: send Authorization: Bearer <write key>", site)}
 	}
-	if s.KeyHash == "" || subtle.ConstantTimeCompare([]byte(HashSecret(key)), []byte(s.KeyHash)) != 1 {
+	if sum := sha256.Sum256([]byte(key)); !s.hasKey || subtle.ConstantTimeCompare(sum[:], s.keySum[:]) != 1 {
 		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("wrong write key for site %q", site)}
 	}
 	return nil
