@@ -45,7 +45,7 @@ func TestPageHostAndAllowsHost(t *testing.T) {
 	s := sites.Site{Domains: []string{"example.com", "*.blog.example.org"}}
 	for _, tt := range []struct {
 		name, origin, referer, host string
-		browser, allowed          bool
+		browser, allowed            bool
 	}{
 		{"origin", "https://example.com", "", "example.com", true, true},
 		{"origin with a port, upper case", "http://EXAMPLE.com:8080", "", "example.com", true, true},
@@ -266,7 +266,7 @@ func TestRegistryCloseWithoutStart(t *testing.T) {
 
 type memSource struct{ sites []sites.Site }
 
-func (m memSource) LoadSites(context.Context) ([]sites.Site, error)  { return m.sites, nil }
+func (m memSource) LoadSites(context.Context) ([]sites.Site, error)   { return m.sites, nil }
 func (m memSource) LoadTokens(context.Context) ([]sites.Token, error) { return nil, nil }
 
 // BenchmarkAdmit is the registry lookup on the collector's hot path: a
