@@ -22,8 +22,8 @@ type Gate interface {
 	// Admit returns nil when a request may send events for site, else an
 	// error with an HTTPStatus() int method (401 or 403) whose message
 	// says why. pageHost and browser are sites.PageHost's; key is the
-	// write key the request carries ("" for none).
-	Admit(site, pageHost string, browser bool, key string) error
+	// write key the request carries (sites.NewKey("") for none).
+	Admit(site, pageHost string, browser bool, key sites.Key) error
 }
 
 // Limits are the collector's rate limits; a nil limiter is off. State is
@@ -122,8 +122,12 @@ func (c *Collector) admit(r *http.Request, events []analytics.Event, key string)
 	}
 	var host string
 	var browser bool
+	var hashed sites.Key
 	if gate != nil {
 		host, browser = sites.PageHost(r.Header.Get("Origin"), r.Header.Get("Referer"))
+		if !browser {
+			hashed = sites.NewKey(key) // once for every site of the request
+		}
 	}
 	now := time.Now()
 	for i := 0; i < len(events); {
@@ -133,7 +137,7 @@ func (c *Collector) admit(r *http.Request, events []analytics.Event, key string)
 			j++
 		}
 		if gate != nil {
-			if err := gate.Admit(site, host, browser, key); err != nil {
+			if err := gate.Admit(site, host, browser, hashed); err != nil {
 				status := http.StatusForbidden
 				if s, ok := err.(interface{ HTTPStatus() int }); ok {
 					status = s.HTTPStatus()

@@ -170,12 +170,26 @@ func (e *Refusal) Error() string { return e.Msg }
 // HTTPStatus is the status the refusal is answered with.
 func (e *Refusal) HTTPStatus() int { return e.Status }
 
+// Key is a write key as a request sent it, hashed once for all the sites
+// of the request.
+type Key struct {
+	sum [sha256.Size]byte
+	set bool
+}
+
+// NewKey hashes secret; "" is no key.
+func NewKey(secret string) Key {
+	if secret == "" {
+		return Key{}
+	}
+	return Key{sum: sha256.Sum256([]byte(secret)), set: true}
+}
+
 // Admit decides whether a request may send events for site in registered
 // mode. A browser request (one with an Origin or Referer; pageHost its
 // host, see PageHost) must come from one of the site's domains; any other
-// request must carry the site's write key (key, "" when none). It returns
-// nil or a *Refusal.
-func (r *Registry) Admit(site, pageHost string, browser bool, key string) error {
+// request must carry the site's write key. It returns nil or a *Refusal.
+func (r *Registry) Admit(site, pageHost string, browser bool, key Key) error {
 	s, ok := r.cur.Load().sites[site]
 	if !ok {
 		return &Refusal{http.StatusForbidden, fmt.Sprintf("site_id %q is not registered on this collector (register it with `analytics-cli sites add --domain <host> %s`)", site, site)}
@@ -189,10 +203,10 @@ func (r *Registry) Admit(site, pageHost string, browser bool, key string) error 
 		}
 		return nil
 	}
-	if key == "" {
+	if !key.set {
 		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("site %q needs its write key for events sent without a browser's Origin: send Authorization: Bearer <write key>", site)}
 	}
-	if sum := sha256.Sum256([]byte(key)); !s.hasKey || subtle.ConstantTimeCompare(sum[:], s.keySum[:]) != 1 {
+	if !s.hasKey || subtle.ConstantTimeCompare(key.sum[:], s.keySum[:]) != 1 {
 		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("wrong write key for site %q", site)}
 	}
 	return nil

@@ -190,7 +190,7 @@ func TestRegistryRefreshAndOutage(t *testing.T) {
 	}
 	defer r.Close()
 	key := sites.NewSecret(sites.WriteKeyPrefix)
-	if err := r.Admit("shop", "", false, key); err == nil || err.(*sites.Refusal).Status != 403 {
+	if err := r.Admit("shop", "", false, sites.NewKey(key)); err == nil || err.(*sites.Refusal).Status != 403 {
 		t.Fatalf("before it is registered: %v", err)
 	}
 	if err := src.AddSite(ctx, sites.Site{ID: "shop", Domains: []string{"shop.example"}, KeyHash: sites.HashSecret(key), Created: time.Now()}); err != nil {
@@ -200,7 +200,7 @@ func TestRegistryRefreshAndOutage(t *testing.T) {
 	if err := src.AddToken(ctx, sites.Token{Name: "t", Hash: sites.HashSecret(tok), Site: "shop", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 5*time.Second, func() error { return r.Admit("shop", "", false, key) })
+	testenv.Eventually(t, 5*time.Second, func() error { return r.Admit("shop", "", false, sites.NewKey(key)) })
 
 	checks := func() {
 		t.Helper()
@@ -219,7 +219,7 @@ func TestRegistryRefreshAndOutage(t *testing.T) {
 			{"another domain", "evil.example", true, key, 403, "shop", ""},
 			{"unregistered", "", false, key, 403, "other", ""},
 		} {
-			err := r.Admit(tt.site, tt.host, tt.browser, tt.key)
+			err := r.Admit(tt.site, tt.host, tt.browser, sites.NewKey(tt.key))
 			var rf *sites.Refusal
 			if tt.status == 0 && err != nil || tt.status != 0 && (!errors.As(err, &rf) || rf.Status != tt.status) {
 				t.Errorf("%s: Admit = %v, want status %d", tt.name, err, tt.status)
@@ -287,7 +287,7 @@ func BenchmarkAdmit(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				host, browser := sites.PageHost("https://www5000.example", "")
-				if err := r.Admit("site-5000", host, browser, ""); err != nil {
+				if err := r.Admit("site-5000", host, browser, sites.Key{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -297,7 +297,7 @@ func BenchmarkAdmit(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if err := r.Admit("site-5000", "", false, key); err != nil {
+				if err := r.Admit("site-5000", "", false, sites.NewKey(key)); err != nil {
 					b.Fatal(err)
 				}
 			}
