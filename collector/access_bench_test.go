@@ -15,7 +15,7 @@ import (
 
 type benchSites []sites.Site
 
-func (s benchSites) LoadSites(context.Context) ([]sites.Site, error)  { return s, nil }
+func (s benchSites) LoadSites(context.Context) ([]sites.Site, error)   { return s, nil }
 func (s benchSites) LoadTokens(context.Context) ([]sites.Token, error) { return nil, nil }
 
 // BenchmarkAccess is the seed event and a batch of 100 through the whole

@@ -7,6 +7,9 @@
 #   go build -o /tmp/collector-new ./cmd/collector && go build -o /tmp/loadtest ./tools/loadtest
 #   tools/compare-collectors.sh /tmp/collector-old /tmp/collector-new
 #
+# LOADTEST_ARGS are added to the load tool's arguments on both sides (e.g.
+# "-sites 1 -key sak_..." to send as a server with a write key).
+#
 # OLD_ENV and NEW_ENV are the settings of each side (default: none, and
 # TRUSTED_PROXIES=127.0.0.1). One binary against itself with the visit
 # annotation off on the baseline side:
@@ -26,7 +29,7 @@ run() { # name binary port [env...]
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   echo "== $name"
-  "$loadtest" ingest -url "http://127.0.0.1:$port" -c 50 -n "$n" | grep -E "GET|POST"
+  "$loadtest" ingest -url "http://127.0.0.1:$port" -c 50 -n "$n" ${LOADTEST_ARGS:-} | grep -E "GET|POST"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   redis-cli -u "$redis" --scan --pattern "${prefix}*" | xargs -r -n 500 redis-cli -u "$redis" del >/dev/null
 }
