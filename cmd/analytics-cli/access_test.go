@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/siteanalytics/analytics/internal/testenv"
@@ -523,5 +526,56 @@ func TestTokensCloseAnOpenReporter(t *testing.T) {
 	})
 	if a := request(t, "GET", p.reporter+"/stats?site_id=x", "", "Authorization", "Bearer "+tok); a.status != 200 {
 		t.Fatalf("with it: %s", a)
+	}
+}
+
+// TestSnippetInChromiumRegistered: the snippet, unchanged, in a real
+// browser, against a collector in registered mode with CORS_ORIGINS set:
+// a page of an allowed origin on a registered site's domain is counted
+// (sendBeacon's text/plain with the browser's Origin); a page of another
+// origin, and one on a domain that is not its site's, are refused 403 and
+// nothing of theirs is stored.
+func TestSnippetInChromiumRegistered(t *testing.T) {
+	var collector atomic.Value
+	collector.Store("")
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>shop</title><script defer src="%s/t.js" data-site="%s" data-allow-localhost></script><body>`,
+			collector.Load(), r.URL.Query().Get("site"))
+	})
+	allowed, foreign := httptest.NewServer(page), httptest.NewServer(page)
+	t.Cleanup(allowed.Close)
+	t.Cleanup(foreign.Close)
+	p := startPipelineEnv(t, map[string]string{"SITES_MODE": "registered", "SITES_REFRESH": "200ms"},
+		append(append([]string{}, serveArgs...), "--cors-origins", allowed.URL))
+	collector.Store(p.collector)
+	p.cli(t, "sites", "add", "--domain", "127.0.0.1", "browser-reg")
+	p.cli(t, "sites", "add", "--domain", "other.example", "browser-elsewhere")
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if a := request(t, "POST", p.collector+"/event", `{"site_id":"browser-reg","event_type":"probe"}`, "Origin", allowed.URL); a.status != 202 {
+			return fmt.Errorf("registry not read yet: %s", a)
+		}
+		return nil
+	})
+
+	ctx := browser(t)
+	for _, u := range []string{allowed.URL + "/counted?site=browser-reg", allowed.URL + "/elsewhere?site=browser-elsewhere", foreign.URL + "/foreign?site=browser-reg"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("body")), snippetLoaded, chromedp.Navigate("about:blank")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		st, body := getStats(t, p.reporter, "browser-reg", today)
+		if st.TotalViews != 1 || len(st.TopPaths) != 1 || st.TopPaths[0].Path != "/counted" {
+			return fmt.Errorf("stats %s", body)
+		}
+		if n := p.counter(t, "forbidden"); n < 2 {
+			return fmt.Errorf("forbidden %d, want the 2 foreign pages' beacons at least", n)
+		}
+		return nil
+	})
+	if n := rawCount(t, p.env["MONGODB_URI"], "browser-elsewhere", ""); n != 0 {
+		t.Fatalf("%d events of the page on another domain stored", n)
 	}
 }
