@@ -120,16 +120,7 @@ func (r *Registry) GetSite(ctx context.Context, id string) (sites.Site, error) {
 
 // LoadSites returns every registered site, sorted by id.
 func (r *Registry) LoadSites(ctx context.Context) ([]sites.Site, error) {
-	var docs []siteDoc
-	if err := findAll(ctx, r.sites, &docs); err != nil {
-		return nil, classify("mongodb: read sites", err)
-	}
-	out := make([]sites.Site, len(docs))
-	for i, d := range docs {
-		out[i] = d.site()
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return loadAll(ctx, r.sites, "sites", siteDoc.site, func(s sites.Site) string { return s.ID })
 }
 
 // UpdateSite replaces the registered site s.ID with s; NotFound when it is
@@ -162,16 +153,11 @@ func (r *Registry) AddToken(ctx context.Context, t sites.Token) error {
 
 // LoadTokens returns every token, sorted by name.
 func (r *Registry) LoadTokens(ctx context.Context) ([]sites.Token, error) {
-	var docs []tokenDoc
-	if err := findAll(ctx, r.tokens, &docs); err != nil {
-		return nil, classify("mongodb: read tokens", err)
-	}
-	out := make([]sites.Token, len(docs))
-	for i, d := range docs {
-		out[i] = sites.Token{Name: d.Name, Hash: d.Hash, Site: d.Site, Created: d.CreatedAt}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return loadAll(ctx, r.tokens, "tokens", tokenDoc.token, func(t sites.Token) string { return t.Name })
+}
+
+func (d tokenDoc) token() sites.Token {
+	return sites.Token{Name: d.Name, Hash: d.Hash, Site: d.Site, Created: d.CreatedAt}
 }
 
 // RevokeToken deletes the token called name; NotFound when there is none.
@@ -179,12 +165,23 @@ func (r *Registry) RevokeToken(ctx context.Context, name string) error {
 	return deleteByID(ctx, r.tokens, name, "token", "analytics-cli tokens list")
 }
 
-func findAll(ctx context.Context, c *mongo.Collection, out any) error {
+// loadAll reads every document of c (the what of errors) as D, and
+// returns them as T, sorted by key.
+func loadAll[D, T any](ctx context.Context, c *mongo.Collection, what string, conv func(D) T, key func(T) string) ([]T, error) {
+	var docs []D
 	cur, err := c.Find(ctx, bson.D{})
-	if err != nil {
-		return err
+	if err == nil {
+		err = cur.All(ctx, &docs)
 	}
-	return cur.All(ctx, out)
+	if err != nil {
+		return nil, classify("mongodb: read "+what, err)
+	}
+	out := make([]T, len(docs))
+	for i, d := range docs {
+		out[i] = conv(d)
+	}
+	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out, nil
 }
 
 // deleteByID deletes the document id of c; NotFound (naming what and where

@@ -134,16 +134,11 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if len(list) == 0 {
-					_, err := fmt.Fprintln(stdout, "No sites registered. Add one with `analytics-cli sites add <site-id> --domain <host>`.")
-					return err
+				rows := make([]string, len(list))
+				for i, s := range list {
+					rows[i] = strings.Join([]string{s.ID, orDash(strings.Join(s.Domains, ",")), yesNo(s.Public), retentionText(s.RetentionDays), s.Created.UTC().Format(time.DateOnly)}, "\t")
 				}
-				tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "SITE\tDOMAINS\tPUBLIC\tRETENTION\tCREATED")
-				for _, s := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(strings.Join(s.Domains, ",")), yesNo(s.Public), retentionText(s.RetentionDays), s.Created.UTC().Format(time.DateOnly))
-				}
-				return tw.Flush()
+				return printList(stdout, "No sites registered. Add one with `analytics-cli sites add --domain <host> <site-id>`.", "SITE\tDOMAINS\tPUBLIC\tRETENTION\tCREATED", rows)
 			}),
 		}, {
 			Name:      "show",
@@ -260,6 +255,21 @@ Server-side events (SDK: sdk.Config{WriteKey: ...}; Segment: the key as write ke
 	}
 }
 
+// printList prints rows (tab-separated cells) under header as a table, or
+// empty when there are none.
+func printList(w io.Writer, empty, header string, rows []string) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(w, empty)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	return tw.Flush()
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "yes"
@@ -329,16 +339,11 @@ Use it as a bearer token (running reporters accept it within their SITES_REFRESH
 				if err != nil {
 					return err
 				}
-				if len(list) == 0 {
-					_, err := fmt.Fprintln(stdout, "No tokens. Make one with `analytics-cli tokens create --site <site-id>` (or --all).")
-					return err
+				rows := make([]string, len(list))
+				for i, t := range list {
+					rows[i] = t.Name + "\t" + t.Scope() + "\t" + t.Created.UTC().Format(time.RFC3339)
 				}
-				tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tREADS\tCREATED")
-				for _, t := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Scope(), t.Created.UTC().Format(time.RFC3339))
-				}
-				return tw.Flush()
+				return printList(stdout, "No tokens. Make one with `analytics-cli tokens create --site <site-id>` (or --all).", "NAME\tREADS\tCREATED", rows)
 			}),
 		}, {
 			Name:      "revoke",
