@@ -82,7 +82,7 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		public, rotate bool
 		retention      int
 	)
-	idFlag := func() cli.Flag {
+	idFlag := func() *cli.StringFlag {
 		return &cli.StringFlag{Name: "site", Usage: "the site id (or give it as the last argument)"}
 	}
 	siteFlags := func(extra ...cli.Flag) []cli.Flag {
@@ -125,103 +125,73 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				printKey(stdout, cfg, s, key)
 				return nil
 			}),
-		}, {
-			Name:  "list",
-			Usage: "list the registered sites",
-			Flags: cfg.MongoFlags(),
-			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
-				list, err := reg.LoadSites(c.Context)
-				if err != nil {
-					return err
-				}
-				rows := make([]string, len(list))
-				for i, s := range list {
-					rows[i] = strings.Join([]string{s.ID, orDash(strings.Join(s.Domains, ",")), yesNo(s.Public), retentionText(s.RetentionDays), s.Created.UTC().Format(time.DateOnly)}, "\t")
-				}
-				return printList(stdout, "No sites registered. Add one with `analytics-cli sites add --domain <host> <site-id>`.", "SITE\tDOMAINS\tPUBLIC\tRETENTION\tCREATED", rows)
-			}),
-		}, {
-			Name:      "show",
-			Usage:     "show a registered site (never its write key: it is stored hashed)",
-			UsageText: "analytics-cli sites show example.com",
-			Flags:     append([]cli.Flag{idFlag()}, cfg.MongoFlags()...),
-			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
-				id, err := oneArg(c, "site")
-				if err != nil {
-					return err
-				}
-				s, err := reg.GetSite(c.Context, id)
-				if err != nil {
-					return err
-				}
-				printSite(stdout, s)
-				return nil
-			}),
-		}, {
-			Name:      "update",
-			Usage:     "change a site's domains (--domain replaces them all), public flag or retention, or make a new write key (--rotate-key)",
-			UsageText: "analytics-cli sites update [--domain example.com,www.example.com] [--public=false] [--retention-days 90] [--rotate-key] example.com",
-			Flags:     siteFlags(&cli.BoolFlag{Name: "rotate-key", Destination: &rotate, Usage: "make a new write key (printed once); the old one stops working"}),
-			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
-				id, err := oneArg(c, "site")
-				if err != nil {
-					return err
-				}
-				s, err := reg.GetSite(c.Context, id)
-				if err != nil {
-					return err
-				}
-				changed := false
-				if c.IsSet(domainFlag) {
-					if s.Domains, err = domains(domainFlags.Value()); err != nil {
+		},
+			listCommand(cfg, stdout, "list the registered sites", (*mongostore.Registry).LoadSites,
+				"No sites registered. Add one with `analytics-cli sites add --domain <host> <site-id>`.", "SITE\tDOMAINS\tPUBLIC\tRETENTION\tCREATED",
+				func(s sites.Site) string {
+					return strings.Join([]string{s.ID, orDash(strings.Join(s.Domains, ",")), yesNo(s.Public), retentionText(s.RetentionDays), s.Created.UTC().Format(time.DateOnly)}, "\t")
+				}), {
+				Name:      "show",
+				Usage:     "show a registered site (never its write key: it is stored hashed)",
+				UsageText: "analytics-cli sites show example.com",
+				Flags:     append([]cli.Flag{idFlag()}, cfg.MongoFlags()...),
+				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					s, err := registeredSite(c, reg)
+					if err != nil {
 						return err
 					}
-					changed = true
-				}
-				if c.IsSet(publicFlag) {
-					s.Public, changed = public, true
-				}
-				if c.IsSet(retentionFlag) {
-					if retention < 0 {
-						return fmt.Errorf("--retention-days %d: give a number of days, or 0 for RETENTION_DAYS", retention)
+					printSite(stdout, s)
+					return nil
+				}),
+			}, {
+				Name:      "update",
+				Usage:     "change a site's domains (--domain replaces them all), public flag or retention, or make a new write key (--rotate-key)",
+				UsageText: "analytics-cli sites update [--domain example.com,www.example.com] [--public=false] [--retention-days 90] [--rotate-key] example.com",
+				Flags:     siteFlags(&cli.BoolFlag{Name: "rotate-key", Destination: &rotate, Usage: "make a new write key (printed once); the old one stops working"}),
+				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					s, err := registeredSite(c, reg)
+					if err != nil {
+						return err
 					}
-					s.RetentionDays, changed = retention, true
-				}
-				var key string
-				if rotate {
-					key = sites.NewSecret(sites.WriteKeyPrefix)
-					s.KeyHash, changed = sites.HashSecret(key), true
-				}
-				if !changed {
-					return fmt.Errorf("nothing to change: give --domain, --public, --retention-days or --rotate-key")
-				}
-				if err := reg.UpdateSite(c.Context, s); err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "Updated site %s (running collectors and reporters apply it within their SITES_REFRESH, 5s by default).\n\n", id)
-				printSite(stdout, s)
-				if key != "" {
-					printKey(stdout, cfg, s, key)
-				}
-				return nil
-			}),
-		}, {
-			Name:      "remove",
-			Usage:     "unregister a site (its events and stats stay; in registered mode its events are refused)",
-			UsageText: "analytics-cli sites remove example.com",
-			Flags:     append([]cli.Flag{idFlag()}, cfg.MongoFlags()...),
-			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
-				id, err := oneArg(c, "site")
-				if err != nil {
-					return err
-				}
-				if err := reg.RemoveSite(c.Context, id); err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "Removed site %s from the registry (its events and stats stay).\n", id)
-				return err
-			}),
-		}},
+					changed := false
+					if c.IsSet(domainFlag) {
+						if s.Domains, err = domains(domainFlags.Value()); err != nil {
+							return err
+						}
+						changed = true
+					}
+					if c.IsSet(publicFlag) {
+						s.Public, changed = public, true
+					}
+					if c.IsSet(retentionFlag) {
+						if retention < 0 {
+							return fmt.Errorf("--retention-days %d: give a number of days, or 0 for RETENTION_DAYS", retention)
+						}
+						s.RetentionDays, changed = retention, true
+					}
+					var key string
+					if rotate {
+						key = sites.NewSecret(sites.WriteKeyPrefix)
+						s.KeyHash, changed = sites.HashSecret(key), true
+					}
+					if !changed {
+						return fmt.Errorf("nothing to change: give --domain, --public, --retention-days or --rotate-key")
+					}
+					if err := reg.UpdateSite(c.Context, s); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "Updated site %s (running collectors and reporters apply it within their SITES_REFRESH, 5s by default).\n\n", s.ID)
+					printSite(stdout, s)
+					if key != "" {
+						printKey(stdout, cfg, s, key)
+					}
+					return nil
+				}),
+			},
+			deleteCommand(cfg, stdout, "remove", "unregister a site (its events and stats stay; in registered mode its events are refused)",
+				"analytics-cli sites remove example.com", idFlag(), (*mongostore.Registry).RemoveSite,
+				"Removed site %s from the registry (its events and stats stay).\n"),
+		},
 	}
 }
 
@@ -255,19 +225,63 @@ Server-side events (SDK: sdk.Config{WriteKey: ...}; Segment: the key as write ke
 	}
 }
 
-// printList prints rows (tab-separated cells) under header as a table, or
-// empty when there are none.
-func printList(w io.Writer, empty, header string, rows []string) error {
-	if len(rows) == 0 {
-		_, err := fmt.Fprintln(w, empty)
-		return err
+// registeredSite reads the site the command names (--site, or its
+// argument).
+func registeredSite(c *cli.Context, reg *mongostore.Registry) (sites.Site, error) {
+	id, err := oneArg(c, "site")
+	if err != nil {
+		return sites.Site{}, err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, r := range rows {
-		fmt.Fprintln(tw, r)
+	return reg.GetSite(c.Context, id)
+}
+
+// deleteCommand is a subcommand deleting the one thing named by its flag
+// arg (or its argument) with del, then printing done with its name.
+func deleteCommand(cfg *config.Config, stdout io.Writer, name, usage, usageText string, arg *cli.StringFlag,
+	del func(*mongostore.Registry, context.Context, string) error, done string) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, UsageText: usageText,
+		Flags: append([]cli.Flag{arg}, cfg.MongoFlags()...),
+		Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+			id, err := oneArg(c, arg.Name)
+			if err != nil {
+				return err
+			}
+			if err := del(reg, c.Context, id); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, done, id)
+			return err
+		}),
 	}
-	return tw.Flush()
+}
+
+// listCommand is a `list` subcommand: what load returns, a row each (row
+// gives its tab-separated cells) under header, or empty when there is
+// nothing.
+func listCommand[T any](cfg *config.Config, stdout io.Writer, usage string, load func(*mongostore.Registry, context.Context) ([]T, error),
+	empty, header string, row func(T) string) *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: usage,
+		Flags: cfg.MongoFlags(),
+		Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+			list, err := load(reg, c.Context)
+			if err != nil {
+				return err
+			}
+			if len(list) == 0 {
+				_, err := fmt.Fprintln(stdout, empty)
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, header)
+			for _, item := range list {
+				fmt.Fprintln(tw, row(item))
+			}
+			return tw.Flush()
+		}),
+	}
 }
 
 func yesNo(b bool) string {
@@ -330,38 +344,15 @@ Use it as a bearer token (running reporters accept it within their SITES_REFRESH
 `, t.Name, t.Scope(), secret, secret, strings.TrimRight(cfg.ReporterURL, "/"), orExample(site))
 				return err
 			}),
-		}, {
-			Name:  "list",
-			Usage: "list the tokens: name, what they read, when made (never the token)",
-			Flags: cfg.MongoFlags(),
-			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
-				list, err := reg.LoadTokens(c.Context)
-				if err != nil {
-					return err
-				}
-				rows := make([]string, len(list))
-				for i, t := range list {
-					rows[i] = t.Name + "\t" + t.Scope() + "\t" + t.Created.UTC().Format(time.RFC3339)
-				}
-				return printList(stdout, "No tokens. Make one with `analytics-cli tokens create --site <site-id>` (or --all).", "NAME\tREADS\tCREATED", rows)
-			}),
-		}, {
-			Name:      "revoke",
-			Usage:     "delete a token by name; reporters refuse it within SITES_REFRESH",
-			UsageText: "analytics-cli tokens revoke ci-dashboard",
-			Flags:     append([]cli.Flag{&cli.StringFlag{Name: "name", Usage: "the token's name (or give it as the argument)"}}, cfg.MongoFlags()...),
-			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
-				n, err := oneArg(c, "name")
-				if err != nil {
-					return err
-				}
-				if err := reg.RevokeToken(c.Context, n); err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(stdout, "Revoked token %s.\n", n)
-				return err
-			}),
-		}},
+		},
+			listCommand(cfg, stdout, "list the tokens: name, what they read, when made (never the token)", (*mongostore.Registry).LoadTokens,
+				"No tokens. Make one with `analytics-cli tokens create --site <site-id>` (or --all).", "NAME\tREADS\tCREATED",
+				func(t sites.Token) string {
+					return t.Name + "\t" + t.Scope() + "\t" + t.Created.UTC().Format(time.RFC3339)
+				}),
+			deleteCommand(cfg, stdout, "revoke", "delete a token by name; reporters refuse it within SITES_REFRESH", "analytics-cli tokens revoke ci-dashboard",
+				&cli.StringFlag{Name: "name", Usage: "the token's name (or give it as the argument)"}, (*mongostore.Registry).RevokeToken, "Revoked token %s.\n"),
+		},
 	}
 }
 
