@@ -17,6 +17,11 @@ import (
 // other than string, float64 and bool, which the decoders never make, go
 // through json.Marshal.
 func appendEvent(b []byte, ev *analytics.Event) ([]byte, error) {
+	return appendEventVisit(b, ev, ev.Visit)
+}
+
+// appendEventVisit appends ev's JSON with visit as its Visit.
+func appendEventVisit(b []byte, ev *analytics.Event, visit *analytics.Visit) ([]byte, error) {
 	b = append(b, `{"id":`...)
 	b = appendString(b, ev.ID)
 	b = append(b, `,"site_id":`...)
@@ -45,7 +50,7 @@ func appendEvent(b []byte, ev *analytics.Event) ([]byte, error) {
 	} {
 		b = appendField(b, f.name, f.v)
 	}
-	if v := ev.Visit; v != nil {
+	if v := visit; v != nil {
 		var err error
 		if b, err = appendVisit(append(b, `,"visit":`...), v); err != nil {
 			return nil, err

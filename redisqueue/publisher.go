@@ -155,8 +155,7 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 		defer cancel()
 	}
 	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
-		return analytics.Errorf(analytics.Unavailable,
-			"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), max)
+		return p.full()
 	}
 	r, err := p.request(ctx, events)
 	if err != nil {
@@ -190,9 +189,21 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 // itself when it is alone, else a JSON array of the partition's events in
 // the order given.
 func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*publishReq, error) {
+	return p.encode(ctx, events, nil)
+}
+
+// encode is request with visits[i], when visits is given, as the Visit of
+// events[i].
+func (p *Publisher) encode(ctx context.Context, events []analytics.Event, visits []*analytics.Visit) (*publishReq, error) {
+	visit := func(i int) *analytics.Visit {
+		if visits == nil {
+			return events[i].Visit
+		}
+		return visits[i]
+	}
 	r := &publishReq{ctx: ctx, events: len(events), done: make(chan error, 1)}
 	if len(events) == 1 {
-		b, err := appendEvent(make([]byte, 0, 256), &events[0])
+		b, err := appendEventVisit(make([]byte, 0, 256), &events[0], visit(0))
 		if err != nil {
 			return nil, analytics.Wrap(analytics.Internal, "encode event", err)
 		}
@@ -219,7 +230,7 @@ func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*pub
 			b = append(b, ',')
 		}
 		var err error
-		if b, err = appendEvent(b, &events[i]); err != nil {
+		if b, err = appendEventVisit(b, &events[i], visit(i)); err != nil {
 			return nil, analytics.Wrap(analytics.Internal, "encode event", err)
 		}
 		r.values[j] = b
@@ -362,4 +373,55 @@ func (p *Publisher) flush(group []*publishReq) {
 		}
 		r.done <- err
 	}
+}
+
+// Entry is one stream entry as Publish appends it, for a caller that
+// appends entries in a script of its own (package visits does, in the same
+// script call that commits the events' visit annotations): XADD Stream *
+// e Value for one event; XADD Stream * n Count e Value and INCRBY Surplus
+// Count-1 in the same step for several.
+type Entry struct {
+	Stream, Surplus string
+	Count           int
+	Value           []byte
+}
+
+// Entries encodes events into stream entries exactly as Publish would,
+// with visits[i] as the Visit of events[i] (events are not changed).
+func (p *Publisher) Entries(events []analytics.Event, visits []*analytics.Visit) ([]Entry, error) {
+	if len(visits) != len(events) {
+		return nil, analytics.Errorf(analytics.Internal, "queue: %d visits for %d events", len(visits), len(events))
+	}
+	r, err := p.encode(context.Background(), events, visits)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(r.values))
+	for i, v := range r.values {
+		out[i] = Entry{Stream: p.keys.Stream(r.parts[i]), Surplus: p.keys.Surplus(r.parts[i]), Count: r.counts[i], Value: v}
+	}
+	return out, nil
+}
+
+// Admit answers the Unavailable error Publish would give before sending
+// anything: the backlog is full, or the publisher is closed. nil means a
+// caller appending entries itself may go ahead.
+func (p *Publisher) Admit() error {
+	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
+		return p.full()
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return analytics.Errorf(analytics.Unavailable, "queue is shutting down")
+	}
+	return nil
+}
+
+// Timeout is the publisher's deadline for a round trip (PublisherConfig.Timeout).
+func (p *Publisher) Timeout() time.Duration { return p.cfg.Timeout }
+
+func (p *Publisher) full() error {
+	return analytics.Errorf(analytics.Unavailable,
+		"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), p.cfg.MaxBacklog)
 }

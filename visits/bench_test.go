@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
 )
 
@@ -92,4 +94,57 @@ func redisUsec(b *testing.B, rdb redis.UniversalClient, cmd string) float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkQueue measures what the collector's Redis path costs per event
+// with requests of 1 and 100 events from 50 concurrent callers (as
+// tools/loadtest sends them; 5,000 visitors on 50 sites): "publish" queues
+// them with the publisher alone (the annotation off), "annotate+publish"
+// annotates and then publishes (two round trips), "queue" annotates and
+// queues in one script call (Annotator.Queue, what the collector does).
+func BenchmarkQueue(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		for _, mode := range []string{"publish", "annotate+publish", "queue"} {
+			b.Run(fmt.Sprintf("%s/%d", mode, size), func(b *testing.B) {
+				rdb, prefix := testenv.Redis(b)
+				keys := redisqueue.Keys{Prefix: prefix, Partitions: 8}
+				pub := redisqueue.NewPublisher(rdb, keys, redisqueue.PublisherConfig{Timeout: 10 * time.Second})
+				defer pub.Close()
+				a := visits.New(rdb, prefix, 30*time.Minute)
+				defer a.Close()
+				q := a.Queue(pub)
+				ctx := context.Background()
+				var next atomic.Int64
+				b.SetParallelism(25) // 50 callers on 2 cores
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					evs := make([]analytics.Event, size)
+					for pb.Next() {
+						i := int(next.Add(1))
+						for j := range evs {
+							k := i*size + j
+							evs[j] = analytics.Event{ID: fmt.Sprint("e", k), SiteID: fmt.Sprint("load-", k%50), EventType: analytics.PageView, Path: fmt.Sprint("/p/", k%97),
+								UserID: fmt.Sprint("u", k%5000), Timestamp: t0.Add(time.Duration(k) * time.Millisecond), Source: "Google", Browser: "Chrome", Country: "DE"}
+						}
+						var err error
+						switch mode {
+						case "publish":
+							err = pub.Publish(ctx, evs)
+						case "annotate+publish":
+							if err = a.Annotate(ctx, evs); err == nil {
+								err = pub.Publish(ctx, evs)
+							}
+						case "queue":
+							err = q.Publish(ctx, evs)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+			})
+		}
+	}
 }

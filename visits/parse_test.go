@@ -44,7 +44,7 @@ func attrsOf(source, country string) analytics.VisitAttrs {
 // sharing the Redis), decode returns a state or an error, never panics,
 // and a state it returns is written back as it was read.
 func FuzzDecode(f *testing.F) {
-	st := &state{id: "b", ts: 1764000007000, same: []string{"b"}, began: 1764000000000, views: 2, dur: 7, entry: "/a", exit: "/b",
+	st := &state{token: "0123456789abcdef", id: "b", ts: 1764000007000, same: []string{"b"}, began: 1764000000000, views: 2, dur: 7, entry: "/a", exit: "/b",
 		attrs: attrsOf("Google", "DE"), ann: &analytics.Visit{Began: time.UnixMilli(1764000000000).UTC(), Gap: 7, Views: 1, Entry: "/a", Exit: "/a", Attrs: attrsOf("Google", "DE")}}
 	f.Add(st.encode())
 	st.same = []string{"a", "b", "c"}
@@ -54,7 +54,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("\x1e")
 	f.Fuzz(func(t *testing.T, s string) {
 		st, err := decode(s)
-		if err != nil {
+		if err != nil || st.token == "" { // "": a state from before tokens, never written back
 			return
 		}
 		again, err := decode(st.encode())

@@ -2,6 +2,7 @@ package visits
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,11 @@ import (
 // page views, duration, entry and exit page and attributes, and the
 // annotation given to that last event.
 type state struct {
+	// token is 16 random hex digits, new at every change of state and
+	// written first: a commit checks a state is still the one it was
+	// read as by its first 16 bytes alone (see version), so Redis
+	// compares and copies 16 bytes per visitor instead of the whole state.
+	token       string
 	id          string
 	ts          int64 // Unix ms
 	same        []string
@@ -22,7 +28,7 @@ type state struct {
 	entry, exit string
 	attrs       analytics.VisitAttrs
 	ann         *analytics.Visit // nil until needed when read: see annText
-	annText     string           // the annotation as format wrote it, when read
+	annText     string           // the annotation as appendAnnotation wrote it, when read
 }
 
 // last is the annotation of the visitor's last event.
@@ -59,7 +65,7 @@ func next(st *state, e *analytics.Event, timeout time.Duration) (*analytics.Visi
 			return &analytics.Visit{Late: true, Began: e.Timestamp}, st
 		}
 	}
-	n := &state{id: e.ID, ts: ts, same: []string{e.ID}, began: ts, attrs: e.VisitAttrs()}
+	n := &state{token: newToken(), id: e.ID, ts: ts, same: []string{e.ID}, began: ts, attrs: e.VisitAttrs()}
 	v := &analytics.Visit{Start: true, Began: time.UnixMilli(ts).UTC()}
 	if st != nil {
 		if ts == st.ts {
@@ -87,7 +93,8 @@ func next(st *state, e *analytics.Event, timeout time.Duration) (*analytics.Visi
 			n.exit = e.Path
 		}
 	}
-	n.ann = v
+	ann := *v // the state may outlive this call in the cache: its own copy
+	n.ann = &ann
 	return v, n
 }
 
@@ -117,35 +124,69 @@ const (
 	ids    = "\x1c" // between the ids of the last instant
 )
 
-// encode is the state as Redis keeps it: id, ts, the ids at ts, began,
-// views, duration, entry, exit, attrs; then record and the annotation of
-// the last event (as format writes it).
-func (st *state) encode() string {
-	var b strings.Builder
-	b.Grow(128 + len(st.id)*len(st.same) + 2*len(st.exit))
-	for i, f := range []string{st.id, strconv.FormatInt(st.ts, 10), strings.Join(st.same, ids), strconv.FormatInt(st.began, 10),
-		strconv.FormatInt(st.views, 10), strconv.FormatInt(st.dur, 10), st.entry, st.exit, joinAttrs(st.attrs)} {
-		if i > 0 {
-			b.WriteString(unit)
-		}
-		b.WriteString(f)
+// tokenLen is the length of a state's token.
+const tokenLen = 16
+
+func newToken() string {
+	var b [tokenLen]byte
+	n := rand.Uint64()
+	for i := range b {
+		b[i] = hexDigits[n&15]
+		n >>= 4
 	}
-	b.WriteString(record)
-	if st.ann == nil {
-		b.WriteString(st.annText)
-	} else {
-		b.WriteString(format(st.ann))
-	}
-	return b.String()
+	return string(b[:])
 }
 
-// decode reads a state encode wrote. The annotation is read when needed
-// (only for the last event sent again).
+const hexDigits = "0123456789abcdef"
+
+// version is what a commit compares of a state as read (and what GETRANGE
+// 0 15 answers for it): its token, or for a state written before tokens
+// existed its first 16 bytes, which are as good while it is not
+// rewritten by one that did not read it ("" for none).
+func version(enc string) string { return enc[:min(len(enc), tokenLen)] }
+
+// encode is the state as Redis keeps it: token, id, ts, the ids at ts,
+// began, views, duration, entry, exit, attrs; then record and the
+// annotation of the last event (as appendAnnotation writes it).
+func (st *state) encode() string {
+	b := make([]byte, 0, 160+len(st.id)*len(st.same)+2*(len(st.entry)+len(st.exit)))
+	b = append(b, st.token...)
+	b = append(append(b, unit...), st.id...)
+	b = strconv.AppendInt(append(b, unit...), st.ts, 10)
+	b = append(b, unit...)
+	for i, id := range st.same {
+		if i > 0 {
+			b = append(b, ids...)
+		}
+		b = append(b, id...)
+	}
+	b = strconv.AppendInt(append(b, unit...), st.began, 10)
+	b = strconv.AppendInt(append(b, unit...), st.views, 10)
+	b = strconv.AppendInt(append(b, unit...), st.dur, 10)
+	b = append(append(b, unit...), st.entry...)
+	b = append(append(b, unit...), st.exit...)
+	b = appendAttrs(append(b, unit...), st.attrs)
+	b = append(b, record...)
+	if st.ann == nil {
+		b = append(b, st.annText...)
+	} else {
+		b = appendAnnotation(b, st.ann)
+	}
+	return string(b)
+}
+
+// decode reads a state encode wrote, or one of a version before tokens
+// (without one: its token is ""). The annotation is read when needed (only
+// for the last event sent again).
 func decode(s string) (*state, error) {
 	head, ann, ok := strings.Cut(s, record)
 	f := strings.Split(head, unit)
+	token := ""
+	if len(f) == 10 && len(f[0]) == tokenLen {
+		token, f = f[0], f[1:]
+	}
 	if !ok || len(f) != 9 {
-		return nil, fmt.Errorf("visit state %q: not id, time, ids, began, views, duration, entry, exit and attributes, then the annotation", s)
+		return nil, fmt.Errorf("visit state %q: not token, id, time, ids, began, views, duration, entry, exit and attributes, then the annotation", s)
 	}
 	var n [4]int64
 	for i, x := range []string{f[1], f[3], f[4], f[5]} {
@@ -159,12 +200,20 @@ func decode(s string) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("visit state %q: %v", s, err)
 	}
-	return &state{id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, annText: ann}, nil
+	return &state{token: token, id: f[0], ts: n[0], same: strings.Split(f[2], ids), began: n[1], views: n[2], dur: n[3], entry: f[6], exit: f[7], attrs: attrs, annText: ann}, nil
 }
 
 // joinAttrs is the attributes as one field.
-func joinAttrs(v analytics.VisitAttrs) string {
-	return strings.Join([]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country}, group)
+func joinAttrs(v analytics.VisitAttrs) string { return string(appendAttrs(nil, v)) }
+
+func appendAttrs(b []byte, v analytics.VisitAttrs) []byte {
+	for i, f := range [...]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country} {
+		if i > 0 {
+			b = append(b, group...)
+		}
+		b = append(b, f...)
+	}
+	return b
 }
 
 func splitAttrs(s string) (analytics.VisitAttrs, error) {
@@ -176,21 +225,26 @@ func splitAttrs(s string) (analytics.VisitAttrs, error) {
 		Browser: at[5], OS: at[6], Device: at[7], Country: at[8]}, nil
 }
 
-// format is an annotation as the state keeps it: "L", or kind (S or C),
-// began, gap, views, duration, entry, exit, attrs.
-func format(v *analytics.Visit) string {
+// appendAnnotation appends an annotation as the state keeps it: "L", or
+// kind (S or C), began, gap, views, duration, entry, exit, attrs.
+func appendAnnotation(b []byte, v *analytics.Visit) []byte {
 	if v.Late {
-		return "L"
+		return append(b, 'L')
 	}
-	kind := "C"
+	kind := byte('C')
 	if v.Start {
-		kind = "S"
+		kind = 'S'
 	}
-	return strings.Join([]string{kind, strconv.FormatInt(v.Began.UnixMilli(), 10), strconv.FormatInt(v.Gap, 10), strconv.FormatInt(v.Views, 10),
-		strconv.FormatInt(v.Duration, 10), v.Entry, v.Exit, joinAttrs(v.Attrs)}, unit)
+	b = append(b, kind)
+	for _, n := range [...]int64{v.Began.UnixMilli(), v.Gap, v.Views, v.Duration} {
+		b = strconv.AppendInt(append(b, unit...), n, 10)
+	}
+	b = append(append(b, unit...), v.Entry...)
+	b = append(append(b, unit...), v.Exit...)
+	return appendAttrs(append(b, unit...), v.Attrs)
 }
 
-// parse reads an annotation format wrote; a late one began at ts.
+// parse reads an annotation appendAnnotation wrote; a late one began at ts.
 func parse(reply any, ts time.Time) (*analytics.Visit, error) {
 	s, ok := reply.(string)
 	if !ok {

@@ -47,6 +47,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // DefaultTimeout is the longest gap between two events of one visit, as
@@ -74,7 +75,7 @@ type Annotator struct {
 	// changed in between (or that expired) fails the check and that visitor
 	// is read and annotated again, so the cache saves a round trip without
 	// ever being trusted. A visitor it does not hold is taken to have none.
-	known map[string]string
+	known map[string]knownState
 
 	mu        sync.RWMutex // held for reading while handing a request over
 	closed    bool
@@ -88,10 +89,17 @@ type Annotator struct {
 // caller's events, which may have given up waiting).
 type annotateReq struct {
 	ctx    context.Context
-	events []*analytics.Event
+	all    []analytics.Event // the caller's events, read only
+	order  []int             // the indexes in all of those with a visitor, in time order
 	visits []*analytics.Visit
-	done   chan error
+	// queue, when set, is the publisher to append all to with the
+	// annotations, in the script call that commits them (see Queue).
+	queue *redisqueue.Publisher
+	done  chan error
 }
+
+// event is the i-th event of r in time order.
+func (r *annotateReq) event(i int) *analytics.Event { return &r.all[r.order[i]] }
 
 // flushers is the number of groups in flight at once. Their commits are
 // compare-and-set, so more are safe, but 4 made Redis and the collector
@@ -110,7 +118,7 @@ func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Annot
 	}
 	_, cluster := rdb.(*redis.ClusterClient)
 	a := &Annotator{rdb: rdb, cluster: cluster, prefix: prefix, timeout: timeout, reqs: make(chan *annotateReq, 1024), quit: make(chan struct{}),
-		known: make(map[string]string)}
+		known: make(map[string]knownState)}
 	for i := 0; i < flushers; i++ {
 		a.wg.Add(1)
 		go a.flusher()
@@ -144,7 +152,8 @@ func (a *Annotator) Key(site, visitor string) string {
 const maxSameTime = 16
 
 // commit replaces each visitor's state (KEYS[i]) with its new one
-// (ARGV[2i+1]) only if it still is the one read (ARGV[2i], "" for none),
+// (ARGV[2i+1]) only if it still is the one read (ARGV[2i], its version:
+// the first 16 bytes, its token; "" for none),
 // each key then living ARGV[1] ms; an empty new state only checks (the
 // events were annotated from that state and changed nothing). It answers
 // the indexes of the keys that were not as expected: another collector
@@ -152,7 +161,7 @@ const maxSameTime = 16
 var commit = redis.NewScript(`
 local ttl, stale = ARGV[1], {}
 for i = 1, #KEYS do
-  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[2 * i] then
+  if redis.call('GETRANGE', KEYS[i], 0, 15) ~= ARGV[2 * i] then
     stale[#stale + 1] = i
   elseif ARGV[2 * i + 1] ~= '' then
     redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
@@ -174,16 +183,33 @@ const maxKnown = 100000
 // then none may be queued (the collector answers 503 and the client
 // resends with the same ids, which are annotated as the first time).
 func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) error {
-	r := &annotateReq{ctx: ctx, done: make(chan error, 1)}
-	for i := range events {
-		if events[i].Visitor() != "" {
-			r.events = append(r.events, &events[i])
-		}
-	}
-	if len(r.events) == 0 {
+	r := newRequest(ctx, events)
+	if len(r.order) == 0 {
 		return nil
 	}
-	sort.SliceStable(r.events, func(i, j int) bool { return r.events[i].Timestamp.Before(r.events[j].Timestamp) })
+	if err := a.send(r); err != nil {
+		return err
+	}
+	for i, j := range r.order {
+		events[j].Visit = r.visits[i]
+	}
+	return nil
+}
+
+func newRequest(ctx context.Context, events []analytics.Event) *annotateReq {
+	r := &annotateReq{ctx: ctx, all: events, done: make(chan error, 1)}
+	for i := range events {
+		if events[i].Visitor() != "" {
+			r.order = append(r.order, i)
+		}
+	}
+	sort.SliceStable(r.order, func(i, j int) bool { return events[r.order[i]].Timestamp.Before(events[r.order[j]].Timestamp) })
+	return r
+}
+
+// send hands r to the flusher and waits for its answer.
+func (a *Annotator) send(r *annotateReq) error {
+	ctx := r.ctx
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
@@ -198,13 +224,7 @@ func (a *Annotator) Annotate(ctx context.Context, events []analytics.Event) erro
 	}
 	select {
 	case err := <-r.done:
-		if err != nil {
-			return err
-		}
-		for i, e := range r.events {
-			e.Visit = r.visits[i]
-		}
-		return nil
+		return err
 	case <-ctx.Done():
 		// The scripts may still run: the client resends with the same ids.
 		return analytics.Wrap(analytics.Unavailable, "visits: annotating events in Redis", ctx.Err())
@@ -229,13 +249,13 @@ func (a *Annotator) flusher() {
 			}
 		}
 		batch = append(batch[:0], first)
-		n := len(first.events)
+		n := len(first.all)
 	gather:
 		for n < maxEvents {
 			select {
 			case r := <-a.reqs:
 				batch = append(batch, r)
-				n += len(r.events)
+				n += len(r.all)
 			default:
 				break gather
 			}
@@ -307,6 +327,16 @@ type visitor struct {
 	slots []slot
 	read  string // the state as read, "" for none
 	write string // the state to commit
+	// readState and writeState are read and write decoded, when known
+	// (readState nil with a read: decode it).
+	readState, writeState *state
+}
+
+// knownState is a state as Redis holds it and, decoded, as next uses it:
+// the cache keeps both, so a state is decoded once, not at every event.
+type knownState struct {
+	enc string
+	st  *state
 }
 
 // group gathers the requests' events by visitor, keeping their order
@@ -319,10 +349,18 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 	groupOf := map[string]int{}
 	byKey := map[string]*visitor{}
 	for ri, r := range live {
-		r.visits = make([]*analytics.Visit, len(r.events))
-		for i, e := range r.events {
-			key := a.Key(e.SiteID, e.Visitor())
-			v := byKey[key]
+		r.visits = make([]*analytics.Visit, len(r.order))
+		var v *visitor // the previous event's: a browser's batch is one visitor's
+		var site, who string
+		for i := range r.order {
+			e := r.event(i)
+			if v != nil && e.SiteID == site && e.Visitor() == who {
+				v.slots = append(v.slots, slot{ri, i})
+				continue
+			}
+			site, who = e.SiteID, e.Visitor()
+			key := a.Key(site, who)
+			v = byKey[key]
 			if v == nil {
 				v = &visitor{key: key}
 				byKey[key] = v
@@ -348,7 +386,17 @@ func (a *Annotator) group(live []*annotateReq) [][]*visitor {
 // states that changed, in two pipelined round trips. It answers the
 // visitors to annotate again (their state changed since it was read, by
 // another collector), in groups; with an error, those left unannotated.
+//
+// When requests of the round are to be queued too (Queue), there is one
+// group (a single Redis), every visitor's state is checked, changed or not,
+// and the script appends the requests' stream entries only if every check
+// passed: then nothing at all is written, and the whole group is
+// annotated again.
 func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*visitor, assume bool, fail func(*visitor, error)) ([][]*visitor, error) {
+	queue := false
+	for _, r := range live {
+		queue = queue || r.queue != nil
+	}
 	reads := make([]*redis.SliceCmd, len(groups))
 	if !assume {
 		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -378,11 +426,13 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 		var changed []*visitor
 		for j, v := range g {
 			if assume {
-				v.read = a.known[v.key]
+				k := a.known[v.key]
+				v.read, v.readState = k.enc, k.st
 			} else {
 				v.read, _ = vals[j].(string)
+				v.readState = nil
 			}
-			if a.annotate(live, v) || assume {
+			if a.annotate(live, v) || assume || queue {
 				// An annotation from an assumed state is committed even when
 				// it changes nothing: the commit checks the assumption.
 				changed = append(changed, v)
@@ -395,19 +445,22 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 	if len(commits) == 0 {
 		return nil, nil
 	}
+	var entries []redisqueue.Entry
+	if queue {
+		if len(commits) != 1 {
+			return groups, analytics.Errorf(analytics.Internal, "visits: queuing events of %d hash slots in one script", len(commits))
+		}
+		var err error
+		if entries, err = queueEntries(live); err != nil {
+			return groups, err
+		}
+	}
 	ttl := strconv.FormatInt(2*a.timeout.Milliseconds(), 10)
 	cmds := make([]*redis.Cmd, len(commits))
 	run := func(todo []int) {
 		_, _ = a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, i := range todo {
-				keys := make([]string, len(commits[i]))
-				args := make([]any, 1, 1+2*len(commits[i]))
-				args[0] = ttl
-				for j, v := range commits[i] {
-					keys[j] = v.key
-					args = append(args, v.read, v.write)
-				}
-				cmds[i] = commit.EvalSha(ctx, p, keys, args...)
+				cmds[i] = a.commitCmd(ctx, p, ttl, commits[i], entries)
 			}
 			return nil
 		})
@@ -427,7 +480,11 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 		}
 	}
 	if len(again) > 0 {
-		if err := commit.Load(ctx, a.rdb).Err(); err != nil {
+		script := commit
+		if queue {
+			script = commitQueue
+		}
+		if err := script.Load(ctx, a.rdb).Err(); err != nil {
 			err = analytics.Wrap(analytics.Unavailable, "visits: loading the annotation script into Redis", err)
 			for _, i := range again {
 				for _, v := range commits[i] {
@@ -463,14 +520,26 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 			isStale[j-1] = true
 			g = append(g, commits[i][j-1])
 		}
+		if queue && len(g) > 0 {
+			// Nothing was written: the states this collector knows still
+			// hold but for the stale ones, and every visitor is annotated
+			// again, since the entries to append carry them all.
+			for j, v := range commits[i] {
+				if isStale[j] {
+					delete(a.known, v.key)
+				}
+			}
+			retry = append(retry, commits[i])
+			continue
+		}
 		for j, v := range commits[i] {
 			switch {
 			case isStale[j]:
 				delete(a.known, v.key)
 			case v.write != "":
-				a.remember(v.key, v.write)
+				a.remember(v.key, v.write, v.writeState)
 			default:
-				a.remember(v.key, v.read)
+				a.remember(v.key, v.read, v.readState)
 			}
 		}
 		if len(g) > 0 {
@@ -483,33 +552,57 @@ func (a *Annotator) round(ctx context.Context, live []*annotateReq, groups [][]*
 	return retry, nil
 }
 
+// commitCmd queues the script call that commits the visitors' states and,
+// with entries, appends them.
+func (a *Annotator) commitCmd(ctx context.Context, p redis.Pipeliner, ttl string, vs []*visitor, entries []redisqueue.Entry) *redis.Cmd {
+	keys := make([]string, len(vs), len(vs)+2*len(entries))
+	args := make([]any, 1, 2+2*len(vs)+2*len(entries))
+	args[0] = ttl
+	if entries != nil {
+		args = append(args, len(vs))
+	}
+	for j, v := range vs {
+		keys[j] = v.key
+		args = append(args, version(v.read), v.write)
+	}
+	if entries == nil {
+		return commit.EvalSha(ctx, p, keys, args...)
+	}
+	for _, e := range entries {
+		keys = append(keys, e.Stream, e.Surplus)
+		args = append(args, e.Count, e.Value)
+	}
+	return commitQueue.EvalSha(ctx, p, keys, args...)
+}
+
 // annotate annotates v's events from its state as read, setting the
 // requests' visits, and the state to write. It reports whether the state
 // changed. A state it cannot read (written by something else) is taken as
 // none: the visit starts again.
 func (a *Annotator) annotate(live []*annotateReq, v *visitor) bool {
-	v.write = ""
-	var st *state
-	if v.read != "" {
-		st, _ = decode(v.read)
+	v.write, v.writeState = "", nil
+	st := v.readState
+	if st == nil && v.read != "" {
+		st, _ = decode(v.read) // unreadable: nil, none
+		v.readState = st
 	}
 	first := st
 	for _, sl := range v.slots {
 		r := live[sl.req]
-		r.visits[sl.i], st = next(st, r.events[sl.i], a.timeout)
+		r.visits[sl.i], st = next(st, r.event(sl.i), a.timeout)
 	}
 	if st == first {
 		return false
 	}
-	v.write = st.encode()
+	v.write, v.writeState = st.encode(), st
 	return true
 }
 
 // remember notes a visitor's state as Redis now holds it, making room by
 // forgetting arbitrary others when the cache is full (a forgotten visitor
 // costs one extra round trip when it comes back, nothing else).
-func (a *Annotator) remember(key, state string) {
-	if state == "" {
+func (a *Annotator) remember(key, state string, st *state) {
+	if state == "" || st == nil {
 		delete(a.known, key)
 		return
 	}
@@ -522,5 +615,5 @@ func (a *Annotator) remember(key, state string) {
 			}
 		}
 	}
-	a.known[key] = state
+	a.known[key] = knownState{enc: state, st: st}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/collector"
 	"github.com/siteanalytics/analytics/dashboard"
 	"github.com/siteanalytics/analytics/enrich"
@@ -119,12 +120,15 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		return err
 	}
 	defer closeAccess()
+	var queue analytics.Publisher = pub
 	if cfg.VisitTimeout > 0 {
 		ann := visits.New(rdb, keys.Prefix, cfg.VisitTimeout)
 		defer ann.Close() // after the HTTP server stopped, before the publisher
-		cc.Visits = ann
+		// The annotation and the XADDs in one script call per group of
+		// requests: one round trip, not two.
+		queue = ann.Queue(pub)
 	}
-	c := collector.New(pub, redisqueue.Ping{RDB: rdb}, log, cc)
+	c := collector.New(queue, redisqueue.Ping{RDB: rdb}, log, cc)
 	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
 		Dur("queue_timeout", cfg.QueueTimeout).Dur("visit_timeout", cfg.VisitTimeout).Str("sites_mode", cfg.SitesMode).
 		Float64("rate_limit_ip", cfg.IPRate).Float64("rate_limit_site", cfg.SiteRate).Msg("collector listening")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,11 +85,13 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 	c := fs.Int("c", 50, "concurrent keep-alive clients")
 	n := fs.Int("n", 100000, "requests per measurement")
 	batch := fs.Int("batch", 100, "events per POST /events request")
+	batchVisitors := fs.Int("batch-visitors", 0, "visitors per POST /events request (1: a browser's batch; 0: as many as events, a server's)")
 	sites := fs.Int("sites", 50, "distinct site ids")
 	ua := fs.String("ua", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
 		"User-Agent of every request, as a browser's (the collector parses it)")
 	referrer := fs.Bool("referrer", false, "send a referrer field with each event (collectors before enrichment refuse it)")
 	key := fs.String("key", "", "send as a server would: this write key (Authorization: Bearer), no Origin (SITES_MODE=registered: with -sites 1, and load-0 registered with this key)")
+	only := fs.String("only", "healthz,event,events", "runs to make, comma-separated: healthz (the baseline), event (POST /event), events (POST /events); one alone lets a process's CPU time be read per run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,23 +124,40 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 	}
 	fmt.Fprintf(out, "collector %s, %d keep-alive clients, %d requests each run\n", *url, *c, *n)
 
-	base := load(ctx, *c, *n, func(int) (*http.Request, error) { return http.NewRequest("GET", *url+"/healthz", nil) }, 200)
-	fmt.Fprintf(out, "GET  /healthz (baseline)     %s\n", base)
-
-	one := load(ctx, *c, *n, func(i int) (*http.Request, error) {
-		b, _ := json.Marshal(event(i))
-		req, err := http.NewRequest("POST", *url+"/event", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		browser(req, i)
-		return req, err
-	}, 202)
-	fmt.Fprintf(out, "POST /event                  %s  (%.2fx baseline req/s)\n", one, one.rps()/base.rps())
-
+	runs := map[string]bool{}
+	for _, r := range strings.Split(*only, ",") {
+		if r = strings.TrimSpace(r); r != "healthz" && r != "event" && r != "events" {
+			return fmt.Errorf("-only: %q is not healthz, event or events", r)
+		}
+		runs[r] = true
+	}
+	var base, one result
+	if runs["healthz"] {
+		base = load(ctx, *c, *n, func(int) (*http.Request, error) { return http.NewRequest("GET", *url+"/healthz", nil) }, 200)
+		fmt.Fprintf(out, "GET  /healthz (baseline)     %s\n", base)
+	}
+	if runs["event"] {
+		one = load(ctx, *c, *n, func(i int) (*http.Request, error) {
+			b, _ := json.Marshal(event(i))
+			req, err := http.NewRequest("POST", *url+"/event", bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			browser(req, i)
+			return req, err
+		}, 202)
+		fmt.Fprintf(out, "POST /event                  %s%s\n", one, against(one.rps(), base, "baseline req/s"))
+	}
+	if !runs["events"] {
+		return nil
+	}
 	nb := max(*n / *batch, 1)
 	many := load(ctx, *c, nb, func(i int) (*http.Request, error) {
 		evs := make([]map[string]any, *batch)
 		for j := range evs {
 			evs[j] = event(i**batch + j)
+			if k := *batchVisitors; k > 0 {
+				v := i*k + j%k // a visitor is on one site
+				evs[j]["user_id"], evs[j]["site_id"] = fmt.Sprintf("u%d", v%5000), fmt.Sprintf("load-%d", v%*sites)
+			}
 		}
 		b, _ := json.Marshal(evs)
 		req, err := http.NewRequest("POST", *url+"/events", bytes.NewReader(b))
@@ -145,7 +165,15 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 		browser(req, i)
 		return req, err
 	}, 202)
-	fmt.Fprintf(out, "POST /events (%d per batch)  %s  = %.0f events/s (%.1fx POST /event events/s)\n",
-		*batch, many, many.rps()*float64(*batch), many.rps()*float64(*batch)/one.rps())
+	fmt.Fprintf(out, "POST /events (%d per batch)  %s  = %.0f events/s%s\n",
+		*batch, many, many.rps()*float64(*batch), against(many.rps()*float64(*batch), one, "POST /event events/s"))
 	return nil
+}
+
+// against is "  (Nx what)" against another run, or "" when that run was not made.
+func against(v float64, base result, what string) string {
+	if base.requests == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  (%.2fx %s)", v/base.rps(), what)
 }
