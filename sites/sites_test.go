@@ -200,7 +200,14 @@ func TestRegistryRefreshAndOutage(t *testing.T) {
 	if err := src.AddToken(ctx, sites.Token{Name: "t", Hash: sites.HashSecret(tok), Site: "shop", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 5*time.Second, func() error { return r.Admit("shop", "", false, sites.NewKey(key)) })
+	// Both are read within the refresh period (one read may see the site
+	// and not yet the token added after it).
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if _, ok := r.Token(tok); !ok {
+			return errors.New("token not read yet")
+		}
+		return r.Admit("shop", "", false, sites.NewKey(key))
+	})
 
 	checks := func() {
 		t.Helper()
