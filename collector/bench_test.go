@@ -48,19 +48,26 @@ func BenchmarkHealthz(b *testing.B) {
 
 // benchHandler is the collector as the daemon builds it (enrichment with the
 // embedded country database, the request's proxy trusted), on a queue that
-// takes everything.
-func benchHandler(b *testing.B) http.Handler {
+// takes everything; opts change its configuration.
+func benchHandler(b *testing.B, opts ...func(*collector.Config)) http.Handler {
 	trusted, err := enrich.ParseTrustedProxies("127.0.0.1")
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := collector.DefaultConfig()
 	cfg.Enricher = enrich.New(enrich.Config{Geo: enrich.IPLoc{}, Trusted: trusted})
+	for _, o := range opts {
+		o(&cfg)
+	}
 	return collector.New(nopQueue{}, nopQueue{}, zerolog.Nop(), cfg).Handler()
 }
 
 func benchPost(b *testing.B, path, body string, want int, hdr ...string) {
-	h := benchHandler(b)
+	benchPostTo(b, benchHandler(b), path, body, want, hdr...)
+}
+
+// benchPostTo posts body to h's path, with the header pairs hdr.
+func benchPostTo(b *testing.B, h http.Handler, path, body string, want int, hdr ...string) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

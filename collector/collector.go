@@ -44,6 +44,12 @@ type Config struct {
 	// of kind Invalid naming what is wrong (answered 401). nil means the
 	// open default: the write key is the site id.
 	SiteForKey func(ctx context.Context, key string) (string, error)
+	// Sites admits or refuses each request's sites (registered mode); nil
+	// admits any valid site id from anyone (open mode).
+	Sites Gate
+	// Limits are the rate limits per client address and per site; the
+	// zero value has none.
+	Limits Limits
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
@@ -69,6 +75,11 @@ type Counters struct {
 	Rejected atomic.Int64 // events refused as invalid
 	Failed   atomic.Int64 // events refused because the queue was unavailable
 	Bots     atomic.Int64 // events from crawlers and headless browsers, answered 202 and dropped
+	// Forbidden counts requests refused 401 or 403: a foreign origin, an
+	// unregistered site, a missing or wrong write key.
+	Forbidden atomic.Int64
+	// RateLimited counts requests answered 429.
+	RateLimited atomic.Int64
 }
 
 // Collector serves the ingestion API.
@@ -128,7 +139,7 @@ func (c *Collector) Handler() http.Handler {
 		c.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
 		httpx.WriteJSON(w, http.StatusInternalServerError, failure("internal error"))
 	}
-	return c.cors(r)
+	return c.cors(c.guard(r))
 }
 
 // failureReply is every error answer of the collector.
@@ -188,7 +199,7 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		if _, err := c.queue(r, []analytics.Event{ev}); err != nil {
+		if _, err := c.queue(r, []analytics.Event{ev}, writeKey(r)); err != nil {
 			c.fail(w, err, 1)
 			return
 		}
@@ -233,7 +244,7 @@ func (c *Collector) handleEvents() http.Handler {
 			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: rejected, Error: "no valid events in the batch"})
 			return
 		}
-		queued, err := c.queue(r, events)
+		queued, err := c.queue(r, events, writeKey(r))
 		if err != nil {
 			c.fail(w, err, queued)
 			return
@@ -243,12 +254,16 @@ func (c *Collector) handleEvents() http.Handler {
 }
 
 // queue is the path every decoded event takes, whichever endpoint it came
-// in by (/event, /events, Segment's /v1/*): enrichment, which drops and
-// counts the events of bots, then publishing under the queue deadline. It
-// returns how many events were kept (not bots); nil error means they are
-// all in the queue and counted as accepted, else none may be promised.
-func (c *Collector) queue(r *http.Request, events []analytics.Event) (int, error) {
+// in by (/event, /events, Segment's /v1/*): the sites' rules and limits for
+// a request carrying the write key key (see admit), enrichment, which drops
+// and counts the events of bots, then publishing under the queue deadline.
+// It returns how many events were kept (not bots); nil error means they
+// are all in the queue and counted as accepted, else none may be promised.
+func (c *Collector) queue(r *http.Request, events []analytics.Event, key string) (int, error) {
 	valid := len(events)
+	if err := c.admit(r, events, key); err != nil {
+		return 0, err
+	}
 	events, err := c.enrich(r, events)
 	if err != nil {
 		return valid, err
@@ -320,6 +335,11 @@ func (c *Collector) publish(ctx context.Context, events []analytics.Event) error
 
 func (c *Collector) fail(w http.ResponseWriter, err error, n int) {
 	status, msg := httpx.Status(err), analytics.Message(err)
+	var rf *refusal
+	if errors.As(err, &rf) {
+		c.refuse(w, rf)
+		return
+	}
 	var he *httpError
 	if errors.As(err, &he) {
 		status, msg = he.status, he.msg

@@ -17,6 +17,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/collector"
+	"github.com/siteanalytics/analytics/internal/testhttp"
 )
 
 // memQueue is an in-memory Publisher for handler-level tests.
@@ -50,22 +51,13 @@ func newServer(t *testing.T, q *memQueue) *httptest.Server {
 
 func do(t *testing.T, method, url, ctype, encoding string, body []byte, hdr ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+		hdr = append([]string{"Content-Type", ctype}, hdr...)
 	}
 	if encoding != "" {
-		req.Header.Set("Content-Encoding", encoding)
+		hdr = append([]string{"Content-Encoding", encoding}, hdr...)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testhttp.Request(t, method, url, bytes.NewReader(body), hdr...)
 	return resp, string(b)
 }
 

@@ -41,10 +41,10 @@ func (c *Collector) handleSegment(kind string) http.Handler {
 			c.fail(w, err, 0)
 			return
 		}
-		site, err := c.segmentSite(r, req)
+		site, key, err := c.segmentSite(r, req)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="write key"`)
-			c.fail(w, &httpError{http.StatusUnauthorized, analytics.Message(err)}, 0)
+			c.fail(w, &refusal{status: http.StatusUnauthorized, msg: analytics.Message(err)}, 0)
 			return
 		}
 		events, rejected, _ := req.Events(site, c.cfg.Now(), c.cfg.NewID)
@@ -59,7 +59,7 @@ func (c *Collector) handleSegment(kind string) http.Handler {
 				Msg("invalid Segment message dropped (answered 200 so the client does not resend it)")
 		}
 		if len(events) > 0 {
-			if n, err := c.queue(r, events); err != nil {
+			if n, err := c.queue(r, events, key); err != nil {
 				c.fail(w, err, n)
 				return
 			}
@@ -69,17 +69,18 @@ func (c *Collector) handleSegment(kind string) http.Handler {
 }
 
 // segmentSite resolves the request's write key (the Basic auth user name,
-// else the body's writeKey) to its site.
-func (c *Collector) segmentSite(r *http.Request, req *analytics.SegmentRequest) (string, error) {
-	key, _, _ := r.BasicAuth()
+// else the body's writeKey) to its site, and returns both.
+func (c *Collector) segmentSite(r *http.Request, req *analytics.SegmentRequest) (site, key string, err error) {
+	key, _, _ = r.BasicAuth()
 	if key == "" {
 		key = req.WriteKey
 	}
 	if key == "" {
-		return "", analytics.Errorf(analytics.Invalid,
+		return "", "", analytics.Errorf(analytics.Invalid,
 			"missing write key: send it as the Basic auth user name with an empty password, or as \"writeKey\" in the body")
 	}
-	return c.cfg.SiteForKey(r.Context(), key)
+	site, err = c.cfg.SiteForKey(r.Context(), key)
+	return site, key, err
 }
 
 // keyIsSite is the open default of Config.SiteForKey: without a sites

@@ -82,6 +82,7 @@ func TestStartupErrorsAreClear(t *testing.T) {
 	defer busy.Close()
 	busyPort := fmt.Sprint(busy.Addr().(*net.TCPAddr).Port)
 	redisURL := testenv.RedisURL(t)
+	_, prefix := testenv.Redis(t)
 	for _, tt := range []struct {
 		name string
 		bin  string
@@ -103,6 +104,9 @@ func TestStartupErrorsAreClear(t *testing.T) {
 		{"serve log format", "analytics-cli", []string{"serve"}, []string{"LOG_FORMAT=xml"}, []string{`log format "xml" is unknown: use json or console (set LOG_FORMAT or --log-format)`}, ""},
 		{"reporter batch size", "reporter", nil, []string{"BATCH_SIZE=0"}, []string{"batch size 0 is out of range: use 1 to 10000 (set BATCH_SIZE)"}, "--batch-size"},
 		{"queue partitions", "analytics-cli", []string{"queue", "--partitions", "0"}, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, []string{"partitions 0 is out of range: use 1 to 1024 (set PARTITIONS or --partitions)"}, ""},
+		{"collector sites mode", "collector", []string{"--sites-mode", "closed"}, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, []string{`sites mode "closed" is unknown: use open or registered (set SITES_MODE or --sites-mode)`}, ""},
+		{"collector negative rate", "collector", nil, []string{"RATE_LIMIT_IP=-1", "RATE_LIMIT_SITE_BURST=0"}, []string{"rate limit -1 is negative", "(set RATE_LIMIT_IP or --rate-limit-ip)", "burst 0 is below 1 (set RATE_LIMIT_SITE_BURST)"}, ""},
+		{"collector registered without MongoDB", "collector", nil, []string{"REDIS_URL=" + redisURL, "QUEUE_PREFIX=" + prefix, "HOST=127.0.0.1", "INGESTION_PORT=0", "SITES_MODE=registered"}, []string{"SITES_MODE=registered: the collector reads the sites from MongoDB: set MONGODB_URI"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -109,26 +109,14 @@ var _ analytics.Store = (*Store)(nil)
 // Open connects to uri, checks that the server answers and creates the
 // indexes. Errors are of kind Unavailable when the server cannot be reached.
 func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
-	if uri == "" {
-		return nil, analytics.Errorf(analytics.Invalid, "MONGODB_URI: required, e.g. mongodb://localhost:27017/analytics")
-	}
-	u, err := url.Parse(uri)
-	if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
-		return nil, analytics.Errorf(analytics.Invalid, "MONGODB_URI: %q is not a mongodb:// or mongodb+srv:// URI", redact(uri))
-	}
-	if cfg.Database == "" {
-		cfg.Database = strings.TrimPrefix(u.Path, "/")
-	}
-	if cfg.Database == "" {
-		cfg.Database = DefaultDatabase
-	}
 	if cfg.UserCache <= 0 {
 		cfg.UserCache = DefaultConfig().UserCache
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second))
+	client, database, err := connect(uri, cfg.Database)
 	if err != nil {
-		return nil, analytics.Wrap(analytics.Invalid, "MONGODB_URI: "+redact(uri), err)
+		return nil, err
 	}
+	cfg.Database = database
 	s := &Store{client: client, db: client.Database(cfg.Database), cfg: cfg, now: time.Now, creator: map[string]string{}}
 	s.events = s.db.Collection("events")
 	if !cfg.StoreEvents {
@@ -158,6 +146,30 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connect checks uri and makes a client for it (without dialing), and
+// returns the database to use: database, else the URI's path, else
+// DefaultDatabase.
+func connect(uri, database string) (*mongo.Client, string, error) {
+	if uri == "" {
+		return nil, "", analytics.Errorf(analytics.Invalid, "MONGODB_URI: required, e.g. mongodb://localhost:27017/analytics")
+	}
+	u, err := url.Parse(uri)
+	if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
+		return nil, "", analytics.Errorf(analytics.Invalid, "MONGODB_URI: %q is not a mongodb:// or mongodb+srv:// URI", redact(uri))
+	}
+	if database == "" {
+		database = strings.TrimPrefix(u.Path, "/")
+	}
+	if database == "" {
+		database = DefaultDatabase
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		return nil, "", analytics.Wrap(analytics.Invalid, "MONGODB_URI: "+redact(uri), err)
+	}
+	return client, database, nil
 }
 
 // casFilter selects the rollup document id if its watermark is still wm:

@@ -23,6 +23,8 @@ const (
 	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)
 	CounterBots         = "bots"          // events from crawlers and headless browsers, dropped at the collector
 	CounterTakeovers    = "takeovers"     // partition leases taken over from an owner that vanished without giving them back
+	CounterForbidden    = "forbidden"     // requests refused 401/403 at the collector (origin, unregistered site, write key)
+	CounterRateLimited  = "rate_limited"  // requests answered 429 by the collector's rate limits
 )
 
 // Counters is the hash of fleet-wide totals.

@@ -36,7 +36,8 @@ func (rp *Reporter) handleQuery(kind query.Kind) http.Handler {
 	})
 }
 
-// handleSites lists the sites with data: {"results":[{"site_id":"..."}]}.
+// handleSites lists the sites with data that the request may read:
+// {"results":[{"site_id":"..."}]}.
 func (rp *Reporter) handleSites() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -49,6 +50,7 @@ func (rp *Reporter) handleSites() http.Handler {
 			rp.storageError(w, err, "")
 			return
 		}
+		sites = rp.readable(r, sites)
 		type site struct {
 			ID string `json:"site_id"`
 		}

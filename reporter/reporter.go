@@ -4,10 +4,8 @@ package reporter
 
 import (
 	"context"
-	"crypto/subtle"
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/rs/zerolog"
@@ -22,8 +20,12 @@ import (
 
 // Config tunes the reporter.
 type Config struct {
-	// Token, when set, must be sent as "Authorization: Bearer <token>".
+	// Token, when set, must be sent as "Authorization: Bearer <token>"
+	// (or another token Access knows); it reads every site.
 	Token string
+	// Access knows the tokens made with `analytics-cli tokens create` and
+	// the public sites; nil: REPORTER_TOKEN alone decides.
+	Access Access
 	// Rollups answers the Stats API (/api/v1/stats/...); when nil, the
 	// stats reader is used if it reads rollups too (rollup.Reader).
 	Rollups rollup.Reader
@@ -109,23 +111,6 @@ func (rp *Reporter) Handler() http.Handler {
 			return
 		}
 		r.ServeHTTP(w, req)
-	})
-}
-
-func (rp *Reporter) auth(next http.Handler) http.Handler {
-	if rp.cfg.Token == "" {
-		return next
-	}
-	want := []byte(rp.cfg.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The scheme is case-insensitive (RFC 9110); the token is not.
-		scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
-			httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <REPORTER_TOKEN>"})
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 

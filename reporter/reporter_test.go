@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/testhttp"
 	"github.com/siteanalytics/analytics/reporter"
 )
 
@@ -34,16 +35,7 @@ func (f *fakeStats) Ping(context.Context) error { return f.err }
 
 func get(t *testing.T, url string, hdr ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testhttp.Request(t, "GET", url, nil, hdr...)
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 

@@ -48,6 +48,10 @@ type Config struct {
 	Endpoint string
 	// SiteID is used for events that do not set their own.
 	SiteID string
+	// WriteKey is the site's write key (from `analytics-cli sites add`),
+	// sent as "Authorization: Bearer <key>": a collector in registered
+	// mode refuses server-side events without it (401).
+	WriteKey string
 	// BatchSize is the most events per request (default 100, at most 1000).
 	BatchSize int
 	// BatchBytes is the most bytes of JSON per request (default and at most 500 KB).
@@ -490,6 +494,9 @@ func (c *Client) post(ctx context.Context, body []byte) ([]rejection, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
 	req.Header.Set("User-Agent", "siteanalytics-go-sdk/1")
+	if c.cfg.WriteKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.WriteKey)
+	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -64,7 +64,7 @@ func readEndpoints(dir string) (endpoints, bool) {
 }
 
 // needs says which servers a command talks to.
-type needs struct{ redis, mongo, reporter bool }
+type needs struct{ redis, mongo, reporter, collector bool }
 
 // useServe points a command without its own settings at the servers of
 // the serve (or embedded) running from the data folder, and says so; a
@@ -101,5 +101,8 @@ func useServe(c *cli.Context, cfg *config.Config, w io.Writer, n needs) {
 	}
 	if n.reporter && e.Reporter != "" && !set("REPORTER_URL", "reporter") {
 		cfg.ReporterURL = e.Reporter
+	}
+	if n.collector && e.Collector != "" && !set("COLLECTOR_URL", "") {
+		cfg.CollectorURL = e.Collector
 	}
 }

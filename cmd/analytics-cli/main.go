@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			validated(&cfg, embeddedCommand(&cfg, stdout)),
 			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, rebuildCommand(&cfg, stdout))),
 			discovering(&cfg, needs{redis: true}, validated(&cfg, queueCommand(&cfg, stdout))),
+			discovering(&cfg, needs{mongo: true, collector: true}, sitesCommand(&cfg, stdout)),
+			discovering(&cfg, needs{mongo: true, reporter: true}, tokensCommand(&cfg, stdout)),
 		},
 	}
 	return app.RunContext(ctx, args)

@@ -58,7 +58,7 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.BoolFlag{Name: "store-events", Value: cfg.StoreEvents, Destination: &cfg.StoreEvents, Usage: "keep raw events (needed by rebuild) (env STORE_EVENTS)"},
 			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
 			cfg.QueueTimeoutFlag(),
-		}, append(cfg.EnrichFlags(), cfg.RedisFlags()...)...), cfg.MongoFlags()...), cfg.LogFlags()...),
+		}, append(append(cfg.EnrichFlags(), cfg.AccessFlags()...), cfg.RedisFlags()...)...), cfg.MongoFlags()...), cfg.LogFlags()...),
 		Action: func(c *cli.Context) error { return serve(c.Context, cfg, stdout) },
 	}
 }

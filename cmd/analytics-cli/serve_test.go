@@ -40,6 +40,13 @@ func startPipeline(t *testing.T, extra ...string) *pipeline {
 // startPipelineArgs runs serve with exactly args.
 func startPipelineArgs(t *testing.T, args []string) *pipeline {
 	t.Helper()
+	return startPipelineEnv(t, nil, args)
+}
+
+// startPipelineEnv runs serve with exactly args and the variables of
+// extraEnv added to the test's.
+func startPipelineEnv(t *testing.T, extraEnv map[string]string, args []string) *pipeline {
+	t.Helper()
 	_, prefix := testenv.Redis(t)
 	env := map[string]string{
 		"REDIS_URL":    testenv.RedisURL(t),
@@ -47,6 +54,9 @@ func startPipelineArgs(t *testing.T, args []string) *pipeline {
 		"QUEUE_PREFIX": prefix,
 		"LOG_FORMAT":   "json",
 		"LOG_LEVEL":    "warn",
+	}
+	for k, v := range extraEnv {
+		env[k] = v
 	}
 	p := &pipeline{env: env, done: make(chan error, 1), out: &testenv.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())

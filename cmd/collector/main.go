@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
 			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
 			cfg.QueueTimeoutFlag(),
-		}, append(cfg.EnrichFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
+		}, append(append(cfg.EnrichFlags(), cfg.AccessFlags()...), append(cfg.RedisFlags(), cfg.MongoFlags()...)...)...), cfg.LogFlags()...),
 		Writer: stdout,
 		Action: func(c *cli.Context) error {
 			if err := cfg.Validate(c.App.Flags); err != nil {

@@ -70,6 +70,16 @@ type Config struct {
 	// MetricsHost is the interface of MetricsPort; "" means Host. A
 	// collector kept to 127.0.0.1 (a sidecar) can still be scraped.
 	MetricsHost string
+	// SitesMode is open (any site id) or registered (see package sites).
+	SitesMode string
+	// SitesRefresh is how often the collector and the reporter read the
+	// sites and tokens again.
+	SitesRefresh time.Duration
+	// IPRate and IPBurst limit each client address's requests at a
+	// collector; SiteRate and SiteBurst each site's events. A rate of 0 is
+	// no limit.
+	IPRate, SiteRate   float64
+	IPBurst, SiteBurst int
 
 	inEnv map[string]bool // variables the environment (or .env) set
 }
@@ -81,12 +91,20 @@ func Default() Config {
 		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout, VisitTimeout: DefaultVisitTimeout,
+		SitesMode: "open", SitesRefresh: 5 * time.Second, IPBurst: DefaultIPBurst, SiteBurst: DefaultSiteBurst,
 	}
 }
 
 // DefaultQueueTimeout is QUEUE_TIMEOUT's default: long enough for a loaded
 // Redis, short enough that a stalled one is answered 503 at once.
 const DefaultQueueTimeout = 500 * time.Millisecond
+
+// Default bursts of the rate limits: a page's few beacons, and a site's
+// largest batches.
+const (
+	DefaultIPBurst   = 20
+	DefaultSiteBurst = 2000
+)
 
 // DefaultVisitTimeout is VISIT_TIMEOUT's default, as Plausible and Google
 // Analytics count visits.
@@ -141,6 +159,23 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.inEnv[k] = true
 		}
 	}
+	float := func(dst *float64, k string) {
+		if v := get(k); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a number", k, v))
+				return
+			}
+			*dst = f
+			c.inEnv[k] = true
+		}
+	}
+	str(&c.SitesMode, "SITES_MODE")
+	dur(&c.SitesRefresh, "SITES_REFRESH")
+	float(&c.IPRate, "RATE_LIMIT_IP")
+	num(&c.IPBurst, "RATE_LIMIT_IP_BURST")
+	float(&c.SiteRate, "RATE_LIMIT_SITE")
+	num(&c.SiteBurst, "RATE_LIMIT_SITE_BURST")
 	str(&c.MongoURI, "MONGODB_URI")
 	str(&c.RedisURL, "REDIS_URL")
 	str(&c.RedisHost, "REDIS_HOST")
@@ -211,6 +246,7 @@ const (
 	MaxBatchSize                     = 10000
 	MaxPartitions                    = 1024
 	MinVisitTimeout, MaxVisitTimeout = time.Minute, 24 * time.Hour
+	MinSitesRefresh, MaxSitesRefresh = 100 * time.Millisecond, 10 * time.Minute
 )
 
 // Validate checks every setting once, at start, after the flags are parsed,
@@ -263,6 +299,26 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	if c.MaxBacklog < 0 {
 		bad("MAX_BACKLOG", &c.MaxBacklog, "max backlog %d is negative: use a number of events, or 0 to turn the limit off", c.MaxBacklog)
 	}
+	switch c.SitesMode {
+	case "open", "registered":
+	default:
+		bad("SITES_MODE", &c.SitesMode, "sites mode %q is unknown: use open or registered", c.SitesMode)
+	}
+	if c.SitesRefresh < MinSitesRefresh || c.SitesRefresh > MaxSitesRefresh {
+		bad("SITES_REFRESH", &c.SitesRefresh, "sites refresh %v is out of range: use %v to %v", c.SitesRefresh, MinSitesRefresh, MaxSitesRefresh)
+	}
+	if c.IPRate < 0 {
+		bad("RATE_LIMIT_IP", &c.IPRate, "rate limit %v is negative: use requests a second, or 0 for none", c.IPRate)
+	}
+	if c.SiteRate < 0 {
+		bad("RATE_LIMIT_SITE", &c.SiteRate, "rate limit %v is negative: use events a second, or 0 for none", c.SiteRate)
+	}
+	if c.IPBurst < 1 {
+		bad("RATE_LIMIT_IP_BURST", &c.IPBurst, "burst %d is below 1", c.IPBurst)
+	}
+	if c.SiteBurst < 1 {
+		bad("RATE_LIMIT_SITE_BURST", &c.SiteBurst, "burst %d is below 1", c.SiteBurst)
+	}
 	switch c.LogFormat {
 	case "json", "console":
 	default:
@@ -293,6 +349,8 @@ func flagFor(flags []cli.Flag, dst any) string {
 		case *cli.DurationFlag:
 			d = f.Destination
 		case *cli.BoolFlag:
+			d = f.Destination
+		case *cli.Float64Flag:
 			d = f.Destination
 		}
 		if d != nil && d == dst {
@@ -431,6 +489,16 @@ func (c *Config) EnrichFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "cookieless", Value: c.Cookieless, Destination: &c.Cookieless, Usage: "derive a daily visitor id for events without user_id (env COOKIELESS)"},
 		&cli.DurationFlag{Name: "visit-timeout", Value: c.VisitTimeout, Destination: &c.VisitTimeout,
 			Usage: "longest gap between two events of one visit, 1m to 24h; 0 counts no visits (env VISIT_TIMEOUT)"},
+	}
+}
+
+// AccessFlags are the flags of the commands that run a collector: who may
+// send events, and how fast.
+func (c *Config) AccessFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "sites-mode", Value: c.SitesMode, Destination: &c.SitesMode, Usage: "open (any site id) or registered (only sites added with analytics-cli sites add) (env SITES_MODE)"},
+		&cli.Float64Flag{Name: "rate-limit-ip", Value: c.IPRate, Destination: &c.IPRate, Usage: "requests a second per client address; 0 for no limit (env RATE_LIMIT_IP)"},
+		&cli.Float64Flag{Name: "rate-limit-site", Value: c.SiteRate, Destination: &c.SiteRate, Usage: "events a second per site; 0 for no limit (env RATE_LIMIT_SITE)"},
 	}
 }
 

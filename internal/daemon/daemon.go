@@ -123,6 +123,11 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	}
 	defer closeGeo()
 	cc := collector.Config{AllowedOrigins: origins, QueueTimeout: cfg.QueueTimeout, Enricher: enricher}
+	closeAccess, err := collectorAccess(ctx, cfg, &cc, log)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
 	var queue analytics.Publisher = pub
 	if cfg.VisitTimeout > 0 {
 		ann := visits.New(rdb, keys.Prefix, cfg.VisitTimeout)
@@ -133,13 +138,16 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	}
 	c := collector.New(m.Publisher(queue), redisqueue.Ping{RDB: rdb}, log, cc)
 	log.Info().Str("url", URL(ln)).Int("partitions", keys.Partitions).Int64("max_backlog", cfg.MaxBacklog).
-		Dur("queue_timeout", cfg.QueueTimeout).Dur("visit_timeout", cfg.VisitTimeout).Msg("collector listening")
+		Dur("queue_timeout", cfg.QueueTimeout).Dur("visit_timeout", cfg.VisitTimeout).Str("sites_mode", cfg.SitesMode).
+		Float64("rate_limit_ip", cfg.IPRate).Float64("rate_limit_site", cfg.SiteRate).Msg("collector listening")
 	stopReport := reportCounters(rdb, keys, m, func() map[string]int64 {
 		return map[string]int64{
 			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),
 			redisqueue.CounterRejected:    c.Counters.Rejected.Load(),
 			redisqueue.CounterUnavailable: c.Counters.Failed.Load(),
 			redisqueue.CounterBots:        c.Counters.Bots.Load(),
+			redisqueue.CounterForbidden:   c.Counters.Forbidden.Load(),
+			redisqueue.CounterRateLimited: c.Counters.RateLimited.Load(),
 		}
 	})
 	defer stopReport()
@@ -247,11 +255,16 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	if err != nil {
 		return err
 	}
-	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash}
+	access, err := reporterAccess(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer access.Close()
+	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
-	if cfg.ReporterToken == "" && public(ln) {
+	if cfg.ReporterToken == "" && !access.HasTokens() && public(ln) {
 		log.Warn().Str("url", URL(ln)).Msg("the reporter listens on every interface with no REPORTER_TOKEN: anyone who reaches it reads every site's stats; set REPORTER_TOKEN (--token) or HOST=127.0.0.1, or put it behind an authenticating proxy")
 	}
 	r := reporter.New(store, store, log, rc)

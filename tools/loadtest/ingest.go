@@ -90,6 +90,7 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 	ua := fs.String("ua", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
 		"User-Agent of every request, as a browser's (the collector parses it)")
 	referrer := fs.Bool("referrer", false, "send a referrer field with each event (collectors before enrichment refuse it)")
+	key := fs.String("key", "", "send as a server would: this write key (Authorization: Bearer), no Origin (SITES_MODE=registered: with -sites 1, and load-0 registered with this key)")
 	only := fs.String("only", "healthz,event,events", "runs to make, comma-separated: healthz (the baseline), event (POST /event), events (POST /events); one alone lets a process's CPU time be read per run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,7 +102,11 @@ func ingest(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer)
 	refs := []string{"https://www.google.com/", "https://news.ycombinator.com/item?id=1", "https://github.com/x/y", "https://blog.example.org/p"}
 	browser := func(req *http.Request, i int) {
 		req.Header.Set("User-Agent", *ua)
-		req.Header.Set("Origin", "https://shop.example")
+		if *key != "" {
+			req.Header.Set("Authorization", "Bearer "+*key)
+		} else {
+			req.Header.Set("Origin", "https://shop.example")
+		}
 		req.Header.Set("X-Forwarded-For", ips[i%len(ips)])
 	}
 	// Each event a millisecond after the one before, as a visitor's events

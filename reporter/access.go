@@ -1,0 +1,101 @@
+package reporter
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/siteanalytics/analytics/internal/httpx"
+	"github.com/siteanalytics/analytics/sites"
+)
+
+// Access is what the reporter knows of tokens and public sites: a
+// *sites.Registry, answering from memory.
+type Access interface {
+	// HasTokens reports whether any token exists (the reporter is then
+	// closed to requests without one, but for public sites).
+	HasTokens() bool
+	// Token returns the token whose secret is secret.
+	Token(secret string) (*sites.Token, bool)
+	// Public reports whether a site's stats are readable by anyone.
+	Public(site string) bool
+}
+
+// grant is what a request may read.
+type grant struct {
+	open bool   // no token is needed: the reporter has none
+	all  bool   // every site (REPORTER_TOKEN, or a token made with --all)
+	site string // this site only (a token made with --site)
+}
+
+// may reports whether g may read site (public sites are anyone's).
+func (rp *Reporter) may(g grant, site string) bool {
+	return g.open || g.all || (g.site != "" && g.site == site) || (rp.cfg.Access != nil && rp.cfg.Access.Public(site))
+}
+
+// grantOf reads the request's bearer token: its grant, and false when a
+// token is needed and none (or an unknown one) was sent. The scheme is
+// case-insensitive (RFC 9110); the token is not.
+func (rp *Reporter) grantOf(r *http.Request) (grant, bool) {
+	acc := rp.cfg.Access
+	if rp.cfg.Token == "" && (acc == nil || !acc.HasTokens()) {
+		return grant{open: true}, true
+	}
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return grant{}, false
+	}
+	if rp.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(rp.cfg.Token)) == 1 {
+		return grant{all: true}, true
+	}
+	if acc != nil {
+		if t, ok := acc.Token(token); ok {
+			return grant{all: t.Site == "", site: t.Site}, true
+		}
+	}
+	return grant{}, false
+}
+
+type grantKey struct{}
+
+// auth lets a request through to next when it may read the site its
+// site_id names: with a token of that site or of every site, or without
+// one for a public site or when the reporter has no tokens at all. Else
+// 401 (no or an unknown token) or 403 (a token of another site). A request
+// without site_id needs a valid token of any scope (next answers its 400,
+// or lists what it may read: see readable).
+func (rp *Reporter) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g, ok := rp.grantOf(r)
+		site := r.URL.Query().Get("site_id")
+		switch {
+		case site != "" && rp.may(g, site):
+		case !ok:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
+			httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <token> (REPORTER_TOKEN, or one made with `analytics-cli tokens create`)"})
+			return
+		case site != "":
+			httpx.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "this token may read site " + g.site + " only, not " + site})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
+	})
+}
+
+// readable filters sites down to those the request (passed through auth)
+// may read.
+func (rp *Reporter) readable(r *http.Request, list []string) []string {
+	g, _ := r.Context().Value(grantKey{}).(grant)
+	if g.open || g.all {
+		return list
+	}
+	out := list[:0:0]
+	for _, s := range list {
+		if rp.may(g, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
