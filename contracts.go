@@ -98,6 +98,7 @@ type Fence interface {
 type ApplyResult struct {
 	Stored     int           // events stored for the first time
 	Duplicates int           // events whose id was already stored by another entry
+	Expired    int           // events older than their site's retention horizon, not stored
 	Failed     []EntryFailed // entries that can never be stored
 }
 

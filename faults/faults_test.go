@@ -29,6 +29,7 @@ import (
 
 	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/redisqueue"
 )
 
@@ -339,7 +340,7 @@ type storedSet struct {
 // site ("site-3|ev-12" or {site_id, id}) is understood too.
 func storedEvents(db *mongo.Database) (storedSet, error) {
 	ctx := context.Background()
-	cur, err := db.Collection("events").Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "site_id", Value: 1}}))
+	colls, err := mongostore.RawCollections(ctx, db)
 	if err != nil {
 		return storedSet{}, err
 	}
@@ -347,8 +348,19 @@ func storedEvents(db *mongo.Database) (storedSet, error) {
 		ID   bson.RawValue `bson:"_id"`
 		Site string        `bson:"site_id"`
 	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return storedSet{}, err
+	for _, c := range colls {
+		cur, err := db.Collection(c).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "site_id", Value: 1}}))
+		if err != nil {
+			return storedSet{}, err
+		}
+		var some []struct {
+			ID   bson.RawValue `bson:"_id"`
+			Site string        `bson:"site_id"`
+		}
+		if err := cur.All(ctx, &some); err != nil {
+			return storedSet{}, err
+		}
+		docs = append(docs, some...)
 	}
 	s := storedSet{ids: map[string]bool{}, perSite: map[string]int64{}}
 	for _, d := range docs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,16 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 		if e.Err == nil {
 			idx = append(idx, i)
 		}
+	}
+	// Events before their site's retention horizon are refused: their raw
+	// copy may be deleted already, so storing one could count it twice.
+	expired, expiredDup, err := s.expired(ctx, b, idx)
+	if err != nil {
+		return res, err
+	}
+	if len(expired)+len(expiredDup) > 0 {
+		res.Expired, res.Duplicates = len(expired), len(expiredDup)
+		idx = slices.DeleteFunc(idx, func(i int) bool { return expired[i] || expiredDup[i] })
 	}
 	if len(idx) == 0 {
 		return res, nil
@@ -106,6 +117,29 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now time.Time) (map[int]error, map[int]bool, error) {
 	failed := map[int]error{}
 	duplicate := map[int]bool{}
+	// One insert per collection (site and month, see raw.go): a batch is of
+	// one partition, so of a few sites and usually one month.
+	groups := map[string][]int{}
+	var order []string
+	for _, i := range idx {
+		ev := &b.Entries[i].Event
+		n := s.rawColl(ev.SiteID, ev.Timestamp).Name()
+		if _, ok := groups[n]; !ok {
+			order = append(order, n)
+		}
+		groups[n] = append(groups[n], i)
+	}
+	for _, n := range order {
+		if err := s.insertRawIn(ctx, s.db.Collection(n), b, groups[n], now, failed, duplicate); err != nil {
+			return nil, nil, err
+		}
+	}
+	return failed, duplicate, nil
+}
+
+// insertRawIn stores the raw events of the entries idx in c, adding to
+// failed and duplicate.
+func (s *Store) insertRawIn(ctx context.Context, c *mongo.Collection, b analytics.Batch, idx []int, now time.Time, failed map[int]error, duplicate map[int]bool) error {
 	todo := idx
 	scoped := map[int]bool{} // entries to store under "<site>/<id>"
 	for round := 0; round < 2 && len(todo) > 0; round++ {
@@ -115,12 +149,12 @@ func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now
 		}
 		var dups []int
 		octx, cancel := op(ctx)
-		_, err := s.events.InsertMany(octx, docs, options.InsertMany().SetOrdered(false))
+		_, err := c.InsertMany(octx, docs, options.InsertMany().SetOrdered(false))
 		cancel()
 		if err != nil {
 			var bwe mongo.BulkWriteException
 			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-				return nil, nil, classify("mongodb: insert events", err)
+				return classify("mongodb: insert events", err)
 			}
 			for _, we := range bwe.WriteErrors {
 				i := todo[we.Index]
@@ -130,7 +164,7 @@ func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now
 				case permanentCode(int32(we.Code)):
 					failed[i] = analytics.Wrap(analytics.Invalid, "mongodb: insert event", errors.New(we.Message))
 				default:
-					return nil, nil, analytics.Wrap(analytics.Unavailable, "mongodb: insert events", errors.New(we.Message))
+					return analytics.Wrap(analytics.Unavailable, "mongodb: insert events", errors.New(we.Message))
 				}
 			}
 		}
@@ -138,9 +172,9 @@ func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now
 		for j, i := range dups {
 			ids[j] = rawID(&b.Entries[i].Event, scoped[i])
 		}
-		owners, err := s.rawOwners(ctx, ids)
+		owners, err := s.rawOwners(ctx, c, ids)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		todo = todo[:0:0]
 		for j, i := range dups {
@@ -154,7 +188,7 @@ func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now
 			}
 		}
 	}
-	return failed, duplicate, nil
+	return nil
 }
 
 // rawID is the _id of an event's raw document: the event id, or
@@ -242,10 +276,10 @@ type rawOwner struct{ site, entry string }
 // rawOwners reads the site and creating entry of existing raw documents,
 // one FindOne by _id each (a few at a time): on FerretDB a $in scans the
 // collection while a lookup by _id uses its primary key.
-func (s *Store) rawOwners(ctx context.Context, ids []string) (map[string]rawOwner, error) {
+func (s *Store) rawOwners(ctx context.Context, c *mongo.Collection, ids []string) (map[string]rawOwner, error) {
 	out := make(map[string]rawOwner, len(ids))
 	var mu sync.Mutex
-	err := s.lookup(ctx, s.events, ids, bson.D{{Key: "site_id", Value: 1}, {Key: "queue_entry", Value: 1}}, func(id string, doc bson.M) {
+	err := s.lookup(ctx, c, ids, bson.D{{Key: "site_id", Value: 1}, {Key: "queue_entry", Value: 1}}, func(id string, doc bson.M) {
 		site, _ := doc["site_id"].(string)
 		entry, _ := doc["queue_entry"].(string)
 		mu.Lock()

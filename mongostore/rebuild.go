@@ -43,6 +43,9 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	if err := analytics.ValidateSiteID(siteID); err != nil {
 		return res, err
 	}
+	if err := s.Rebuildable(ctx, siteID); err != nil {
+		return res, err
+	}
 	if chunk <= 0 {
 		chunk = 500
 	}
@@ -77,9 +80,17 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		return res, err
 	}
 
-	total, err := s.events.CountDocuments(ctx, bson.D{{Key: "site_id", Value: siteID}})
+	srcs, err := s.rawSources(ctx, siteID, time.Time{}, time.Time{})
 	if err != nil {
-		return res, classify("mongodb: count events", err)
+		return res, err
+	}
+	var total int64
+	for _, src := range srcs {
+		n, err := src.Coll.CountDocuments(ctx, src.Filter)
+		if err != nil {
+			return res, classify("mongodb: count events", err)
+		}
+		total += n
 	}
 	report := func() {
 		if progress != nil {
@@ -115,15 +126,9 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		})
 	}
 
-	// In time order (the index on site_id and timestamp serves it): visit
+	// In time order (a site's months in order, each sorted): visit
 	// dimensions attribute a visitor to their first event of a period, and
 	// time order is the order the pipeline sees one browser's events in.
-	cursor, err := s.events.Find(ctx, bson.D{{Key: "site_id", Value: siteID}},
-		options.Find().SetBatchSize(int32(chunk)).SetSort(bson.D{{Key: "timestamp", Value: 1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return res, classify("mongodb: read events", err)
-	}
-	defer cursor.Close(context.Background())
 	evs := make([]analytics.Event, 0, chunk)
 	eks := make([]string, 0, chunk)
 	days := map[string]bool{}
@@ -147,11 +152,7 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		evs, eks = evs[:0], eks[:0]
 		return nil
 	}
-	for cursor.Next(ctx) {
-		var doc rawEvent
-		if err := cursor.Decode(&doc); err != nil {
-			return res, classify("mongodb: decode event", err)
-		}
+	err = s.eachRaw(ctx, srcs, chunk, func(doc *rawEvent) error {
 		ek := doc.Entry
 		if ek == "" {
 			ek = "raw/" + doc.ID
@@ -160,18 +161,17 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		}
 		ev, err := doc.event()
 		if err != nil {
-			return res, err
+			return err
 		}
 		evs = append(evs, ev)
 		eks = append(eks, ek)
 		if len(evs) == chunk {
-			if err := flush(); err != nil {
-				return res, err
-			}
+			return flush()
 		}
-	}
-	if err := cursor.Err(); err != nil {
-		return res, classify("mongodb: read events", err)
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	if err := flush(); err != nil {
 		return res, err

@@ -2,8 +2,11 @@
 // answers stats by reading rollups by _id.
 //
 // Collections:
-//   - events:  one document per event, _id = event id; the source of truth
-//     for `analytics-cli rebuild`.
+//   - events_YYYY_MM_<site>: one document per event, _id = event id, one
+//     collection per site and UTC month of the timestamp (so retention
+//     drops a month whole, see raw.go); events holds those of earlier
+//     versions. The source of truth for `analytics-cli rebuild`.
+//   - retention: each site's retention horizon (see retention.go).
 //   - users:   first-sight documents: one per (site, period, visitor) and per
 //     (site, day, hour or page or event type, visitor), remembering the queue
 //     entry that created it (see sightKey).
@@ -78,6 +81,12 @@ type Store struct {
 	creator map[string]string // first-sight key -> queue entry that created it (see remember)
 	older   map[string]string // the previous generation of creator
 
+	hz horizonCache // retention horizons (see retention.go)
+
+	// legacyBefore: raw events with timestamps before it go to the events
+	// collection of earlier versions (see raw.go); zero when it was empty.
+	legacyBefore time.Time
+
 	// legacyDays: rollups holds day documents of an earlier version (see
 	// detectLegacyDays).
 	legacyDays bool
@@ -138,6 +147,10 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		_, s.ferret = info["ferretdbVersion"]
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := s.detectLegacyEvents(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}

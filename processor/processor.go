@@ -56,6 +56,7 @@ type Counters struct {
 	Batches      atomic.Int64
 	Stored       atomic.Int64 // events stored for the first time
 	Duplicates   atomic.Int64 // events skipped because their id was stored before
+	Expired      atomic.Int64 // events skipped because they are older than their site's retention
 	DeadLettered atomic.Int64
 	Retries      atomic.Int64 // failed attempts that were retried
 	Fenced       atomic.Int64 // batches dropped because the lease was no longer certain
@@ -190,6 +191,7 @@ func (p *Processor) handle(ctx context.Context, b analytics.Batch) error {
 	p.Counters.Batches.Add(1)
 	p.Counters.Stored.Add(int64(res.Stored))
 	p.Counters.Duplicates.Add(int64(res.Duplicates))
+	p.Counters.Expired.Add(int64(res.Expired))
 	p.log.Debug().Int("partition", b.Partition).Int("entries", len(b.Entries)).Int("stored", res.Stored).
 		Int("duplicates", res.Duplicates).Dur("took", time.Since(start)).Msg("batch stored")
 	return nil
@@ -238,6 +240,7 @@ func (p *Processor) apply(ctx context.Context, b analytics.Batch) (analytics.App
 		}
 		total.Stored += r.Stored
 		total.Duplicates += r.Duplicates
+		total.Expired += r.Expired
 		for _, f := range r.Failed {
 			total.Failed = append(total.Failed, analytics.EntryFailed{Index: i, Err: f.Err})
 		}

@@ -18,6 +18,7 @@ const (
 	CounterUnavailable  = "unavailable"   // events answered 503 (not queued)
 	CounterStored       = "stored"        // events stored for the first time
 	CounterDuplicates   = "duplicates"    // events skipped: their id was stored before
+	CounterExpired      = "expired"       // events skipped: older than their site's retention
 	CounterRetried      = "retried"       // failed store/ack attempts that were retried
 	CounterDeadLettered = "dead_lettered" // entries moved to the dead-letter stream
 	CounterFenced       = "fenced"        // batches cut off by their lease's write deadline (replayed)

@@ -141,13 +141,17 @@ func depthRawEvents(t *testing.T, p *pipeline, site string) []bson.M {
 	if i := strings.IndexByte(db, '?'); i >= 0 {
 		db = db[:i]
 	}
-	cur, err := c.Database(db).Collection("events").Find(context.Background(), bson.D{{Key: "site_id", Value: site}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var docs []bson.M
-	if err := cur.All(context.Background(), &docs); err != nil {
-		t.Fatal(err)
+	for _, coll := range rawColls(t, c.Database(db)) {
+		cur, err := c.Database(db).Collection(coll).Find(context.Background(), bson.D{{Key: "site_id", Value: site}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var some []bson.M
+		if err := cur.All(context.Background(), &some); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, some...)
 	}
 	sort.SliceStable(docs, func(i, j int) bool { return depthTime(docs[i]).Before(depthTime(docs[j])) })
 	return docs

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/mongostore"
 )
 
 // browser starts headless Debian Chromium (never a downloaded one).
@@ -79,11 +80,25 @@ func rawCount(t *testing.T, uri, siteID, eventType string) int64 {
 	if eventType != "" {
 		filter = append(filter, bson.E{Key: "event_type", Value: eventType})
 	}
-	n, err := c.Database(db).Collection("events").CountDocuments(context.Background(), filter)
+	var n int64
+	for _, coll := range rawColls(t, c.Database(db)) {
+		k, err := c.Database(db).Collection(coll).CountDocuments(context.Background(), filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += k
+	}
+	return n
+}
+
+// rawColls lists the collections holding raw events (see mongostore/raw.go).
+func rawColls(t *testing.T, db *mongo.Database) []string {
+	t.Helper()
+	colls, err := mongostore.RawCollections(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return colls
 }
 
 func TestSnippetInChromium(t *testing.T) {

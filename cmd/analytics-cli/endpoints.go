@@ -102,7 +102,7 @@ func useServe(c *cli.Context, cfg *config.Config, w io.Writer, n needs) {
 	if n.reporter && e.Reporter != "" && !set("REPORTER_URL", "reporter") {
 		cfg.ReporterURL = e.Reporter
 	}
-	if n.collector && e.Collector != "" && !set("COLLECTOR_URL", "") {
+	if n.collector && e.Collector != "" && !set("COLLECTOR_URL", "collector") {
 		cfg.CollectorURL = e.Collector
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
@@ -28,51 +29,75 @@ func rebuildCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
 		}, cfg.RedisFlags()...), cfg.MongoFlags()...),
 		Action: func(c *cli.Context) error {
-			log, err := cfg.Logger(io.Discard, "rebuild")
+			rdb, store, closeAll, err := openPipeline(c.Context, cfg, "rebuild")
 			if err != nil {
 				return err
 			}
-			rdb, err := daemon.ConnectRedis(c.Context, cfg, log)
+			defer closeAll()
+			res, err := rebuildSite(c.Context, cfg, rdb, store, site, stdout)
 			if err != nil {
 				return err
-			}
-			defer rdb.Close()
-			store, err := daemon.OpenStore(c.Context, cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close(context.Background())
-			// A rebuild cut off (its hold's write deadline passed while the
-			// database was slow, or the database did not answer) left the
-			// site unchanged and is simply started again, a few times.
-			const attempts = 3
-			var res mongostore.RebuildResult
-			for attempt := 1; ; attempt++ {
-				hold, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
-					func(p int, why string) {
-						fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
-					})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "rebuilding %s from its raw events (readers keep seeing the old numbers until it is done)\n", site)
-				bar := newProgressBar(stdout)
-				res, err = store.Rebuild(c.Context, site, hold, cfg.BatchSize, bar.update)
-				bar.done()
-				hold.Release(err == nil)
-				if err == nil {
-					break
-				}
-				if attempt == attempts || c.Context.Err() != nil || analytics.KindOf(err) != analytics.Unavailable {
-					return fmt.Errorf("rebuild of %s stopped; its stats are unchanged, run it again: %w", site, err)
-				}
-				fmt.Fprintf(stdout, "rebuild cut off (%v); its stats are unchanged; starting again (attempt %d of %d)\n",
-					analytics.Message(err), attempt+1, attempts)
 			}
 			fmt.Fprintf(stdout, "rebuilt %s: %s on %s, now generation %d, in %v\n",
 				site, plural(res.Events, "event"), plural(res.Days, "day"), res.Generation, res.Elapsed.Round(1e6))
 			return nil
 		},
+	}
+}
+
+// openPipeline connects a maintenance command to the pipeline's Redis and
+// MongoDB; closeAll disconnects both.
+func openPipeline(ctx context.Context, cfg *config.Config, name string) (redis.UniversalClient, *mongostore.Store, func(), error) {
+	log, err := cfg.Logger(io.Discard, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rdb, err := daemon.ConnectRedis(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, err := daemon.OpenStore(ctx, cfg)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, nil, err
+	}
+	return rdb, store, func() { store.Close(context.Background()); rdb.Close() }, nil
+}
+
+// rebuildSite rebuilds site's rollups under a hold of its partition. A
+// rebuild cut off (its hold's write deadline passed while the database was
+// slow, or the database did not answer) left the site unchanged and is
+// simply started again, a few times.
+func rebuildSite(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, store *mongostore.Store, site string, stdout io.Writer) (mongostore.RebuildResult, error) {
+	const attempts = 3
+	var res mongostore.RebuildResult
+	if err := store.Rebuildable(ctx, site); err != nil {
+		return res, fmt.Errorf("rebuild of %s refused: %w", site, err)
+	}
+	for attempt := 1; ; attempt++ {
+		hold, err := redisqueue.HoldPartition(ctx, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
+			func(p int, why string) {
+				fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
+			})
+		if err != nil {
+			return res, err
+		}
+		fmt.Fprintf(stdout, "rebuilding %s from its raw events (readers keep seeing the old numbers until it is done)\n", site)
+		bar := newProgressBar(stdout)
+		res, err = store.Rebuild(ctx, site, hold, cfg.BatchSize, bar.update)
+		bar.done()
+		hold.Release(err == nil)
+		if err == nil {
+			return res, nil
+		}
+		if attempt == attempts || ctx.Err() != nil || analytics.KindOf(err) != analytics.Unavailable {
+			if analytics.KindOf(err) == analytics.Invalid {
+				return res, fmt.Errorf("rebuild of %s refused: %w", site, err)
+			}
+			return res, fmt.Errorf("rebuild of %s stopped; its stats are unchanged, run it again: %w", site, err)
+		}
+		fmt.Fprintf(stdout, "rebuild cut off (%v); its stats are unchanged; starting again (attempt %d of %d)\n",
+			analytics.Message(err), attempt+1, attempts)
 	}
 }
 

@@ -58,6 +58,12 @@ func startPipelineEnv(t *testing.T, extraEnv map[string]string, args []string) *
 	for k, v := range extraEnv {
 		env[k] = v
 	}
+	return startWithEnv(t, args, env)
+}
+
+// startWithEnv runs serve with args and exactly the settings env.
+func startWithEnv(t *testing.T, args []string, env map[string]string) *pipeline {
+	t.Helper()
 	p := &pipeline{env: env, done: make(chan error, 1), out: &testenv.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel

@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries per batch (env BATCH_SIZE)"},
 			&cli.IntFlag{Name: "workers", Value: cfg.Workers, Destination: &cfg.Workers, Usage: "batches (of different partitions) stored at once, 1-64 (env PROCESSOR_WORKERS)"},
+			&cli.IntFlag{Name: "retention-days", Value: cfg.RetentionDays, Destination: &cfg.RetentionDays, Usage: "days of raw events kept for sites without a retention of their own; 0 keeps them forever (env RETENTION_DAYS)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "how long a dead processor's partitions wait before takeover (env LEASE_TTL)"},
 			&cli.BoolFlag{Name: "store-events", Value: cfg.StoreEvents, Destination: &cfg.StoreEvents, Usage: "keep raw events (needed by rebuild) (env STORE_EVENTS)"},
 		}, cfg.RedisFlags()...), cfg.MongoFlags()...), cfg.LogFlags()...),

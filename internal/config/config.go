@@ -39,11 +39,14 @@ type Config struct {
 	StoreEvents  bool
 	BatchSize    int
 	Workers      int // batches a processor stores at once
-	LeaseTTL     time.Duration
-	LogFormat    string
-	LogLevel     string
-	DataDir      string
-	MaxBacklog   int64
+	// RetentionDays is how many days of raw events sites without a
+	// retention of their own keep; 0 keeps them forever.
+	RetentionDays int
+	LeaseTTL      time.Duration
+	LogFormat     string
+	LogLevel      string
+	DataDir       string
+	MaxBacklog    int64
 	// QueueTimeout is the deadline of every queue call made for a request:
 	// past it the collector answers 503 with Retry-After instead of waiting
 	// on a stalled Redis.
@@ -197,6 +200,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.CORSOrigins, "CORS_ORIGINS")
 	num(&c.BatchSize, "BATCH_SIZE")
 	num(&c.Workers, "PROCESSOR_WORKERS")
+	num(&c.RetentionDays, "RETENTION_DAYS")
 	str(&c.LogFormat, "LOG_FORMAT")
 	str(&c.LogLevel, "LOG_LEVEL")
 	str(&c.DataDir, "DATA_DIR")
@@ -245,6 +249,7 @@ const (
 	MinQueueTimeout, MaxQueueTimeout = 10 * time.Millisecond, time.Minute
 	MaxBatchSize                     = 10000
 	MaxPartitions                    = 1024
+	MaxRetentionDays                 = 36500
 	MinVisitTimeout, MaxVisitTimeout = time.Minute, 24 * time.Hour
 	MinSitesRefresh, MaxSitesRefresh = 100 * time.Millisecond, 10 * time.Minute
 )
@@ -274,6 +279,9 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
 		bad("BATCH_SIZE", &c.BatchSize, "batch size %d is out of range: use 1 to %d", c.BatchSize, MaxBatchSize)
+	}
+	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
+		bad("RETENTION_DAYS", &c.RetentionDays, "retention %d days is out of range: use 0 (keep forever) to %d", c.RetentionDays, MaxRetentionDays)
 	}
 	if c.Workers < 1 || c.Workers > 64 {
 		bad("PROCESSOR_WORKERS", &c.Workers, "processor workers %d is out of range: use 1 to 64", c.Workers)

@@ -214,6 +214,7 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		return map[string]int64{
 			redisqueue.CounterStored:       p.Counters.Stored.Load(),
 			redisqueue.CounterDuplicates:   p.Counters.Duplicates.Load(),
+			redisqueue.CounterExpired:      p.Counters.Expired.Load(),
 			redisqueue.CounterRetried:      p.Counters.Retries.Load(),
 			redisqueue.CounterDeadLettered: p.Counters.DeadLettered.Load(),
 			redisqueue.CounterFenced:       p.Counters.Fenced.Load(),
@@ -221,6 +222,8 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		}
 	})
 	defer stopReport()
+	stopRetention := runRetention(ctx, cfg, rdb, store, cc.Name, log)
+	defer stopRetention()
 	err = p.Run(ctx)
 	log.Info().Int64("stored", p.Counters.Stored.Load()).Int64("duplicates", p.Counters.Duplicates.Load()).
 		Int64("dead_lettered", p.Counters.DeadLettered.Load()).Int64("retries", p.Counters.Retries.Load()).

@@ -7,6 +7,7 @@
 //	loadtest stats   -sizes 10000,1000000 (MONGODB_URI or embedded FerretDB)
 //	loadtest paths   -sizes 100,10000,100000 (distinct paths per site-day; MONGODB_URI or embedded FerretDB)
 //	loadtest dashboard -n 1000000      (time to the dashboard drawn in Chromium; MONGODB_URI or embedded FerretDB)
+//	loadtest retention -n 1000000      (processor events/s with retention deleting beside it; a pass's cost)
 package main
 
 import (
@@ -30,7 +31,7 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadtest ingest|process|stats|paths|dashboard [flags]")
+		return errors.New("usage: loadtest ingest|process|stats|paths|dashboard|retention [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	switch args[0] {
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return pathsLoad(ctx, fs, args[1:], getenv, stdout)
 	case "dashboard":
 		return dashboardLoad(ctx, fs, args[1:], getenv, stdout)
+	case "retention":
+		return retentionLoad(ctx, fs, args[1:], getenv, stdout)
 	}
-	return fmt.Errorf("unknown command %q: use ingest, process, stats, paths or dashboard", args[0])
+	return fmt.Errorf("unknown command %q: use ingest, process, stats, paths, dashboard or retention", args[0])
 }

@@ -71,6 +71,28 @@ func servers(ctx context.Context, getenv func(string) string, pgURL string, out 
 	return redisURL, strings.TrimSuffix(mongoURI, "/") + "/loadtest_" + strconv.FormatInt(time.Now().Unix(), 10), stop, nil
 }
 
+// queueAndStore returns a client of the configured or embedded Redis and
+// a store in a database of its own; stop drops the database and stops all.
+func queueAndStore(ctx context.Context, getenv func(string) string, pg string, out io.Writer) (*redis.Client, *mongostore.Store, func(), error) {
+	redisURL, mongoURI, stopServers, err := servers(ctx, getenv, pg, out)
+	if err != nil {
+		return nil, nil, stopServers, err
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
+	if err != nil {
+		rdb.Close()
+		return nil, nil, stopServers, err
+	}
+	return rdb, store, func() {
+		_ = store.Database().Drop(context.Background())
+		store.Close(context.Background())
+		rdb.Close()
+		stopServers()
+	}, nil
+}
+
 // synthetic returns event i of a workload over 20 sites, 3 days, 5000 users
 // and 50 paths, with what the collector derives (source, browser, country...)
 // as real traffic has it: a few sources, browsers and countries per user.
@@ -130,20 +152,12 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	default:
 		return fmt.Errorf("-workload %q: use uniform or sessions", *shape)
 	}
-	redisURL, mongoURI, stop, err := servers(ctx, getenv, *pg, out)
+	rdb, store, stop, err := queueAndStore(ctx, getenv, *pg, out)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
 	keys := redisqueue.Keys{Prefix: fmt.Sprintf("loadtest:%d:", time.Now().UnixNano()), Partitions: 8}
-	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = store.Database().Drop(context.Background()); store.Close(context.Background()) }()
 
 	// Baseline: the database's own bulk insert rate for the same documents.
 	scratch := store.Database().Collection("baseline")

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/daemon"
+)
+
+// exported is one raw event as export writes it: the fields the collector
+// takes, then what it derived from the request (never the IP or the
+// User-Agent, which are not stored).
+type exported struct {
+	ID           string         `json:"id"`
+	SiteID       string         `json:"site_id"`
+	EventType    string         `json:"event_type"`
+	Timestamp    string         `json:"timestamp"`
+	Path         string         `json:"path,omitempty"`
+	UserID       string         `json:"user_id,omitempty"`
+	Props        map[string]any `json:"props,omitempty"`
+	Source       string         `json:"source,omitempty"`
+	ReferrerHost string         `json:"referrer_host,omitempty"`
+	UTMSource    string         `json:"utm_source,omitempty"`
+	UTMMedium    string         `json:"utm_medium,omitempty"`
+	UTMCampaign  string         `json:"utm_campaign,omitempty"`
+	UTMContent   string         `json:"utm_content,omitempty"`
+	UTMTerm      string         `json:"utm_term,omitempty"`
+	Browser      string         `json:"browser,omitempty"`
+	OS           string         `json:"os,omitempty"`
+	Device       string         `json:"device,omitempty"`
+	Country      string         `json:"country,omitempty"`
+}
+
+func toExported(ev analytics.Event) exported {
+	return exported{ID: ev.ID, SiteID: ev.SiteID, EventType: ev.EventType, Timestamp: ev.Timestamp.UTC().Format(time.RFC3339Nano),
+		Path: ev.Path, UserID: ev.UserID, Props: ev.Props, Source: ev.Source, ReferrerHost: ev.ReferrerHost,
+		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
+		Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country}
+}
+
+var csvHeader = []string{"id", "site_id", "event_type", "timestamp", "path", "user_id", "source", "referrer_host",
+	"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "browser", "os", "device", "country", "props"}
+
+func (e exported) csvRow() []string {
+	props := ""
+	if len(e.Props) > 0 {
+		b, _ := json.Marshal(e.Props)
+		props = string(b)
+	}
+	return []string{e.ID, e.SiteID, e.EventType, e.Timestamp, e.Path, e.UserID, e.Source, e.ReferrerHost,
+		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm, e.Browser, e.OS, e.Device, e.Country, props}
+}
+
+// isTerminal reports whether f is a terminal (a character device), where a
+// redrawn progress bar makes sense; a file or pipe gets none.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressOut returns where progress goes: stderr with a bar when it is a
+// terminal, else nothing (the final summary line is printed either way).
+func progressOut(c *cli.Context) io.Writer {
+	if f, ok := c.App.ErrWriter.(*os.File); ok && isTerminal(f) {
+		return f
+	}
+	if c.App.ErrWriter == nil && isTerminal(os.Stderr) {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+func errWriter(c *cli.Context) io.Writer {
+	if c.App.ErrWriter != nil {
+		return c.App.ErrWriter
+	}
+	return os.Stderr
+}
+
+// parseDay parses a --from/--to flag ("" is open).
+func parseDay(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(analytics.DateLayout, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s %q: use YYYY-MM-DD (UTC)", flag, v)
+	}
+	return t, nil
+}
+
+func exportCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
+	var site, from, to, format, output string
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write a site's raw events as NDJSON or CSV (to stdout, or -o FILE)",
+		Description: "Days are UTC; --to is included. Events come a month at a time, oldest first. A progress bar is\n" +
+			"drawn on stderr when it is a terminal; otherwise only the final count is printed there.\n" +
+			"`analytics-cli import` reads the NDJSON back through a collector.",
+		UsageText: "analytics-cli export --site site-abc-123 [--from 2025-11-01 --to 2025-11-30] [--format ndjson|csv] [-o FILE]",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
+			&cli.StringFlag{Name: "from", Destination: &from, Usage: "first day (YYYY-MM-DD, UTC)"},
+			&cli.StringFlag{Name: "to", Destination: &to, Usage: "last day, included (YYYY-MM-DD, UTC)"},
+			&cli.StringFlag{Name: "format", Value: "ndjson", Destination: &format, Usage: "ndjson or csv"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Destination: &output, Usage: "write to this file instead of stdout"},
+		}, cfg.MongoFlags()...),
+		Action: func(c *cli.Context) error {
+			if format != "ndjson" && format != "csv" {
+				return fmt.Errorf("--format %q: use ndjson or csv", format)
+			}
+			fromT, err := parseDay("from", from)
+			if err != nil {
+				return err
+			}
+			toT, err := parseDay("to", to)
+			if err != nil {
+				return err
+			}
+			if !toT.IsZero() {
+				toT = toT.AddDate(0, 0, 1)
+			}
+			store, err := daemon.OpenStore(c.Context, cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close(context.Background())
+			var w io.Writer = stdout
+			var f *os.File
+			if output != "" && output != "-" {
+				if f, err = os.Create(output); err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			bw := bufio.NewWriterSize(w, 1<<16)
+			total, err := store.CountEvents(c.Context, site, fromT, toT)
+			if err != nil {
+				return err
+			}
+			bar := newProgressBar(progressOut(c))
+			var cw *csv.Writer
+			if format == "csv" {
+				cw = csv.NewWriter(bw)
+				_ = cw.Write(csvHeader)
+			}
+			enc := json.NewEncoder(bw)
+			enc.SetEscapeHTML(false)
+			n := 0
+			err = store.EachEvent(c.Context, site, fromT, toT, func(ev analytics.Event) error {
+				e := toExported(ev)
+				var err error
+				if cw != nil {
+					err = cw.Write(e.csvRow())
+				} else {
+					err = enc.Encode(e)
+				}
+				n++
+				bar.update(n, int(max(total, int64(n))))
+				return err
+			})
+			bar.done()
+			if cw != nil {
+				cw.Flush()
+				err = errorsJoin(err, cw.Error())
+			}
+			err = errorsJoin(err, bw.Flush())
+			if f != nil {
+				err = errorsJoin(err, f.Close())
+			}
+			if err != nil {
+				return fmt.Errorf("export of %s stopped after %s: %w", site, plural(n, "event"), err)
+			}
+			fmt.Fprintf(errWriter(c), "exported %s of %s\n", plural(n, "event"), site)
+			return nil
+		},
+	}
+}
+
+func errorsJoin(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// importBatch is how many events one POST /events carries.
+const importBatch = 500
+
+// importable turns one line of an export (or any NDJSON event) into what
+// the collector takes: the fields it derives itself (source, browser,
+// country...) are dropped, UTM parameters go back into the path's query
+// and the referrer host becomes a referrer, so the collector derives the
+// same source and campaign again. An event needs an id: that is what makes
+// a second import count nothing.
+func importable(line []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %v", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("more than one JSON value on the line")
+	}
+	if id, _ := m["id"].(string); id == "" {
+		return nil, fmt.Errorf("no \"id\": import needs each event's id, so that importing twice counts once")
+	}
+	str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
+	var q []string
+	for _, k := range []string{"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"} {
+		if v := str(k); v != "" {
+			q = append(q, k+"="+url.QueryEscape(v))
+		}
+	}
+	if p, ok := m["path"].(string); ok && len(q) > 0 && !strings.Contains(p, "?") {
+		m["path"] = p + "?" + strings.Join(q, "&")
+	}
+	if h := str("referrer_host"); h != "" {
+		if _, set := m["referrer"]; !set {
+			m["referrer"] = "https://" + h + "/"
+		}
+	}
+	for _, k := range []string{"source", "browser", "os", "device", "country"} {
+		delete(m, k)
+	}
+	return m, nil
+}
+
+func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
+	var collector string
+	return &cli.Command{
+		Name:  "import",
+		Usage: "send an export (or any NDJSON of events with ids) through the collector",
+		Description: "Each line is one event; events go to the collector's POST /events, " + fmt.Sprint(importBatch) + " at a time, with their ids,\n" +
+			"so importing a file twice counts its events once. A bad line stops the import with an error naming it;\n" +
+			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.",
+		UsageText: "analytics-cli import [--collector URL] FILE",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "collector", Value: cfg.CollectorURL, Destination: &collector, EnvVars: []string{"COLLECTOR_URL"}, Usage: "the collector's URL"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("import needs one FILE (or - for stdin)")
+			}
+			if !c.IsSet("collector") && cfg.CollectorURL != "" {
+				collector = cfg.CollectorURL
+			}
+			name := c.Args().First()
+			var r io.Reader = os.Stdin
+			var total int64
+			if name != "-" {
+				f, err := os.Open(name)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if st, err := f.Stat(); err == nil {
+					total = st.Size()
+				}
+				r = f
+			}
+			cr := &countingReader{r: r}
+			sc := bufio.NewScanner(cr)
+			sc.Buffer(make([]byte, 64<<10), 2<<20)
+			bar := newProgressBar(progressOut(c))
+			client := &http.Client{Timeout: 30 * time.Second}
+			var batch []map[string]any
+			var lines []int
+			sent, accepted, lineNo := 0, 0, 0
+			send := func() error {
+				if len(batch) == 0 {
+					return nil
+				}
+				n, err := postEvents(c.Context, client, collector, batch, lines)
+				accepted += n
+				sent += len(batch)
+				batch, lines = batch[:0], lines[:0]
+				if total > 0 {
+					bar.update(int(min(cr.n, total)), int(total))
+				}
+				return err
+			}
+			for sc.Scan() {
+				lineNo++
+				line := bytes.TrimSpace(sc.Bytes())
+				if len(line) == 0 {
+					continue
+				}
+				m, err := importable(line)
+				if err != nil {
+					bar.done()
+					return fmt.Errorf("%s line %d: %v (%s before it were sent; fix the line and import again: they count once)", name, lineNo, err, plural(sent, "event"))
+				}
+				batch = append(batch, m)
+				lines = append(lines, lineNo)
+				if len(batch) == importBatch {
+					if err := send(); err != nil {
+						bar.done()
+						return fmt.Errorf("%s: %w", name, err)
+					}
+				}
+			}
+			if err := sc.Err(); err != nil {
+				bar.done()
+				return fmt.Errorf("%s line %d: %v", name, lineNo+1, err)
+			}
+			err := send()
+			bar.done()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			fmt.Fprintf(stdout, "imported %s from %s through %s (accepted: %d; an event imported before counts once)\n", plural(sent, "event"), name, collector, accepted)
+			return nil
+		},
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// postEvents sends one batch; lines are the input lines of its events,
+// for errors. It retries a 503 (the collector's Retry-After) a few times.
+func postEvents(ctx context.Context, client *http.Client, collector string, batch []map[string]any, lines []int) (int, error) {
+	body, err := json.Marshal(batch)
+	if err != nil {
+		return 0, err
+	}
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(collector, "/")+"/events", bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, fmt.Errorf("cannot reach the collector at %s (is it running? set --collector or COLLECTOR_URL): %v", collector, err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		var res struct {
+			Accepted int    `json:"accepted"`
+			Error    string `json:"error"`
+			Rejected []struct {
+				Index int    `json:"index"`
+				Error string `json:"error"`
+			} `json:"rejected"`
+		}
+		_ = json.Unmarshal(b, &res)
+		switch {
+		case resp.StatusCode == http.StatusServiceUnavailable && attempt < 5:
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * time.Second):
+			}
+			continue
+		case resp.StatusCode == http.StatusAccepted && len(res.Rejected) == 0:
+			return res.Accepted, nil
+		case len(res.Rejected) > 0:
+			sort.Slice(res.Rejected, func(i, j int) bool { return res.Rejected[i].Index < res.Rejected[j].Index })
+			var msgs []string
+			for _, r := range res.Rejected {
+				if r.Index >= 0 && r.Index < len(lines) {
+					msgs = append(msgs, fmt.Sprintf("line %d: %s", lines[r.Index], r.Error))
+				}
+			}
+			return res.Accepted, fmt.Errorf("the collector refused %s (the other %d of that batch were accepted; fix and import again: they count once): %s",
+				plural(len(res.Rejected), "event"), res.Accepted, strings.Join(slices.Compact(msgs), "; "))
+		default:
+			msg := res.Error
+			if msg == "" {
+				msg = strings.TrimSpace(string(b))
+			}
+			return 0, fmt.Errorf("the collector answered %d for lines %d-%d: %s", resp.StatusCode, lines[0], lines[len(lines)-1], msg)
+		}
+	}
+}
