@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -182,23 +181,7 @@ func TestQueueRacers(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	starts := 0
-	var views []int
-	for _, v := range got {
-		if v.Start {
-			starts++
-		}
-		views = append(views, int(v.Views))
-	}
-	sort.Ints(views)
-	for i, v := range views {
-		if v != i {
-			t.Fatalf("page views before each event %v, want 0..%d each once", views, n-1)
-		}
-	}
-	if starts != 1 {
-		t.Fatalf("%d events started the visit, want 1", starts)
-	}
+	checkRacers(t, got)
 	inStream := queued(t, rdb, keys)
 	for i, v := range got {
 		copies := inStream[fmt.Sprint("e", i)]

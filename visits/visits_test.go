@@ -228,6 +228,14 @@ func TestAnnotateRacers(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	checkRacers(t, got)
+}
+
+// checkRacers checks the annotations of page views of one visitor at one
+// instant, annotated concurrently: one starts the visit, none is late, and
+// the others saw 1, 2, ... page views before them, each count once.
+func checkRacers(t *testing.T, got []*analytics.Visit) {
+	t.Helper()
 	starts := 0
 	var views []int
 	for _, v := range got {
@@ -242,7 +250,7 @@ func TestAnnotateRacers(t *testing.T) {
 	sort.Ints(views)
 	for i, v := range views {
 		if v != i {
-			t.Fatalf("page views before each event %v, want 0..%d each once", views, n-1)
+			t.Fatalf("page views before each event %v, want 0..%d each once", views, len(got)-1)
 		}
 	}
 	if starts != 1 {

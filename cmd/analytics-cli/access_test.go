@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -213,6 +215,25 @@ func TestRegisteredMode(t *testing.T) {
 			forbidden++
 		}
 	}
+
+	// analytics-cli import sends the key it is given; without one the
+	// collector refuses the file's events and import says why.
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	now := time.Now().UTC().Format(time.RFC3339)
+	if err := os.WriteFile(file, []byte(`{"id":"imp-1","site_id":"reg-shop","event_type":"page_view","path":"/imported","user_id":"u9","timestamp":"`+now+`"}
+{"id":"imp-2","site_id":"reg-shop","event_type":"page_view","path":"/imported","user_id":"u9","timestamp":"`+now+`"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var imp bytes.Buffer
+	if err := run(context.Background(), []string{"analytics-cli", "import", "--collector", p.collector, file}, p.getenv, &imp); err == nil || !strings.Contains(err.Error(), "needs its write key") {
+		t.Fatalf("import without the key: %v\n%s", err, imp.String())
+	}
+	forbidden++
+	if out := p.cli(t, "import", "--collector", p.collector, "--key", key, file); !strings.Contains(out, "imported 2 events") {
+		t.Fatalf("import --key:\n%s", out)
+	}
+	accepted += 2
 
 	// Everything accepted is stored and counted.
 	testenv.Eventually(t, 60*time.Second, func() error {

@@ -245,16 +245,17 @@ func importable(line []byte) (map[string]any, error) {
 }
 
 func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
-	var collector string
+	var collector, key string
 	return &cli.Command{
 		Name:  "import",
 		Usage: "send an export (or any NDJSON of events with ids) through the collector",
 		Description: "Each line is one event; events go to the collector's POST /events, " + fmt.Sprint(importBatch) + " at a time, with their ids,\n" +
 			"so importing a file twice counts its events once. A bad line stops the import with an error naming it;\n" +
 			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.",
-		UsageText: "analytics-cli import [--collector URL] FILE",
+		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "collector", Value: cfg.CollectorURL, Destination: &collector, EnvVars: []string{"COLLECTOR_URL"}, Usage: "the collector's URL"},
+			&cli.StringFlag{Name: "key", Destination: &key, EnvVars: []string{"ANALYTICS_WRITE_KEY"}, Usage: "the site's write key, for a collector in registered mode (sent as Authorization: Bearer)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -289,7 +290,7 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				if len(batch) == 0 {
 					return nil
 				}
-				n, err := postEvents(c.Context, client, collector, batch, lines)
+				n, err := postEvents(c.Context, client, collector, key, batch, lines)
 				accepted += n
 				sent += len(batch)
 				batch, lines = batch[:0], lines[:0]
@@ -344,9 +345,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// postEvents sends one batch; lines are the input lines of its events,
-// for errors. It retries a 503 (the collector's Retry-After) a few times.
-func postEvents(ctx context.Context, client *http.Client, collector string, batch []map[string]any, lines []int) (int, error) {
+// postEvents sends one batch, with the write key when given; lines are the
+// input lines of its events, for errors. It retries a 503 (the collector's Retry-After) a few times.
+func postEvents(ctx context.Context, client *http.Client, collector, key string, batch []map[string]any, lines []int) (int, error) {
 	body, err := json.Marshal(batch)
 	if err != nil {
 		return 0, err
@@ -357,6 +358,9 @@ func postEvents(ctx context.Context, client *http.Client, collector string, batc
 			return 0, err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, fmt.Errorf("cannot reach the collector at %s (is it running? set --collector or COLLECTOR_URL): %v", collector, err)
