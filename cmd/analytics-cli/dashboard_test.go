@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/siteanalytics/analytics/internal/testenv"
 )
 
 // These tests open the reporter's dashboard in headless Chromium against
@@ -548,6 +549,50 @@ func TestDashboardLogin(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/api/v1/sites without a token: %d", resp.StatusCode)
+	}
+}
+
+// TestDashboardPublicSite: with reporter tokens, a public site's dashboard
+// draws without one (every number as the API answers it), and a site that
+// is not public still asks for a token.
+func TestDashboardPublicSite(t *testing.T) {
+	p := startPipelineEnv(t, map[string]string{"SITES_REFRESH": "200ms"}, append(append([]string{}, serveArgs...), "--token", "s3cret-token"))
+	p.cli(t, "sites", "add", "--public", "--domain", "pub.example", "pub.example")
+	p.cli(t, "sites", "add", "--domain", "priv.example", "priv.example")
+	for _, site := range []string{"pub.example", "priv.example"} {
+		if code, body := post(t, p.collector+"/event", fmt.Sprintf(`{"site_id":%q,"event_type":"page_view","path":"/","user_id":"u1"}`, site)); code/100 != 2 {
+			t.Fatalf("POST /event: %d %s", code, body)
+		}
+	}
+	p.waitProcessed(t, 2, 2)
+	// The reporter reads the registry within SITES_REFRESH.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(p.reporter + "/api/v1/stats/aggregate?site_id=pub.example&metrics=pageviews")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("public site's aggregate without a token: %d", resp.StatusCode)
+		}
+		return nil
+	})
+
+	ctx := dashBrowser(t)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/pub.example")); err != nil {
+		t.Fatal(err)
+	}
+	waitDrawn(t, ctx, 0)
+	if ok := dashEval[bool](t, ctx, `document.getElementById("login").hidden && !document.getElementById("dashboard").hidden`); !ok {
+		t.Fatal("the public site's dashboard is not shown without a token")
+	}
+	checkView(t, ctx, p, "pub.example", url.Values{"period": {"30d"}, "date": {time.Now().UTC().Format("2006-01-02")}}, "date", "")
+
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/priv.example")); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, `!document.getElementById("login").hidden && document.getElementById("dashboard").hidden`, 15*time.Second); err != nil {
+		t.Fatalf("a site that is not public shows no login form: %v", err)
 	}
 }
 

@@ -384,7 +384,7 @@ async function refreshRealtime() {
 
 // ---- Page states -------------------------------------------------------------
 
-const state = { view: null, range: null, gen: 0, sites: null };
+const state = { view: null, range: null, gen: 0, sites: null, guessed: false };
 
 function show(which) {
   for (const id of ['login', 'dashboard', 'onboarding', 'chooser']) $(id).hidden = id !== which;
@@ -446,11 +446,21 @@ async function load() {
   state.view = readView();
   banner('');
   try {
-    if (!state.sites) state.sites = (await api('/api/v1/sites')).results.map((s) => s.site_id);
+    if (!state.sites || state.guessed) {
+      state.guessed = false;
+      state.sites = (await api('/api/v1/sites')).results.map((s) => s.site_id);
+    }
   } catch (e) {
-    if (e.status === 401) return needLogin();
-    banner(e.message);
-    return;
+    if (e.status === 401 && state.view.site) {
+      // A public site's dashboard is anyone's: its stats answer without a
+      // token (and 401, which asks for one, when it is not public).
+      state.sites = [state.view.site];
+      state.guessed = true;
+    } else {
+      if (e.status === 401) return needLogin();
+      banner(e.message);
+      return;
+    }
   }
   if (gen !== state.gen) return;
   $('logout').hidden = !sessionStorage.getItem(TOKEN_KEY);
