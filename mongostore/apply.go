@@ -33,6 +33,11 @@ const dupKey = 11000
 func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyResult, error) {
 	var res analytics.ApplyResult
 	now := s.now().UTC()
+	// Where raw events go (events, or from legacy_before the month
+	// collections) is read again every layoutTTL.
+	if _, err := s.legacyBefore(ctx); err != nil {
+		return res, err
+	}
 
 	// 1. Raw events. An insert that hits an existing _id is this entry's own
 	// earlier attempt (counted), a true duplicate sent twice by the same

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,28 +15,31 @@ import (
 	"github.com/siteanalytics/analytics"
 )
 
-// Raw events live in one collection per site and UTC month of their
-// timestamp, events_YYYY_MM_<site>, so retention deletes a month of a site
-// by dropping its collection. On FerretDB v1.24 (SQLite) that is the only
-// cheap delete: a delete statement scans the table with a JSON expression
-// its _id index does not match (measured: one DeleteOne by _id took 39 ms
-// at 10k stored events and 365 ms at 40k, a DeleteMany of 1,000 events 6.5 s
-// at 40k), while dropping a collection takes under a millisecond. On
-// MongoDB it costs nothing either way.
+// Raw events go to the events collection (the contract's place for them)
+// until retention is first turned on; from then on, to one collection per
+// site and UTC month of their timestamp, events_YYYY_MM_<site>, so
+// retention deletes a month of a site by dropping its collection. On
+// FerretDB v1.24 (SQLite) that is the only cheap delete: a delete statement
+// scans the table with a JSON expression its _id index does not match
+// (measured: one DeleteOne by _id took 39 ms at 10k stored events and 365
+// ms at 40k, a DeleteMany of 1,000 events 6.5 s at 40k), while dropping a
+// collection takes under a millisecond. On MongoDB it costs nothing either
+// way. Retention deletes what stays in events with one filtered delete per
+// site when its horizon moves.
 //
-// Ids stay unique per site and month: a resent event carries its
-// timestamp (the SDK, the collector's stamp kept in the queue, Segment's
-// timestamp), so it meets its first copy in the same collection. The
-// snippet sends no timestamp and Segment's sentAt correction moves it: such
-// an event resent across a UTC month boundary would be counted twice
-// (resends happen within seconds).
+// Which collection an event goes to depends on its timestamp alone, so a
+// resent event meets its first copy: store_meta's raw_events document holds
+// the moment (legacy_before) from which timestamps go to the month
+// collections, far in the future until retention is turned on, and then
+// set once, switchDelay ahead, by the first retention pass. Every processor
+// reads it again every layoutTTL, long before an event can carry a
+// timestamp past it (the collector refuses timestamps more than an hour
+// ahead). A resent event carries its timestamp (the SDK, the collector's
+// stamp kept in the queue, Segment's timestamp); the snippet sends none: a
+// beacon resent across a UTC month boundary after the switch would be
+// counted twice (resends happen within seconds).
 //
-// Versions before kept every raw event in events. When that collection
-// held events at the first Open of this version, the moment is remembered
-// (legacyBefore): events with timestamps before it still go to events, so
-// a resend of an event stored before the upgrade meets its first copy
-// there; later ones go to the month collections. Readers (rebuild, export,
-// forget) read events and the month collections.
+// Readers (rebuild, forget, export) read events and the month collections.
 const (
 	rawPrefix    = "events_"
 	legacyEvents = "events"
@@ -63,42 +67,107 @@ func parseRawColl(name string) (site string, month time.Time, ok bool) {
 
 // rawColl is the collection an event's raw document goes to.
 func (s *Store) rawColl(site string, ts time.Time) *mongo.Collection {
-	if !s.cfg.StoreEvents || ts.Before(s.legacyBefore) {
+	if !s.cfg.StoreEvents || ts.Before(s.layout.get()) {
 		return s.events
 	}
 	return s.db.Collection(rawCollName(site, ts))
 }
 
-// detectLegacyEvents remembers, once per database, whether events held raw
-// events of an earlier version and since when new ones go elsewhere.
-func (s *Store) detectLegacyEvents(ctx context.Context) error {
-	if !s.cfg.StoreEvents {
-		return nil
+// farFuture is legacy_before while retention has never been on: every raw
+// event goes to events.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	// layoutTTL is how long a process trusts the legacy_before it read.
+	layoutTTL = 30 * time.Second
+	// switchDelay is how far ahead of the first retention pass the month
+	// collections start: far more than layoutTTL, and than the hour a
+	// timestamp may be ahead of its arrival.
+	switchDelay = 2 * time.Hour
+)
+
+// rawLayout is legacy_before as this process last read it.
+type rawLayout struct {
+	mu     sync.Mutex
+	before time.Time
+	read   time.Time
+}
+
+func (l *rawLayout) get() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.before
+}
+
+// legacyBefore is the moment from which raw events go to the month
+// collections, read again when older than layoutTTL.
+func (s *Store) legacyBefore(ctx context.Context) (time.Time, error) {
+	s.layout.mu.Lock()
+	fresh := !s.layout.read.IsZero() && time.Since(s.layout.read) < layoutTTL
+	before := s.layout.before
+	s.layout.mu.Unlock()
+	if fresh || !s.cfg.StoreEvents {
+		return before, nil
 	}
+	return s.readLayout(ctx)
+}
+
+// readLayout reads legacy_before, recording it (far in the future) when the
+// database has none yet; the first process to record it wins.
+func (s *Store) readLayout(ctx context.Context) (time.Time, error) {
 	meta := s.db.Collection(metaColl)
 	var m struct {
 		LegacyBefore time.Time `bson:"legacy_before"`
 	}
+	start := time.Now()
 	err := meta.FindOne(ctx, bson.D{{Key: "_id", Value: "raw_events"}}).Decode(&m)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		var before time.Time
-		switch ferr := s.events.FindOne(ctx, bson.D{}).Err(); {
-		case ferr == nil:
-			before = s.now().UTC()
-		case !errors.Is(ferr, mongo.ErrNoDocuments):
-			return classify("mongodb: look for raw events of an earlier version", ferr)
-		}
-		// The first process to record it wins; the others read its answer.
-		if _, err := meta.InsertOne(ctx, bson.D{{Key: "_id", Value: "raw_events"}, {Key: "legacy_before", Value: before}}); err != nil && !mongo.IsDuplicateKeyError(err) {
-			return classify("mongodb: record the raw events layout", err)
+		if _, err := meta.InsertOne(ctx, bson.D{{Key: "_id", Value: "raw_events"}, {Key: "legacy_before", Value: farFuture}}); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return time.Time{}, classify("mongodb: record the raw events layout", err)
 		}
 		err = meta.FindOne(ctx, bson.D{{Key: "_id", Value: "raw_events"}}).Decode(&m)
 	}
 	if err != nil {
-		return classify("mongodb: read the raw events layout", err)
+		return time.Time{}, classify("mongodb: read the raw events layout", err)
 	}
-	s.legacyBefore = m.LegacyBefore
-	return nil
+	s.layout.mu.Lock()
+	s.layout.before, s.layout.read = m.LegacyBefore.UTC(), start
+	s.layout.mu.Unlock()
+	return m.LegacyBefore.UTC(), nil
+}
+
+// detectLegacyEvents reads where raw events go, at Open.
+func (s *Store) detectLegacyEvents(ctx context.Context) error {
+	if !s.cfg.StoreEvents {
+		return nil
+	}
+	_, err := s.readLayout(ctx)
+	return err
+}
+
+// startMonthCollections sets legacy_before switchDelay after now, once:
+// retention is on, and from then raw events go to the month collections.
+func (s *Store) startMonthCollections(ctx context.Context, now time.Time) error {
+	return s.StartMonthCollections(ctx, now.Add(switchDelay))
+}
+
+// StartMonthCollections makes raw events with timestamps from at on go to
+// the month collections, unless a moment was set before (the first one
+// stands). Retention's first pass calls it, at least two hours ahead; a
+// test or a tool filling a new store may choose an earlier moment.
+func (s *Store) StartMonthCollections(ctx context.Context, at time.Time) error {
+	if !s.cfg.StoreEvents {
+		return nil
+	}
+	if _, err := s.readLayout(ctx); err != nil { // records farFuture on a new database
+		return err
+	}
+	if _, err := s.db.Collection(metaColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: "raw_events"}, {Key: "legacy_before", Value: farFuture}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "legacy_before", Value: at.UTC()}}}}); err != nil {
+		return classify("mongodb: start the month collections of raw events", err)
+	}
+	_, err := s.readLayout(ctx)
+	return err
 }
 
 // rawMonth is one month collection of a site.
@@ -146,7 +215,9 @@ func (s *Store) rawSources(ctx context.Context, site string, from, to time.Time)
 		return nil, analytics.Errorf(analytics.Invalid, "this store keeps only the ids of raw events (STORE_EVENTS=false): there are no raw events to read")
 	}
 	var out []RawSource
-	if !s.legacyBefore.IsZero() {
+	if before, err := s.legacyBefore(ctx); err != nil {
+		return nil, err
+	} else if !before.IsZero() {
 		out = append(out, RawSource{s.events, bson.D{{Key: "site_id", Value: site}}})
 	}
 	months, err := s.rawMonths(ctx, site)
@@ -265,7 +336,7 @@ func withRange(srcs []RawSource, from, to time.Time) []RawSource {
 	return out
 }
 
-// RawCollectionName is the collection a new raw event of site at ts goes
-// to in a database without events of an earlier version (for tools that
-// fill a store directly).
+// RawCollectionName is the month collection of site's raw events at ts
+// (where they go once retention is on), for tools that fill a store
+// directly.
 func RawCollectionName(site string, ts time.Time) string { return rawCollName(site, ts) }

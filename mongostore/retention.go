@@ -219,6 +219,17 @@ func (s *Store) RaiseHorizons(ctx context.Context, defaultDays int, now time.Tim
 		return false, err
 	}
 	p := RetentionPolicy{Default: defaultDays, Sites: days}
+	on := defaultDays > 0
+	for _, d := range days {
+		on = on || d > 0
+	}
+	if on {
+		// Raw events have gone to events until now: from a moment ahead,
+		// to the month collections, which retention drops whole.
+		if err := s.startMonthCollections(ctx, now); err != nil {
+			return false, err
+		}
+	}
 	sites, err := s.Sites(ctx)
 	if err != nil {
 		return false, err
@@ -282,7 +293,9 @@ func (s *Store) DeleteExpired(ctx context.Context, progress func(months int) err
 			}
 		}
 	}
-	if s.legacyBefore.IsZero() {
+	if before, err := s.legacyBefore(ctx); err != nil {
+		return months, legacy, err
+	} else if before.IsZero() {
 		return months, 0, nil
 	}
 	rc := s.db.Collection(retentionColl)

@@ -83,9 +83,9 @@ type Store struct {
 
 	hz horizonCache // retention horizons (see retention.go)
 
-	// legacyBefore: raw events with timestamps before it go to the events
-	// collection of earlier versions (see raw.go); zero when it was empty.
-	legacyBefore time.Time
+	// layout says where raw events go: to events before its time, to the
+	// month collections from it (see raw.go).
+	layout rawLayout
 
 	// legacyDays: rollups holds day documents of an earlier version (see
 	// detectLegacyDays).

@@ -42,9 +42,26 @@ func storedIDs(t *testing.T, s *mongostore.Store, site string) []string {
 // each horizon are gone, that the stats of every day are unchanged, that
 // the concurrent events are all counted, and that an old event sent again
 // is not counted twice.
+//
+// It runs twice: with raw events in the events collection, where they stay
+// until retention is first on (deleted with a filtered delete per site),
+// and in the month collections (dropped whole).
 func TestRetentionDeletesExactlyTheOldRawEvents(t *testing.T) {
+	for _, months := range []bool{false, true} {
+		t.Run(map[bool]string{false: "events", true: "month collections"}[months], func(t *testing.T) {
+			testRetention(t, months)
+		})
+	}
+}
+
+func testRetention(t *testing.T, months bool) {
 	r := newRig(t, 2)
 	ctx := context.Background()
+	if months {
+		if err := r.store.StartMonthCollections(ctx, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	const defaultDays = 3
 	days := map[string]int{"ret-own": 40, "ret-zero": defaultDays, "ret-none": defaultDays}
 	if _, err := r.store.Database().Collection("sites").InsertMany(ctx, []any{
@@ -155,6 +172,9 @@ func TestRetentionDeletesExactlyTheOldRawEvents(t *testing.T) {
 		if ev.Timestamp.Before(mongostore.HorizonFor(days[ev.SiteID], now)) {
 			gone[ev.SiteID+ev.Timestamp.Format(" 2006-01")] = true
 		}
+	}
+	if !months {
+		gone = nil // deleted from events, not by dropping site-months
 	}
 	if deleted+otherDeleted != len(gone) || min(deleted, otherDeleted) != 0 {
 		t.Fatalf("passes deleted %d and %d site-months, want %d (%v) by one of them", deleted, otherDeleted, len(gone), gone)

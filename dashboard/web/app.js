@@ -399,7 +399,12 @@ function banner(msg) {
 function needLogin(message) {
   clearInterval(realtimeTimer);
   state.gen++;
-  $('login-error').textContent = message || (sessionStorage.getItem(TOKEN_KEY) ? 'That token was not accepted. Check REPORTER_TOKEN and try again.' : '');
+  const had = sessionStorage.getItem(TOKEN_KEY);
+  // Several calls of one view may answer 401 (a public site's page asks
+  // its stats directly): the first says why, the later ones keep it.
+  if (message !== undefined || had || $('login').hidden) {
+    $('login-error').textContent = message || (had ? 'That token was not accepted. Check REPORTER_TOKEN and try again.' : '');
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   $('logout').hidden = true;
   banner('');

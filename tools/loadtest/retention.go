@@ -160,8 +160,12 @@ func retentionLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 }
 
 // fillRaw inserts the raw documents of the spread workload's first n
-// events straight into their site-month collections, 1,000 at a time.
+// events straight into their site-month collections, 1,000 at a time, as a
+// store where retention has long been on keeps them.
 func fillRaw(ctx context.Context, store *mongostore.Store, n int, out io.Writer) error {
+	if err := store.StartMonthCollections(ctx, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		return err
+	}
 	t0 := time.Now()
 	for i := 0; i < n; i += 1000 {
 		groups := map[string][]any{}
