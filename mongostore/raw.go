@@ -136,15 +136,6 @@ func (s *Store) readLayout(ctx context.Context) (time.Time, error) {
 	return m.LegacyBefore.UTC(), nil
 }
 
-// detectLegacyEvents reads where raw events go, at Open.
-func (s *Store) detectLegacyEvents(ctx context.Context) error {
-	if !s.cfg.StoreEvents {
-		return nil
-	}
-	_, err := s.readLayout(ctx)
-	return err
-}
-
 // startMonthCollections sets legacy_before switchDelay after now, once:
 // retention is on, and from then raw events go to the month collections.
 func (s *Store) startMonthCollections(ctx context.Context, now time.Time) error {

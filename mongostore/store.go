@@ -150,7 +150,7 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
-	if err := s.detectLegacyEvents(ctx); err != nil {
+	if _, err := s.legacyBefore(ctx); err != nil { // where raw events go
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}

@@ -149,15 +149,12 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 	if len(events) == 0 {
 		return nil
 	}
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > p.cfg.Timeout {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
-		defer cancel()
+	ctx, cancel := p.Bound(ctx)
+	defer cancel()
+	if err := p.overBacklog(); err != nil {
+		return err
 	}
-	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
-		return p.full()
-	}
-	r, err := p.request(ctx, events)
+	r, err := p.encode(ctx, events, nil)
 	if err != nil {
 		return err
 	}
@@ -185,15 +182,10 @@ func (p *Publisher) Publish(ctx context.Context, events []analytics.Event) error
 	}
 }
 
-// request encodes events into one stream entry per partition: the event
-// itself when it is alone, else a JSON array of the partition's events in
-// the order given.
-func (p *Publisher) request(ctx context.Context, events []analytics.Event) (*publishReq, error) {
-	return p.encode(ctx, events, nil)
-}
-
-// encode is request with visits[i], when visits is given, as the Visit of
-// events[i].
+// encode makes the request that publishes events: one stream entry per
+// partition, the event itself when it is alone, else a JSON array of the
+// partition's events in the order given; visits[i], when visits is given,
+// is the Visit of events[i].
 func (p *Publisher) encode(ctx context.Context, events []analytics.Event, visits []*analytics.Visit) (*publishReq, error) {
 	visit := func(i int) *analytics.Visit {
 		if visits == nil {
@@ -407,8 +399,8 @@ func (p *Publisher) Entries(events []analytics.Event, visits []*analytics.Visit)
 // anything: the backlog is full, or the publisher is closed. nil means a
 // caller appending entries itself may go ahead.
 func (p *Publisher) Admit() error {
-	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
-		return p.full()
+	if err := p.overBacklog(); err != nil {
+		return err
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -418,10 +410,22 @@ func (p *Publisher) Admit() error {
 	return nil
 }
 
-// Timeout is the publisher's deadline for a round trip (PublisherConfig.Timeout).
-func (p *Publisher) Timeout() time.Duration { return p.cfg.Timeout }
+// Bound gives ctx the publisher's Timeout as its deadline, unless it has a
+// sooner one: no Publish (nor a caller appending entries itself) waits on
+// Redis longer.
+func (p *Publisher) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= p.cfg.Timeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, p.cfg.Timeout)
+}
 
-func (p *Publisher) full() error {
-	return analytics.Errorf(analytics.Unavailable,
-		"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), p.cfg.MaxBacklog)
+// overBacklog is the Unavailable error for a backlog at MaxBacklog or
+// above (as last sampled), else nil.
+func (p *Publisher) overBacklog() error {
+	if max := p.cfg.MaxBacklog; max > 0 && p.backlog.Load() >= max {
+		return analytics.Errorf(analytics.Unavailable,
+			"queue backlog is full (%d events waiting, limit %d): processors are behind", p.backlog.Load(), max)
+	}
+	return nil
 }

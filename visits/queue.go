@@ -2,7 +2,6 @@ package visits
 
 import (
 	"context"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -53,13 +52,9 @@ func (q *queue) Publish(ctx context.Context, events []analytics.Event) error {
 	if err := q.pub.Admit(); err != nil {
 		return err
 	}
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > q.pub.Timeout() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, q.pub.Timeout())
-		defer cancel()
-		r.ctx = ctx
-	}
-	r.queue = q.pub
+	ctx, cancel := q.pub.Bound(ctx)
+	defer cancel()
+	r.ctx, r.queue = ctx, q.pub
 	if err := q.a.send(r); err != nil {
 		return err
 	}
