@@ -137,9 +137,9 @@ const (
 	OpAnd         = "and"
 	OpOr          = "or"
 	OpNot         = "not"
-	OpIs          = "is"          // value equals one of Values
-	OpIsNot       = "is_not"      // equals none of Values
-	OpContains    = "contains"    // contains one of Values
+	OpIs          = "is"       // value equals one of Values
+	OpIsNot       = "is_not"   // equals none of Values
+	OpContains    = "contains" // contains one of Values
 	OpContainsNot = "contains_not"
 	OpMatches     = "matches"     // RE2 match of one of Values
 	OpMatchesNot  = "matches_not" // RE2 match of none of Values
@@ -181,9 +181,9 @@ type Row struct {
 
 // FunnelStep is one step of a funnel's answer.
 type FunnelStep struct {
-	Goal     string  `json:"goal"`
-	Visitors int64   `json:"visitors"`
-	DropOff  int64   `json:"dropoff"`
+	Goal     string `json:"goal"`
+	Visitors int64  `json:"visitors"`
+	DropOff  int64  `json:"dropoff"`
 	// ConversionRate is the share, in percent, of the first step's
 	// visitors who reached this step; ConversionRateStep of the previous
 	// step's.
