@@ -2,8 +2,14 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/block"
 )
 
 // Answerer is what the APIs ask: an Engine, or anything answering like one.
@@ -17,19 +23,307 @@ type Answerer interface {
 	Funnel(ctx context.Context, q Query, f Funnel) ([]FunnelStep, error)
 }
 
+// BlockSource hands out a site's event blocks.
+type BlockSource interface {
+	// Blocks returns the blocks of site's UTC hours overlapping [from, to),
+	// in hour order, each hour's rows sorted by visitor and time.
+	Blocks(ctx context.Context, site string, from, to time.Time) ([]*block.Block, error)
+}
+
 // Engine answers queries by scanning a site's event blocks.
 type Engine struct {
-	// placeholder until the scan lands
+	src BlockSource
 }
 
 var _ Answerer = (*Engine)(nil)
 
+// New returns an engine reading blocks from src.
+func New(src BlockSource) *Engine { return &Engine{src: src} }
+
+// MaxDimensions is the most dimensions a query may group by.
+const MaxDimensions = 6
+
+// MaxGoals is the most goals a site may have.
+const MaxGoals = 64
+
+func invalid(format string, args ...any) error { return analytics.Errorf(analytics.Invalid, format, args...) }
+
+var knownMetrics = []string{Visitors, Visits, Pageviews, Events, ViewsPerVisit, BounceRate, VisitDuration, Percentage, ConversionRate, GroupConversionRate}
+
+// check validates q's names and combinations.
+func check(q *Query) error {
+	if len(q.Metrics) == 0 {
+		return invalid("metrics: at least one metric is required")
+	}
+	for _, m := range q.Metrics {
+		if !slices.Contains(knownMetrics, m) {
+			return invalid("metrics: unknown metric %q", m)
+		}
+	}
+	if len(q.Dimensions) > MaxDimensions {
+		return invalid("dimensions: at most %d", MaxDimensions)
+	}
+	times := 0
+	for _, d := range q.Dimensions {
+		if _, err := propOf(d); err != nil {
+			if isTimeDim(d) {
+				times++
+				continue
+			}
+			return err
+		}
+	}
+	if times > 1 {
+		return invalid("dimensions: at most one time dimension")
+	}
+	if len(q.Goals) > MaxGoals {
+		return invalid("goals: at most %d per site", MaxGoals)
+	}
+	if err := checkFilter(q.Filter, false); err != nil {
+		return err
+	}
+	goalDim := slices.Contains(q.Dimensions, EventGoal)
+	goalFilter := hasGoal(q.Filter)
+	for _, m := range q.Metrics {
+		switch m {
+		case ConversionRate:
+			if !goalDim && !goalFilter {
+				return invalid("Metric `conversion_rate` can only be queried with event:goal filters or dimensions.")
+			}
+		case GroupConversionRate:
+			if !goalDim && !goalFilter {
+				return invalid("Metric `group_conversion_rate` can only be queried with event:goal filters or dimensions.")
+			}
+			if len(q.Dimensions) == 0 {
+				return invalid("Metric `group_conversion_rate` can only be queried in a breakdown (with dimensions).")
+			}
+		case Percentage:
+			if len(q.Dimensions) == 0 {
+				return invalid("Metric `percentage` can only be queried with dimensions.")
+			}
+		}
+	}
+	if !q.To.After(q.From) {
+		return invalid("date_range: the end must be after the start")
+	}
+	return nil
+}
+
+func isTimeDim(d string) bool {
+	switch d {
+	case Time, TimeHour, TimeDay, TimeWeek, TimeMonth:
+		return true
+	}
+	return false
+}
+
+func hasGoal(f *Filter) bool {
+	if f == nil {
+		return false
+	}
+	if f.Dim == EventGoal {
+		return true
+	}
+	for _, c := range f.Children {
+		if hasGoal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkFilter(f *Filter, inner bool) error {
+	if f == nil {
+		return nil
+	}
+	switch f.Op {
+	case OpAnd, OpOr:
+		if len(f.Children) == 0 {
+			return invalid("filters: %q needs at least one filter", f.Op)
+		}
+	case OpNot, OpHasDone, OpHasNotDone:
+		if len(f.Children) != 1 {
+			return invalid("filters: %q takes exactly one filter", f.Op)
+		}
+		if f.Op != OpNot {
+			if inner {
+				return invalid("filters: %q cannot be nested in another has_done or has_not_done", f.Op)
+			}
+			if err := eventOnly(f.Children[0]); err != nil {
+				return err
+			}
+		}
+	case OpIs, OpIsNot, OpContains, OpContainsNot, OpMatches, OpMatchesNot:
+		if isTimeDim(f.Dim) {
+			return invalid("filters: cannot filter by %q", f.Dim)
+		}
+		if _, err := propOf(f.Dim); err != nil {
+			return err
+		}
+		if len(f.Values) == 0 {
+			return invalid("filters: %s %s needs at least one value", f.Dim, f.Op)
+		}
+		if f.Op == OpMatches || f.Op == OpMatchesNot {
+			for _, v := range f.Values {
+				if _, err := regexp.Compile(v); err != nil {
+					return invalid("filters: %s %s: %q is not a valid regular expression: %v", f.Dim, f.Op, v, err)
+				}
+			}
+		}
+		return nil
+	default:
+		return invalid("filters: unknown operator %q", f.Op)
+	}
+	for _, c := range f.Children {
+		if err := checkFilter(c, inner || f.Op == OpHasDone || f.Op == OpHasNotDone); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eventOnly(f *Filter) error {
+	if f.Dim != "" {
+		if p, _ := propOf(f.Dim); p.visit() {
+			return invalid("filters: has_done and has_not_done take event:* filters only, not %q", f.Dim)
+		}
+	}
+	for _, c := range f.Children {
+		if err := eventOnly(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prop is a property a dimension or filter reads.
+type prop struct {
+	name string
+	kind propKind
+	col  block.Col // event and visit columns
+	key  string    // custom property key
+}
+
+type propKind int
+
+const (
+	eventCol  propKind = iota // a column of the row
+	visitCol                  // a column of the visit's first row
+	entryPage                 // the visit's first page view's path
+	exitPage                  // the visit's last page view's path
+	propKey                   // a custom property of the row
+	goalProp                  // the goals the row completes
+)
+
+func (p prop) visit() bool { return p.kind == visitCol || p.kind == entryPage || p.kind == exitPage }
+
+var props = map[string]prop{
+	EventName:   {kind: eventCol, col: block.Name},
+	EventPage:   {kind: eventCol, col: block.Path},
+	EventGoal:   {kind: goalProp},
+	Source:      {kind: visitCol, col: block.Source},
+	Referrer:    {kind: visitCol, col: block.Referrer},
+	UTMSource:   {kind: visitCol, col: block.UTMSource},
+	UTMMedium:   {kind: visitCol, col: block.UTMMedium},
+	UTMCampaign: {kind: visitCol, col: block.UTMCampaign},
+	UTMContent:  {kind: visitCol, col: block.UTMContent},
+	UTMTerm:     {kind: visitCol, col: block.UTMTerm},
+	Browser:     {kind: visitCol, col: block.Browser},
+	OS:          {kind: visitCol, col: block.OS},
+	Device:      {kind: visitCol, col: block.Device},
+	Country:     {kind: visitCol, col: block.Country},
+	EntryPage:   {kind: entryPage, col: block.Path},
+	ExitPage:    {kind: exitPage, col: block.Path},
+}
+
+func propOf(name string) (prop, error) {
+	if k, ok := strings.CutPrefix(name, PropPrefix); ok {
+		if k == "" {
+			return prop{}, invalid("%q: a custom property needs a key, e.g. event:props:plan", name)
+		}
+		return prop{name: name, kind: propKey, key: k}, nil
+	}
+	p, ok := props[name]
+	if !ok {
+		return prop{}, invalid("unknown property %q", name)
+	}
+	p.name = name
+	return p, nil
+}
+
+// None is the value shown for a row without a value of a property:
+// "Direct / None" for the source and referrer, "(none)" for the rest.
+const None = "(none)"
+
+// shown is how a stored value of p is answered and matched.
+func shown(p prop, v string) string {
+	if v != "" {
+		if p.kind == eventCol && p.col == block.Name && v == analytics.PageView {
+			return "pageview"
+		}
+		return v
+	}
+	if p.kind == visitCol && (p.col == block.Source || p.col == block.Referrer) {
+		return Direct
+	}
+	return None
+}
+
+func isPageview(name string) bool { return name == analytics.PageView || name == "pageview" }
+
+// Granularity is the bucket the "time" dimension uses for a range: hours
+// for up to two days, days up to 100 days... months beyond.
+func Granularity(from, to time.Time) string {
+	d := to.Sub(from)
+	switch {
+	case d <= 48*time.Hour:
+		return TimeHour
+	case d <= 100*24*time.Hour:
+		return TimeDay
+	}
+	return TimeMonth
+}
+
 // Query implements Answerer.
 func (e *Engine) Query(ctx context.Context, q Query) (Result, error) {
-	return Result{}, analytics.Errorf(analytics.Internal, "engine: not built yet")
+	if err := check(&q); err != nil {
+		return Result{}, err
+	}
+	blocks, err := e.src.Blocks(ctx, q.Site, q.From, q.To)
+	if err != nil {
+		return Result{}, err
+	}
+	return answer(blocks, q)
 }
 
 // Funnel implements Answerer.
 func (e *Engine) Funnel(ctx context.Context, q Query, f Funnel) ([]FunnelStep, error) {
-	return nil, analytics.Errorf(analytics.Internal, "engine: not built yet")
+	if len(f.Steps) < 2 || len(f.Steps) > 8 {
+		return nil, invalid("funnel %q: needs 2 to 8 steps, has %d", f.Name, len(f.Steps))
+	}
+	if q.Metrics == nil {
+		q.Metrics = []string{Visitors}
+	}
+	if err := check(&q); err != nil {
+		return nil, err
+	}
+	blocks, err := e.src.Blocks(ctx, q.Site, q.From, q.To)
+	if err != nil {
+		return nil, err
+	}
+	return funnel(blocks, q, f), nil
+}
+
+func (f *Filter) String() string {
+	if f == nil {
+		return ""
+	}
+	if f.Dim != "" {
+		return fmt.Sprintf("%s %s %q", f.Dim, f.Op, f.Values)
+	}
+	var parts []string
+	for _, c := range f.Children {
+		parts = append(parts, c.String())
+	}
+	return f.Op + "(" + strings.Join(parts, ", ") + ")"
 }

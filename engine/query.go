@@ -171,6 +171,9 @@ type Result struct {
 	Rows []Row
 	// TotalRows is the number of rows before Limit and Offset.
 	TotalRows int
+	// TimeLabels are every bucket label of the query's time dimension over
+	// the range, in order (nil without a time dimension).
+	TimeLabels []string
 }
 
 // Row is one row of a Result.

@@ -62,7 +62,7 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 	if len(idx) == 0 {
 		return res, nil
 	}
-	failed, duplicate, err := s.insertRaw(ctx, b, idx, now)
+	failed, duplicate, replay, err := s.insertRaw(ctx, b, idx, now)
 	if err != nil {
 		return res, err
 	}
@@ -82,46 +82,34 @@ func (s *Store) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyRe
 		return res, nil
 	}
 
-	// 2. The generation each site's rollups are in (see Rebuild).
-	gens, err := s.generations(ctx, cs)
-	if err != nil {
+	// 2. The events this batch stored first, as event parts.
+	if err := s.stage("blocks"); err != nil {
+		return res, transientErr("mongodb: blocks", err)
+	}
+	if err := s.writeBlocks(ctx, b, cs, replay); err != nil {
 		return res, err
 	}
-
-	// 3. First-sight documents: the entry that creates one is the first of
-	// its visitor in that sight (period, hour, page, event type).
-	if err := s.stage("users"); err != nil {
-		return res, transientErr("mongodb: users", err)
-	}
-	creator, err := s.ensureSights(ctx, cs, gens, nil)
-	if err != nil {
-		return res, err
-	}
-
-	// 4. Rollups of each period (day, month, all time), each document a
-	// compare-and-set on its watermark.
-	byRollup := map[rollupRef][]counted{}
+	// 3. Closed hours of the batch's sites, compacted a few at a time.
+	sites := make([]string, 0, 2)
 	for _, c := range cs {
-		g := gens[c.ev.SiteID]
-		for _, p := range rollup.PeriodsOf(c.ev) {
-			r := rollupRef{c.ev.SiteID, p, g}
-			byRollup[r] = append(byRollup[r], c)
+		if !slices.Contains(sites, c.ev.SiteID) {
+			sites = append(sites, c.ev.SiteID)
 		}
 	}
-	first := func(r rollupRef, c counted, sight rollup.Sight) bool {
-		return creator[sightKey(r.site, r.gen, sight, c.ev.Visitor())] == c.ek
-	}
-	if err := s.applyRollups(ctx, b.Partition, byRollup, first, guarded); err != nil {
-		return res, transientErr("mongodb: rollups", err)
+	if err := s.compactDue(ctx, sites, 2); err != nil {
+		return res, err
 	}
 	return res, nil
 }
 
 // insertRaw stores the raw events of the entries idx. It returns the
 // entries refused for good and those that are duplicates of another entry.
-func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now time.Time) (map[int]error, map[int]bool, error) {
-	failed := map[int]error{}
-	duplicate := map[int]bool{}
+//
+// replay is true when some were stored already by this very entry: the
+// batch was applied before (a redelivery).
+func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now time.Time) (failed map[int]error, duplicate map[int]bool, replay bool, err error) {
+	failed = map[int]error{}
+	duplicate = map[int]bool{}
 	// One insert per collection (site and month, see raw.go): a batch is of
 	// one partition, so of a few sites and usually one month.
 	groups := map[string][]int{}
@@ -135,16 +123,16 @@ func (s *Store) insertRaw(ctx context.Context, b analytics.Batch, idx []int, now
 		groups[n] = append(groups[n], i)
 	}
 	for _, n := range order {
-		if err := s.insertRawIn(ctx, s.db.Collection(n), b, groups[n], now, failed, duplicate); err != nil {
-			return nil, nil, err
+		if err := s.insertRawIn(ctx, s.db.Collection(n), b, groups[n], now, failed, duplicate, &replay); err != nil {
+			return nil, nil, false, err
 		}
 	}
-	return failed, duplicate, nil
+	return failed, duplicate, replay, nil
 }
 
 // insertRawIn stores the raw events of the entries idx in c, adding to
 // failed and duplicate.
-func (s *Store) insertRawIn(ctx context.Context, c *mongo.Collection, b analytics.Batch, idx []int, now time.Time, failed map[int]error, duplicate map[int]bool) error {
+func (s *Store) insertRawIn(ctx context.Context, c *mongo.Collection, b analytics.Batch, idx []int, now time.Time, failed map[int]error, duplicate map[int]bool, replay *bool) error {
 	todo := idx
 	scoped := map[int]bool{} // entries to store under "<site>/<id>"
 	for round := 0; round < 2 && len(todo) > 0; round++ {
@@ -190,6 +178,8 @@ func (s *Store) insertRawIn(ctx context.Context, c *mongo.Collection, b analytic
 				todo = append(todo, i)
 			case o.entry != entryKey(b.Partition, b.Entries[i].ID):
 				duplicate[i] = true
+			default:
+				*replay = true
 			}
 		}
 	}

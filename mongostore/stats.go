@@ -2,84 +2,91 @@ package mongostore
 
 import (
 	"context"
-	"errors"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"time"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/rollup"
+	"github.com/siteanalytics/analytics/engine"
 )
 
-// Stats implements analytics.StatsReader with two small reads by _id (the
-// site's generation, then one main rollup document holding the totals and
-// the leading paths), so its cost depends neither on the number of events
-// nor on the number of distinct paths.
+// Stats implements analytics.StatsReader: the seed's /stats numbers,
+// computed by the engine from the blocks of the day asked (a UTC day), or
+// of all time. Its cost follows the range asked, never the whole history.
 func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.Stats, error) {
 	out := analytics.Stats{SiteID: q.SiteID, TopPaths: []analytics.PathViews{}}
-	period := allPeriod
+	var from, to time.Time
 	if q.Date != "" {
 		date := q.Date
 		out.Date = &date
-		period = q.Date
-	}
-	var doc struct {
-		Views   int64                       `bson:"views"`
-		Uniques int64                       `bson:"uniques"`
-		Top     map[string]string           `bson:"top"`
-		Other   map[string]map[string]int64 `bson:"other"` // shard -> dim -> count
-	}
-	opts := options.FindOne().SetProjection(bson.D{{Key: "views", Value: 1}, {Key: "uniques", Value: 1},
-		{Key: "top." + rollup.Path, Value: 1}, {Key: "other", Value: 1}})
-	gen, _, err := s.generation(ctx, q.SiteID)
-	for attempt := 0; ; attempt++ {
+		d, err := time.Parse(analytics.DateLayout, q.Date)
 		if err != nil {
-			return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
+			return out, analytics.Errorf(analytics.Invalid, "date: %q is not a date in YYYY-MM-DD format", q.Date)
 		}
-		ref := rollupRef{site: q.SiteID, period: period, gen: gen}
-		err = s.readMain(ctx, period, ref.mainID(), opts, &doc)
-		if !errors.Is(err, mongo.ErrNoDocuments) {
-			break
+		from, to = d, d.AddDate(0, 0, 1)
+	} else {
+		first, err := s.DataSince(ctx, q.SiteID)
+		if err != nil || first.IsZero() {
+			return out, err
 		}
-		// A rebuild may have switched generations and removed the old one
-		// between the two reads: read again in the new one.
-		now, _, gerr := s.generation(ctx, q.SiteID)
-		if gerr != nil || now == gen || attempt == 3 {
-			return out, nil
-		}
-		gen, err = now, gerr
+		from, to = first, s.now().UTC().Add(2*time.Hour)
 	}
-	if err != nil {
-		return out, analytics.Wrap(analytics.Unavailable, "mongodb: read stats", err)
-	}
-	out.TotalViews = doc.Views
-	out.UniqueUsers = doc.Uniques
-	var other int64
-	for _, o := range doc.Other {
-		other += o[rollup.Path]
-	}
-	out.TopPaths, out.Truncated = topPaths(decodeTop(doc.Top[rollup.Path]), other, q.Limit)
-	return out, nil
+	return StatsOf(ctx, engine.New(s), q, from, to)
 }
 
-// topPaths returns the limit most viewed paths; the views of paths beyond
-// the rollups' capacity are one "(other)" row, ranked by its count.
-func topPaths(top []rollup.Ranked, other int64, limit int) ([]analytics.PathViews, bool) {
-	if other > 0 {
-		top = rollup.MergeTop(rollup.Path, top, map[string]rollup.Counter{rollup.Other: {Count: other}}, len(top)+1)
+// StatsOf answers q (its site and limit) for [from, to) with e.
+func StatsOf(ctx context.Context, e engine.Answerer, q analytics.StatsQuery, from, to time.Time) (analytics.Stats, error) {
+	out := analytics.Stats{SiteID: q.SiteID, TopPaths: []analytics.PathViews{}}
+	if q.Date != "" {
+		date := q.Date
+		out.Date = &date
 	}
+	base := engine.Query{Site: q.SiteID, From: from, To: to}
+	tot := base
+	tot.Metrics = []string{engine.Visitors, engine.Pageviews}
+	res, err := e.Query(ctx, tot)
+	if err != nil {
+		return out, err
+	}
+	out.UniqueUsers = int64(res.Rows[0].Metrics[0].(float64))
+	out.TotalViews = int64(res.Rows[0].Metrics[1].(float64))
+	if out.TotalViews == 0 {
+		return out, nil
+	}
+	limit := q.Limit
 	if limit <= 0 {
 		limit = analytics.DefaultTopPaths
 	}
-	out := make([]analytics.PathViews, 0, min(limit, len(top)))
-	for _, r := range top {
-		if len(out) == limit {
-			break
+	top := base
+	top.Metrics = []string{engine.Pageviews}
+	top.Dimensions = []string{engine.EventPage}
+	top.Filter = &engine.Filter{Op: engine.OpIs, Dim: engine.EventName, Values: []string{"pageview"}}
+	top.Limit = limit
+	res, err = e.Query(ctx, top)
+	if err != nil {
+		return out, err
+	}
+	for _, r := range res.Rows {
+		out.TopPaths = append(out.TopPaths, analytics.PathViews{Path: r.Dimensions[0], Views: int64(r.Metrics[0].(float64))})
+	}
+	return out, nil
+}
+
+// DataSince returns the first UTC month the site has event blocks in;
+// zero when it has none.
+func (s *Store) DataSince(ctx context.Context, site string) (time.Time, error) {
+	bs, err := s.readBlockSite(ctx, site)
+	return bs.since(), err
+}
+
+func (bs blockSite) since() time.Time {
+	var first time.Time
+	for k, v := range bs.Versions {
+		m, err := time.Parse("v2006_01", k)
+		if err != nil || v == 0 {
+			continue
 		}
-		if r.Count > 0 {
-			out = append(out, analytics.PathViews{Path: r.Value, Views: r.Count})
+		if first.IsZero() || m.Before(first) {
+			first = m
 		}
 	}
-	return out, other > 0
+	return first
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// UserCache bounds the number of user keys remembered in memory to spare
 	// a lookup for returning users.
 	UserCache int
+	// BlockCache bounds the bytes of decoded event blocks a reader keeps
+	// (see Blocks); 0 means DefaultBlockCache.
+	BlockCache int
 }
 
 // DefaultConfig returns the settings used when none are given.
@@ -82,6 +85,10 @@ type Store struct {
 	older   map[string]string // the previous generation of creator
 
 	hz horizonCache // retention horizons (see retention.go)
+
+	compactor compactor // hours to compact (see blocks.go)
+
+	cache *blockCache // decoded blocks for readers (see read.go)
 
 	// layout says where raw events go: to events before its time, to the
 	// month collections from it (see raw.go).
@@ -126,7 +133,7 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.Database = database
-	s := &Store{client: client, db: client.Database(cfg.Database), cfg: cfg, now: time.Now, creator: map[string]string{}}
+	s := &Store{client: client, db: client.Database(cfg.Database), cfg: cfg, now: time.Now, creator: map[string]string{}, cache: newBlockCache(cfg.BlockCache)}
 	s.events = s.db.Collection("events")
 	if !cfg.StoreEvents {
 		s.events = s.db.Collection("event_ids")

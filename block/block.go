@@ -1,0 +1,346 @@
+// Package block is the compact, scan-friendly form of a site's events: a
+// Block holds up to MaxRows events of one site, column by column, each
+// string column dictionary-encoded (row values are small indexes into the
+// column's dictionary). The processor writes the events each queue entry
+// stored first as an encoded part per (site, UTC hour); readers decode the
+// parts of an hour, merge them into blocks sorted by visitor and time
+// (Merge), and scan those (package engine).
+//
+// It uses only the standard library and a compressor.
+package block
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+)
+
+// MaxRows is the most rows a Block holds, so that every dictionary index
+// fits in a uint16.
+const MaxRows = 1<<16 - 1
+
+// Col names a string column.
+type Col int
+
+// The string columns. The visit columns (Source to Country) hold the
+// attributes of the event's visit as the collector noted them (the first
+// event of the visit), or the event's own when it has no note.
+const (
+	Name Col = iota
+	Path
+	Source // "" is direct
+	Referrer
+	UTMSource
+	UTMMedium
+	UTMCampaign
+	UTMContent
+	UTMTerm
+	Browser
+	OS
+	Device
+	Country
+	NumCols
+)
+
+// Block is a set of events of one site, column by column. Index 0 of every
+// dictionary is "" (no value).
+type Block struct {
+	// Hour is the UTC hour the block's events are in.
+	Hour time.Time
+	// TS is each row's time, in milliseconds since Hour.
+	TS []uint32
+	// Visitor is each row's index into Visitors.
+	Visitor []uint16
+	// Visitors are the 64-bit hashes of the block's visitor ids (user ids);
+	// Visitors[0] is 0: no visitor.
+	Visitors []uint64
+	// Cols are each row's index into the column's Dicts entry.
+	Cols  [NumCols][]uint16
+	Dicts [NumCols][]string
+	// Props are the custom properties: for each key, each row's index into
+	// the key's dictionary (0: the row has no such property).
+	PropKeys  []string
+	Props     [][]uint16
+	PropDicts [][]string
+}
+
+// Len is the number of rows.
+func (b *Block) Len() int { return len(b.TS) }
+
+// Time returns row r's time.
+func (b *Block) Time(r int) time.Time { return b.Hour.Add(time.Duration(b.TS[r]) * time.Millisecond) }
+
+// Millis returns row r's time in Unix milliseconds.
+func (b *Block) Millis(r int) int64 { return b.Hour.UnixMilli() + int64(b.TS[r]) }
+
+// Value returns row r's value of column c.
+func (b *Block) Value(c Col, r int) string { return b.Dicts[c][b.Cols[c][r]] }
+
+// Prop returns row r's value of custom property key, and whether it has one.
+func (b *Block) Prop(key string, r int) (string, bool) {
+	for i, k := range b.PropKeys {
+		if k == key {
+			v := b.Props[i][r]
+			return b.PropDicts[i][v], v != 0
+		}
+	}
+	return "", false
+}
+
+// Size is an estimate of the bytes the block holds in memory.
+func (b *Block) Size() int {
+	n := 200 + len(b.TS)*4 + len(b.Visitor)*2 + len(b.Visitors)*8
+	for c := range NumCols {
+		n += len(b.Cols[c]) * 2
+		for _, s := range b.Dicts[c] {
+			n += len(s) + 16
+		}
+	}
+	for i, k := range b.PropKeys {
+		n += len(k) + 16 + len(b.Props[i])*2
+		for _, s := range b.PropDicts[i] {
+			n += len(s) + 16
+		}
+	}
+	return n
+}
+
+// Hash is the 64-bit hash a visitor id is kept as (FNV-1a, never 0 for a
+// non-empty id). Two ids of one site meeting on one hash is a 1 in 2^64
+// event per pair.
+func Hash(id string) uint64 {
+	if id == "" {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// PropString is the form a custom property's value is kept and matched in:
+// strings as they are, numbers in their shortest decimal form, booleans as
+// "true" and "false".
+func PropString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'f', -1, 32)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case nil:
+		return ""
+	}
+	return ""
+}
+
+// Values returns an event's string columns as a Block stores them.
+func Values(e *analytics.Event) [NumCols]string {
+	var v [NumCols]string
+	v[Name], v[Path] = e.EventType, e.Path
+	a := e.VisitAttrs()
+	if e.Visit != nil && !e.Visit.Late {
+		a = e.Visit.Attrs
+	}
+	v[Source], v[Referrer], v[UTMSource], v[UTMMedium], v[UTMCampaign] = a.Source, a.ReferrerHost, a.UTMSource, a.UTMMedium, a.UTMCampaign
+	v[UTMContent], v[UTMTerm] = e.UTMContent, e.UTMTerm
+	v[Browser], v[OS], v[Device], v[Country] = a.Browser, a.OS, a.Device, a.Country
+	return v
+}
+
+// Builder collects rows into Blocks of one hour.
+type Builder struct {
+	hour     time.Time
+	ts       []uint32
+	visitor  []uint16
+	visitors []uint64
+	vidx     map[uint64]uint16
+	cols     [NumCols][]uint16
+	dicts    [NumCols][]string
+	idx      [NumCols]map[string]uint16
+	propKeys []string
+	props    [][]uint16
+	pdicts   [][]string
+	pidx     []map[string]uint16
+}
+
+// NewBuilder starts a block of the UTC hour of t.
+func NewBuilder(hour time.Time) *Builder {
+	b := &Builder{hour: hour.UTC().Truncate(time.Hour), visitors: []uint64{0}, vidx: map[uint64]uint16{0: 0}}
+	for c := range NumCols {
+		b.dicts[c] = []string{""}
+		b.idx[c] = map[string]uint16{"": 0}
+	}
+	return b
+}
+
+// Full reports whether the block holds MaxRows rows.
+func (b *Builder) Full() bool { return len(b.ts) >= MaxRows }
+
+// Len is the number of rows added.
+func (b *Builder) Len() int { return len(b.ts) }
+
+// AddEvent adds an event of the builder's hour.
+func (b *Builder) AddEvent(e *analytics.Event) {
+	props := make(map[string]string, len(e.Props))
+	for k, v := range e.Props {
+		props[k] = PropString(v)
+	}
+	b.Add(e.Timestamp.UnixMilli(), Hash(e.UserID), Values(e), props)
+}
+
+// Add adds a row: its time in Unix milliseconds (within the builder's
+// hour), visitor hash, string columns and custom properties.
+func (b *Builder) Add(ms int64, visitor uint64, vals [NumCols]string, props map[string]string) {
+	r := len(b.ts)
+	b.ts = append(b.ts, uint32(ms-b.hour.UnixMilli()))
+	vi, ok := b.vidx[visitor]
+	if !ok {
+		vi = uint16(len(b.visitors))
+		b.vidx[visitor] = vi
+		b.visitors = append(b.visitors, visitor)
+	}
+	b.visitor = append(b.visitor, vi)
+	for c := range NumCols {
+		b.cols[c] = append(b.cols[c], intern(&b.dicts[c], b.idx[c], vals[c]))
+	}
+	for k, v := range props {
+		if v == "" {
+			continue
+		}
+		i := slices.Index(b.propKeys, k)
+		if i < 0 {
+			i = len(b.propKeys)
+			b.propKeys = append(b.propKeys, k)
+			b.props = append(b.props, make([]uint16, r, cap(b.ts)))
+			b.pdicts = append(b.pdicts, []string{""})
+			b.pidx = append(b.pidx, map[string]uint16{"": 0})
+		}
+		for len(b.props[i]) < r {
+			b.props[i] = append(b.props[i], 0)
+		}
+		b.props[i] = append(b.props[i], intern(&b.pdicts[i], b.pidx[i], v))
+	}
+}
+
+func intern(dict *[]string, idx map[string]uint16, s string) uint16 {
+	if i, ok := idx[s]; ok {
+		return i
+	}
+	i := uint16(len(*dict))
+	idx[s] = i
+	*dict = append(*dict, s)
+	return i
+}
+
+// Block returns the rows added, in the order added.
+func (b *Builder) Block() *Block {
+	n := len(b.ts)
+	out := &Block{Hour: b.hour, TS: b.ts, Visitor: b.visitor, Visitors: b.visitors, Cols: b.cols, Dicts: b.dicts, PropKeys: b.propKeys, PropDicts: b.pdicts}
+	out.Props = make([][]uint16, len(b.props))
+	for i, p := range b.props {
+		for len(p) < n {
+			p = append(p, 0)
+		}
+		out.Props[i] = p
+	}
+	return out
+}
+
+// Merge combines blocks of one hour into blocks of at most MaxRows rows
+// sorted by visitor hash and time, each with its own dictionaries: the
+// form the engine scans (a visitor's events of the hour are consecutive).
+func Merge(hour time.Time, parts []*Block) []*Block {
+	type ref struct {
+		b *Block
+		r int
+	}
+	var refs []ref
+	for _, p := range parts {
+		for r := range p.Len() {
+			refs = append(refs, ref{p, r})
+		}
+	}
+	slices.SortFunc(refs, func(x, y ref) int {
+		if c := cmp.Compare(x.b.Visitors[x.b.Visitor[x.r]], y.b.Visitors[y.b.Visitor[y.r]]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.b.TS[x.r], y.b.TS[y.r])
+	})
+	var out []*Block
+	bld := NewBuilder(hour)
+	props := map[string]string{}
+	for _, rf := range refs {
+		if bld.Full() {
+			out = append(out, bld.Block())
+			bld = NewBuilder(hour)
+		}
+		var vals [NumCols]string
+		for c := range NumCols {
+			vals[c] = rf.b.Value(c, rf.r)
+		}
+		clear(props)
+		for i, k := range rf.b.PropKeys {
+			if v := rf.b.Props[i][rf.r]; v != 0 {
+				props[k] = rf.b.PropDicts[i][v]
+			}
+		}
+		bld.Add(rf.b.Millis(rf.r), rf.b.Visitors[rf.b.Visitor[rf.r]], vals, props)
+	}
+	if bld.Len() > 0 {
+		out = append(out, bld.Block())
+	}
+	return out
+}
+
+// FromEvents returns the blocks of events, one site's, as a reader sees
+// them: by UTC hour in order, each hour merged (see Merge).
+func FromEvents(evs []analytics.Event) []*Block {
+	byHour := map[time.Time]*Builder{}
+	var hours []time.Time
+	var full []*Block
+	for i := range evs {
+		h := evs[i].Timestamp.UTC().Truncate(time.Hour)
+		b := byHour[h]
+		if b == nil || b.Full() {
+			if b == nil {
+				hours = append(hours, h)
+			}
+			nb := NewBuilder(h)
+			if b != nil {
+				// Keep the full one as a separate part of the hour.
+				full = append(full, b.Block())
+			}
+			b = nb
+			byHour[h] = b
+		}
+		b.AddEvent(&evs[i])
+	}
+	slices.SortFunc(hours, func(a, b time.Time) int { return a.Compare(b) })
+	var out []*Block
+	for _, h := range hours {
+		parts := []*Block{byHour[h].Block()}
+		for _, f := range full {
+			if f.Hour.Equal(h) {
+				parts = append(parts, f)
+			}
+		}
+		out = append(out, Merge(h, parts)...)
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package block
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+)
+
+var hour = time.Date(2026, 3, 8, 9, 0, 0, 0, time.UTC)
+
+func events(n int, seed uint64) []analytics.Event {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([]analytics.Event, n)
+	for i := range out {
+		e := analytics.Event{ID: fmt.Sprint(i), SiteID: "s", EventType: analytics.PageView, Path: fmt.Sprintf("/p%d", rng.IntN(20)),
+			UserID: fmt.Sprintf("u%d", rng.IntN(30)), Timestamp: hour.Add(time.Duration(rng.IntN(3600000)) * time.Millisecond),
+			Source: []string{"", "Google", "news.example"}[rng.IntN(3)], Browser: "Firefox", Country: "DE"}
+		if rng.IntN(4) == 0 {
+			e.EventType = "signup"
+			e.Props = map[string]any{"plan": []string{"pro", "free"}[rng.IntN(2)], "n": float64(rng.IntN(3))}
+		}
+		if rng.IntN(5) == 0 {
+			e.UserID = ""
+		}
+		if rng.IntN(3) == 0 {
+			e.Visit = &analytics.Visit{Attrs: analytics.VisitAttrs{Source: "Visit source", Country: "FR"}}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+type row struct {
+	ms      int64
+	visitor uint64
+	vals    [NumCols]string
+}
+
+func rowsOf(bs ...*Block) map[row]int {
+	out := map[row]int{}
+	for _, b := range bs {
+		for r := range b.Len() {
+			x := row{ms: b.Millis(r), visitor: b.Visitors[b.Visitor[r]]}
+			for c := range NumCols {
+				x.vals[c] = b.Value(c, r)
+			}
+			var ps []string
+			for _, k := range b.PropKeys {
+				if v, ok := b.Prop(k, r); ok {
+					ps = append(ps, k+"="+v)
+				}
+			}
+			slices.Sort(ps)
+			x.vals[Name] += fmt.Sprint(ps) // props folded into the key
+			out[x]++
+		}
+	}
+	return out
+}
+
+func build(evs []analytics.Event) *Block {
+	b := NewBuilder(hour)
+	for i := range evs {
+		b.AddEvent(&evs[i])
+	}
+	return b.Block()
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 500} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			b := build(events(n, uint64(n)))
+			got, err := Decode(Encode(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Len() != b.Len() || !got.Hour.Equal(b.Hour) || !slices.Equal(got.TS, b.TS) || !slices.Equal(got.Visitors, b.Visitors) {
+				t.Fatalf("decoded block differs:\n got %+v\nwant %+v", got, b)
+			}
+			want, have := rowsOf(b), rowsOf(got)
+			for k, n := range want {
+				if have[k] != n {
+					t.Fatalf("row %+v: decoded %d times, want %d", k, have[k], n)
+				}
+			}
+		})
+	}
+}
+
+func TestValuesTakeTheVisitNote(t *testing.T) {
+	e := analytics.Event{EventType: "page_view", Path: "/x", Source: "Own", Country: "DE",
+		Visit: &analytics.Visit{Attrs: analytics.VisitAttrs{Source: "Google", Country: "FR"}}}
+	v := Values(&e)
+	if v[Source] != "Google" || v[Country] != "FR" || v[Path] != "/x" {
+		t.Fatalf("visit attributes not taken from the note: %q", v)
+	}
+	e.Visit.Late = true // a late event's note carries no attributes
+	if v := Values(&e); v[Source] != "Own" || v[Country] != "DE" {
+		t.Fatalf("late event: want its own attributes, got %q", v)
+	}
+}
+
+func TestMergeSortsByVisitorAndTimeAndKeepsEveryRow(t *testing.T) {
+	evs := events(3000, 7)
+	parts := []*Block{build(evs[:1000]), build(evs[1000:1001]), build(evs[1001:])}
+	merged := Merge(hour, parts)
+	if len(merged) != 1 {
+		t.Fatalf("got %d blocks, want 1", len(merged))
+	}
+	m := merged[0]
+	for r := 1; r < m.Len(); r++ {
+		a, b := m.Visitors[m.Visitor[r-1]], m.Visitors[m.Visitor[r]]
+		if a > b || (a == b && m.TS[r-1] > m.TS[r]) {
+			t.Fatalf("row %d out of order", r)
+		}
+	}
+	want, got := rowsOf(build(evs)), rowsOf(merged...)
+	if len(want) != len(got) {
+		t.Fatalf("merged rows: %d distinct, want %d", len(got), len(want))
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Fatalf("row %+v: %d times, want %d", k, got[k], n)
+		}
+	}
+}
+
+func TestMergeSplitsAtMaxRows(t *testing.T) {
+	b := NewBuilder(hour)
+	for i := range MaxRows + 10 {
+		b.Add(hour.UnixMilli()+int64(i%3600000), uint64(i%97)+1, [NumCols]string{Name: "page_view", Path: fmt.Sprint("/", i)}, nil)
+	}
+	merged := Merge(hour, []*Block{b.Block()})
+	if len(merged) != 2 || merged[0].Len() != MaxRows || merged[1].Len() != 10 {
+		t.Fatalf("got %d blocks", len(merged))
+	}
+}
+
+func TestDecodeRefusesGarbage(t *testing.T) {
+	good := Encode(build(events(50, 3)))
+	for _, bad := range [][]byte{nil, []byte("x"), good[:len(good)/2], append([]byte{}, good[1:]...)} {
+		if _, err := Decode(bad); err == nil {
+			t.Fatalf("Decode(%d bytes) accepted garbage", len(bad))
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode(build(events(20, 1))))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Decode(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must be safe to read and re-encode.
+		for r := range b.Len() {
+			for c := range NumCols {
+				_ = b.Value(c, r)
+			}
+			_ = b.Visitors[b.Visitor[r]]
+		}
+		if _, err := Decode(Encode(b)); err != nil {
+			t.Fatalf("re-encoded block does not decode: %v", err)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := Encode(build(events(1500, 9)))
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/block"
+)
+
+// memSource serves blocks built from events in memory.
+type memSource map[string][]analytics.Event
+
+func (m memSource) Blocks(_ context.Context, site string, from, to time.Time) ([]*block.Block, error) {
+	var evs []analytics.Event
+	for _, e := range m[site] {
+		h := e.Timestamp.UTC().Truncate(time.Hour)
+		if h.Add(time.Hour).After(from) && h.Before(to) {
+			evs = append(evs, e)
+		}
+	}
+	return block.FromEvents(evs), nil
+}
+
+var day = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+func ev(user, name, path string, at time.Duration, src string) analytics.Event {
+	return analytics.Event{ID: fmt.Sprint(user, name, path, at), SiteID: "s", EventType: name, Path: path, UserID: user, Timestamp: day.Add(at), Source: src}
+}
+
+func TestSmallWorkloadByHand(t *testing.T) {
+	evs := []analytics.Event{
+		ev("a", "page_view", "/", 10*time.Minute, "Google"),
+		ev("a", "page_view", "/pricing", 12*time.Minute, ""),
+		ev("a", "signup", "/pricing", 13*time.Minute, ""),
+		ev("a", "page_view", "/", 2*time.Hour, ""), // a second visit
+		ev("b", "page_view", "/", 30*time.Minute, ""),
+		ev("", "page_view", "/anon", 40*time.Minute, ""),
+	}
+	// a's second visit's first event has its own (empty) source: the visit
+	// attributes are each visit's first event's.
+	e := New(memSource{"s": evs})
+	q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{Visitors, Visits, Pageviews, Events, BounceRate, VisitDuration, ViewsPerVisit}}
+	res, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Rows[0].Metrics
+	// visits: a1 (3 events, 180 s), a2 (1), b (1): bounces 2 of 3.
+	want := []any{2.0, 3.0, 5.0, 6.0, 200.0 / 3, 60.0, 4.0 / 3}
+	for i := range want {
+		if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+			t.Errorf("%s = %v, want %v", q.Metrics[i], got[i], want[i])
+		}
+	}
+
+	q.Metrics = []string{Visitors, Pageviews}
+	q.Dimensions = []string{Source}
+	res, err = e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[Direct / None] [2 3]} {[Google] [1 2]}]" {
+		t.Errorf("by source: %v", res.Rows)
+	}
+
+	q.Dimensions = []string{EventPage}
+	q.Filter = &Filter{Op: OpIs, Dim: Source, Values: []string{"Google"}}
+	res, err = e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[/] [1 1]} {[/pricing] [1 1]}]" {
+		t.Errorf("pages of Google visits: %v", res.Rows)
+	}
+
+	q.Goals = []Goal{{Name: "signup", Event: "signup"}, {Name: "Visit /pri*", Page: "/pri*"}}
+	q.Dimensions = []string{EventGoal}
+	q.Filter = nil
+	q.Metrics = []string{Visitors, Events, ConversionRate}
+	res, err = e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[Visit /pri*] [1 1 50]} {[signup] [1 1 50]}]" {
+		t.Errorf("goals: %v", res.Rows)
+	}
+
+	steps, err := e.Funnel(context.Background(), Query{Site: "s", From: day, To: day.Add(24 * time.Hour)},
+		Funnel{Name: "f", Steps: []Goal{{Name: "Visit /", Page: "/"}, {Name: "Visit /pricing", Page: "/pricing"}, {Name: "signup", Event: "signup"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(steps) != "[{Visit / 2 0 100 100} {Visit /pricing 1 1 50 50} {signup 1 0 50 100}]" {
+		t.Errorf("funnel: %v", steps)
+	}
+}
+
+func TestTimeBucketsAcrossDST(t *testing.T) {
+	la, _ := time.LoadLocation("America/Los_Angeles")
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, la) // 25 hours
+	to := time.Date(2026, 11, 2, 0, 0, 0, 0, la)
+	var evs []analytics.Event
+	for h := from; h.Before(to); h = h.Add(time.Hour) {
+		evs = append(evs, analytics.Event{ID: h.String(), SiteID: "s", EventType: "page_view", Path: "/", UserID: "u" + h.String(), Timestamp: h.Add(time.Minute)})
+	}
+	res, err := New(memSource{"s": evs}).Query(context.Background(), Query{Site: "s", From: from, To: to, Location: la, Metrics: []string{Pageviews}, Dimensions: []string{TimeHour}, TimeLabels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 24 || len(res.TimeLabels) != 24 {
+		t.Fatalf("got %d rows, %d labels; want 24 (01:00 twice, merged)", len(res.Rows), len(res.TimeLabels))
+	}
+	if res.Rows[1].Dimensions[0] != "2026-11-01 01:00:00" || res.Rows[1].Metrics[0] != 2.0 {
+		t.Fatalf("the repeated hour: %v", res.Rows[1])
+	}
+	res, err = New(memSource{"s": evs}).Query(context.Background(), Query{Site: "s", From: from, To: to.AddDate(0, 0, 1), Location: la, Metrics: []string{Pageviews}, Dimensions: []string{TimeDay}, TimeLabels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[2026-11-01] [25]} {[2026-11-02] [0]}]" {
+		t.Fatalf("days: %v", res.Rows)
+	}
+}

@@ -1,0 +1,662 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/block"
+)
+
+// Event blocks: the events in the compact form answers are computed from
+// (package block, package engine).
+//
+// For each queue batch, the events it stored first are written as one part
+// per (site, UTC hour): an immutable document whose _id is
+// "<hour>|p<partition>|<first entry>|<last entry>" of the batch, so a
+// redelivered batch writes the identical part under the same _id, and a
+// resent event (a duplicate) is in no part. Parts go to a collection per
+// site and UTC day, bparts_<gen>_YYYY_MM_DD_<site>.
+//
+// Once an hour is closed, the processor compacts it: its parts merge into
+// one document (or a few, at block.MaxRows rows each) in the site's month
+// collection, blocks_<gen>_YYYY_MM_<site>, with _id "<hour>|c<nanos>|<i>".
+// When every hour of a closed day is compacted, its parts collection is
+// dropped whole: on FerretDB v1.24 dropping a collection costs under a
+// millisecond where deleting documents scans the table.
+//
+// Which documents make up an hour is said by the site's manifest of the
+// month (block_manifests, _id "<site>|<gen>|YYYY_MM", field h<DDHH>: the
+// list of _ids); block_sites holds each site's generation and a version
+// per month that every change of that month's manifest increments, so a
+// reader reads a manifest again only when it changed. Every read is by
+// _id: FerretDB v1.24 uses its primary key for a filter of exactly {_id}
+// and scans the collection for any other.
+//
+// A compaction swaps an hour's list in one update, after the compacted
+// document is written: a reader sees the parts or the compacted document,
+// never both or neither (a reader that finds a listed document gone reads
+// the manifest again). One writer at a time per site: the processor owning
+// the site's partition, under its lease, and rebuild and forget under the
+// same fence.
+//
+// A rebuild writes a new generation and switches the site to it with one
+// update at the end, then drops the old generation's collections.
+const (
+	partsPrefix    = "bparts_"
+	blocksPrefix   = "blocks_"
+	manifestsColl  = "block_manifests"
+	blockSitesColl = "block_sites"
+	hourKeyLayout  = "2006010215"
+)
+
+// compactAfter is how long after an hour ends, and after the last part
+// this process wrote to it, before the hour is compacted. A batch is
+// redelivered (and its part written again) within a lease period of its
+// owner's end; compacting only well after that keeps a redelivered part
+// from coming back beside the compacted document that holds it.
+var compactAfter = 10 * time.Minute
+
+func partsCollName(gen int64, site string, day time.Time) string {
+	return partsPrefix + strconv.FormatInt(gen, 10) + "_" + day.UTC().Format("2006_01_02") + "_" + site
+}
+
+func blocksCollName(gen int64, site string, month time.Time) string {
+	return blocksPrefix + strconv.FormatInt(gen, 10) + "_" + month.UTC().Format("2006_01") + "_" + site
+}
+
+func manifestID(site string, gen int64, month time.Time) string {
+	return site + "|" + strconv.FormatInt(gen, 10) + "|" + month.UTC().Format("2006_01")
+}
+
+func hourField(hour time.Time) string { return "h" + hour.UTC().Format("0215") }
+
+func monthField(month time.Time) string { return "v" + month.UTC().Format("2006_01") }
+
+// partID is the _id of the part of hour written by a batch.
+func partID(hour time.Time, partition int, first, last string) string {
+	return hour.UTC().Format(hourKeyLayout) + "|p" + strconv.Itoa(partition) + "|" + first + "|" + last
+}
+
+// parsePartID undoes partID; ok is false for a compacted document's _id.
+func parsePartID(id string) (partition int, first, last string, ok bool) {
+	f := strings.Split(id, "|")
+	if len(f) != 4 || !strings.HasPrefix(f[1], "p") {
+		return 0, "", "", false
+	}
+	p, err := strconv.Atoi(f[1][1:])
+	return p, f[2], f[3], err == nil
+}
+
+// idHour is the hour an _id of a part or compacted document is of.
+func idHour(id string) (time.Time, bool) {
+	k, _, _ := strings.Cut(id, "|")
+	t, err := time.Parse(hourKeyLayout, k)
+	return t, err == nil
+}
+
+// partDoc is a part or a compacted hour as stored.
+type partDoc struct {
+	ID   string    `bson:"_id"`
+	Hour time.Time `bson:"hour"`
+	Rows int       `bson:"rows"`
+	Data []byte    `bson:"d"`
+}
+
+// blockSite is a site's block_sites document.
+type blockSite struct {
+	Gen      int64
+	Versions map[string]int64 // monthField -> version
+}
+
+func (s *Store) readBlockSite(ctx context.Context, site string) (blockSite, error) {
+	var doc bson.M
+	err := s.db.Collection(blockSitesColl).FindOne(ctx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
+	bs := blockSite{Versions: map[string]int64{}}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return bs, nil
+	}
+	if err != nil {
+		return bs, transientErr("mongodb: read block site", err)
+	}
+	for k, v := range doc {
+		n, _ := asInt64(v)
+		switch {
+		case k == "gen":
+			bs.Gen = n
+		case strings.HasPrefix(k, "v"):
+			bs.Versions[k] = n
+		}
+	}
+	return bs, nil
+}
+
+func asInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case float64:
+		return int64(x), true
+	}
+	return 0, false
+}
+
+// manifest is one month of a site's hours: hourField -> _ids, and for
+// compacted hours the entries of each partition whose parts they merged
+// (coverField -> partition -> [first, last]).
+type manifest map[string][]string
+
+func coverField(hourField string) string { return "c" + hourField[1:] }
+
+// covered reports whether the parts a compaction merged into hour field f
+// include the part of partition p for the batch first..last.
+func (m manifest) covered(f string, p int, first, last string) bool {
+	c := m[coverField(f)+"/"+strconv.Itoa(p)]
+	return len(c) == 2 && analytics.ComparePositions(c[0], first) <= 0 && analytics.ComparePositions(last, c[1]) <= 0
+}
+
+func (s *Store) readManifest(ctx context.Context, site string, gen int64, month time.Time) (manifest, error) {
+	var doc bson.M
+	err := s.db.Collection(manifestsColl).FindOne(ctx, bson.D{{Key: "_id", Value: manifestID(site, gen, month)}}).Decode(&doc)
+	m := manifest{}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, transientErr("mongodb: read block manifest", err)
+	}
+	strs := func(v any) (out []string) {
+		a, _ := v.(bson.A)
+		for _, x := range a {
+			if id, ok := x.(string); ok {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	for k, v := range doc {
+		switch {
+		case strings.HasPrefix(k, "h"):
+			m[k] = strs(v)
+		case strings.HasPrefix(k, "c"):
+			// Covers are sub-documents: "p<partition>" -> [first, last].
+			switch d := v.(type) {
+			case bson.M:
+				for p, r := range d {
+					m[k+"/"+strings.TrimPrefix(p, "p")] = strs(r)
+				}
+			case bson.D:
+				for _, e := range d {
+					m[k+"/"+strings.TrimPrefix(e.Key, "p")] = strs(e.Value)
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+// blockWrite is what a batch writes for one site: its parts by hour.
+type blockWrite struct {
+	site  string
+	parts map[time.Time]*block.Builder
+}
+
+// writeBlocks writes the parts of the events cs (those this batch stored
+// first) and lists them in the manifests. replay says the batch was
+// applied before (some of its events were already stored by it): parts an
+// earlier delivery wrote under a different grouping are then removed.
+func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted, replay bool) error {
+	if len(cs) == 0 || len(b.Entries) == 0 {
+		return nil
+	}
+	first, last := b.Entries[0].ID, b.Entries[len(b.Entries)-1].ID
+	bySite := map[string]*blockWrite{}
+	var sites []string
+	for _, c := range cs {
+		w := bySite[c.ev.SiteID]
+		if w == nil {
+			w = &blockWrite{site: c.ev.SiteID, parts: map[time.Time]*block.Builder{}}
+			bySite[c.ev.SiteID] = w
+			sites = append(sites, c.ev.SiteID)
+		}
+		h := c.ev.Timestamp.UTC().Truncate(time.Hour)
+		bld := w.parts[h]
+		if bld == nil {
+			bld = block.NewBuilder(h)
+			w.parts[h] = bld
+		}
+		bld.AddEvent(c.ev)
+	}
+	for _, site := range sites {
+		if err := s.writeSiteBlocks(ctx, b.Partition, first, last, bySite[site], replay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeSiteBlocks(ctx context.Context, partition int, first, last string, w *blockWrite, replay bool) error {
+	bs, err := s.readBlockSite(ctx, w.site)
+	if err != nil {
+		return err
+	}
+	gen := bs.Gen
+	// On a redelivery, the month manifests say which hours a compaction
+	// already merged this batch's part into (skip them) and which parts an
+	// earlier delivery wrote under other batch bounds (drop them).
+	manifests := map[time.Time]manifest{}
+	monthOf := func(h time.Time) time.Time { return time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC) }
+	if replay {
+		for h := range w.parts {
+			if _, ok := manifests[monthOf(h)]; !ok {
+				m, err := s.readManifest(ctx, w.site, gen, monthOf(h))
+				if err != nil {
+					return err
+				}
+				manifests[monthOf(h)] = m
+			}
+		}
+	}
+	byDay := map[time.Time][]any{}
+	added := map[time.Time]map[string][]string{} // month -> hourField -> ids
+	var hours []time.Time
+	for h, bld := range w.parts {
+		month, f := monthOf(h), hourField(h)
+		if m := manifests[month]; m != nil && m.covered(f, partition, first, last) {
+			continue
+		}
+		blk := bld.Block()
+		id := partID(h, partition, first, last)
+		day := h.Truncate(24 * time.Hour)
+		byDay[day] = append(byDay[day], partDoc{ID: id, Hour: h, Rows: blk.Len(), Data: block.Encode(blk)})
+		if added[month] == nil {
+			added[month] = map[string][]string{}
+		}
+		added[month][f] = append(added[month][f], id)
+		hours = append(hours, h)
+	}
+	for day, docs := range byDay {
+		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, day)), docs); err != nil {
+			return err
+		}
+	}
+	for month, hs := range added {
+		if m := manifests[month]; m != nil {
+			if err := s.dropRegrouped(ctx, w.site, gen, month, m, partition, first, last, hs); err != nil {
+				return err
+			}
+		}
+		var adds bson.D
+		for f, ids := range hs {
+			adds = append(adds, bson.E{Key: f, Value: bson.D{{Key: "$each", Value: ids}}})
+		}
+		if err := s.updateManifest(ctx, w.site, gen, month, bson.D{{Key: "$addToSet", Value: adds}}); err != nil {
+			return err
+		}
+	}
+	s.compactor.wrote(w.site, gen, hours, s.now())
+	return nil
+}
+
+// insertParts inserts part documents; one that exists already (this
+// batch's earlier delivery) is replaced, which writes the same bytes.
+func (s *Store) insertParts(ctx context.Context, c *mongo.Collection, docs []any) error {
+	octx, cancel := op(ctx)
+	_, err := c.InsertMany(octx, docs, options.InsertMany().SetOrdered(false))
+	cancel()
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return transientErr("mongodb: insert event parts", err)
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != dupKey {
+			return transientErr("mongodb: insert event parts", errors.New(we.Message))
+		}
+		d := docs[we.Index].(partDoc)
+		octx, cancel := op(ctx)
+		_, err := c.ReplaceOne(octx, bson.D{{Key: "_id", Value: d.ID}}, d)
+		cancel()
+		if err != nil {
+			return transientErr("mongodb: rewrite event part", err)
+		}
+	}
+	return nil
+}
+
+// updateManifest applies update to a month's manifest and moves the
+// month's version on, so readers read the manifest again.
+func (s *Store) updateManifest(ctx context.Context, site string, gen int64, month time.Time, update bson.D) error {
+	octx, cancel := op(ctx)
+	_, err := s.db.Collection(manifestsColl).UpdateOne(octx, bson.D{{Key: "_id", Value: manifestID(site, gen, month)}}, update, options.UpdateOne().SetUpsert(true))
+	cancel()
+	if err != nil {
+		return transientErr("mongodb: update block manifest", err)
+	}
+	octx, cancel = op(ctx)
+	_, err = s.db.Collection(blockSitesColl).UpdateOne(octx, bson.D{{Key: "_id", Value: site}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: monthField(month), Value: int64(1)}}}, {Key: "$setOnInsert", Value: bson.D{{Key: "gen", Value: gen}}}},
+		options.UpdateOne().SetUpsert(true))
+	cancel()
+	if err != nil {
+		return transientErr("mongodb: update block site", err)
+	}
+	return nil
+}
+
+// dropRegrouped removes, from the hours a redelivered batch writes, the
+// parts an earlier delivery of some of the same entries wrote under other
+// batch bounds (a processor with another batch size took over): their
+// events are this batch's or a later batch's, which writes them again.
+func (s *Store) dropRegrouped(ctx context.Context, site string, gen int64, month time.Time, m manifest, partition int, first, last string, hours map[string][]string) error {
+	var pull bson.D
+	for f := range hours {
+		var stale []string
+		for _, id := range m[f] {
+			p, f0, l0, ok := parsePartID(id)
+			if !ok || p != partition || (f0 == first && l0 == last) {
+				continue
+			}
+			if analytics.ComparePositions(f0, last) <= 0 && analytics.ComparePositions(first, l0) <= 0 {
+				stale = append(stale, id)
+			}
+		}
+		if len(stale) > 0 {
+			pull = append(pull, bson.E{Key: f, Value: stale})
+		}
+	}
+	if len(pull) == 0 {
+		return nil
+	}
+	return s.updateManifest(ctx, site, gen, month, bson.D{{Key: "$pullAll", Value: pull}})
+}
+
+// covers returns, per partition, the entries the documents ids of hour
+// field f cover: those of earlier compactions and of the parts.
+func (m manifest) covers(f string, ids []string) map[int][2]string {
+	out := map[int][2]string{}
+	widen := func(p int, first, last string) {
+		c, ok := out[p]
+		if !ok {
+			out[p] = [2]string{first, last}
+			return
+		}
+		if analytics.ComparePositions(first, c[0]) < 0 {
+			c[0] = first
+		}
+		if analytics.ComparePositions(last, c[1]) > 0 {
+			c[1] = last
+		}
+		out[p] = c
+	}
+	prefix := coverField(f) + "/"
+	for k, c := range m {
+		if p, err := strconv.Atoi(strings.TrimPrefix(k, prefix)); err == nil && strings.HasPrefix(k, prefix) && len(c) == 2 {
+			widen(p, c[0], c[1])
+		}
+	}
+	for _, id := range ids {
+		if p, first, last, ok := parsePartID(id); ok {
+			widen(p, first, last)
+		}
+	}
+	return out
+}
+
+// errPartGone is returned internally when a listed document vanished
+// between reading the manifest and reading it (a compaction or rebuild
+// meanwhile); the read starts again.
+var errPartGone = errors.New("mongostore: listed event part vanished")
+
+// fetchParts reads the documents ids of site's hour, decoding each.
+func (s *Store) fetchParts(ctx context.Context, site string, gen int64, ids []string) ([]*block.Block, error) {
+	out := make([]*block.Block, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, id := range ids {
+		g.Go(func() error {
+			h, ok := idHour(id)
+			if !ok {
+				return analytics.Errorf(analytics.Internal, "mongodb: block manifest of %s lists %q, which is no block id", site, id)
+			}
+			c := s.db.Collection(partsCollName(gen, site, h.Truncate(24*time.Hour)))
+			if _, _, _, part := parsePartID(id); !part {
+				c = s.db.Collection(blocksCollName(gen, site, time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC)))
+			}
+			var d partDoc
+			err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return errPartGone
+			}
+			if err != nil {
+				return transientErr("mongodb: read event block", err)
+			}
+			b, err := block.Decode(d.Data)
+			if err != nil {
+				return analytics.Wrap(analytics.Internal, fmt.Sprintf("mongodb: event block %s of %s", id, site), err)
+			}
+			out[i] = b
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// compactor remembers the hours this process wrote parts to, for
+// compaction once they are closed.
+type compactor struct {
+	mu      sync.Mutex
+	pending map[hourRef]time.Time // hour -> when this process last wrote to it
+	scanned map[string]bool       // sites whose manifests were scanned for hours to compact
+}
+
+type hourRef struct {
+	site string
+	gen  int64
+	hour time.Time
+}
+
+func (c *compactor) wrote(site string, gen int64, hours []time.Time, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = map[hourRef]time.Time{}
+	}
+	for _, h := range hours {
+		c.pending[hourRef{site, gen, h}] = now
+	}
+}
+
+// due returns up to n hours ready to compact, oldest first.
+func (c *compactor) due(now time.Time, n int) []hourRef {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []hourRef
+	for r, last := range c.pending {
+		if now.Sub(last) >= compactAfter && now.Sub(r.hour.Add(time.Hour)) >= compactAfter {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b hourRef) int { return a.hour.Compare(b.hour) })
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+func (c *compactor) done(r hourRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, r)
+}
+
+// compactDue compacts up to n hours this process wrote to that are ready,
+// and, the first time it sees a site, looks for hours of the site's last
+// two months that another process left uncompacted.
+func (s *Store) compactDue(ctx context.Context, sites []string, n int) error {
+	now := s.now()
+	for _, site := range sites {
+		s.compactor.mu.Lock()
+		seen := s.compactor.scanned[site]
+		if s.compactor.scanned == nil {
+			s.compactor.scanned = map[string]bool{}
+		}
+		s.compactor.scanned[site] = true
+		s.compactor.mu.Unlock()
+		if !seen {
+			if err := s.findUncompacted(ctx, site, now); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range s.compactor.due(now, n) {
+		if err := s.compactHour(ctx, r); err != nil {
+			return err
+		}
+		s.compactor.done(r)
+	}
+	return nil
+}
+
+// findUncompacted queues the hours of site's current and previous month
+// that hold more than one document or any part.
+func (s *Store) findUncompacted(ctx context.Context, site string, now time.Time) error {
+	bs, err := s.readBlockSite(ctx, site)
+	if err != nil {
+		return err
+	}
+	this := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	for _, month := range []time.Time{this.AddDate(0, -1, 0), this} {
+		m, err := s.readManifest(ctx, site, bs.Gen, month)
+		if err != nil {
+			return err
+		}
+		for f, ids := range m {
+			needs := len(ids) > 1
+			for _, id := range ids {
+				if _, _, _, part := parsePartID(id); part {
+					needs = true
+				}
+			}
+			if !needs {
+				continue
+			}
+			h, err := time.Parse("0215", f[1:])
+			if err != nil {
+				continue
+			}
+			hour := time.Date(month.Year(), month.Month(), h.Day(), h.Hour(), 0, 0, 0, time.UTC)
+			s.compactor.mu.Lock()
+			r := hourRef{site, bs.Gen, hour}
+			if s.compactor.pending == nil {
+				s.compactor.pending = map[hourRef]time.Time{}
+			}
+			if _, ok := s.compactor.pending[r]; !ok {
+				s.compactor.pending[r] = now.Add(-compactAfter)
+			}
+			s.compactor.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// compactHour merges an hour's documents into compacted ones in the
+// month's collection and swaps the manifest's list to them; the parts
+// collection of the hour's day is dropped once all its hours are
+// compacted and the day is over.
+func (s *Store) compactHour(ctx context.Context, r hourRef) error {
+	month := time.Date(r.hour.Year(), r.hour.Month(), 1, 0, 0, 0, 0, time.UTC)
+	m, err := s.readManifest(ctx, r.site, r.gen, month)
+	if err != nil {
+		return err
+	}
+	f := hourField(r.hour)
+	ids := m[f]
+	if len(ids) == 0 {
+		return nil
+	}
+	hasPart := false
+	for _, id := range ids {
+		if _, _, _, part := parsePartID(id); part {
+			hasPart = true
+		}
+	}
+	if len(ids) > 1 || hasPart {
+		parts, err := s.fetchParts(ctx, r.site, r.gen, ids)
+		if errors.Is(err, errPartGone) {
+			return nil // changed meanwhile: a later pass compacts it
+		}
+		if err != nil {
+			return err
+		}
+		merged := block.Merge(r.hour, parts)
+		stamp := strconv.FormatInt(s.now().UnixNano(), 10)
+		docs := make([]any, len(merged))
+		newIDs := make([]string, len(merged))
+		for i, b := range merged {
+			newIDs[i] = r.hour.Format(hourKeyLayout) + "|c" + stamp + "|" + strconv.Itoa(i)
+			docs[i] = partDoc{ID: newIDs[i], Hour: r.hour, Rows: b.Len(), Data: block.Encode(b)}
+		}
+		if err := s.insertParts(ctx, s.db.Collection(blocksCollName(r.gen, r.site, month)), docs); err != nil {
+			return err
+		}
+		set := bson.D{{Key: f, Value: newIDs}}
+		for p, c := range m.covers(f, ids) {
+			set = append(set, bson.E{Key: coverField(f) + ".p" + strconv.Itoa(p), Value: bson.A{c[0], c[1]}})
+		}
+		if err := s.updateManifest(ctx, r.site, r.gen, month, bson.D{{Key: "$set", Value: set}}); err != nil {
+			return err
+		}
+		// Compacted documents this one replaces are deleted (rare: late
+		// events after a compaction); parts go with their day's collection.
+		for _, id := range ids {
+			if _, _, _, part := parsePartID(id); !part {
+				octx, cancel := op(ctx)
+				_, err := s.db.Collection(blocksCollName(r.gen, r.site, month)).DeleteOne(octx, bson.D{{Key: "_id", Value: id}})
+				cancel()
+				if err != nil {
+					return transientErr("mongodb: delete replaced event block", err)
+				}
+			}
+		}
+	}
+	return s.dropCompactedDay(ctx, r.site, r.gen, r.hour.Truncate(24*time.Hour), m, f)
+}
+
+// dropCompactedDay drops a day's parts collection once the day is over
+// (by compactAfter) and none of its hours lists a part. m is the month's
+// manifest as read before compacting hour done.
+func (s *Store) dropCompactedDay(ctx context.Context, site string, gen int64, day time.Time, m manifest, done string) error {
+	if s.now().Sub(day.Add(24*time.Hour)) < compactAfter {
+		return nil
+	}
+	for h := day; h.Before(day.Add(24 * time.Hour)); h = h.Add(time.Hour) {
+		f := hourField(h)
+		if f == done {
+			continue
+		}
+		for _, id := range m[f] {
+			if _, _, _, part := parsePartID(id); part {
+				return nil
+			}
+		}
+	}
+	octx, cancel := op(ctx)
+	defer cancel()
+	return classify("mongodb: drop compacted parts", s.db.Collection(partsCollName(gen, site, day)).Drop(octx))
+}
