@@ -14,17 +14,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/rollup"
-)
+	)
 
 // dupKey is MongoDB's duplicate key error code.
 const dupKey = 11000
 
 // Apply implements analytics.Store.
 //
-// Order matters for crash safety: raw events first, then user documents,
-// then the rollups. Each step is idempotent and records which entry did it,
-// so a retry after a crash at any point reaches the same end state.
+// Order matters for crash safety: raw events first, then the event parts
+// of the events this batch stored first (see blocks.go). Each step is
+// idempotent and the raw documents record which entry stored them, so a
+// retry after a crash at any point reaches the same end state.
 //
 // Only the raw insert can refuse an entry for good (Failed), and then its
 // raw document was not stored. Once an entry's raw document is stored every
@@ -306,172 +306,10 @@ func (s *Store) lookup(ctx context.Context, c *mongo.Collection, ids []string, p
 	return g.Wait()
 }
 
-// generations reads the rollup generation of each site of the batch.
-func (s *Store) generations(ctx context.Context, cs []counted) (map[string]int64, error) {
-	gens := map[string]int64{}
-	var sites []string
-	for _, c := range cs {
-		if _, ok := gens[c.ev.SiteID]; !ok {
-			gens[c.ev.SiteID] = 0
-			sites = append(sites, c.ev.SiteID)
-		}
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for _, site := range sites {
-		g.Go(func() error {
-			gen, _, err := s.generation(gctx, site)
-			mu.Lock()
-			gens[site] = gen
-			mu.Unlock()
-			return err
-		})
-	}
-	return gens, g.Wait()
-}
-
-// generation returns the site's current rollup generation and the highest
-// one a rebuild has started.
-func (s *Store) generation(ctx context.Context, site string) (gen, started int64, err error) {
-	var doc struct {
-		Gen  int64 `bson:"gen"`
-		Next int64 `bson:"next"`
-	}
-	err = s.gens.FindOne(ctx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, transientErr("mongodb: read rollup generation", err)
-	}
-	return doc.Gen, doc.Next, nil
-}
-
-// sightKey is the _id of the first-sight document of a visitor in a sight:
-// "<scope>|<day or month>|<visitor>", "<scope>||<visitor>" for all time (the
-// user documents of earlier versions, so existing data keeps counting), and
-// "<scope>|<period>#<dim>.<hash>|<visitor>" for an hour or a value of an
-// event dimension. Site ids and periods never hold '|' or '#', so no visitor
-// id can make two keys meet.
-func sightKey(site string, gen int64, sg rollup.Sight, visitor string) string {
-	p := sg.Period
-	if p == rollup.All {
-		p = ""
-	}
-	if sg.Dim == "" {
-		return scope(site, gen) + "|" + p + "|" + visitor
-	}
-	return scope(site, gen) + "|" + p + "#" + sg.Dim + "." + rollup.Key{Dim: sg.Dim, Value: sg.Value}.Hash() + "|" + visitor
-}
-
-// ensureSights makes sure a first-sight document exists for every sight of
-// every event (rollup.Sights, in each of its periods) and returns, for each
-// key, the entry that created it. Keys remembered from earlier batches cost
-// nothing; new ones are inserted in one unordered insert; existing ones are
-// looked up once. fresh, when not nil, is called for each key this call
-// created (a rebuild counts with it).
-func (s *Store) ensureSights(ctx context.Context, cs []counted, gens map[string]int64, fresh func(key string)) (map[string]string, error) {
-	out := map[string]string{}
-	var docs []any
-	var keys []string
-	s.mu.Lock()
-	for _, c := range cs {
-		ev := c.ev
-		v := ev.Visitor()
-		if v == "" {
-			continue
-		}
-		g := gens[ev.SiteID]
-		for _, p := range rollup.PeriodsOf(ev) {
-			for _, sg := range rollup.Sights(ev, p) {
-				k := sightKey(ev.SiteID, g, sg, v)
-				if _, seen := out[k]; seen {
-					continue
-				}
-				if cr, ok := s.known(k); ok && fresh == nil {
-					out[k] = cr
-					continue
-				}
-				out[k] = c.ek
-				keys = append(keys, k)
-				docs = append(docs, bson.D{{Key: "_id", Value: k}, {Key: "site_id", Value: ev.SiteID}, {Key: "gen", Value: g}, {Key: "entry", Value: c.ek}})
-			}
-		}
-	}
-	s.mu.Unlock()
-	if len(docs) == 0 {
-		return out, nil
-	}
-	existing := map[string]bool{}
-	octx, cancel := op(ctx)
-	_, err := s.users.InsertMany(octx, docs, options.InsertMany().SetOrdered(false))
-	cancel()
-	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return nil, transientErr("mongodb: insert first-sight documents", err)
-		}
-		for _, we := range bwe.WriteErrors {
-			if we.Code != dupKey {
-				return nil, transientErr("mongodb: insert first-sight documents", errors.New(we.Message))
-			}
-			existing[keys[we.Index]] = true
-		}
-	}
-	var ids []string
-	for _, k := range keys {
-		if existing[k] {
-			ids = append(ids, k)
-		} else if fresh != nil {
-			fresh(k)
-		}
-	}
-	var mu sync.Mutex
-	err = s.lookup(ctx, s.users, ids, bson.D{{Key: "entry", Value: 1}}, func(id string, doc bson.M) {
-		e, _ := doc["entry"].(string)
-		mu.Lock()
-		out[id] = e
-		mu.Unlock()
-	})
-	if err != nil {
-		return nil, err
-	}
-	if fresh == nil {
-		s.remember(out)
-	}
-	return out, nil
-}
-
-// remember caches the creators of first-sight documents, in two
-// generations: when the current one is full it becomes the older one and
-// the oldest is forgotten. Keys in use (returning visitors' month and
-// all-time sights) survive the turn, so there is no cliff where every key
-// costs a lookup again at once (a lookup by _id scans the collection on
-// FerretDB). Called with s.mu unlocked.
-func (s *Store) remember(m map[string]string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.creator)+len(m) > max(s.cfg.UserCache/2, 1) {
-		s.older, s.creator = s.creator, make(map[string]string, len(s.creator))
-	}
-	for k, v := range m {
-		s.creator[k] = v
-	}
-}
-
-// known returns the cached creator of key k, keeping a key of the older
-// generation in use by moving it to the current one. Called with s.mu held.
-func (s *Store) known(k string) (string, bool) {
-	if v, ok := s.creator[k]; ok {
-		return v, true
-	}
-	v, ok := s.older[k]
-	if ok {
-		s.creator[k] = v
-		delete(s.older, k)
-	}
-	return v, ok
+// counted is an event a batch stored first, with its entry key.
+type counted struct {
+	ek string
+	ev *analytics.Event
 }
 
 // op bounds one database write by the writer's fence when ctx carries one

@@ -118,12 +118,16 @@ type partDoc struct {
 type blockSite struct {
 	Gen      int64
 	Versions map[string]int64 // monthField -> version
+	// Rebuilt is, per partition, the newest queue entry whose events the
+	// rebuild that made Gen read from the raw events: a redelivered entry up
+	// to it is in the blocks already.
+	Rebuilt map[int]string
 }
 
 func (s *Store) readBlockSite(ctx context.Context, site string) (blockSite, error) {
 	var doc bson.M
 	err := s.db.Collection(blockSitesColl).FindOne(ctx, bson.D{{Key: "_id", Value: site}}).Decode(&doc)
-	bs := blockSite{Versions: map[string]int64{}}
+	bs := blockSite{Versions: map[string]int64{}, Rebuilt: map[int]string{}}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return bs, nil
 	}
@@ -137,6 +141,20 @@ func (s *Store) readBlockSite(ctx context.Context, site string) (blockSite, erro
 			bs.Gen = n
 		case strings.HasPrefix(k, "v"):
 			bs.Versions[k] = n
+		case k == "rebuilt":
+			if d, ok := v.(bson.D); ok {
+				for _, e := range d {
+					if p, err := strconv.Atoi(strings.TrimPrefix(e.Key, "p")); err == nil {
+						bs.Rebuilt[p], _ = e.Value.(string)
+					}
+				}
+			} else if d, ok := v.(bson.M); ok {
+				for k, e := range d {
+					if p, err := strconv.Atoi(strings.TrimPrefix(k, "p")); err == nil {
+						bs.Rebuilt[p], _ = e.(string)
+					}
+				}
+			}
 		}
 	}
 	return bs, nil
@@ -223,37 +241,49 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 		return nil
 	}
 	first, last := b.Entries[0].ID, b.Entries[len(b.Entries)-1].ID
-	bySite := map[string]*blockWrite{}
 	var sites []string
+	bySite := map[string][]counted{}
 	for _, c := range cs {
-		w := bySite[c.ev.SiteID]
-		if w == nil {
-			w = &blockWrite{site: c.ev.SiteID, parts: map[time.Time]*block.Builder{}}
-			bySite[c.ev.SiteID] = w
+		if _, ok := bySite[c.ev.SiteID]; !ok {
 			sites = append(sites, c.ev.SiteID)
 		}
-		h := c.ev.Timestamp.UTC().Truncate(time.Hour)
-		bld := w.parts[h]
-		if bld == nil {
-			bld = block.NewBuilder(h)
-			w.parts[h] = bld
-		}
-		bld.AddEvent(c.ev)
+		bySite[c.ev.SiteID] = append(bySite[c.ev.SiteID], c)
 	}
 	for _, site := range sites {
-		if err := s.writeSiteBlocks(ctx, b.Partition, first, last, bySite[site], replay); err != nil {
+		bs, err := s.readBlockSite(ctx, site)
+		if err != nil {
+			return err
+		}
+		w := &blockWrite{site: site, parts: map[time.Time]*block.Builder{}}
+		for _, c := range bySite[site] {
+			// A rebuild read the raw events of entries up to its cover:
+			// a redelivery of one of them is in the blocks already.
+			if cover, ok := bs.Rebuilt[b.Partition]; ok {
+				if _, id := splitEntryKey(c.ek); analytics.ComparePositions(id, cover) <= 0 {
+					continue
+				}
+			}
+			h := c.ev.Timestamp.UTC().Truncate(time.Hour)
+			bld := w.parts[h]
+			if bld == nil {
+				bld = block.NewBuilder(h)
+				w.parts[h] = bld
+			}
+			bld.AddEvent(c.ev)
+		}
+		if len(w.parts) == 0 {
+			continue
+		}
+		if _, err := s.writeSiteBlocks(ctx, bs.Gen, b.Partition, first, last, w, replay); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) writeSiteBlocks(ctx context.Context, partition int, first, last string, w *blockWrite, replay bool) error {
-	bs, err := s.readBlockSite(ctx, w.site)
-	if err != nil {
-		return err
-	}
-	gen := bs.Gen
+// writeSiteBlocks writes w's parts under generation gen and returns the
+// hours written.
+func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, first, last string, w *blockWrite, replay bool) ([]time.Time, error) {
 	// On a redelivery, the month manifests say which hours a compaction
 	// already merged this batch's part into (skip them) and which parts an
 	// earlier delivery wrote under other batch bounds (drop them).
@@ -264,7 +294,7 @@ func (s *Store) writeSiteBlocks(ctx context.Context, partition int, first, last 
 			if _, ok := manifests[monthOf(h)]; !ok {
 				m, err := s.readManifest(ctx, w.site, gen, monthOf(h))
 				if err != nil {
-					return err
+					return nil, err
 				}
 				manifests[monthOf(h)] = m
 			}
@@ -290,25 +320,28 @@ func (s *Store) writeSiteBlocks(ctx context.Context, partition int, first, last 
 	}
 	for day, docs := range byDay {
 		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, day)), docs); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for month, hs := range added {
 		if m := manifests[month]; m != nil {
 			if err := s.dropRegrouped(ctx, w.site, gen, month, m, partition, first, last, hs); err != nil {
-				return err
+				return nil, err
 			}
+		}
+		if err := s.stage("manifest"); err != nil {
+			return nil, transientErr("mongodb: manifest", err)
 		}
 		var adds bson.D
 		for f, ids := range hs {
 			adds = append(adds, bson.E{Key: f, Value: bson.D{{Key: "$each", Value: ids}}})
 		}
 		if err := s.updateManifest(ctx, w.site, gen, month, bson.D{{Key: "$addToSet", Value: adds}}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	s.compactor.wrote(w.site, gen, hours, s.now())
-	return nil
+	return hours, nil
 }
 
 // insertParts inserts part documents; one that exists already (this

@@ -2,33 +2,42 @@ package mongostore
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/block"
 )
 
 // ForgetResult says what Forget deleted.
 type ForgetResult struct {
 	Events int64 // raw events
-	Users  int64 // first-sight documents (the only other documents naming a visitor)
+	Rows   int64 // rows of event blocks
+	Hours  int   // hours whose blocks were rewritten
 }
 
-// Forget deletes every raw event of user on site and every first-sight
-// document of that visitor (in every rollup generation). It does not
-// change the rollups: they hold counts, not visitor ids; a rebuild (see
-// Rebuildable) recomputes them without the visitor. On FerretDB each of
-// the site's raw collections and the users collection is scanned once.
-func (s *Store) Forget(ctx context.Context, site, user string) (ForgetResult, error) {
+// Forget deletes every raw event of user on site and every row of them in
+// the site's event blocks: each hour holding one is rewritten without
+// them and its old documents deleted, so no byte of the visitor stays in
+// any block, and the stats stop counting them at once (no rebuild).
+//
+// fence must be the hold of the site's partition (redisqueue.HoldPartition),
+// as for Rebuild: no processor writes for the site meanwhile. On FerretDB
+// each of the site's raw collections is scanned once, and every block of
+// the site read.
+func (s *Store) Forget(ctx context.Context, site, user string, fence analytics.Fence) (ForgetResult, error) {
 	var res ForgetResult
 	if err := analytics.ValidateSiteID(site); err != nil {
 		return res, err
 	}
 	if user == "" {
 		return res, analytics.Errorf(analytics.Invalid, "user: required")
+	}
+	if fence != nil {
+		ctx = analytics.WithFence(ctx, fence)
 	}
 	var srcs []RawSource
 	if s.cfg.StoreEvents { // else only ids are kept: nothing there names the visitor
@@ -38,52 +47,125 @@ func (s *Store) Forget(ctx context.Context, site, user string) (ForgetResult, er
 		}
 	}
 	for _, src := range srcs {
-		r, err := src.Coll.DeleteMany(ctx, append(append(bson.D{}, src.Filter...), bson.E{Key: "user_id", Value: user}))
+		octx, cancel := op(ctx)
+		r, err := src.Coll.DeleteMany(octx, append(append(bson.D{}, src.Filter...), bson.E{Key: "user_id", Value: user}))
+		cancel()
 		if err != nil {
 			return res, classify("mongodb: delete the visitor's events", err)
 		}
 		res.Events += r.DeletedCount
 	}
-	// First-sight ids are "<scope>|<period>|<visitor>" (see sightKey):
-	// neither scope nor period holds '|', so the visitor is what follows
-	// the second one.
-	cur, err := s.users.Find(ctx, bson.D{{Key: "site_id", Value: site}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	visitor := block.Hash(user)
+	bs, err := s.readBlockSite(ctx, site)
 	if err != nil {
-		return res, classify("mongodb: read first-sight documents", err)
+		return res, err
 	}
-	var ids []string
-	for cur.Next(ctx) {
-		id, _ := cur.Current.Lookup("_id").StringValueOK()
-		if _, rest, ok := strings.Cut(id, "|"); ok {
-			if _, v, ok := strings.Cut(rest, "|"); ok && v == user {
-				ids = append(ids, id)
+	for k := range bs.Versions {
+		month, err := time.Parse("v2006_01", k)
+		if err != nil {
+			continue
+		}
+		m, err := s.readManifest(ctx, site, bs.Gen, month)
+		if err != nil {
+			return res, err
+		}
+		for f, ids := range m {
+			if !strings.HasPrefix(f, "h") || len(ids) == 0 {
+				continue
+			}
+			n, err := s.forgetHour(ctx, site, bs.Gen, month, m, f, ids, visitor)
+			if err != nil {
+				return res, err
+			}
+			if n > 0 {
+				res.Rows += int64(n)
+				res.Hours++
 			}
 		}
 	}
-	err = cur.Err()
-	cur.Close(context.Background())
-	if err != nil {
-		return res, classify("mongodb: read first-sight documents", err)
-	}
-	for len(ids) > 0 {
-		n := min(len(ids), 1000)
-		r, err := s.users.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[:n]}}}})
-		if err != nil {
-			return res, classify("mongodb: delete the visitor's first-sight documents", err)
-		}
-		res.Users += r.DeletedCount
-		ids = ids[n:]
-	}
-	// Forget what this process remembers of them too.
-	s.mu.Lock()
-	s.creator, s.older = map[string]string{}, nil
-	s.mu.Unlock()
 	return res, nil
+}
+
+// forgetHour rewrites the documents ids of hour field f without the rows
+// of visitor, returning how many rows it removed.
+func (s *Store) forgetHour(ctx context.Context, site string, gen int64, month time.Time, m manifest, f string, ids []string, visitor uint64) (int, error) {
+	parts, err := s.fetchParts(ctx, site, gen, ids)
+	if err != nil {
+		return 0, err
+	}
+	hour, _ := idHour(ids[0])
+	removed := 0
+	bld := block.NewBuilder(hour)
+	var kept []*block.Block
+	props := map[string]string{}
+	for _, p := range parts {
+		for r := range p.Len() {
+			v := p.Visitors[p.Visitor[r]]
+			if v == visitor {
+				removed++
+				continue
+			}
+			if bld.Full() {
+				kept = append(kept, bld.Block())
+				bld = block.NewBuilder(hour)
+			}
+			var vals [block.NumCols]string
+			for c := range block.NumCols {
+				vals[c] = p.Value(c, r)
+			}
+			clear(props)
+			for i, k := range p.PropKeys {
+				if x := p.Props[i][r]; x != 0 {
+					props[k] = p.PropDicts[i][x]
+				}
+			}
+			bld.Add(p.Millis(r), v, vals, props)
+		}
+	}
+	if removed == 0 {
+		return 0, nil
+	}
+	if bld.Len() > 0 {
+		kept = append(kept, bld.Block())
+	}
+	merged := block.Merge(hour, kept)
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+	newIDs := make([]string, len(merged))
+	docs := make([]any, len(merged))
+	for i, b := range merged {
+		newIDs[i] = hour.Format(hourKeyLayout) + "|c" + stamp + "|" + strconv.Itoa(i)
+		docs[i] = partDoc{ID: newIDs[i], Hour: hour, Rows: b.Len(), Data: block.Encode(b)}
+	}
+	if len(docs) > 0 {
+		if err := s.insertParts(ctx, s.db.Collection(blocksCollName(gen, site, month)), docs); err != nil {
+			return 0, err
+		}
+	}
+	set := bson.D{{Key: f, Value: newIDs}}
+	for p, c := range m.covers(f, ids) {
+		set = append(set, bson.E{Key: coverField(f) + ".p" + strconv.Itoa(p), Value: bson.A{c[0], c[1]}})
+	}
+	if err := s.updateManifest(ctx, site, gen, month, bson.D{{Key: "$set", Value: set}}); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		c := s.db.Collection(blocksCollName(gen, site, month))
+		if isPart(id) {
+			c = s.db.Collection(partsCollName(gen, site, hour.Truncate(24*time.Hour)))
+		}
+		octx, cancel := op(ctx)
+		_, err := c.DeleteOne(octx, bson.D{{Key: "_id", Value: id}})
+		cancel()
+		if err != nil {
+			return 0, classify("mongodb: delete the visitor's old event block", err)
+		}
+	}
+	return removed, nil
 }
 
 // Rebuildable returns an error of kind Invalid when a rebuild of site
 // would lose counts: retention deleted (or may have deleted) its raw
-// events before its horizon, and a rebuild recomputes every day from the
+// events before its horizon, and a rebuild recomputes every hour from the
 // raw events left.
 func (s *Store) Rebuildable(ctx context.Context, site string) error {
 	h, err := s.Horizon(ctx, site)
@@ -91,7 +173,7 @@ func (s *Store) Rebuildable(ctx context.Context, site string) error {
 		return err
 	}
 	if !h.IsZero() {
-		return analytics.Errorf(analytics.Invalid, "retention deleted the raw events of %s before %s, so a rebuild would lose the counts of those days; its rollups are left as they are",
+		return analytics.Errorf(analytics.Invalid, "retention deleted the raw events of %s before %s, so a rebuild would lose the counts of those days; its event blocks are left as they are",
 			site, h.Format(analytics.DateLayout))
 	}
 	return nil

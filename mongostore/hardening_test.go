@@ -15,7 +15,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/rollup"
 )
 
 func TestIDsAreScopedToTheSite(t *testing.T) {
@@ -42,7 +41,7 @@ func TestIDsAreScopedToTheSite(t *testing.T) {
 // Once an entry's raw document is stored, nothing may dead-letter it: a
 // permanent-looking failure later is retried, and counts stay exact.
 func TestNothingIsRefusedAfterTheRawInsert(t *testing.T) {
-	for _, stage := range []string{"users", "rollup"} {
+	for _, stage := range []string{"blocks"} {
 		t.Run(stage, func(t *testing.T) {
 			s := openStore(t)
 			ctx := context.Background()
@@ -65,71 +64,6 @@ func TestNothingIsRefusedAfterTheRawInsert(t *testing.T) {
 	}
 }
 
-// More distinct paths than the rollups keep: the rest is counted under
-// (other), the answer says so, the numbers add up, the document count stays
-// bounded, and a popular path seen early keeps its exact count.
-func TestRollupsAreBounded(t *testing.T) {
-	s := openStore(t)
-	ctx := context.Background()
-	capacity := (1 + rollup.Shards) * rollup.ShardKeys // home + overflow shards
-	var evs []analytics.Event
-	for i := 0; i < 40; i++ {
-		evs = append(evs, pv(fmt.Sprintf("hot-%d", i), "big", "/hot", "", "2025-11-12T00:00:00Z"))
-	}
-	for i := 0; i < capacity+600; i++ {
-		evs = append(evs, pv(fmt.Sprintf("e%d", i), "big", fmt.Sprintf("/page/%d", i), "", "2025-11-12T00:00:00Z"))
-	}
-	for lo, n := 0, 0; lo < len(evs); lo, n = lo+500, n+1 {
-		b := analytics.Batch{}
-		for i := lo; i < min(lo+500, len(evs)); i++ {
-			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-%d", 1000+n, i-lo), Event: evs[i]})
-		}
-		if _, err := s.Apply(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, date := range []string{"2025-11-12", ""} {
-		st, err := s.Stats(ctx, analytics.StatsQuery{SiteID: "big", Date: date, Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.TotalViews != int64(len(evs)) || !st.Truncated || len(st.TopPaths) != 100 {
-			t.Fatalf("%q: views %d truncated %v rows %d", date, st.TotalViews, st.Truncated, len(st.TopPaths))
-		}
-		// (other) ranks by its count like any row; /hot leads the paths.
-		if st.TopPaths[0].Path != rollup.Other || st.TopPaths[1] != (analytics.PathViews{Path: "/hot", Views: 40}) {
-			t.Fatalf("%q: first rows %v", date, st.TopPaths[:2])
-		}
-		var other int64
-		for _, p := range st.TopPaths {
-			if p.Path == rollup.Other {
-				other = p.Views
-			}
-		}
-		// Every page seen once: (other) holds exactly the views of the
-		// pages beyond capacity, at least the 600 over it.
-		if other < 600 || other > int64(len(evs)-40) {
-			t.Fatalf("%q: (other) = %d", date, other)
-		}
-	}
-	colls, err := s.rollupColls(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, c := range colls {
-		m, err := c.CountDocuments(ctx, bson.D{{Key: "site_id", Value: "big"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += m
-	}
-	if max := int64(3 * (1 + rollup.Shards)); n > max { // day, month and all time
-		t.Fatalf("%d rollup documents for one site-day, at most %d expected", n, max)
-	}
-}
-
-// The leaders kept beside the totals are exactly the top paths, ties by
 // path, across many batches of skewed traffic.
 func TestLeadersAreExact(t *testing.T) {
 	s := openStore(t)
@@ -218,14 +152,13 @@ func TestRebuildIsInvisibleUntilItSwitches(t *testing.T) {
 	if got := read(); !reflect.DeepEqual(got, before) {
 		t.Fatalf("after rebuild\n%+v\nnot\n%+v", got, before)
 	}
-	colls, err := s.rollupColls(ctx)
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range append(colls, s.users) {
-		stale, err := c.CountDocuments(ctx, bson.D{{Key: "site_id", Value: "site"}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: res.Generation}}}})
-		if err != nil || stale != 0 {
-			t.Fatalf("%d %s documents of old generations left (%v)", stale, c.Name(), err)
+	for _, n := range names {
+		if g, ok := blockCollGen(n, "site"); ok && g != res.Generation {
+			t.Fatalf("%s of an old generation left", n)
 		}
 	}
 	// Processing goes on in the new generation, exactly.
@@ -290,46 +223,3 @@ func TestClassifyKnowsOnlyListedCausesArePermanent(t *testing.T) {
 // must not both match. MongoDB guarantees it for single-document updates;
 // FerretDB v1.24 does not (it reads, filters in Go, then writes), which is
 // why writers are fenced instead of relying on it. The test requires
-// atomicity on MongoDB and reports the rate it measures on FerretDB.
-func TestCompareAndSetAtomicity(t *testing.T) {
-	s := openStore(t)
-	ctx := context.Background()
-	var info bson.M
-	if err := s.client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		t.Fatal(err)
-	}
-	_, ferret := info["ferretdbVersion"]
-	c := s.db.Collection("cas")
-	const rounds = 40
-	both := 0
-	for r := 0; r < rounds; r++ {
-		id := fmt.Sprint("doc", r)
-		if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: "a"}, {Key: "n", Value: 0}}); err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		matched := make([]int64, 2)
-		start := make(chan struct{})
-		for w := 0; w < 2; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				res, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: "a"}},
-					bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}, {Key: "$set", Value: bson.D{{Key: "wm", Value: fmt.Sprint("b", w)}}}})
-				if err == nil {
-					matched[w] = res.MatchedCount
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if matched[0]+matched[1] > 1 {
-			both++
-		}
-	}
-	t.Logf("backend ferretdb=%v: both writers matched the same watermark in %d of %d rounds", ferret, both, rounds)
-	if !ferret && both > 0 {
-		t.Fatalf("compare-and-set not atomic on this MongoDB: %d of %d rounds", both, rounds)
-	}
-}

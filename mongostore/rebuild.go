@@ -2,33 +2,37 @@ package mongostore
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/rollup"
+	"github.com/siteanalytics/analytics/block"
 )
 
 // RebuildResult says what a rebuild found.
 type RebuildResult struct {
 	Events     int   // raw events read
 	Days       int   // distinct UTC days they fall on
-	Generation int64 // the rollup generation the site now reads from
+	Generation int64 // the block generation the site now reads from
 	Elapsed    time.Duration
 }
 
 // RebuildProgress is called as a rebuild goes: events read of about total.
 type RebuildProgress func(read, total int)
 
-// Rebuild recomputes a site's rollups and user documents from its raw
-// events, safely to interrupt at any point and invisibly to readers: it
-// builds them under a new generation that no reader or processor uses, and
-// switches the site to it with one write at the end. An interrupted rebuild
-// leaves the site exactly as it was (plus garbage the next rebuild removes).
-// Memory is bounded by chunk: events are read and applied chunk events at a
-// time.
+// Rebuild recomputes a site's event blocks from its raw events (a repair,
+// or the upgrade from the rollups of earlier versions), safely to interrupt
+// at any point and invisibly to readers: it writes a new generation that no
+// reader or processor uses, compacts it, and switches the site to it with
+// one write at the end. An interrupted rebuild leaves the site exactly as
+// it was (plus collections of an unused generation, dropped by the next
+// rebuild). Memory is bounded by chunk: events are read and written chunk
+// events at a time.
 //
 // fence must be the hold of the site's partition (redisqueue.HoldPartition):
 // every write runs under a context from it, so no processor writes for the
@@ -49,8 +53,6 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	if chunk <= 0 {
 		chunk = 500
 	}
-	// Every database operation of a write step runs under the fence's
-	// deadline current when it starts (see op).
 	write := func(f func(ctx context.Context) error) error {
 		if analytics.Fenced(ctx, fence) {
 			return analytics.Wrap(analytics.Unavailable, "rebuild cut off", analytics.ErrFenced)
@@ -64,16 +66,19 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		return nil
 	}
 
-	cur, started, err := s.generation(ctx, siteID)
-	if err != nil {
-		return res, err
+	// A generation never used before, recorded as started first so that
+	// no later rebuild reuses it.
+	var doc struct {
+		Gen  int64 `bson:"gen"`
+		Next int64 `bson:"next"`
 	}
-	gen := max(cur, started) + 1
+	_ = s.db.Collection(blockSitesColl).FindOne(ctx, bson.D{{Key: "_id", Value: siteID}}).Decode(&doc)
+	old, gen := doc.Gen, max(doc.Gen, doc.Next)+1
 	if err := write(func(ctx context.Context) error {
 		octx, cancel := op(ctx)
 		defer cancel()
-		_, err := s.gens.UpdateOne(octx, bson.D{{Key: "_id", Value: siteID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "next", Value: gen}, {Key: "gen", Value: cur}}}},
+		_, err := s.db.Collection(blockSitesColl).UpdateOne(octx, bson.D{{Key: "_id", Value: siteID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "next", Value: gen}}}, {Key: "$setOnInsert", Value: bson.D{{Key: "gen", Value: old}}}},
 			options.UpdateOne().SetUpsert(true))
 		return classify("mongodb: start rebuild generation", err)
 	}); err != nil {
@@ -99,73 +104,53 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	}
 	report()
 
-	gens := map[string]int64{siteID: gen}
-	last := ""
-	apply := func(cs []counted) error {
-		return write(func(ctx context.Context) error {
-			created := map[string]bool{}
-			creator, err := s.ensureSights(ctx, cs, gens, func(k string) { created[k] = true })
-			if err != nil {
-				return err
-			}
-			byRollup := map[rollupRef][]counted{}
-			for _, c := range cs {
-				for _, p := range rollup.PeriodsOf(c.ev) {
-					r := rollupRef{siteID, p, gen}
-					byRollup[r] = append(byRollup[r], c)
-				}
-			}
-			// A visitor counts in a sight at the first event of this chunk
-			// that created its document; documents from earlier chunks were
-			// counted then.
-			first := func(r rollupRef, c counted, sg rollup.Sight) bool {
-				k := sightKey(r.site, r.gen, sg, c.ev.Visitor())
-				return created[k] && creator[k] == c.ek
-			}
-			return s.applyRollups(ctx, -1, byRollup, first, unguarded)
-		})
-	}
-
-	// In time order (a site's months in order, each sorted): visit
-	// dimensions attribute a visitor to their first event of a period, and
-	// time order is the order the pipeline sees one browser's events in.
-	evs := make([]analytics.Event, 0, chunk)
-	eks := make([]string, 0, chunk)
 	days := map[string]bool{}
+	hours := map[time.Time]bool{}
+	cover := map[int]string{} // partition -> newest entry read
+	w := &blockWrite{site: siteID, parts: map[time.Time]*block.Builder{}}
+	n, chunks := 0, 0
 	flush := func() error {
-		if len(evs) == 0 {
+		if n == 0 {
 			return nil
 		}
-		for i := range evs {
-			days[evs[i].Timestamp.UTC().Format(analytics.DateLayout)] = true
-		}
-		res.Days = len(days)
-		cs := make([]counted, len(evs))
-		for i := range evs {
-			cs[i] = counted{ek: eks[i], ev: &evs[i]}
-		}
-		if err := apply(cs); err != nil {
+		id := strconv.Itoa(chunks) + "-0"
+		if err := write(func(ctx context.Context) error {
+			hs, err := s.writeSiteBlocks(ctx, gen, -1, id, id, w, false)
+			for _, h := range hs {
+				hours[h] = true
+			}
+			return err
+		}); err != nil {
 			return err
 		}
-		res.Events += len(evs)
+		res.Events += n
+		res.Days = len(days)
 		report()
-		evs, eks = evs[:0], eks[:0]
+		w.parts = map[time.Time]*block.Builder{}
+		n = 0
+		chunks++
 		return nil
 	}
 	err = s.eachRaw(ctx, srcs, chunk, func(doc *rawEvent) error {
-		ek := doc.Entry
-		if ek == "" {
-			ek = "raw/" + doc.ID
-		} else if later(ek, last) {
-			last = ek
+		if p, id := splitEntryKey(doc.Entry); p >= 0 {
+			if c, ok := cover[p]; !ok || analytics.ComparePositions(id, c) > 0 {
+				cover[p] = id
+			}
 		}
 		ev, err := doc.event()
 		if err != nil {
 			return err
 		}
-		evs = append(evs, ev)
-		eks = append(eks, ek)
-		if len(evs) == chunk {
+		h := ev.Timestamp.UTC().Truncate(time.Hour)
+		days[h.Format(analytics.DateLayout)] = true
+		b := w.parts[h]
+		if b == nil {
+			b = block.NewBuilder(h)
+			w.parts[h] = b
+		}
+		b.AddEvent(&ev)
+		n++
+		if n == chunk || b.Full() {
 			return flush()
 		}
 		return nil
@@ -176,59 +161,86 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	if err := flush(); err != nil {
 		return res, err
 	}
-
-	// Every document of the new generation gets the newest entry applied as
-	// its watermark, so entries the processors replay after the rebuild
-	// count only when they are newer.
-	if err := write(func(ctx context.Context) error {
-		colls, err := s.rollupColls(ctx)
-		if err != nil {
-			return err
+	// Every hour compacted before the switch, so readers of the new
+	// generation read one document per hour.
+	sorted := make([]time.Time, 0, len(hours))
+	for h := range hours {
+		sorted = append(sorted, h)
+	}
+	slices.SortFunc(sorted, func(a, b time.Time) int { return a.Compare(b) })
+	for _, h := range sorted {
+		if err := write(func(ctx context.Context) error { return s.compactHour(ctx, hourRef{siteID, gen, h}) }); err != nil {
+			return res, err
 		}
-		for _, c := range colls {
-			octx, cancel := op(ctx)
-			_, err := c.UpdateMany(octx, bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: gen}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "wm", Value: last}}}})
-			cancel()
-			if err != nil {
-				return classify("mongodb: set rebuild watermarks", err)
-			}
-		}
-		return nil
-	}); err != nil {
-		return res, err
+		s.compactor.done(hourRef{siteID, gen, h})
 	}
 	// The switch: one write, after which readers and processors use the
 	// new generation.
 	if err := write(func(ctx context.Context) error {
 		octx, cancel := op(ctx)
 		defer cancel()
-		_, err := s.gens.UpdateOne(octx, bson.D{{Key: "_id", Value: siteID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: gen}}}})
+		rebuilt := bson.D{}
+		for p, id := range cover {
+			rebuilt = append(rebuilt, bson.E{Key: "p" + strconv.Itoa(p), Value: id})
+		}
+		_, err := s.db.Collection(blockSitesColl).UpdateOne(octx, bson.D{{Key: "_id", Value: siteID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "gen", Value: gen}, {Key: "rebuilt", Value: rebuilt}}}})
 		return classify("mongodb: switch rebuild generation", err)
 	}); err != nil {
 		return res, err
 	}
 	res.Generation = gen
-	// Remove the generations nobody reads any more (earlier ones and those
-	// of interrupted rebuilds). Failing here leaves garbage, not wrong
-	// numbers; the next rebuild removes it.
-	_ = write(func(ctx context.Context) error {
-		old := bson.D{{Key: "site_id", Value: siteID}, {Key: "gen", Value: bson.D{{Key: "$ne", Value: gen}}}}
-		colls, err := s.rollupColls(ctx)
-		if err != nil {
-			return err
-		}
-		for _, c := range append(colls, s.users) {
-			octx, cancel := op(ctx)
-			_, err := c.DeleteMany(octx, old)
-			cancel()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	// Drop the generations nobody reads any more. Failing here leaves
+	// garbage, not wrong numbers; the next rebuild removes it.
+	_ = write(func(ctx context.Context) error { return s.dropGenerations(ctx, siteID, gen) })
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
+
+// dropGenerations drops the block collections of site's generations other
+// than keep.
+func (s *Store) dropGenerations(ctx context.Context, site string, keep int64) error {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return classify("mongodb: list collections", err)
+	}
+	for _, n := range names {
+		gen, ok := blockCollGen(n, site)
+		if !ok || gen == keep {
+			continue
+		}
+		octx, cancel := op(ctx)
+		err := s.db.Collection(n).Drop(octx)
+		cancel()
+		if err != nil {
+			return classify("mongodb: drop "+n, err)
+		}
+	}
+	return nil
+}
+
+// blockCollGen parses a parts or blocks collection name of site.
+func blockCollGen(name, site string) (int64, bool) {
+	if !strings.HasSuffix(name, "_"+site) {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(name, partsPrefix)
+	if !ok {
+		if rest, ok = strings.CutPrefix(name, blocksPrefix); !ok {
+			return 0, false
+		}
+	}
+	g, tail, ok := strings.Cut(rest, "_")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(g, 10, 64)
+	// The date between generation and site ("2026_03_08" or "2026_03")
+	// holds no '_'-free site: check the shape.
+	date := strings.TrimSuffix(tail, "_"+site)
+	if err != nil || (len(date) != len("2006_01") && len(date) != len("2006_01_02")) {
+		return 0, false
+	}
+	return n, true
+}
+

@@ -2,7 +2,11 @@ package mongostore
 
 import (
 	"context"
+	"sort"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/engine"
@@ -89,4 +93,24 @@ func (bs blockSite) since() time.Time {
 		}
 	}
 	return first
+}
+
+// Sites lists the sites that have event blocks, sorted.
+func (s *Store) Sites(ctx context.Context) ([]string, error) {
+	cur, err := s.db.Collection(blockSitesColl).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, classify("mongodb: list sites", err)
+	}
+	defer cur.Close(context.Background())
+	var sites []string
+	for cur.Next(ctx) {
+		if id, ok := cur.Current.Lookup("_id").StringValueOK(); ok {
+			sites = append(sites, id)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, classify("mongodb: list sites", err)
+	}
+	sort.Strings(sites)
+	return sites, nil
 }

@@ -1,32 +1,27 @@
-// Package mongostore keeps events and rollups in MongoDB (or FerretDB) and
-// answers stats by reading rollups by _id.
+// Package mongostore keeps events and their compact event blocks in
+// MongoDB (or FerretDB), and hands the blocks to the query engine.
 //
 // Collections:
 //   - events_YYYY_MM_<site>: one document per event, _id = event id, one
 //     collection per site and UTC month of the timestamp (so retention
 //     drops a month whole, see raw.go); events holds those of earlier
-//     versions. The source of truth for `analytics-cli rebuild`.
+//     versions. The ledger of what is stored, and the source of rebuild,
+//     export and forget.
+//   - bparts_<gen>_YYYY_MM_DD_<site>, blocks_<gen>_YYYY_MM_<site>,
+//     block_manifests, block_sites: the event blocks, as parts per batch
+//     and (site, UTC hour), then compacted per hour (see blocks.go).
 //   - retention: each site's retention horizon (see retention.go).
-//   - users:   first-sight documents: one per (site, period, visitor) and per
-//     (site, day, hour or page or event type, visitor), remembering the queue
-//     entry that created it (see sightKey).
-//   - rollups: per (site, day), (site, month) and site all-time a main
-//     document (totals, hours, leaders of each dimension, counters of the
-//     first values, the visitor sketch); rollup_shards: up to rollup.Shards
-//     overflow counter documents of each; each with wm, the last queue entry
-//     applied to it; rollup_generations: each rebuilt site's generation.
+//   - sites, tokens and settings (see registry.go).
 //
-// What the rollups count is package rollup's to say; this package persists
-// it.
+// Exactly-once without transactions: a raw event is stored once by _id and
+// records the queue entry that stored it; a batch writes the events it
+// stored first as parts with deterministic _ids, so a redelivered batch
+// rewrites the same parts. One fenced writer per partition (see the queue)
+// keeps two processors from writing for one site at the same time.
 //
-// Exactly-once without transactions: an entry changes a rollup document
-// only when it is newer than the document's wm, and the change is a
-// compare-and-set on wm, so a redelivered batch never counts twice and,
-// because a partition has one fenced writer that applies its entries in
-// order, a crash never skips one. Rollups are bounded: see rollup.go.
-//
-// Every query is plain CRUD by _id (plus inserts and one find by site_id in
-// rebuild), which MongoDB 6.0+ and FerretDB v1.24 both run.
+// Every read is by _id (FerretDB v1.24 uses its primary key for exactly
+// that and scans for any other filter), plus scans of raw events by
+// rebuild, forget and export; MongoDB 6.0+ and FerretDB v1.24 run them all.
 package mongostore
 
 import (
@@ -36,7 +31,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -57,53 +51,36 @@ type Config struct {
 	// StoreEvents keeps each raw event. When false only its id is kept (to
 	// recognise duplicates) and rebuild is not possible.
 	StoreEvents bool
-	// UserCache bounds the number of user keys remembered in memory to spare
-	// a lookup for returning users.
-	UserCache int
 	// BlockCache bounds the bytes of decoded event blocks a reader keeps
 	// (see Blocks); 0 means DefaultBlockCache.
 	BlockCache int
 }
 
 // DefaultConfig returns the settings used when none are given.
-func DefaultConfig() Config { return Config{StoreEvents: true, UserCache: 1 << 20} }
+func DefaultConfig() Config { return Config{StoreEvents: true, BlockCache: DefaultBlockCache} }
 
 // Store is the MongoDB implementation of analytics.Store.
 type Store struct {
-	client  *mongo.Client
-	db      *mongo.Database
-	events  *mongo.Collection
-	users   *mongo.Collection
-	rollups *mongo.Collection // main rollup documents: what /stats reads
-	shards  *mongo.Collection // rollup counter shards: what the processor updates
-	gens    *mongo.Collection // each rebuilt site's rollup generation
-	cfg     Config
-	now     func() time.Time
-
-	mu      sync.Mutex
-	creator map[string]string // first-sight key -> queue entry that created it (see remember)
-	older   map[string]string // the previous generation of creator
+	client *mongo.Client
+	db     *mongo.Database
+	events *mongo.Collection
+	cfg    Config
+	now    func() time.Time
 
 	hz horizonCache // retention horizons (see retention.go)
-
-	compactor compactor // hours to compact (see blocks.go)
-
-	cache *blockCache // decoded blocks for readers (see read.go)
 
 	// layout says where raw events go: to events before its time, to the
 	// month collections from it (see raw.go).
 	layout rawLayout
 
-	// legacyDays: rollups holds day documents of an earlier version (see
-	// detectLegacyDays).
-	legacyDays bool
-
-	// ferret is set when the server is FerretDB (buildInfo says so); see
-	// casFilter.
+	// ferret is set when the server is FerretDB (buildInfo says so).
 	ferret bool
 
-	// hook, when set by a test, runs before each write stage ("users",
-	// "rollup") and can fail it, to simulate a crash between writes.
+	compactor compactor   // hours to compact (see blocks.go)
+	cache     *blockCache // decoded blocks for readers (see read.go)
+
+	// hook, when set by a test, runs before each write stage ("blocks")
+	// and can fail it, to simulate a crash between writes.
 	hook func(stage string) error
 }
 
@@ -125,26 +102,16 @@ var _ analytics.Store = (*Store)(nil)
 // Open connects to uri, checks that the server answers and creates the
 // indexes. Errors are of kind Unavailable when the server cannot be reached.
 func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
-	if cfg.UserCache <= 0 {
-		cfg.UserCache = DefaultConfig().UserCache
-	}
 	client, database, err := connect(uri, cfg.Database)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Database = database
-	s := &Store{client: client, db: client.Database(cfg.Database), cfg: cfg, now: time.Now, creator: map[string]string{}, cache: newBlockCache(cfg.BlockCache)}
+	s := &Store{client: client, db: client.Database(cfg.Database), cfg: cfg, now: time.Now, cache: newBlockCache(cfg.BlockCache)}
 	s.events = s.db.Collection("events")
 	if !cfg.StoreEvents {
 		s.events = s.db.Collection("event_ids")
 	}
-	s.users = s.db.Collection("users")
-	s.rollups = s.db.Collection("rollups")
-	// Separate collections keep the reads /stats makes away from the bulk
-	// of the counters: FerretDB v1.24 on SQLite finds even a document by
-	// _id by scanning its collection.
-	s.shards = s.db.Collection("rollup_shards")
-	s.gens = s.db.Collection("rollup_generations")
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, analytics.Wrap(analytics.Unavailable, "mongodb: cannot reach "+redact(uri)+" (is it running? check MONGODB_URI)", errors.Unwrap(err))
@@ -158,10 +125,6 @@ func Open(ctx context.Context, uri string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if _, err := s.legacyBefore(ctx); err != nil { // where raw events go
-		_ = client.Disconnect(context.Background())
-		return nil, err
-	}
-	if err := s.detectLegacyDays(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
@@ -192,22 +155,6 @@ func connect(uri, database string) (*mongo.Client, string, error) {
 	return client, database, nil
 }
 
-// casFilter selects the rollup document id if its watermark is still wm:
-// the compare-and-set that makes a second writer's update miss. On FerretDB
-// it is {_id} alone: FerretDB v1.24 (SQLite) uses its primary key only for a
-// filter that is exactly {_id: <string>} and scans the whole collection for
-// any other, which made every rollup update cost as much as reading every
-// rollup; and its update is not atomic, so the wm condition never protected
-// anything there that the read before it did not (fencing does: one writer
-// per partition, see the queue). On MongoDB the condition stays, as a
-// second line of defence behind the fence.
-func (s *Store) casFilter(id, wm string) bson.D {
-	if s.ferret {
-		return bson.D{{Key: "_id", Value: id}}
-	}
-	return bson.D{{Key: "_id", Value: id}, {Key: "wm", Value: wm}}
-}
-
 // ensureIndexes creates the secondary indexes (by site, for rebuild and its
 // clean-up) one at a time: FerretDB v1.24 panics on a CreateIndexes call
 // listing several indexes that already exist.
@@ -226,9 +173,6 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	}{
 		{s.events, bson.D{{Key: "site_id", Value: 1}, {Key: "timestamp", Value: 1}}, "site_id_1_timestamp_1"},
 		{s.events, bson.D{{Key: "site_id", Value: 1}, {Key: "user_id", Value: 1}}, "site_id_1_user_id_1"},
-		{s.users, bson.D{{Key: "site_id", Value: 1}}, "site_id_1"},
-		{s.rollups, bson.D{{Key: "site_id", Value: 1}}, "site_id_1"},
-		{s.shards, bson.D{{Key: "site_id", Value: 1}}, "site_id_1"},
 	}
 	for _, ix := range idx {
 		if s.ferret {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
-	"github.com/siteanalytics/analytics/rollup"
 )
 
 func openStore(t *testing.T) *Store {
@@ -113,10 +112,10 @@ func TestApplySameBatchTwiceCountsOnce(t *testing.T) {
 func TestApplyCrashBetweenWrites(t *testing.T) {
 	// Fail at every point of the write sequence in turn, then re-apply the
 	// batch (as the next owner replays it) and check nothing is lost or
-	// doubled. The batch touches two days, so there are three rollups.
+	// doubled. The batch touches two days: parts, then one manifest.
 	b := seedBatch()
 	b.Entries = append(b.Entries, analytics.Entry{ID: "1000-3", Event: pv("e4", "site-abc-123", "/", "user-003", "2025-11-13T00:00:00Z")})
-	for failAt := 1; failAt <= 4; failAt++ {
+	for failAt := 1; failAt <= 2; failAt++ {
 		t.Run(fmt.Sprintf("stage %d", failAt), func(t *testing.T) {
 			s := openStore(t)
 			var n atomic.Int32 // rollups are written concurrently
@@ -131,7 +130,6 @@ func TestApplyCrashBetweenWrites(t *testing.T) {
 				t.Fatalf("Apply err = %v, want the simulated crash", err)
 			}
 			s.hook = nil
-			clear(s.creator) // a new process remembers nothing
 			for i := 0; i < 2; i++ {
 				if _, err := s.Apply(context.Background(), b); err != nil {
 					t.Fatal(err)
@@ -245,16 +243,21 @@ func TestPathsWithSpecialCharacters(t *testing.T) {
 }
 
 func TestTopPathsLimitAndOrder(t *testing.T) {
-	top := rollup.MergeTop(rollup.Path, nil, map[string]rollup.Counter{"/b": {Count: 2}, "/a": {Count: 2}, "/c": {Count: 5}, "/d": {Count: 1}}, rollup.TopKeys)
-	got, truncated := topPaths(top, 0, 3)
-	want := []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}}
-	if !reflect.DeepEqual(got, want) || truncated {
-		t.Fatalf("got %v (truncated %v) want %v", got, truncated, want)
+	s := openStore(t)
+	var evs []analytics.Event
+	for i, p := range []string{"/b", "/a", "/c", "/d", "/b", "/a", "/c", "/c", "/c", "/c"} {
+		evs = append(evs, pv(fmt.Sprint("e", i), "s", p, "", "2025-11-12T10:00:00Z"))
 	}
-	got, truncated = topPaths(top, 3, 3)
-	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: rollup.Other, Views: 3}, {Path: "/a", Views: 2}}
-	if !reflect.DeepEqual(got, want) || !truncated {
-		t.Fatalf("with (other): got %v (truncated %v) want %v", got, truncated, want)
+	if _, err := s.Apply(context.Background(), batch(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(context.Background(), analytics.StatsQuery{SiteID: "s", Date: "2025-11-12", Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}}
+	if !reflect.DeepEqual(st.TopPaths, want) || st.TotalViews != 10 {
+		t.Fatalf("got %+v, want top %v of 10 views", st, want)
 	}
 }
 
@@ -265,7 +268,7 @@ func (noFence) WriteContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithCancel(ctx)
 }
 
-func TestRebuildReproducesRollups(t *testing.T) {
+func TestRebuildReproducesBlocks(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
 	b := seedBatch()
@@ -274,14 +277,16 @@ func TestRebuildReproducesRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := []analytics.Stats{stats(t, s, "site-abc-123", "2025-11-12"), stats(t, s, "site-abc-123", "2025-11-13"), stats(t, s, "site-abc-123", "")}
-	// Damage the rollups, then rebuild.
-	colls, err := s.rollupColls(ctx)
+	// Damage the blocks, then rebuild.
+	names, err := s.db.ListCollectionNames(ctx, map[string]any{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range colls {
-		if _, err := c.DeleteMany(ctx, map[string]any{"site_id": "site-abc-123"}); err != nil {
-			t.Fatal(err)
+	for _, n := range append(names, manifestsColl) {
+		if _, ok := blockCollGen(n, "site-abc-123"); ok || n == manifestsColl {
+			if err := s.db.Collection(n).Drop(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	var seen, total int

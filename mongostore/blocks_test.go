@@ -1,0 +1,102 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/engine"
+)
+
+func rowsIn(t *testing.T, s *Store, site string, from, to time.Time) int {
+	t.Helper()
+	bl, err := s.Blocks(context.Background(), site, from, to)
+	if err != nil {
+		t.Fatalf("Blocks: %v", err)
+	}
+	n := 0
+	for _, b := range bl {
+		n += b.Len()
+	}
+	return n
+}
+
+func pageviews(t *testing.T, s *Store, site string, from, to time.Time) float64 {
+	t.Helper()
+	res, err := engine.New(s).Query(context.Background(), engine.Query{Site: site, From: from, To: to, Metrics: []string{engine.Pageviews}})
+	if err != nil {
+		t.Fatalf("Query: %v", err)
+	}
+	return res.Rows[0].Metrics[0].(float64)
+}
+
+// A batch applied twice, a resent event and a batch regrouped on
+// redelivery each leave every event in exactly one block row.
+func TestBlocksExactlyOnce(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	site := testSite(t)
+	day := time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC)
+	var evs []analytics.Event
+	for i := range 30 {
+		evs = append(evs, analytics.Event{ID: fmt.Sprint("e", i), SiteID: site, EventType: analytics.PageView, Path: "/",
+			UserID: fmt.Sprint("u", i%7), Timestamp: day.Add(time.Duration(i) * 17 * time.Minute)})
+	}
+	mk := func(from, to int) analytics.Batch {
+		b := analytics.Batch{Partition: 3}
+		for i := from; i < to; i++ {
+			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", 1000+i), Event: evs[i]})
+		}
+		return b
+	}
+	// First delivery: entries 0-19; then a processor with a smaller batch
+	// size redelivers 0-9 and 10-19 (another grouping), then 20-29 come
+	// twice.
+	for _, b := range []analytics.Batch{mk(0, 20), mk(0, 10), mk(10, 20), mk(20, 30), mk(20, 30)} {
+		if _, err := s.Apply(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A resend of event 5 under a new entry: a duplicate, in no part.
+	resent := analytics.Batch{Partition: 3, Entries: []analytics.Entry{{ID: "2000-0", Event: evs[5]}}}
+	if res, err := s.Apply(ctx, resent); err != nil || res.Duplicates != 1 {
+		t.Fatalf("resend: %+v %v", res, err)
+	}
+	if n := rowsIn(t, s, site, day, day.AddDate(0, 0, 1)); n != 30 {
+		t.Fatalf("block rows: %d, want 30", n)
+	}
+	if pv := pageviews(t, s, site, day, day.AddDate(0, 0, 1)); pv != 30 {
+		t.Fatalf("pageviews: %v, want 30", pv)
+	}
+	// Compaction, then a late redelivery of an already merged batch.
+	s.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	if err := s.compactDue(ctx, []string{site}, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, mk(20, 30)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowsIn(t, s, site, day, day.AddDate(0, 0, 1)); n != 30 {
+		t.Fatalf("after compaction and redelivery: %d rows, want 30", n)
+	}
+	m, err := s.readManifest(ctx, site, 0, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, ids := range m {
+		if f[0] == 'h' && (len(ids) != 1 || isPart(ids[0])) {
+			t.Fatalf("hour %s not compacted: %v", f, ids)
+		}
+	}
+	// A fresh reader (cold cache) sees the same.
+	s.cache = newBlockCache(0)
+	if n := rowsIn(t, s, site, day, day.AddDate(0, 0, 1)); n != 30 {
+		t.Fatalf("cold reader: %d rows, want 30", n)
+	}
+}
+
+func testSite(t *testing.T) string {
+	return fmt.Sprintf("blk-%d", time.Now().UnixNano())
+}
