@@ -206,13 +206,19 @@ func checkGoals(names []string, site Site, v1 bool) error {
 }
 
 // filterDims calls visit with every property the conditions read, and
-// its depth: 0 for a condition of the top level (the implicit and).
+// its depth: 0 for a condition of the top level (the implicit and). The
+// condition of has_done/has_not_done keeps its depth: Plausible's own
+// example filters goals that way at the top level.
 func filterDims(conds []*engine.Filter, depth int, visit func(dim string, depth int)) {
 	for _, f := range conds {
 		if f.Dim != "" {
 			visit(f.Dim, depth)
 		}
-		filterDims(f.Children, depth+1, visit)
+		next := depth + 1
+		if f.Op == engine.OpHasDone || f.Op == engine.OpHasNotDone {
+			next = depth
+		}
+		filterDims(f.Children, next, visit)
 	}
 }
 
