@@ -210,7 +210,9 @@ func TestV1AggregateCompare(t *testing.T) {
 func TestV2Examples(t *testing.T) {
 	n := now("2024-08-18T10:00:00Z")
 	t.Run("aggregate", func(t *testing.T) {
-		f := &fake{fn: func(engine.Query) engine.Result { return engine.Result{Rows: []engine.Row{{Metrics: []any{1069.0, 2648.0}}}} }}
+		f := &fake{fn: func(engine.Query) engine.Result {
+			return engine.Result{Rows: []engine.Row{{Metrics: []any{1069.0, 2648.0}}}}
+		}}
 		q, err := ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors","events"],"date_range":"7d"}`), utc, n)
 		if err != nil {
 			t.Fatal(err)
