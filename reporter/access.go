@@ -68,20 +68,32 @@ type grantKey struct{}
 // or lists what it may read: see readable).
 func (rp *Reporter) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g, ok := rp.grantOf(r)
-		site := r.URL.Query().Get("site_id")
-		switch {
-		case site != "" && rp.may(g, site):
-		case !ok:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
-			httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <token> (REPORTER_TOKEN, or one made with `analytics-cli tokens create`)"})
-			return
-		case site != "":
-			httpx.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "this token may read site " + g.site + " only, not " + site})
-			return
+		if g, ok := rp.check(w, r, r.URL.Query().Get("site_id")); ok {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
 	})
+}
+
+// allow is auth for a request whose site is in its body (POST
+// /api/v2/query): false when it answered 401 or 403.
+func (rp *Reporter) allow(w http.ResponseWriter, r *http.Request, site string) bool {
+	_, ok := rp.check(w, r, site)
+	return ok
+}
+
+func (rp *Reporter) check(w http.ResponseWriter, r *http.Request, site string) (grant, bool) {
+	g, ok := rp.grantOf(r)
+	switch {
+	case site != "" && rp.may(g, site):
+	case !ok:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
+		httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <token> (REPORTER_TOKEN, or one made with `analytics-cli tokens create`)"})
+		return g, false
+	case site != "":
+		httpx.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "this token may read site " + g.site + " only, not " + site})
+		return g, false
+	}
+	return g, true
 }
 
 // readable filters sites down to those the request (passed through auth)

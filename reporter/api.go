@@ -2,9 +2,9 @@ package reporter
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/httpx"
@@ -12,24 +12,124 @@ import (
 	"github.com/siteanalytics/analytics/realtime"
 )
 
-// handleQuery serves one endpoint of the Stats API (Plausible v1 shapes),
-// answered from rollups by package query: 400 naming the parameter for a
-// query the rollups cannot answer, storageError for a failed read.
+// answerError answers a failed query: 400 with the message for invalid
+// input (Plausible's wording, from package query or the engine), else
+// storageError.
+func (rp *Reporter) answerError(w http.ResponseWriter, err error, site string) {
+	if analytics.KindOf(err) == analytics.Invalid {
+		httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
+		return
+	}
+	rp.storageError(w, err, site)
+}
+
+// siteParam reads and checks site_id of a GET request.
+func siteParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	site := r.URL.Query().Get("site_id")
+	if site == "" {
+		httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "site_id: required, e.g. ?site_id=site-abc-123"})
+		return "", false
+	}
+	if err := analytics.ValidateSiteID(site); err != nil {
+		httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
+		return "", false
+	}
+	return site, true
+}
+
+// handleQuery serves one endpoint of the Stats API v1 (Plausible's
+// shapes and semantics, package query), in the site's time zone.
 func (rp *Reporter) handleQuery(kind query.Kind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		q, err := query.Parse(kind, r.URL.Query(), time.Now())
-		if err != nil {
-			httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
+		id, ok := siteParam(w, r)
+		if !ok {
 			return
 		}
-		if rp.rollups == nil {
-			httpx.WriteJSON(w, http.StatusNotImplemented, map[string]string{"error": "this reporter's store does not read rollups, so the Stats API is not available"})
+		site, err := rp.site(r.Context(), id)
+		if err != nil {
+			rp.storageError(w, err, id)
 			return
 		}
-		a, err := query.Run(r.Context(), rp.rollups, q)
+		q, err := query.ParseV1(kind, r.URL.Query(), site, rp.now())
 		if err != nil {
-			rp.storageError(w, err, q.SiteID)
+			rp.answerError(w, err, id)
+			return
+		}
+		a, err := q.Run(r.Context(), rp.eng)
+		if err != nil {
+			rp.answerError(w, err, id)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, a)
+	})
+}
+
+// handleFunnel serves GET /api/v1/stats/funnel?site_id=S&funnel=NAME with
+// v1 periods and filters (see query.Funnel.Run for the answer).
+func (rp *Reporter) handleFunnel() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		id, ok := siteParam(w, r)
+		if !ok {
+			return
+		}
+		site, err := rp.site(r.Context(), id)
+		if err != nil {
+			rp.storageError(w, err, id)
+			return
+		}
+		q, err := query.ParseFunnel(r.URL.Query(), site, rp.now())
+		if err != nil {
+			rp.answerError(w, err, id)
+			return
+		}
+		a, err := q.Run(r.Context(), rp.eng)
+		if err != nil {
+			rp.answerError(w, err, id)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, a)
+	})
+}
+
+// maxQueryBody bounds a v2 query body; real ones are a few KiB.
+const maxQueryBody = 1 << 20
+
+// handleV2 serves POST /api/v2/query (Plausible's Stats API v2). The site
+// is in the body, so access is checked after reading site_id from it.
+func (rp *Reporter) handleV2() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
+		if err != nil {
+			httpx.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("the query body is over %d bytes", maxQueryBody)})
+			return
+		}
+		id, err := query.V2SiteID(body)
+		if err == nil {
+			err = analytics.ValidateSiteID(id)
+		}
+		if !rp.allow(w, r, id) {
+			return
+		}
+		if err != nil {
+			rp.answerError(w, err, id)
+			return
+		}
+		site, err := rp.site(r.Context(), id)
+		if err != nil {
+			rp.storageError(w, err, id)
+			return
+		}
+		q, err := query.ParseV2(body, site, rp.now())
+		if err != nil {
+			rp.answerError(w, err, id)
+			return
+		}
+		a, err := q.Run(r.Context(), rp.eng)
+		if err != nil {
+			rp.answerError(w, err, id)
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, a)

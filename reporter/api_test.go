@@ -3,51 +3,55 @@ package reporter_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/reporter"
-	"github.com/siteanalytics/analytics/rollup"
 )
 
-// fakeRollups is a store that reads stats and rollups (an in-memory map of
-// snapshots by period), like the real one.
-type fakeRollups struct {
-	fakeStats
-	snaps map[string]rollup.Snapshot
-	asked []string
+// fakeSettings gives every site the zone and goals it holds.
+type fakeSettings struct {
+	loc     *time.Location
+	goals   []engine.Goal
+	funnels []engine.Funnel
+	err     error
 }
 
-func (f *fakeRollups) Rollups(_ context.Context, site string, periods []string) ([]rollup.Snapshot, error) {
-	f.asked = periods
-	if f.err != nil {
-		return nil, f.err
-	}
-	out := make([]rollup.Snapshot, len(periods))
-	for i, p := range periods {
-		out[i] = f.snaps[p]
-		out[i].Period = p
-	}
-	return out, nil
+func (f fakeSettings) SiteSettings(context.Context, string) (*time.Location, []engine.Goal, []engine.Funnel, error) {
+	return f.loc, f.goals, f.funnels, f.err
 }
 
-func newFakeRollups() *fakeRollups {
-	day := rollup.Snapshot{Views: 30, Events: 40, Visitors: 12}
-	day.Hours[13] = rollup.Bucket{Views: 30, Events: 40, Visitors: 12}
-	day.Top = map[string][]rollup.Ranked{
-		rollup.Source: {{Value: "Google", Counter: rollup.Counter{Visitors: 10}}, {Value: rollup.Direct, Counter: rollup.Counter{Visitors: 2}}},
+func post(t *testing.T, url, body string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	return &fakeRollups{snaps: map[string]rollup.Snapshot{"2026-11-12": day, "2026-11": day}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = io.Copy(&b, resp.Body)
+	return resp.StatusCode, strings.TrimSpace(b.String())
 }
 
-func TestStatsAPIAggregateTimeseriesBreakdown(t *testing.T) {
-	f := newFakeRollups()
-	srv := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), reporter.Config{}).Handler())
+func TestStatsAPIThroughTheEngine(t *testing.T) {
+	la, _ := time.LoadLocation("America/Los_Angeles")
+	f := &fakeEngine{}
+	rp := reporter.New(f, f, zerolog.Nop(), reporter.Config{Settings: fakeSettings{loc: la, goals: []engine.Goal{{Name: "Signup", Event: "signup"}},
+		funnels: []engine.Funnel{{Name: "checkout", Steps: []engine.Goal{{Name: "Visit /cart", Page: "/cart"}, {Name: "Signup", Event: "signup"}}}}}})
+	srv := httptest.NewServer(rp.Handler())
 	defer srv.Close()
 	for _, tt := range []struct {
 		name, path string
@@ -55,19 +59,21 @@ func TestStatsAPIAggregateTimeseriesBreakdown(t *testing.T) {
 		want       string
 	}{
 		{"aggregate", "/api/v1/stats/aggregate?site_id=s&period=day&date=2026-11-12&metrics=visitors,pageviews", 200,
-			`{"results":{"pageviews":{"value":30},"visitors":{"value":12}},"approximate":false}`},
-		{"aggregate month", "/api/v1/stats/aggregate?site_id=s&period=month&date=2026-11-12&metrics=events", 200,
-			`{"results":{"events":{"value":40}},"approximate":false}`},
-		{"timeseries", "/api/v1/stats/timeseries?site_id=s&period=custom&date=2026-11-11,2026-11-13&metrics=visitors,pageviews", 200,
-			`{"results":[{"date":"2026-11-11","visitors":0,"pageviews":0},{"date":"2026-11-12","visitors":12,"pageviews":30},{"date":"2026-11-13","visitors":0,"pageviews":0}],"approximate":false}`},
-		{"breakdown", "/api/v1/stats/breakdown?site_id=s&period=day&date=2026-11-12&property=visit:source&limit=1", 200,
-			`{"results":[{"source":"Google","visitors":10}],"approximate":false}`},
+			`{"results":{"visitors":{"value":2},"pageviews":{"value":3}}}`},
+		{"aggregate compared", "/api/v1/stats/aggregate?site_id=s&period=day&date=2026-11-12&metrics=visitors&compare=previous_period", 200,
+			`{"results":{"visitors":{"value":2,"change":0,"comparison_value":2}}}`},
+		{"breakdown", "/api/v1/stats/breakdown?site_id=s&period=day&date=2026-11-12&property=event:page&metrics=pageviews", 200,
+			`{"results":[{"page":"/pricing","pageviews":2}]}`},
 		{"missing site_id", "/api/v1/stats/aggregate", 400, `{"error":"site_id: required, e.g. ?site_id=site-abc-123"}`},
-		{"filters", "/api/v1/stats/aggregate?site_id=s&filters=visit:source%3D%3DGoogle", 400, "filters: not supported"},
-		{"unknown metric", "/api/v1/stats/timeseries?site_id=s&metrics=time_on_page", 400, "metrics: time_on_page is not available yet"},
-		{"hour over days", "/api/v1/stats/timeseries?site_id=s&period=7d&interval=hour", 400, "interval: hour needs a range of one day"},
-		{"visit property metric", "/api/v1/stats/breakdown?site_id=s&property=visit:browser&metrics=pageviews", 400, "metrics: pageviews is not available for visit:browser"},
-		{"limit", "/api/v1/stats/breakdown?site_id=s&property=event:page&limit=5000", 400, `limit: \"5000\" must be a whole number from 1 to 1000`},
+		{"bad filter property", "/api/v1/stats/aggregate?site_id=s&filters=badproperty%3D%3Dbar", 400,
+			`{"error":"Invalid filter property 'badproperty'. Please provide a valid filter property: https://plausible.io/docs/stats-api#properties"}`},
+		{"goal not configured", "/api/v1/stats/aggregate?site_id=s&filters=event:goal%3D%3DVisit+/register**", 400,
+			"The pageview goal for the pathname `/register**` is not configured for this site"},
+		{"bad interval", "/api/v1/stats/timeseries?site_id=s&period=12mo&interval=alskd", 400,
+			"Error parsing `interval` parameter: invalid interval `alskd`. Valid intervals are `day`, `month`"},
+		{"funnel", "/api/v1/stats/funnel?site_id=s&funnel=checkout&period=day&date=2026-11-12", 200,
+			`{"funnel":"checkout","date_range":["2026-11-12","2026-11-12"],"steps":[]}`},
+		{"unknown funnel", "/api/v1/stats/funnel?site_id=s&funnel=nope", 400, "The funnel `nope` is not configured for this site (its funnels: checkout)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := send(t, "GET", srv.URL+tt.path)
@@ -80,22 +86,65 @@ func TestStatsAPIAggregateTimeseriesBreakdown(t *testing.T) {
 			}
 		})
 	}
+	// The site's day, not UTC's: 2026-11-12 in Los Angeles is 08:00Z to
+	// 08:00Z the next day.
+	send(t, "GET", srv.URL+"/api/v1/stats/aggregate?site_id=s&period=day&date=2026-11-12")
+	q := f.last()
+	if q.From.UTC().Format(time.RFC3339) != "2026-11-12T08:00:00Z" || q.To.UTC().Format(time.RFC3339) != "2026-11-13T08:00:00Z" || q.Location != la {
+		t.Fatalf("range %v .. %v in %v", q.From.UTC(), q.To.UTC(), q.Location)
+	}
+	// /stats in the site's day too.
+	send(t, "GET", srv.URL+"/stats?site_id=s&date=2026-11-12")
+	if q := f.last(); q.From.UTC().Hour() != 8 {
+		t.Fatalf("/stats range %v", q.From.UTC())
+	}
+}
+
+func TestV2QueryEndpoint(t *testing.T) {
+	f := &fakeEngine{}
+	srv := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), reporter.Config{Token: "s3cret"}).Handler())
+	defer srv.Close()
+	auth := []string{"Authorization", "Bearer s3cret"}
+	status, body := post(t, srv.URL+"/api/v2/query", `{"site_id":"dummy.site","metrics":["visitors","pageviews"],"date_range":["2024-08-11","2024-08-17"]}`, auth...)
+	want := `{"results":[{"dimensions":[],"metrics":[2,3]}],"meta":{},"query":{"site_id":"dummy.site","metrics":["visitors","pageviews"],` +
+		`"date_range":["2024-08-11T00:00:00+00:00","2024-08-17T23:59:59+00:00"],"filters":[],"dimensions":[],"order_by":[["visitors","desc"]],"include":{},"pagination":{"limit":10000,"offset":0}}}`
+	if status != 200 || body != want {
+		t.Fatalf("%d %s\nwant %s", status, body, want)
+	}
+	if status, body := post(t, srv.URL+"/api/v2/query", `{"site_id":"dummy.site","metrics":["visitors"],"date_range":"7d"}`); status != 401 {
+		t.Fatalf("without a token: %d %s", status, body)
+	}
+	if status, body := post(t, srv.URL+"/api/v2/query", `{"site_id":"dummy.site","metrics":["nope"],"date_range":"7d"}`, auth...); status != 400 || body != `{"error":"Unknown metric '\"nope\"'."}` {
+		t.Fatalf("bad metric: %d %s", status, body)
+	}
+	if status, body := post(t, srv.URL+"/api/v2/query", `{"metrics":["visitors"]}`, auth...); status != 400 || !strings.Contains(body, "site_id") {
+		t.Fatalf("no site: %d %s", status, body)
+	}
+	// The browser's preflight for a JSON POST with a token.
+	req, _ := http.NewRequest("OPTIONS", srv.URL+"/api/v2/query", nil)
+	req.Header.Set("Origin", "https://elsewhere.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
+		t.Fatalf("preflight %d %v", resp.StatusCode, resp.Header)
+	}
 }
 
 func TestStatsAPIAuthErrorsAndHead(t *testing.T) {
-	f := newFakeRollups()
+	f := &fakeEngine{}
 	srv := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), reporter.Config{Token: "s3cret"}).Handler())
 	defer srv.Close()
-	down := newFakeRollups()
-	down.err = analytics.Wrap(analytics.Unavailable, "mongodb: read rollups", errors.New("no reachable servers"))
+	down := &fakeEngine{err: analytics.Wrap(analytics.Unavailable, "mongodb: read blocks", errors.New("no reachable servers"))}
 	srvDown := httptest.NewServer(reporter.New(down, down, zerolog.Nop(), reporter.Config{}).Handler())
 	defer srvDown.Close()
-	// A store that reads no rollups, given explicitly through Config.
-	plain := &fakeStats{}
-	srvExplicit := httptest.NewServer(reporter.New(plain, plain, zerolog.Nop(), reporter.Config{Rollups: f}).Handler())
-	defer srvExplicit.Close()
-	srvNone := httptest.NewServer(reporter.New(plain, plain, zerolog.Nop(), reporter.Config{}).Handler())
-	defer srvNone.Close()
+	settingsDown := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), reporter.Config{Settings: fakeSettings{err: analytics.Wrap(analytics.Unavailable, "sites", errors.New("down"))}}).Handler())
+	defer settingsDown.Close()
 	auth := []string{"Authorization", "Bearer s3cret"}
 	for _, tt := range []struct {
 		name, url string
@@ -103,15 +152,14 @@ func TestStatsAPIAuthErrorsAndHead(t *testing.T) {
 		status    int
 		body      string
 	}{
-		{"aggregate", srv.URL + "/api/v1/stats/aggregate?site_id=s&period=day&date=2026-11-12", auth, 200, `"value":12`},
-		{"timeseries hourly", srv.URL + "/api/v1/stats/timeseries?site_id=s&period=day&date=2026-11-12", auth, 200, `{"date":"2026-11-12 13:00:00","visitors":12}`},
+		{"aggregate", srv.URL + "/api/v1/stats/aggregate?site_id=s&period=day&date=2026-11-12", auth, 200, `"value":2`},
+		{"timeseries hourly", srv.URL + "/api/v1/stats/timeseries?site_id=s&period=day&date=2026-11-12", auth, 200, `{"date":"2026-11-12 13:00:00","visitors":0}`},
 		{"breakdown", srv.URL + "/api/v1/stats/breakdown?site_id=s&property=visit:source&period=all", auth, 200, `"results":[`},
 		{"without the token", srv.URL + "/api/v1/stats/aggregate?site_id=s", nil, 401, "bearer token"},
 		{"breakdown without the token", srv.URL + "/api/v1/stats/breakdown?site_id=s&property=event:page", nil, 401, "bearer token"},
-		{"bad query", srv.URL + "/api/v1/stats/aggregate?site_id=s&period=week", auth, 400, "period:"},
+		{"bad query", srv.URL + "/api/v1/stats/aggregate?site_id=s&period=week", auth, 400, "Error parsing `period` parameter: invalid period `week`"},
 		{"database down", srvDown.URL + "/api/v1/stats/aggregate?site_id=s", nil, 503, "retry later"},
-		{"rollups through Config", srvExplicit.URL + "/api/v1/stats/aggregate?site_id=s&period=day&date=2026-11-12", nil, 200, `"value":12`},
-		{"no rollups", srvNone.URL + "/api/v1/stats/aggregate?site_id=s", nil, 501, "does not read rollups"},
+		{"settings down", settingsDown.URL + "/api/v1/stats/aggregate?site_id=s", nil, 503, "retry later"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			getResp, getBody := send(t, "GET", tt.url, tt.hdr...)

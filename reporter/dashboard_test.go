@@ -44,7 +44,7 @@ func dashboardServer(t *testing.T, cfg reporter.Config) *httptest.Server {
 		t.Fatal(err)
 	}
 	cfg.Dashboard = d
-	f := &fakeStats{}
+	f := &fakeEngine{}
 	srv := httptest.NewServer(reporter.New(f, f, zerolog.Nop(), cfg).Handler())
 	t.Cleanup(srv.Close)
 	return srv

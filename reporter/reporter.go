@@ -1,21 +1,23 @@
-// Package reporter is the stats HTTP API. It reads rollups only, so its
-// latency does not grow with the number of stored events.
+// Package reporter is the stats HTTP API: /stats, Plausible's Stats API
+// v1 and v2 and funnels, answered by an engine.Answerer (package query
+// parses and prints; the engine counts) in each site's time zone.
 package reporter
 
 import (
 	"context"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/dashboard"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
 	"github.com/siteanalytics/analytics/realtime"
-	"github.com/siteanalytics/analytics/rollup"
 )
 
 // Config tunes the reporter.
@@ -26,11 +28,12 @@ type Config struct {
 	// Access knows the tokens made with `analytics-cli tokens create` and
 	// the public sites; nil: REPORTER_TOKEN alone decides.
 	Access Access
-	// Rollups answers the Stats API (/api/v1/stats/...); when nil, the
-	// stats reader is used if it reads rollups too (rollup.Reader).
-	Rollups rollup.Reader
+	// Settings knows each site's time zone, goals and funnels; nil: every
+	// site is UTC, with no goals and no funnels.
+	Settings Settings
 	// Sites lists the sites with data (/api/v1/sites, the dashboard's site
-	// picker); when nil, the stats reader is used if it lists sites.
+	// picker, the note on /stats for a site never seen); nil: the
+	// answerer is used if it lists sites.
 	Sites SiteLister
 	// Realtime answers /api/v1/stats/realtime; nil answers 501.
 	Realtime RealtimeReader
@@ -48,25 +51,49 @@ type RealtimeReader interface {
 	Read(ctx context.Context, site string, minutes int) (realtime.Summary, error)
 }
 
-// Reporter serves GET /stats and the Stats API (/api/v1/stats/...).
-type Reporter struct {
-	stats   analytics.StatsReader
-	rollups rollup.Reader
-	ready   analytics.Pinger
-	log     zerolog.Logger
-	cfg     Config
+// Settings looks a site's settings up: its IANA time zone (nil is UTC),
+// goals and funnels. A site without settings is UTC with none, and no
+// error; an error is the lookup's failure (kind analytics.Unavailable when
+// retrying may help).
+type Settings interface {
+	SiteSettings(ctx context.Context, site string) (loc *time.Location, goals []engine.Goal, funnels []engine.Funnel, err error)
 }
 
-// New returns a reporter answering from stats; ready answers /readyz.
-func New(stats analytics.StatsReader, ready analytics.Pinger, log zerolog.Logger, cfg Config) *Reporter {
-	rp := &Reporter{stats: stats, rollups: cfg.Rollups, ready: ready, log: log, cfg: cfg}
-	if rr, ok := stats.(rollup.Reader); ok && rp.rollups == nil {
-		rp.rollups = rr
-	}
-	if sl, ok := stats.(SiteLister); ok && rp.cfg.Sites == nil {
+// Reporter serves GET /stats, the Stats API v1 (/api/v1/stats/...) and v2
+// (POST /api/v2/query), and funnels.
+type Reporter struct {
+	eng   engine.Answerer
+	ready analytics.Pinger
+	log   zerolog.Logger
+	cfg   Config
+	now   func() time.Time
+}
+
+// New returns a reporter answering through eng; ready answers /readyz.
+func New(eng engine.Answerer, ready analytics.Pinger, log zerolog.Logger, cfg Config) *Reporter {
+	rp := &Reporter{eng: eng, ready: ready, log: log, cfg: cfg, now: time.Now}
+	if sl, ok := eng.(SiteLister); ok && rp.cfg.Sites == nil {
 		rp.cfg.Sites = sl
 	}
 	return rp
+}
+
+// site returns what queries need to know of a site: its settings, or UTC
+// and none without a Settings.
+func (rp *Reporter) site(ctx context.Context, id string) (query.Site, error) {
+	s := query.Site{ID: id, Location: time.UTC}
+	if rp.cfg.Settings == nil {
+		return s, nil
+	}
+	loc, goals, funnels, err := rp.cfg.Settings.SiteSettings(ctx, id)
+	if err != nil {
+		return s, err
+	}
+	if loc != nil {
+		s.Location = loc
+	}
+	s.Goals, s.Funnels = goals, funnels
+	return s, nil
 }
 
 // Handler returns the routes of the reporting API, all in one place.
@@ -76,6 +103,8 @@ func (rp *Reporter) Handler() http.Handler {
 	httpx.GetAndHead(r, "/api/v1/stats/aggregate", rp.auth(rp.handleQuery(query.Aggregate)))
 	httpx.GetAndHead(r, "/api/v1/stats/timeseries", rp.auth(rp.handleQuery(query.Timeseries)))
 	httpx.GetAndHead(r, "/api/v1/stats/breakdown", rp.auth(rp.handleQuery(query.Breakdown)))
+	httpx.GetAndHead(r, "/api/v1/stats/funnel", rp.auth(rp.handleFunnel()))
+	r.Handler(http.MethodPost, "/api/v2/query", rp.handleV2())
 	httpx.GetAndHead(r, "/api/v1/stats/realtime", rp.auth(rp.handleRealtime(false)))
 	httpx.GetAndHead(r, "/api/v1/stats/realtime/visitors", rp.auth(rp.handleRealtime(true)))
 	httpx.GetAndHead(r, "/api/v1/sites", rp.auth(rp.handleSites()))
@@ -104,8 +133,8 @@ func (rp *Reporter) Handler() http.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		if req.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-			h.Set("Access-Control-Allow-Headers", "Authorization")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 			h.Set("Access-Control-Max-Age", "86400")
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -122,7 +151,12 @@ func (rp *Reporter) handleStats() http.Handler {
 			httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
 			return
 		}
-		st, err := rp.stats.Stats(r.Context(), q)
+		site, err := rp.site(r.Context(), q.SiteID)
+		if err != nil {
+			rp.storageError(w, err, q.SiteID)
+			return
+		}
+		st, err := query.Stats(r.Context(), rp.eng, site, q, rp.now())
 		if err != nil {
 			rp.storageError(w, err, q.SiteID)
 			return

@@ -16,24 +16,25 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/query"
 )
 
 func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var site, date, period, by string
+	var filters cli.StringSlice
 	var limit int
 	var asJSON bool
 	return &cli.Command{
 		Name:  "stats",
-		Usage: "print a site's views, unique users, visits and top paths, or any period and breakdown (from the reporter)",
+		Usage: "print a site's views, unique users, visits and top paths, or any period, filter and breakdown (from the reporter, in the site's time zone)",
 		UsageText: "analytics-cli stats --site site-abc-123 [--date 2025-11-12] [--limit 10] [--json]\n" +
-			"analytics-cli stats --site site-abc-123 --period 7d [--date 2025-11-12] [--json]\n" +
-			"analytics-cli stats --site site-abc-123 --by source [--period 30d] [--limit 10] [--json]",
+			"analytics-cli stats --site site-abc-123 --period 7d [--date 2025-11-12] [--filter 'visit:source==Google'] [--json]\n" +
+			"analytics-cli stats --site site-abc-123 --by page [--period 30d] [--filter 'visit:country==DE;event:page==/blog/**'] [--limit 10] [--json]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
-			&cli.StringFlag{Name: "date", Destination: &date, Usage: "UTC day as YYYY-MM-DD; all-time when absent (with --period: the day the period ends on or falls in, default today)"},
-			&cli.StringFlag{Name: "period", Destination: &period, Usage: "day, 7d, 30d, month, 6mo, 12mo or all: totals and a sparkline (Stats API)"},
-			&cli.StringFlag{Name: "by", Destination: &by, Usage: "break down by " + strings.Join(byNames, ", ") + " (Stats API)"},
+			&cli.StringFlag{Name: "date", Destination: &date, Usage: "the site's day as YYYY-MM-DD; all-time when absent (with --period: the day it is relative to, default today; 7d and 30d are the days before it)"},
+			&cli.StringFlag{Name: "period", Destination: &period, Usage: "day, 7d, 30d, month, 6mo, 12mo, year or all: totals and a sparkline (Stats API v1 periods)"},
+			&cli.StringFlag{Name: "by", Destination: &by, Usage: "break down by " + strings.Join(byNames, ", ") + ", goal or props:<key> (Stats API)"},
+			&cli.StringSliceFlag{Name: "filter", Destination: &filters, Usage: "Stats API v1 filter, e.g. 'visit:source==Google', 'event:page==/blog/**', 'visit:country!=US', 'event:page~pricing'; repeat it or join with ';' (all must hold)"},
 			&cli.IntFlag{Name: "limit", Value: analytics.DefaultTopPaths, Destination: &limit, Usage: "number of top paths or breakdown rows (1-100)"},
 			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the reporter's JSON instead of a table"},
 			&cli.StringFlag{Name: "reporter", Value: cfg.ReporterURL, Destination: &cfg.ReporterURL, Usage: "reporter base URL (env REPORTER_URL)"},
@@ -45,8 +46,8 @@ func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			if _, err := analytics.ParseStatsQuery(site, date, fmt.Sprint(limit)); err != nil {
 				return errors.New(analytics.Message(err))
 			}
-			if period != "" || by != "" {
-				return statsAPI(c, cfg, stdout, site, date, period, by, limit, asJSON)
+			if period != "" || by != "" || len(filters.Value()) > 0 {
+				return statsAPI(c, cfg, stdout, site, date, period, by, strings.Join(filters.Value(), ";"), limit, asJSON)
 			}
 			q := url.Values{"site_id": {site}, "limit": {fmt.Sprint(limit)}}
 			if date != "" {
@@ -64,9 +65,9 @@ func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			if err := json.Unmarshal(body, &st); err != nil {
 				return fmt.Errorf("the reporter's answer is not stats JSON: %w", err)
 			}
-			v := url.Values{"site_id": {site}, "period": {query.PeriodAll}, "metrics": {visitMetrics}}
+			v := url.Values{"site_id": {site}, "period": {"all"}, "metrics": {visitMetrics}}
 			if date != "" {
-				v.Set("period", query.PeriodDay)
+				v.Set("period", "day")
 				v.Set("date", date)
 			}
 			agg, err := fetch(c, cfg, "/api/v1/stats/aggregate", v)
@@ -110,7 +111,7 @@ func fetch(c *cli.Context, cfg *config.Config, path string, q url.Values) ([]byt
 }
 
 // byNames are the --by values; visit properties are "visit:" + the name.
-var byNames = []string{"page", "name", "source", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device", "country", "entry_page", "exit_page"}
+var byNames = []string{"page", "name", "source", "referrer", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "browser", "os", "device", "country", "entry_page", "exit_page"}
 
 // visitMetrics are the Stats API's visit metrics, in the order printed.
 const visitMetrics = "visits,bounce_rate,visit_duration,views_per_visit"
@@ -119,10 +120,13 @@ func byProperty(by string) (property, metrics string, ok bool) {
 	switch by {
 	case "page":
 		return "event:page", "pageviews,visitors", true
-	case "name":
-		return "event:name", "events,visitors", true
+	case "name", "goal":
+		return "event:" + by, "events,visitors", true
 	case "exit_page":
 		return "visit:exit_page", visitMetrics, true
+	}
+	if key, ok := strings.CutPrefix(by, "props:"); ok && key != "" {
+		return "event:props:" + key, "events,visitors", true
 	}
 	for _, n := range byNames {
 		if n == by {
@@ -132,44 +136,50 @@ func byProperty(by string) (property, metrics string, ok bool) {
 	return "", "", false
 }
 
+// periods are the Stats API v1 periods the CLI offers.
+var periods = []string{"day", "7d", "30d", "month", "6mo", "12mo", "year", "all"}
+
 // statsAPI prints --period totals with a sparkline, or a --by breakdown,
-// from the reporter's Stats API.
-func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, period, by string, limit int, asJSON bool) error {
-	if period == query.PeriodCustom {
-		return errors.New("period: custom ranges are not available here; use the API (period=custom&date=FROM,TO)")
-	}
+// from the reporter's Stats API v1, under the v1 filters given.
+func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, period, by, filters string, limit int, asJSON bool) error {
 	if period == "" {
-		period = query.PeriodAll
+		period = "all"
 		if date != "" {
-			period = query.PeriodDay
+			period = "day"
 		}
+	}
+	known := false
+	for _, p := range periods {
+		known = known || p == period
+	}
+	if !known {
+		return fmt.Errorf("period: %q is not a period; one of %s", period, strings.Join(periods, ", "))
 	}
 	v := url.Values{"site_id": {site}, "period": {period}}
 	if date != "" {
 		v.Set("date", date)
 	}
-	kind := query.Aggregate
+	if filters != "" {
+		v.Set("filters", filters)
+	}
+	when := period + ", in the site's time zone"
+	switch {
+	case period == "all":
+		when = "all time"
+	case date != "":
+		when = period + " of " + date + ", in the site's time zone"
+	}
+	if filters != "" {
+		when += "; where " + filters
+	}
 	if by != "" {
 		property, metrics, ok := byProperty(by)
 		if !ok {
-			return fmt.Errorf("by: %q is not a dimension; one of %s", by, strings.Join(byNames, ", "))
+			return fmt.Errorf("by: %q is not a dimension; one of %s, goal, props:<key>", by, strings.Join(byNames, ", "))
 		}
-		kind = query.Breakdown
 		v.Set("property", property)
 		v.Set("metrics", metrics)
 		v.Set("limit", fmt.Sprint(limit))
-	} else {
-		v.Set("metrics", "visitors,pageviews,events,"+visitMetrics)
-	}
-	q, err := query.Parse(kind, v, time.Now())
-	if err != nil {
-		return errors.New(analytics.Message(err))
-	}
-	when := "all time"
-	if period != query.PeriodAll {
-		when = fmt.Sprintf("%s .. %s (%s, UTC)", q.From.Format(analytics.DateLayout), q.To.Format(analytics.DateLayout), period)
-	}
-	if by != "" {
 		body, err := fetch(c, cfg, "/api/v1/stats/breakdown", v)
 		if err != nil {
 			return err
@@ -178,38 +188,39 @@ func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, perio
 			_, err := w.Write(body)
 			return err
 		}
-		return printBreakdown(w, site, when, by, strings.Split(v.Get("metrics"), ","), body)
+		key := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(property, "event:props:"), "event:"), "visit:")
+		return printBreakdown(w, site, when, by, key, strings.Split(metrics, ","), body)
+	}
+	v.Set("metrics", "visitors,pageviews,events,"+visitMetrics)
+	if strings.Contains(filters, "event:name") || strings.Contains(filters, "event:goal") || strings.Contains(filters, "event:props:") {
+		// Plausible's v1 refuses visit metrics under an event-only filter.
+		v.Set("metrics", "visitors,pageviews,events")
+	} else if strings.Contains(filters, "event:page") {
+		// ... and views per visit under a page filter.
+		v.Set("metrics", "visitors,pageviews,events,visits,bounce_rate,visit_duration")
 	}
 	agg, err := fetch(c, cfg, "/api/v1/stats/aggregate", v)
 	if err != nil {
 		return err
 	}
-	var series []byte
-	if period != query.PeriodAll { // all time has no first day: no timeseries
-		v.Set("metrics", "visitors,pageviews,visits")
-		if series, err = fetch(c, cfg, "/api/v1/stats/timeseries", v); err != nil {
-			return err
-		}
+	v.Set("metrics", "visitors,pageviews")
+	series, err := fetch(c, cfg, "/api/v1/stats/timeseries", v)
+	if err != nil {
+		return err
 	}
 	if asJSON {
-		out := map[string]json.RawMessage{"aggregate": agg}
-		if series != nil {
-			out["timeseries"] = series
-		}
-		b, err := json.Marshal(out)
+		b, err := json.Marshal(map[string]json.RawMessage{"aggregate": agg, "timeseries": series})
 		if err != nil {
 			return err
 		}
 		_, err = w.Write(append(b, '\n'))
 		return err
 	}
-	return printPeriod(w, site, when, period, agg, series)
+	return printPeriod(w, site, when, agg, series)
 }
 
 type apiRows struct {
-	Results     []map[string]json.RawMessage `json:"results"`
-	Approximate bool                         `json:"approximate"`
-	Truncated   bool                         `json:"truncated"`
+	Results []map[string]json.RawMessage `json:"results"`
 }
 
 func (r apiRows) column(key string) []int64 {
@@ -261,8 +272,7 @@ var metricNames = map[string]string{
 
 // aggValue is one metric of an aggregate answer.
 type aggValue struct {
-	Value       float64 `json:"value"`
-	Approximate bool    `json:"approximate"`
+	Value float64 `json:"value"`
 }
 
 // aggregateValues reads an aggregate answer.
@@ -276,10 +286,13 @@ func aggregateValues(agg []byte) (map[string]aggValue, error) {
 	return a.Results, nil
 }
 
-// printVisits writes the visit metrics of an aggregate answer, one a line.
+// printVisits writes the visit metrics of an aggregate answer, one a line
+// (those it has).
 func printVisits(tw io.Writer, results map[string]aggValue) {
 	for _, m := range strings.Split(visitMetrics, ",") {
-		fmt.Fprintf(tw, "%s\t%s\n", metricNames[m], formatMetric(m, results[m].Value))
+		if r, ok := results[m]; ok {
+			fmt.Fprintf(tw, "%s\t%s\n", metricNames[m], formatMetric(m, r.Value))
+		}
 	}
 }
 
@@ -289,16 +302,9 @@ func (r apiRows) label(i int, key string) string {
 	return s
 }
 
-func approx(b bool) string {
-	if b {
-		return " (approximate)"
-	}
-	return ""
-}
-
 // printPeriod writes the totals of a period and sparklines of its
-// timeseries (series may be nil).
-func printPeriod(w io.Writer, site, when, period string, agg, series []byte) error {
+// timeseries.
+func printPeriod(w io.Writer, site, when string, agg, series []byte) error {
 	results, err := aggregateValues(agg)
 	if err != nil {
 		return err
@@ -307,32 +313,24 @@ func printPeriod(w io.Writer, site, when, period string, agg, series []byte) err
 	fmt.Fprintf(tw, "Site\t%s\n", site)
 	fmt.Fprintf(tw, "Period\t%s\n", when)
 	for _, m := range [][2]string{{"visitors", "Visitors"}, {"pageviews", "Page views"}, {"events", "Events"}} {
-		r := results[m[0]]
-		fmt.Fprintf(tw, "%s\t%.0f%s\n", m[1], r.Value, approx(r.Approximate))
+		fmt.Fprintf(tw, "%s\t%.0f\n", m[1], results[m[0]].Value)
 	}
 	fmt.Fprintln(tw)
 	printVisits(tw, results)
-	if series != nil {
-		var ts apiRows
-		if err := json.Unmarshal(series, &ts); err != nil {
-			return fmt.Errorf("the reporter's answer is not timeseries JSON: %w", err)
-		}
-		if n := len(ts.Results); n > 0 {
-			step := map[string]string{query.PeriodDay: "hourly", query.Period6mo: "monthly", query.Period12mo: "monthly"}[period]
-			if step == "" {
-				step = "daily"
-			}
-			fmt.Fprintln(tw)
-			fmt.Fprintf(tw, "Visitors\t%s  %s, %s .. %s%s\n", Sparkline(ts.column("visitors")), step, ts.label(0, "date"), ts.label(n-1, "date"), approx(ts.Approximate))
-			fmt.Fprintf(tw, "Page views\t%s\n", Sparkline(ts.column("pageviews")))
-			fmt.Fprintf(tw, "Visits\t%s\n", Sparkline(ts.column("visits")))
-		}
+	var ts apiRows
+	if err := json.Unmarshal(series, &ts); err != nil {
+		return fmt.Errorf("the reporter's answer is not timeseries JSON: %w", err)
+	}
+	if n := len(ts.Results); n > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "Visitors\t%s  %s .. %s\n", Sparkline(ts.column("visitors")), ts.label(0, "date"), ts.label(n-1, "date"))
+		fmt.Fprintf(tw, "Page views\t%s\n", Sparkline(ts.column("pageviews")))
 	}
 	return tw.Flush()
 }
 
 // printBreakdown writes a breakdown as a table.
-func printBreakdown(w io.Writer, site, when, by string, metrics []string, body []byte) error {
+func printBreakdown(w io.Writer, site, when, by, key string, metrics []string, body []byte) error {
 	var r apiRows
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("the reporter's answer is not breakdown JSON: %w", err)
@@ -340,7 +338,7 @@ func printBreakdown(w io.Writer, site, when, by string, metrics []string, body [
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Site\t%s\n", site)
 	fmt.Fprintf(tw, "Period\t%s\n", when)
-	fmt.Fprintf(tw, "By\t%s%s\n", by, approx(r.Approximate))
+	fmt.Fprintf(tw, "By\t%s\n", by)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -364,16 +362,9 @@ func printBreakdown(w io.Writer, site, when, by string, metrics []string, body [
 		for j, m := range metrics {
 			fmt.Fprintf(tw, "%s\t", formatMetric(m, cols[j][i]))
 		}
-		fmt.Fprintf(tw, "  %s\n", r.label(i, by))
+		fmt.Fprintf(tw, "  %s\n", r.label(i, key))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if r.Truncated {
-		_, err := fmt.Fprintln(w, "\nSome values may be missing: the rollups keep the leaders of each period, and count values beyond their capacity under (other).")
-		return err
-	}
-	return nil
+	return tw.Flush()
 }
 
 // Sparkline draws values as bars ▁ to █, scaled to the largest.
@@ -404,7 +395,7 @@ func printStats(w io.Writer, st analytics.Stats, agg []byte) error {
 	}
 	when := "all time"
 	if st.Date != nil {
-		when = *st.Date + " (UTC)"
+		when = *st.Date + " (the site's day)"
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Site\t%s\n", st.SiteID)

@@ -17,6 +17,7 @@ import (
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/collector"
 	"github.com/siteanalytics/analytics/dashboard"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/httpx"
@@ -263,14 +264,18 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer access.Close()
-	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access}
+	// Sites come from the store's list; Settings (zones, goals, funnels)
+	// stay nil, UTC with none, until package sites provides them.
+	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access, Sites: store}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
 	if cfg.ReporterToken == "" && !access.HasTokens() && public(ln) {
 		log.Warn().Str("url", URL(ln)).Msg("the reporter listens on every interface with no REPORTER_TOKEN: anyone who reaches it reads every site's stats; set REPORTER_TOKEN (--token) or HOST=127.0.0.1, or put it behind an authenticating proxy")
 	}
-	r := reporter.New(store, store, log, rc)
+	// The read-time engine answers every query; until it reads event
+	// blocks its queries fail (engine.Engine is a placeholder).
+	r := reporter.New(&engine.Engine{}, store, log, rc)
 	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
 	err = httpx.Serve(ctx, ln, instrument(cfg, m, "reporter", r.Handler()), shutdownGrace, log)
 	log.Info().Err(err).Msg("reporter stopped")

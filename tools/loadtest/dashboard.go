@@ -18,6 +18,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/dashboard"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/reporter"
 )
 
@@ -57,7 +58,7 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(reporter.New(store, store, zerolog.Nop(), reporter.Config{Dashboard: d}).Handler())
+	srv := httptest.NewServer(reporter.New(&engine.Engine{}, store, zerolog.Nop(), reporter.Config{Dashboard: d, Sites: store}).Handler())
 	defer srv.Close()
 	fmt.Fprintf(out, "page weight: %d bytes gzipped (HTML, script with uPlot, styles)\n", d.Weight())
 

@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/reporter"
@@ -420,7 +421,7 @@ func pathsOne(ctx context.Context, uri string, n, perPath, minEvents, hotEvery, 
 	}
 
 	// /stats over HTTP through the real reporter; /healthz interleaved.
-	srv := httptest.NewServer(reporter.New(store, store, zerolog.Nop(), reporter.Config{}).Handler())
+	srv := httptest.NewServer(reporter.New(&engine.Engine{}, store, zerolog.Nop(), reporter.Config{Sites: store}).Handler())
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()

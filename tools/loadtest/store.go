@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/processor"
@@ -252,7 +253,7 @@ func statsLatency(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(reporter.New(store, store, zerolog.Nop(), reporter.Config{}).Handler())
+	srv := httptest.NewServer(reporter.New(&engine.Engine{}, store, zerolog.Nop(), reporter.Config{Sites: store}).Handler())
 	defer srv.Close()
 
 	stored := 0
