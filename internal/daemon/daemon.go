@@ -263,7 +263,12 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer access.Close()
-	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access}
+	settings, err := startSettings(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer settings.Close()
+	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
