@@ -357,6 +357,47 @@ func TestAnswer(t *testing.T) {
 			want:   []engine.Row{row(d("DE"), 50.0), row(d("US"), 50.0), row(d(""), 0.0)},
 		},
 		{
+			name: "a late event, received last, is first in its visit",
+			events: []analytics.Event{
+				ev("A", at("10:05:00"), "pv", "/b", source("Bing")),
+				ev("A", at("10:00:00"), "pv", "/a", source("Google")),
+			},
+			q:    engine.Query{Metrics: []string{engine.Visits, engine.VisitDuration}, Dimensions: []string{engine.Source, engine.EntryPage, engine.ExitPage}},
+			want: []engine.Row{row(d("Google", "/a", "/b"), 1, 300.0)},
+		},
+		{
+			name:   "hours of a half-hour zone",
+			events: []analytics.Event{ev("A", at("10:45:00"), "pv", "/")}, // 16:15 in Kolkata
+			q: engine.Query{Location: mustZone("Asia/Kolkata"), From: day0, To: day0.Add(24 * time.Hour),
+				Metrics: []string{engine.Pageviews}, Dimensions: []string{engine.TimeHour}},
+			want: []engine.Row{row(d("2026-06-01 16:00:00"), 1)},
+		},
+		{
+			name:   "goal and source: conversion rate of the range, group conversion rate of the source",
+			events: append(basic(), ev("C", at("13:00:00"), "signup", "/", source("Google"))),
+			q: engine.Query{Goals: testGoals[:1], Metrics: []string{engine.Visitors, engine.ConversionRate, engine.GroupConversionRate},
+				Dimensions: []string{engine.EventGoal, engine.Source}},
+			// visitors: A (Google), B (Direct), C (Google); signed up: A, C
+			want: []engine.Row{row(d("signup", "Google"), 2, 100*2/3.0, 100.0)},
+		},
+		{
+			name:   "a visit filter with a goal filter: conversion rate without the goal only",
+			events: append(basic(), ev("C", at("13:00:00"), "pv", "/", source("Google")), ev("C", at("13:01:00"), "signup", "/")),
+			q: engine.Query{Goals: testGoals[:1], Metrics: []string{engine.Visitors, engine.ConversionRate},
+				Filter: and(is(engine.Source, "Google"), is(engine.EventGoal, "signup"))},
+			// Google visitors: A, C, both signed up; B (Direct) is outside the filter
+			want: []engine.Row{row(nil, 2, 100.0)},
+		},
+		{
+			name: "props filter on a number's string form",
+			events: []analytics.Event{
+				ev("A", at("10:00:00"), "buy", "", props("amount", 10.0)),
+				ev("B", at("10:00:00"), "buy", "", props("amount", 10.5)),
+			},
+			q:    engine.Query{Metrics: []string{engine.Visitors}, Filter: is(engine.PropPrefix+"amount", "10")},
+			want: []engine.Row{row(nil, 1)},
+		},
+		{
 			name: "order_by, offset and limit; total rows",
 			events: []analytics.Event{
 				ev("A", at("10:00:00"), "pv", "/x"), ev("B", at("10:00:00"), "pv", "/x"),

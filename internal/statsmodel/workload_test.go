@@ -109,6 +109,17 @@ func TestModelInvariants(t *testing.T) {
 					}
 				}
 			}
+			for _, f := range s.Funnels {
+				steps, err := Funnel(events, q, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k := 1; k < len(steps); k++ {
+					if steps[k].Visitors > steps[k-1].Visitors || steps[k].DropOff != steps[k-1].Visitors-steps[k].Visitors {
+						t.Errorf("%s funnel %s: %+v", s.ID, f.Name, steps)
+					}
+				}
+			}
 			yes, no := q, q
 			yes.Filter = is(engine.EventPage, "/pricing")
 			no.Filter = op(engine.OpIsNot, engine.EventPage, "/pricing")
