@@ -110,12 +110,18 @@
 // with strings.EqualFold / lower-cased contains / a "(?i)" prefix. On
 // event:goal, a positive operator holds when one of the event's goals'
 // names satisfies it, a negative one when none does (an event of no goal
-// satisfies is_not). has_done holds for an event whose visit holds an event
+// satisfies is_not); a name that is none of q.Goals' is no error, it
+// matches no event. has_done holds for an event whose visit holds an event
 // (in the range) satisfying the child, has_not_done when it holds none. An
 // unknown property, an operator that needs Values without any, a time
 // dimension in a filter or a bad regexp is Invalid.
 //
 // # Order, pages, time labels
+//
+// A query without dimensions has exactly one row (zeros, nil
+// visit_duration, when nothing is selected); its percentage is 100 (0
+// without visitors). A query without metrics, or ordered by a name that is
+// neither one of its metrics nor one of its dimensions, is Invalid.
 //
 // Without OrderBy: time dimensions ascending, then the first metric
 // descending, then every dimension ascending (byte order of the values).
