@@ -199,6 +199,9 @@ func answer(blocks []*block.Block, q Query) (Result, error) {
 	// Totals and the baselines of the rates.
 	var total int64 // visitors of the whole filtered range
 	if slices.Contains(q.Metrics, Percentage) {
+		if len(q.Dimensions) == 0 {
+			total = g.acc[0].visitors
+		}
 		tg := s.aggregate(nil, filter, goals, false)
 		if len(tg.acc) > 0 {
 			total = tg.acc[0].visitors
@@ -318,11 +321,13 @@ func withoutGoals(f *Filter) *Filter {
 }
 
 func metric(m string, a acc, total, baseTotal int64, group func() int64) any {
-	ratio := func(x, y int64, scale float64) any {
+	// Each ratio is one division of exact integers, so answers do not
+	// depend on the order of floating-point steps.
+	ratio := func(x, y int64) any {
 		if y == 0 {
-			return nil
+			return 0.0
 		}
-		return float64(x) * scale / float64(y)
+		return float64(x) / float64(y)
 	}
 	switch m {
 	case Visitors:
@@ -334,30 +339,20 @@ func metric(m string, a acc, total, baseTotal int64, group func() int64) any {
 	case Events:
 		return float64(a.events)
 	case ViewsPerVisit:
-		return ratio(a.visitPageviews, a.visits, 1)
+		return ratio(a.visitPageviews, a.visits)
 	case BounceRate:
-		return ratio(a.bounces, a.visits, 100)
+		return ratio(100*a.bounces, a.visits)
 	case VisitDuration:
 		if a.visits == 0 {
 			return nil
 		}
-		return float64(a.durationMs) / 1000 / float64(a.visits)
+		return ratio(a.durationMs, 1000*a.visits)
 	case Percentage:
-		if total == 0 {
-			return 0.0
-		}
-		return float64(a.visitors) * 100 / float64(total)
+		return ratio(100*a.visitors, total)
 	case ConversionRate:
-		if baseTotal == 0 {
-			return 0.0
-		}
-		return float64(a.visitors) * 100 / float64(baseTotal)
+		return ratio(100*a.visitors, baseTotal)
 	case GroupConversionRate:
-		b := group()
-		if b == 0 {
-			return 0.0
-		}
-		return float64(a.visitors) * 100 / float64(b)
+		return ratio(100*a.visitors, group())
 	}
 	return nil
 }

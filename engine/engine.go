@@ -97,11 +97,15 @@ func check(q *Query) error {
 			if len(q.Dimensions) == 0 {
 				return invalid("Metric `group_conversion_rate` can only be queried in a breakdown (with dimensions).")
 			}
-		case Percentage:
-			if len(q.Dimensions) == 0 {
-				return invalid("Metric `percentage` can only be queried with dimensions.")
-			}
 		}
+	}
+	for _, o := range q.OrderBy {
+		if !slices.Contains(q.Metrics, o.By) && !slices.Contains(q.Dimensions, o.By) {
+			return invalid("order_by: %q is neither a metric nor a dimension of the query", o.By)
+		}
+	}
+	if (slices.Contains(q.Metrics, ConversionRate) || slices.Contains(q.Metrics, GroupConversionRate)) && nestedGoal(q.Filter, true) {
+		return invalid("filters: a conversion rate needs its event:goal filters at the top level (joined by and)")
 	}
 	if !q.To.After(q.From) {
 		return invalid("date_range: the end must be after the start")
@@ -126,6 +130,22 @@ func hasGoal(f *Filter) bool {
 	}
 	for _, c := range f.Children {
 		if hasGoal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// nestedGoal reports an event:goal condition under anything but and.
+func nestedGoal(f *Filter, top bool) bool {
+	if f == nil {
+		return false
+	}
+	if f.Dim == EventGoal {
+		return !top
+	}
+	for _, c := range f.Children {
+		if nestedGoal(c, top && f.Op == OpAnd) {
 			return true
 		}
 	}
@@ -251,8 +271,9 @@ func propOf(name string) (prop, error) {
 	return p, nil
 }
 
-// None is the value shown for a row without a value of a property:
-// "Direct / None" for the source and referrer, "(none)" for the rest.
+// None is the value of a custom property an event does not have. An
+// event without a source or referrer has "Direct / None"; without any
+// other property, "" (the APIs decide how to show it).
 const None = "(none)"
 
 // shown is how a stored value of p is answered and matched.
@@ -263,25 +284,37 @@ func shown(p prop, v string) string {
 		}
 		return v
 	}
-	if p.kind == visitCol && (p.col == block.Source || p.col == block.Referrer) {
+	switch {
+	case p.kind == visitCol && (p.col == block.Source || p.col == block.Referrer):
 		return Direct
+	case p.kind == propKey:
+		return None
 	}
-	return None
+	return ""
 }
 
 func isPageview(name string) bool { return name == analytics.PageView || name == "pageview" }
 
-// Granularity is the bucket the "time" dimension uses for a range: hours
-// for up to two days, days up to 100 days... months beyond.
-func Granularity(from, to time.Time) string {
-	d := to.Sub(from)
+// Granularity is the bucket the "time" dimension uses for [from, to) in
+// loc, as Plausible's Interval.default_for_date_range picks it: months when
+// the range spans a month or more, days when it spans more than a day,
+// else hours.
+func Granularity(from, to time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	f, l := from.In(loc), to.Add(-time.Millisecond).In(loc)
+	months := (l.Year()*12 + int(l.Month())) - (f.Year()*12 + int(f.Month()))
+	if l.Day() < f.Day() {
+		months--
+	}
 	switch {
-	case d <= 48*time.Hour:
-		return TimeHour
-	case d <= 100*24*time.Hour:
+	case months > 0:
+		return TimeMonth
+	case f.Format("2006-01-02") != l.Format("2006-01-02"):
 		return TimeDay
 	}
-	return TimeMonth
+	return TimeHour
 }
 
 // Query implements Answerer.

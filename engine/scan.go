@@ -493,7 +493,7 @@ type buckets struct {
 
 func newBuckets(q Query, dim string) *buckets {
 	if dim == Time {
-		dim = Granularity(q.From, q.To)
+		dim = Granularity(q.From, q.To, q.Location)
 	}
 	loc := q.Location
 	b := &buckets{}

@@ -136,8 +136,16 @@ func (rp *Reporter) handleV2() http.Handler {
 	})
 }
 
-// handleSites lists the sites with data that the request may read:
-// {"results":[{"site_id":"..."}]}.
+// SiteZones knows each site's time zone (sites.SettingsCache); a
+// SiteLister that is one too gives /api/v1/sites its "timezone" field.
+type SiteZones interface {
+	// TimeZone returns the IANA name of site's time zone ("UTC" by
+	// default), from memory.
+	TimeZone(site string) string
+}
+
+// handleSites lists the sites with data that the request may read, with
+// their time zones: {"results":[{"site_id":"...","timezone":"UTC"}]}.
 func (rp *Reporter) handleSites() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -152,11 +160,16 @@ func (rp *Reporter) handleSites() http.Handler {
 		}
 		sites = rp.readable(r, sites)
 		type site struct {
-			ID string `json:"site_id"`
+			ID       string `json:"site_id"`
+			TimeZone string `json:"timezone"`
 		}
+		zones, _ := rp.cfg.Sites.(SiteZones)
 		out := make([]site, len(sites))
 		for i, s := range sites {
-			out[i] = site{s}
+			out[i] = site{s, "UTC"}
+			if zones != nil {
+				out[i].TimeZone = zones.TimeZone(s)
+			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"results": out})
 	})

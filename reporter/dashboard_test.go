@@ -27,6 +27,14 @@ type fakeSites struct {
 
 func (f fakeSites) Sites(context.Context) ([]string, error) { return f.sites, f.err }
 
+// TimeZone makes fakeSites a reporter.SiteZones: b.example is in Berlin.
+func (f fakeSites) TimeZone(site string) string {
+	if site == "b.example" {
+		return "Europe/Berlin"
+	}
+	return "UTC"
+}
+
 type fakeRealtime struct {
 	minutes int
 	err     error
@@ -140,7 +148,7 @@ func TestSitesEndpoint(t *testing.T) {
 	}
 	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
 		code, body := get(t, srv.URL+"/api/v1/sites", "Authorization", scheme+" tok")
-		if code != 200 || body != `{"results":[{"site_id":"a.example"},{"site_id":"b.example"}]}` {
+		if code != 200 || body != `{"results":[{"site_id":"a.example","timezone":"UTC"},{"site_id":"b.example","timezone":"Europe/Berlin"}]}` {
 			t.Errorf("%s tok: %d %s", scheme, code, body)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
 )
 
@@ -15,20 +17,19 @@ func forgetCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var noRebuild bool
 	return &cli.Command{
 		Name:  "forget",
-		Usage: "delete a visitor's raw events and visitor documents, and recompute the site's rollups without them",
-		Description: "For data-subject requests. Deletes the visitor's raw events, every document naming the visitor\n" +
-			"(first-sight documents) and their visit state in Redis, then rebuilds the site's rollups from the raw\n" +
-			"events left (holding its queue partition, as rebuild does), so the stats no longer count them.\n" +
-			"When retention has deleted raw events of the site, a rebuild would lose those days: the rollups are\n" +
-			"then left as they are (they hold counts, never visitor ids) and the command says so.\n" +
+		Usage: "delete a visitor's raw events, their rows in the event blocks and their visit state",
+		Description: "For data-subject requests. Holding the site's queue partition (as rebuild does), deletes the\n" +
+			"visitor's raw events, rewrites every hour of the site's event blocks that holds them without them\n" +
+			"(their old documents deleted), and deletes their visit state in Redis: the stats stop counting them\n" +
+			"at once, and no stored block keeps a byte of them. Also after retention deleted raw events.\n" +
 			"Not erased: the dashboard's realtime counters in Redis (expire within 35 minutes), events of the\n" +
 			"visitor still queued in Redis (run forget again once `analytics-cli queue` shows no backlog), and\n" +
 			"backups and exports made before.",
-		UsageText: "analytics-cli forget --site site-abc-123 --user user-001 [--no-rebuild]",
+		UsageText: "analytics-cli forget --site site-abc-123 --user user-001",
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
 			&cli.StringFlag{Name: "user", Required: true, Destination: &user, Usage: "the visitor's user_id"},
-			&cli.BoolFlag{Name: "no-rebuild", Destination: &noRebuild, Usage: "delete only; leave the rollups' counts as they are"},
+			&cli.BoolFlag{Name: "no-rebuild", Destination: &noRebuild, Hidden: true, Usage: "accepted for scripts of earlier versions; nothing is rebuilt any more"},
 		}, cfg.RedisFlags()...), cfg.MongoFlags()...),
 		Action: func(c *cli.Context) error {
 			rdb, store, closeAll, err := openPipeline(c.Context, cfg, "forget")
@@ -36,9 +37,17 @@ func forgetCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				return err
 			}
 			defer closeAll()
-			res, err := store.Forget(c.Context, site, user)
+			hold, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "forget", cfg.LeaseTTL,
+				func(p int, why string) {
+					fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
+				})
 			if err != nil {
 				return fmt.Errorf("forget %s on %s: %w", user, site, err)
+			}
+			res, err := store.Forget(c.Context, site, user, hold)
+			hold.Release(err == nil)
+			if err != nil {
+				return fmt.Errorf("forget %s on %s: %w (run it again: what was deleted stays deleted)", user, site, err)
 			}
 			ann := visits.New(rdb, cfg.Prefix, cfg.VisitTimeout)
 			key := ann.Key(site, user)
@@ -46,21 +55,11 @@ func forgetCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			if err := rdb.Del(c.Context, key).Err(); err != nil {
 				return fmt.Errorf("forget %s on %s: delete the visit state in Redis: %w", user, site, err)
 			}
-			fmt.Fprintf(stdout, "deleted %s and %s of %s on %s, and their visit state in Redis\n",
-				plural(res.Events, "raw event"), plural(res.Users, "visitor document"), user, site)
+			fmt.Fprintf(stdout, "deleted %s of %s on %s, %s of the event blocks (%s rewritten), and their visit state in Redis\n",
+				plural(res.Events, "raw event"), user, site, plural(res.Rows, "row"), plural(res.Hours, "hour"))
 			if noRebuild {
-				fmt.Fprintf(stdout, "rollups not rebuilt (--no-rebuild): the stats still count %s\n", user)
-				return nil
+				fmt.Fprintln(stdout, "(--no-rebuild is no longer needed: forget rewrites the blocks itself)")
 			}
-			if err := store.Rebuildable(c.Context, site); err != nil {
-				fmt.Fprintf(stdout, "rollups not rebuilt: %v\nThe stats still count %s (as numbers only: no rollup names a visitor).\n", err, user)
-				return nil
-			}
-			r, err := rebuildSite(c.Context, cfg, rdb, store, site, stdout)
-			if err != nil {
-				return fmt.Errorf("%w (the visitor's documents are deleted; run forget again to retry the rebuild)", err)
-			}
-			fmt.Fprintf(stdout, "rebuilt %s without them: %s on %s\n", site, plural(r.Events, "event"), plural(r.Days, "day"))
 			return nil
 		},
 	}

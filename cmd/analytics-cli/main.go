@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			discovering(&cfg, needs{redis: true}, validated(&cfg, queueCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true, collector: true}, sitesCommand(&cfg, stdout)),
 			discovering(&cfg, needs{mongo: true, reporter: true}, tokensCommand(&cfg, stdout)),
+			discovering(&cfg, needs{mongo: true}, goalsCommand(&cfg, stdout)),
+			discovering(&cfg, needs{mongo: true}, funnelsCommand(&cfg, stdout)),
 			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, forgetCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true}, exportCommand(&cfg, stdout)),
 			discovering(&cfg, needs{collector: true}, importCommand(&cfg, stdout)),

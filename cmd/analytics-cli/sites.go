@@ -90,6 +90,7 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.StringSliceFlag{Name: domainFlag, Destination: &domainFlags, Usage: "a host its pages are served from (example.com; *.example.com for its subdomains); repeat or comma-separate"},
 			&cli.BoolFlag{Name: publicFlag, Destination: &public, Usage: "its stats are readable without a reporter token"},
 			&cli.IntFlag{Name: retentionFlag, Destination: &retention, Usage: "days its raw events are kept; 0 uses RETENTION_DAYS"},
+			timeZoneFlag(),
 		}, extra...), cfg.MongoFlags()...)
 	}
 	return &cli.Command{
@@ -98,7 +99,7 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:      "add",
 			Usage:     "register a site: prints its write key (once), its script tag and a curl line",
-			UsageText: "analytics-cli sites add --domain example.com --domain www.example.com [--public] [--retention-days 400] example.com",
+			UsageText: "analytics-cli sites add --domain example.com --domain www.example.com [--public] [--retention-days 400] [--timezone America/Los_Angeles] example.com",
 			Flags:     siteFlags(),
 			Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
 				id, err := oneArg(c, "site")
@@ -115,22 +116,30 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				if retention < 0 {
 					return fmt.Errorf("--retention-days %d: give a number of days, or 0 for RETENTION_DAYS", retention)
 				}
+				zone, err := zoneFlag(c)
+				if err != nil {
+					return err
+				}
 				key := sites.NewSecret(sites.WriteKeyPrefix)
 				s := sites.Site{ID: id, Domains: ds, KeyHash: sites.HashSecret(key), Public: public, RetentionDays: retention, Created: time.Now().UTC().Truncate(time.Millisecond)}
 				if err := reg.AddSite(c.Context, s); err != nil {
 					return err
 				}
+				if zone != "" {
+					if err := reg.SetTimeZone(c.Context, id, zone); err != nil {
+						return fmt.Errorf("site %s is registered, but its time zone is not set (set it with `analytics-cli sites update --timezone %s %s`): %w", id, zone, id, err)
+					}
+				}
 				fmt.Fprintf(stdout, "Registered site %s.\n\n", id)
 				printSite(stdout, s)
+				if err := printTimeZone(c, reg, stdout, id); err != nil {
+					return err
+				}
 				printKey(stdout, cfg, s, key)
 				return nil
 			}),
 		},
-			listCommand(cfg, stdout, "list the registered sites", (*mongostore.Registry).LoadSites,
-				"No sites registered. Add one with `analytics-cli sites add --domain <host> <site-id>`.", "SITE\tDOMAINS\tPUBLIC\tRETENTION\tCREATED",
-				func(s sites.Site) string {
-					return strings.Join([]string{s.ID, orDash(strings.Join(s.Domains, ",")), yesNo(s.Public), retentionText(s.RetentionDays), s.Created.UTC().Format(time.DateOnly)}, "\t")
-				}), {
+			sitesListCommand(cfg, stdout), {
 				Name:      "show",
 				Usage:     "show a registered site (never its write key: it is stored hashed)",
 				UsageText: "analytics-cli sites show example.com",
@@ -141,14 +150,25 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 						return err
 					}
 					printSite(stdout, s)
-					return nil
+					return printTimeZone(c, reg, stdout, s.ID)
 				}),
 			}, {
 				Name:      "update",
-				Usage:     "change a site's domains (--domain replaces them all), public flag or retention, or make a new write key (--rotate-key)",
-				UsageText: "analytics-cli sites update [--domain example.com,www.example.com] [--public=false] [--retention-days 90] [--rotate-key] example.com",
+				Usage:     "change a site's domains (--domain replaces them all), public flag, retention or time zone, or make a new write key (--rotate-key); --timezone alone needs no registered site (open mode)",
+				UsageText: "analytics-cli sites update [--domain example.com,www.example.com] [--public=false] [--retention-days 90] [--timezone Europe/Berlin] [--rotate-key] example.com",
 				Flags:     siteFlags(&cli.BoolFlag{Name: "rotate-key", Destination: &rotate, Usage: "make a new write key (printed once); the old one stops working"}),
 				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					zone, err := zoneFlag(c)
+					if err != nil {
+						return err
+					}
+					if zone != "" && !c.IsSet(domainFlag) && !c.IsSet(publicFlag) && !c.IsSet(retentionFlag) && !rotate {
+						id, err := settingsSite(c)
+						if err != nil {
+							return err
+						}
+						return setTimeZone(c, reg, stdout, id, zone)
+					}
 					s, err := registeredSite(c, reg)
 					if err != nil {
 						return err
@@ -175,13 +195,21 @@ func sitesCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 						s.KeyHash, changed = sites.HashSecret(key), true
 					}
 					if !changed {
-						return fmt.Errorf("nothing to change: give --domain, --public, --retention-days or --rotate-key")
+						return fmt.Errorf("nothing to change: give --domain, --public, --retention-days, --timezone or --rotate-key")
 					}
 					if err := reg.UpdateSite(c.Context, s); err != nil {
 						return err
 					}
+					if zone != "" {
+						if err := reg.SetTimeZone(c.Context, s.ID, zone); err != nil {
+							return err
+						}
+					}
 					fmt.Fprintf(stdout, "Updated site %s (running collectors and reporters apply it within their SITES_REFRESH, 5s by default).\n\n", s.ID)
 					printSite(stdout, s)
+					if err := printTimeZone(c, reg, stdout, s.ID); err != nil {
+						return err
+					}
 					if key != "" {
 						printKey(stdout, cfg, s, key)
 					}

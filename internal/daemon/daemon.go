@@ -264,18 +264,19 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer access.Close()
-	// Sites come from the store's list; Settings (zones, goals, funnels)
-	// stay nil, UTC with none, until package sites provides them.
-	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access, Sites: store}
+	settings, err := startSettings(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer settings.Close()
+	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
 	if cfg.ReporterToken == "" && !access.HasTokens() && public(ln) {
 		log.Warn().Str("url", URL(ln)).Msg("the reporter listens on every interface with no REPORTER_TOKEN: anyone who reaches it reads every site's stats; set REPORTER_TOKEN (--token) or HOST=127.0.0.1, or put it behind an authenticating proxy")
 	}
-	// The read-time engine answers every query; until it reads event
-	// blocks its queries fail (engine.Engine is a placeholder).
-	r := reporter.New(&engine.Engine{}, store, log, rc)
+	r := reporter.New(engine.New(store), store, log, rc)
 	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
 	err = httpx.Serve(ctx, ln, instrument(cfg, m, "reporter", r.Handler()), shutdownGrace, log)
 	log.Info().Err(err).Msg("reporter stopped")
