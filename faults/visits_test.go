@@ -18,6 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/engine"
+	"github.com/siteanalytics/analytics/internal/statsmodel"
 	"github.com/siteanalytics/analytics/internal/testenv"
 	"github.com/siteanalytics/analytics/internal/visitmodel"
 )
@@ -41,7 +43,7 @@ func TestVisitsExactThroughKillAndReplay(t *testing.T) {
 	sites := []string{"visits-a", "visits-b"}
 	const timeout = 30 * time.Minute
 	events := visitmodel.Generate(rng, sites, 50, 2400, time.Date(2025, 10, 30, 0, 0, 0, 0, time.UTC), 3, timeout)
-	model := visitmodel.New(timeout)
+	var sentOrder []analytics.Event
 	client := &http.Client{Timeout: 10 * time.Second}
 	next := 0
 	send := func(upTo int) {
@@ -49,7 +51,7 @@ func TestVisitsExactThroughKillAndReplay(t *testing.T) {
 		for next < upTo {
 			req := events[next:min(upTo, next+1+rng.IntN(20))]
 			postVisits(t, client, col.URL, req)
-			model.AddRequest(req)
+			sentOrder = append(sentOrder, req...)
 			next += len(req)
 		}
 	}
@@ -83,22 +85,16 @@ func TestVisitsExactThroughKillAndReplay(t *testing.T) {
 	}
 	waitDrained(t, e)
 
-	want := model.Periods()
 	reporter := e.reporterURL(t)
-	mismatches := compareVisits(t, reporter, sites, want)
+	mismatches := compareVisits(t, reporter, sites, sentOrder)
 	for _, site := range sites {
 		r := e.startCLI(t, "rebuild", "--site", site)
 		if err := r.wait(t, 120*time.Second); err != nil {
 			t.Fatalf("rebuild %s: %v\n%s", site, err, r.out.String())
 		}
 	}
-	mismatches += compareVisits(t, reporter, sites, want)
-	all := visitmodel.Counts{}
-	for _, s := range sites {
-		c := want[s+"|all"].Total
-		all = visitmodel.Counts{Visits: all.Visits + c.Visits, Bounces: all.Bounces + c.Bounces, Duration: all.Duration + c.Duration, Views: all.Views + c.Views}
-	}
-	t.Logf("FAULT %-28s events %6d  %v  %d dead letters replayed  mismatches %d (seed %d)", "visits: SIGKILL and replay", len(events), all, dead, mismatches, seed)
+	mismatches += compareVisits(t, reporter, sites, sentOrder)
+	t.Logf("FAULT %-28s events %6d  %d dead letters replayed  mismatches %d (seed %d)", "visits: SIGKILL and replay", len(events), dead, mismatches, seed)
 }
 
 // postVisits sends events as one request, again (same ids) until it is
@@ -175,20 +171,21 @@ func waitDrained(t *testing.T, e *env) {
 	testenv.Eventually(t, 120*time.Second, e.drained)
 }
 
-// derived are the Stats API's visit metrics of counts, computed here.
-func derived(c visitmodel.Counts) [4]float64 {
-	if c.Visits == 0 {
-		return [4]float64{}
-	}
-	v := float64(c.Visits)
-	return [4]float64{v, math.Round(100 * float64(c.Bounces) / v), math.Round(float64(c.Duration) / v), math.Round(100*float64(c.Views)/v) / 100}
+// rounded are the Stats API's visit metrics as it rounds them
+// (Plausible's: bounce rate and duration whole, views per visit to 2
+// places), from the model's exact values.
+func rounded(row engine.Row) [4]float64 {
+	f := func(i int) float64 { v, _ := row.Metrics[i].(float64); return v }
+	return [4]float64{f(0), math.Round(f(1)), math.Round(f(2)), math.Round(100*f(3)) / 100}
 }
 
 const visitMetrics = "visits,bounce_rate,visit_duration,views_per_visit"
 
-// compareVisits asks the reporter for every visit number of the model's
-// periods and returns how many differ (each an error of the test).
-func compareVisits(t *testing.T, reporter string, sites []string, want map[string]*visitmodel.Period) int {
+// compareVisits asks the reporter for every visit number of every day,
+// month and all time of sites and compares it with the independent model
+// (internal/statsmodel) over the events sent; it returns how many differ
+// (each an error of the test).
+func compareVisits(t *testing.T, reporter string, sites []string, events []analytics.Event) int {
 	t.Helper()
 	bad := 0
 	check := func(what string, got, exp [4]float64) {
@@ -197,73 +194,111 @@ func compareVisits(t *testing.T, reporter string, sites []string, want map[strin
 			t.Errorf("%s: visits, bounce_rate, visit_duration, views_per_visit = %v, want %v", what, got, exp)
 		}
 	}
-	for key, p := range want {
-		site, period, _ := strings.Cut(key, "|")
-		q := url.Values{"site_id": {site}, "metrics": {visitMetrics}}
-		switch {
-		case period == "all":
-			q.Set("period", "all")
-		case len(period) == len("2006-01"):
-			q.Set("period", "month")
-			q.Set("date", period+"-01")
-		default:
-			q.Set("period", "day")
-			q.Set("date", period)
-		}
-		var agg struct {
-			Results map[string]struct{ Value float64 } `json:"results"`
-		}
-		getJSON(t, reporter+"/api/v1/stats/aggregate?"+q.Encode(), &agg)
-		var got [4]float64
-		for i, m := range strings.Split(visitMetrics, ",") {
-			got[i] = agg.Results[m].Value
-		}
-		check(key+" aggregate", got, derived(p.Total))
-		for _, prop := range []string{"source", "entry_page", "exit_page"} {
-			bq := url.Values{}
-			for k, v := range q {
-				bq[k] = v
-			}
-			bq.Set("property", "visit:"+prop)
-			bq.Set("limit", "1000")
-			var br struct {
-				Results []map[string]any `json:"results"`
-			}
-			getJSON(t, reporter+"/api/v1/stats/breakdown?"+bq.Encode(), &br)
-			rows := map[string][4]float64{}
-			for _, r := range br.Results {
-				var v [4]float64
-				for i, m := range strings.Split(visitMetrics, ",") {
-					v[i], _ = r[m].(float64)
-				}
-				if v[0] != 0 {
-					rows[fmt.Sprint(r[prop])] = v
+	metrics := strings.Split(visitMetrics, ",")
+	for _, site := range sites {
+		periods := map[string]bool{"all": true}
+		first := time.Now()
+		for _, ev := range events {
+			if ev.SiteID == site {
+				d := ev.Timestamp.UTC()
+				periods[d.Format("2006-01-02")] = true
+				periods[d.Format("2006-01")] = true
+				if d.Before(first) {
+					first = d
 				}
 			}
-			exp := map[string][4]float64{}
-			for k, c := range p.Values {
-				if val, ok := strings.CutPrefix(k, prop+"="); ok {
-					exp[val] = derived(c)
+		}
+		for period := range periods {
+			q := url.Values{"site_id": {site}, "metrics": {visitMetrics}}
+			mq := engine.Query{Site: site, Metrics: metrics}
+			switch {
+			case period == "all":
+				q.Set("period", "all")
+				mq.From = time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
+				mq.To = time.Now().UTC().AddDate(0, 0, 1).Truncate(24 * time.Hour)
+			case len(period) == len("2006-01"):
+				q.Set("period", "month")
+				q.Set("date", period+"-01")
+				mq.From, _ = time.Parse("2006-01", period)
+				mq.To = mq.From.AddDate(0, 1, 0)
+			default:
+				q.Set("period", "day")
+				q.Set("date", period)
+				mq.From, _ = time.Parse("2006-01-02", period)
+				mq.To = mq.From.AddDate(0, 0, 1)
+			}
+			key := site + " " + period
+			want, err := statsmodel.Answer(events, mq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var agg struct {
+				Results map[string]struct{ Value float64 } `json:"results"`
+			}
+			getJSON(t, reporter+"/api/v1/stats/aggregate?"+q.Encode(), &agg)
+			var got [4]float64
+			for i, m := range metrics {
+				got[i] = agg.Results[m].Value
+			}
+			check(key+" aggregate", got, rounded(want.Rows[0]))
+			for _, prop := range []string{"entry_page", "exit_page"} {
+				bq := url.Values{}
+				for k, v := range q {
+					bq[k] = v
+				}
+				bq.Set("property", "visit:"+prop)
+				bq.Set("limit", "1000")
+				var br struct {
+					Results []map[string]any `json:"results"`
+				}
+				getJSON(t, reporter+"/api/v1/stats/breakdown?"+bq.Encode(), &br)
+				rows := map[string][4]float64{}
+				for _, r := range br.Results {
+					var v [4]float64
+					for i, m := range metrics {
+						v[i], _ = r[m].(float64)
+					}
+					if v[0] != 0 {
+						rows[fmt.Sprint(r[prop])] = v
+					}
+				}
+				bm := mq
+				bm.Dimensions = []string{"visit:" + prop}
+				wb, err := statsmodel.Answer(events, bm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				exp := map[string][4]float64{}
+				for _, r := range wb.Rows {
+					if v := rounded(r); v[0] != 0 {
+						exp[r.Dimensions[0]] = v
+					}
+				}
+				for _, val := range union(rows, exp) {
+					check(fmt.Sprintf("%s breakdown %s=%s", key, prop, val), rows[val], exp[val])
 				}
 			}
-			for _, val := range union(rows, exp) {
-				check(fmt.Sprintf("%s breakdown %s=%s", key, prop, val), rows[val], exp[val])
-			}
-		}
-		if q.Get("period") == "day" {
-			q.Set("interval", "hour")
-			q.Set("metrics", "visits")
-			var ts struct {
-				Results []struct {
-					Date   string
-					Visits float64
-				} `json:"results"`
-			}
-			getJSON(t, reporter+"/api/v1/stats/timeseries?"+q.Encode(), &ts)
-			for h, r := range ts.Results {
-				if r.Visits != float64(p.Hours[h].Visits) {
-					bad++
-					t.Errorf("%s hour %s: %v visits, want %d", key, r.Date, r.Visits, p.Hours[h].Visits)
+			if q.Get("period") == "day" {
+				q.Set("interval", "hour")
+				q.Set("metrics", "visits")
+				var ts struct {
+					Results []struct {
+						Date   string
+						Visits float64
+					} `json:"results"`
+				}
+				getJSON(t, reporter+"/api/v1/stats/timeseries?"+q.Encode(), &ts)
+				hq := mq
+				hq.Metrics, hq.Dimensions, hq.TimeLabels = []string{engine.Visits}, []string{engine.TimeHour}, true
+				wh, err := statsmodel.Answer(events, hq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for h, r := range ts.Results {
+					if h >= len(wh.Rows) || r.Visits != wh.Rows[h].Metrics[0].(float64) {
+						bad++
+						t.Errorf("%s hour %s: %v visits, model %v", key, r.Date, r.Visits, wh.Rows[min(h, len(wh.Rows)-1)])
+					}
 				}
 			}
 		}

@@ -25,7 +25,6 @@ import (
 	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/reporter"
-	"github.com/siteanalytics/analytics/rollup"
 )
 
 // loadtest paths: one site, one day, page views spread over N distinct
@@ -34,9 +33,7 @@ import (
 // reports the batch time (first batches against last ones, so growth shows)
 // with a raw InsertMany of the same batch as the baseline, and /stats latency
 // with GET /healthz interleaved as the baseline; and it checks the answers
-// against a model of the rollups' capacity (the first rollup.ShardKeys
-// values in the main document, then rollup.Shards overflow shards of
-// rollup.ShardKeys values, the rest under "(other)").
+// against the exact views of every path.
 
 const (
 	pathsSite = "site-paths"
@@ -108,74 +105,38 @@ func (w pathsWorkload) entry(i int) analytics.Entry {
 	}
 }
 
-// pathsModel is what the rollups should hold: which values fit in their
-// shard (first come, first kept), the views of each path, and the views
-// counted under "(other)".
+// pathsModel is what /stats must answer: every path's exact views.
 type pathsModel struct {
-	homeKeys  int // values in the main document: the first ShardKeys seen
-	shardKeys [rollup.Shards]int
-	kept      map[rollup.Key]bool
-	views     map[string]int64
-	other     int64
-	total     int64
-	users     map[string]bool
-	seen      map[rollup.Sight]map[string]bool // first sights, as the store keeps them
+	views map[string]int64
+	other int64 // always 0: nothing is cut off any more
+	total int64
+	users map[string]bool
 }
 
 func newPathsModel() *pathsModel {
-	return &pathsModel{kept: map[rollup.Key]bool{}, views: map[string]int64{}, users: map[string]bool{}, seen: map[rollup.Sight]map[string]bool{}}
+	return &pathsModel{views: map[string]int64{}, users: map[string]bool{}}
 }
 
 func (m *pathsModel) add(ev *analytics.Event) {
 	m.total++
 	m.users[ev.UserID] = true
-	d := rollup.Of(ev, rollup.DayOf(ev.Timestamp), func(sg rollup.Sight) bool {
-		if m.seen[sg] == nil {
-			m.seen[sg] = map[string]bool{}
-		}
-		first := !m.seen[sg][ev.Visitor()]
-		m.seen[sg][ev.Visitor()] = true
-		return first
-	})
-	for _, kd := range d.Keys {
-		k := kd.Key
-		if !m.kept[k] && m.homeKeys < rollup.ShardKeys {
-			m.homeKeys++
-			m.kept[k] = true
-		}
-		if !m.kept[k] {
-			if m.shardKeys[k.Shard()] >= rollup.ShardKeys {
-				if k.Dim == rollup.Path {
-					m.other++
-				}
-				continue
-			}
-			m.shardKeys[k.Shard()]++
-			m.kept[k] = true
-		}
-		if k.Dim == rollup.Path {
-			m.views[k.Value]++
-		}
-	}
+	m.views[ev.Path]++
 }
 
-// expected returns the top_paths answer for limit.
+// expected returns the top_paths answer for limit: most views first, ties
+// by path.
 func (m *pathsModel) expected(limit int) []analytics.PathViews {
-	var rows []rollup.Ranked
-	for k := range m.kept {
-		if k.Dim == rollup.Path {
-			rows = append(rows, rollup.Ranked{Value: k.Value, Counter: rollup.Counter{Count: m.views[k.Value]}})
-		}
-	}
-	if m.other > 0 {
-		rows = append(rows, rollup.Ranked{Value: rollup.Other, Counter: rollup.Counter{Count: m.other}})
-	}
-	rollup.Sort(rows, rollup.RankBy(rollup.Path))
 	out := []analytics.PathViews{}
-	for _, r := range rows[:min(limit, len(rows))] {
-		out = append(out, analytics.PathViews{Path: r.Value, Views: r.Count})
+	for p, v := range m.views {
+		out = append(out, analytics.PathViews{Path: p, Views: v})
 	}
-	return out
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Views != out[j].Views {
+			return out[i].Views > out[j].Views
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out[:min(limit, len(out))]
 }
 
 // check compares an answer of /stats with the model.
@@ -265,8 +226,7 @@ func pathsLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rollup capacity: main document + %d overflow shards, %d values each = %d per period; load %s\n",
-		rollup.Shards, rollup.ShardKeys, (1+rollup.Shards)*rollup.ShardKeys, loadavg())
+	fmt.Fprintf(out, "every path counted exactly (event blocks); load %s\n", loadavg())
 
 	var rows []pathsRow
 	for _, n := range ns {
