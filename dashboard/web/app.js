@@ -274,7 +274,7 @@ const CARDS = [
   { id: 'browsers', title: 'Browsers', tabs: [['visit:browser', 'Browser']] },
   { id: 'os', title: 'Operating systems', tabs: [['visit:os', 'OS']] },
   { id: 'devices', title: 'Devices', tabs: [['visit:device', 'Device']] },
-  { id: 'events', title: 'Custom events', tabs: [['event:name', 'Event']], metrics: ['visitors', 'events'], skip: 'page_view' },
+  { id: 'events', title: 'Custom events', tabs: [['event:name', 'Event']], metrics: ['visitors', 'events'], skip: 'pageview' },
 ];
 const HEAD = { visitors: 'Visitors', pageviews: 'Views', events: 'Count', visits: 'Visits' };
 
