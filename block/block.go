@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/siteanalytics/analytics"
@@ -65,6 +66,17 @@ type Block struct {
 	PropKeys  []string
 	Props     [][]uint16
 	PropDicts [][]string
+
+	// Memo is where a reader keeps what it derives from the block once
+	// (the engine: its visitors' dense ids); blocks never change, so it
+	// stays true as long as its owner says so.
+	Memo atomic.Pointer[Memo]
+}
+
+// Memo is a reader's note on a block: Owner says whose it is.
+type Memo struct {
+	Owner any
+	IDs   []int32
 }
 
 // Len is the number of rows.

@@ -17,25 +17,82 @@ type groups struct {
 	index map[key]int32
 	keys  []key
 	acc   []acc
+	// byID indexes groups by the value id of the only dimension, when
+	// there is one (-1: none yet), sparing the map.
+	byID []int32
 	// Distinct (group, visitor) and (group, visit) pairs seen.
-	visitors, visits u64set
+	visitors, visits distinct
 }
 
 type acc struct {
-	events, pageviews, visitors      int64
+	events, pageviews, visitors     int64
 	visits, bounces, visitPageviews int64
 	durationMs                      int64
 }
 
 func (g *groups) of(k key) int32 {
+	if g.byID != nil {
+		id := k[0]
+		for int(id) >= len(g.byID) {
+			g.byID = append(g.byID, -1)
+		}
+		if i := g.byID[id]; i >= 0 {
+			return i
+		}
+		i := g.add(k)
+		g.byID[id] = i
+		return i
+	}
 	if i, ok := g.index[k]; ok {
 		return i
 	}
-	i := int32(len(g.keys))
+	i := g.add(k)
 	g.index[k] = i
+	return i
+}
+
+func (g *groups) add(k key) int32 {
+	i := int32(len(g.keys))
 	g.keys = append(g.keys, k)
 	g.acc = append(g.acc, acc{})
 	return i
+}
+
+// distinct counts distinct (group, id) pairs: in a bitset per group when
+// groups x ids is small enough, else in a hash set.
+type distinct struct {
+	n    int        // ids are 0..n-1
+	bits [][]uint64 // per group; nil until the group's first id
+	set  u64set
+	big  bool
+}
+
+// maxBitsetBytes bounds the bitsets of one distinct count.
+const maxBitsetBytes = 64 << 20
+
+func newDistinct(n, groups int) distinct {
+	return distinct{n: n, big: groups*(n/8+8) > maxBitsetBytes}
+}
+
+// add records (g, id) and reports whether it is new.
+func (d *distinct) add(g, id int32) bool {
+	if d.big {
+		return d.set.add(uint64(g)<<32 | uint64(id))
+	}
+	for int(g) >= len(d.bits) {
+		d.bits = append(d.bits, nil)
+	}
+	b := d.bits[g]
+	if b == nil {
+		b = make([]uint64, (d.n+63)/64)
+		d.bits[g] = b
+	}
+	w, m := id>>6, uint64(1)<<(id&63)
+	if b[w]&m != 0 {
+		return false
+	}
+	b[w] |= m
+	return true
 }
 
 // dimFn gives a dimension's value at a row; for the time dimension, byVisit
@@ -43,13 +100,14 @@ func (g *groups) of(k key) int32 {
 type dimFn struct {
 	row     func(bi, r int) int32
 	goal    bool
-	time    bool
 	byVisit []int32
+	size    int // values it can take, for sizing counts
 }
 
 // aggregate groups the rows in range that pass filter by dims.
 func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(bi, r int) uint64, visitMetrics bool) *groups {
 	fns := make([]dimFn, len(dims))
+	est := 1
 	for i, d := range dims {
 		switch {
 		case isTimeDim(d):
@@ -57,7 +115,7 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 				s.buckets = newBuckets(s.q, d)
 			}
 			bk := s.buckets
-			fns[i] = dimFn{time: true, row: func(bi, r int) int32 { return bk.of(s.blocks[bi].Millis(r)) }}
+			fns[i] = dimFn{row: func(bi, r int) int32 { return bk.of(s.blocks[bi].Millis(r)) }, size: len(bk.labels)}
 			if s.visits != nil {
 				t := s.visits
 				if t.bucket == nil {
@@ -69,19 +127,30 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 				fns[i].byVisit = t.bucket
 			}
 		case d == EventGoal:
-			fns[i] = dimFn{goal: true}
+			fns[i] = dimFn{goal: true, size: len(s.goals)}
 		default:
 			p, _ := propOf(d)
 			fns[i] = dimFn{row: s.valueFn(p)}
+			fns[i].size = len(s.dicts[p.name].vals)
 		}
+		est *= max(fns[i].size, 1)
 	}
 	g := &groups{index: map[key]int32{}}
+	if len(dims) == 1 && !fns[0].goal && fns[0].byVisit == nil {
+		g.byID = make([]int32, 0, fns[0].size)
+	}
+	est = min(est, 1<<20)
+	g.visitors = newDistinct(s.nvis, est)
+	if visitMetrics && s.visits != nil {
+		g.visits = newDistinct(s.visits.len(), est)
+	}
 	goalDim := -1
 	for i, f := range fns {
 		if f.goal {
 			goalDim = i
 		}
 	}
+	var rowVisit []int32
 	for bi, b := range s.blocks {
 		dense := s.vdense[bi]
 		names := b.Dicts[block.Name]
@@ -89,77 +158,81 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 		for i, n := range names {
 			pvName[i] = isPageview(n)
 		}
-		nameCol := b.Cols[block.Name]
-		var rowVisit []int32
+		nameCol, visCol := b.Cols[block.Name], b.Visitor
+		rowVisit = nil
 		if visitMetrics && s.rowVist != nil {
 			rowVisit = s.rowVist[bi]
 		}
+		all := s.all[bi][0] == 0
 		for r := range b.Len() {
-			if !s.in(bi, r) || !filter(bi, r) {
+			if !all && !s.in(bi, r) {
+				continue
+			}
+			if !filter(bi, r) {
 				continue
 			}
 			var k key
-			for i, f := range fns {
-				if !f.goal {
-					k[i] = f.row(bi, r)
+			for i := range fns {
+				if !fns[i].goal {
+					k[i] = fns[i].row(bi, r)
 				}
 			}
-			vis := dense[b.Visitor[r]]
+			vis := dense[visCol[r]]
 			pv := pvName[nameCol[r]]
 			visit := int32(-1)
 			if rowVisit != nil {
 				visit = rowVisit[r]
 			}
-			add := func(k key) {
-				gi := g.of(k)
-				a := &g.acc[gi]
-				a.events++
-				if pv {
-					a.pageviews++
-				}
-				if vis >= 0 && g.visitors.add(uint64(gi)<<32|uint64(vis)) {
-					a.visitors++
-				}
-				if visit < 0 {
-					return
-				}
-				vk := k
-				for i, f := range fns {
-					if f.byVisit != nil {
-						vk[i] = f.byVisit[visit]
-					}
-				}
-				vg := gi
-				if vk != k {
-					vg = g.of(vk)
-				}
-				if g.visits.add(uint64(vg)<<32 | uint64(visit)) {
-					t := s.visits
-					va := &g.acc[vg]
-					va.visits++
-					if t.events[visit] == 1 {
-						va.bounces++
-					}
-					va.visitPageviews += int64(t.pageviews[visit])
-					va.durationMs += t.lastMs[visit] - t.firstMs[visit]
-				}
-			}
 			if goalDim < 0 {
-				add(k)
+				s.count(g, fns, k, vis, visit, pv)
 				continue
 			}
 			for m := goals(bi, r); m != 0; m &= m - 1 {
 				k[goalDim] = int32(bits.TrailingZeros64(m))
-				add(k)
+				s.count(g, fns, k, vis, visit, pv)
 			}
 		}
 	}
 	return g
 }
 
-// answer computes q over blocks.
-func answer(blocks []*block.Block, q Query) (Result, error) {
-	s := newScan(blocks, q)
+// count adds a row to its group k.
+func (s *scan) count(g *groups, fns []dimFn, k key, vis, visit int32, pv bool) {
+	gi := g.of(k)
+	a := &g.acc[gi]
+	a.events++
+	if pv {
+		a.pageviews++
+	}
+	if vis >= 0 && g.visitors.add(gi, vis) {
+		a.visitors++
+	}
+	if visit < 0 {
+		return
+	}
+	vg := gi
+	for i := range fns {
+		if fns[i].byVisit != nil && fns[i].byVisit[visit] != k[i] {
+			vk := k
+			vk[i] = fns[i].byVisit[visit]
+			vg = g.of(vk)
+			break
+		}
+	}
+	if g.visits.add(vg, visit) {
+		t := s.visits
+		va := &g.acc[vg]
+		va.visits++
+		if t.events[visit] == 1 {
+			va.bounces++
+		}
+		va.visitPageviews += int64(t.pageviews[visit])
+		va.durationMs += t.lastMs[visit] - t.firstMs[visit]
+	}
+}
+
+// answer computes q with scan s.
+func answer(s *scan, q Query) (Result, error) {
 	visitMetrics := false
 	for _, m := range q.Metrics {
 		switch m {
@@ -408,9 +481,9 @@ func sortRows(rows []Row, q Query) {
 }
 
 // funnel counts the visitors whose visits reached each step in order.
-func funnel(blocks []*block.Block, q Query, f Funnel) []FunnelStep {
+func funnel(blocks []*block.Block, q Query, f Funnel, vd *visitorDict) []FunnelStep {
 	q.Goals = f.Steps
-	s := newScan(blocks, q)
+	s := newScan(blocks, q, vd)
 	s.buildVisits()
 	goals := s.goalMasks()
 	filter := s.rowFilter(q.Filter, goals)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/siteanalytics/analytics"
@@ -33,6 +34,63 @@ type BlockSource interface {
 // Engine answers queries by scanning a site's event blocks.
 type Engine struct {
 	src BlockSource
+
+	mu       sync.Mutex
+	visitors map[string]*visitorDict
+}
+
+// visitorDict gives a site's visitors dense ids (0, 1, 2, ...) shared by
+// every query of the engine, so that each block maps its visitors once
+// (block.Memo) and scans index arrays instead of hashing.
+type visitorDict struct {
+	mu  sync.Mutex
+	ids map[uint64]int32
+}
+
+// dict returns the visitor dictionary of site.
+func (e *Engine) dict(site string) *visitorDict {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.visitors == nil {
+		e.visitors = map[string]*visitorDict{}
+	}
+	d := e.visitors[site]
+	if d == nil {
+		d = &visitorDict{ids: map[uint64]int32{}}
+		e.visitors[site] = d
+	}
+	return d
+}
+
+// dense returns b's visitor index -> dense id (-1: no visitor), and the
+// number of ids the dictionary has given out.
+func (d *visitorDict) dense(b *block.Block) []int32 {
+	if m := b.Memo.Load(); m != nil && m.Owner == d {
+		return m.IDs
+	}
+	d.mu.Lock()
+	ids := make([]int32, len(b.Visitors))
+	for i, v := range b.Visitors {
+		if v == 0 {
+			ids[i] = -1
+			continue
+		}
+		id, ok := d.ids[v]
+		if !ok {
+			id = int32(len(d.ids))
+			d.ids[v] = id
+		}
+		ids[i] = id
+	}
+	d.mu.Unlock()
+	b.Memo.Store(&block.Memo{Owner: d, IDs: ids})
+	return ids
+}
+
+func (d *visitorDict) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.ids)
 }
 
 var _ Answerer = (*Engine)(nil)
@@ -326,7 +384,7 @@ func (e *Engine) Query(ctx context.Context, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return answer(blocks, q)
+	return answer(newScan(blocks, q, e.dict(q.Site)), q)
 }
 
 // Funnel implements Answerer.
@@ -344,7 +402,7 @@ func (e *Engine) Funnel(ctx context.Context, q Query, f Funnel) ([]FunnelStep, e
 	if err != nil {
 		return nil, err
 	}
-	return funnel(blocks, q, f), nil
+	return funnel(blocks, q, f, e.dict(q.Site)), nil
 }
 
 func (f *Filter) String() string {

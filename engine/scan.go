@@ -19,7 +19,6 @@ type scan struct {
 	fromMs  int64
 	toMs    int64
 	all     [][2]int32 // per block: rows [lo, hi) are all in range when lo == 0 && hi == len; else check each
-	vmap    map[uint64]int32
 	vdense  [][]int32 // per block: local visitor index -> dense visitor id, -1 for none
 	nvis    int
 	visits  *visitTable
@@ -76,11 +75,11 @@ func (d *gdict) id(s string) int32 {
 	return i
 }
 
-func newScan(blocks []*block.Block, q Query) *scan {
+func newScan(blocks []*block.Block, q Query, vd *visitorDict) *scan {
 	if q.Location == nil {
 		q.Location = time.UTC
 	}
-	s := &scan{q: q, blocks: blocks, fromMs: q.From.UnixMilli(), toMs: q.To.UnixMilli(), vmap: map[uint64]int32{}, dicts: map[string]*gdict{}}
+	s := &scan{q: q, blocks: blocks, fromMs: q.From.UnixMilli(), toMs: q.To.UnixMilli(), dicts: map[string]*gdict{}}
 	s.all = make([][2]int32, len(blocks))
 	s.vdense = make([][]int32, len(blocks))
 	for bi, b := range blocks {
@@ -90,22 +89,9 @@ func newScan(blocks []*block.Block, q Query) *scan {
 		} else {
 			s.all[bi] = [2]int32{-1, -1}
 		}
-		d := make([]int32, len(b.Visitors))
-		for i, v := range b.Visitors {
-			if v == 0 {
-				d[i] = -1
-				continue
-			}
-			id, ok := s.vmap[v]
-			if !ok {
-				id = int32(len(s.vmap))
-				s.vmap[v] = id
-			}
-			d[i] = id
-		}
-		s.vdense[bi] = d
+		s.vdense[bi] = vd.dense(b)
 	}
-	s.nvis = len(s.vmap)
+	s.nvis = vd.len()
 	for _, g := range q.Goals {
 		s.goals = append(s.goals, newGoalMatcher(g))
 	}
@@ -125,12 +111,24 @@ func (s *scan) in(bi, r int) bool {
 // come in time order (blocks by hour, rows by visitor and time), and a gap
 // over VisitTimeout starts a new visit.
 func (s *scan) buildVisits() {
-	t := &visitTable{}
+	rows := 0
+	for _, b := range s.blocks {
+		rows += b.Len()
+	}
+	// Room for a visit every few rows, so that appends seldom copy.
+	n := rows/3 + 16
+	t := &visitTable{firstMs: make([]int64, 0, n), lastMs: make([]int64, 0, n), events: make([]int32, 0, n), pageviews: make([]int32, 0, n),
+		firstB: make([]int32, 0, n), firstR: make([]int32, 0, n), entryB: make([]int32, 0, n), entryR: make([]int32, 0, n),
+		exitB: make([]int32, 0, n), exitR: make([]int32, 0, n), visitor: make([]int32, 0, n)}
 	s.visits = t
-	last := make([]int64, s.nvis)
-	cur := make([]int32, s.nvis)
-	for i := range cur {
-		cur[i] = -1
+	// One array of both, so that a row costs one cache miss, not two.
+	type vstate struct {
+		last int64
+		cur  int32
+	}
+	st := make([]vstate, s.nvis)
+	for i := range st {
+		st[i].cur = -1
 	}
 	timeout := VisitTimeout.Milliseconds()
 	s.rowVist = make([][]int32, len(s.blocks))
@@ -152,12 +150,13 @@ func (s *scan) buildVisits() {
 				continue
 			}
 			ms := hourMs + int64(b.TS[r])
-			vi := cur[v]
-			if vi < 0 || ms-last[v] > timeout {
+			sv := &st[v]
+			vi := sv.cur
+			if vi < 0 || ms-sv.last > timeout {
 				vi = t.add(int32(bi), int32(r), ms, v)
-				cur[v] = vi
+				sv.cur = vi
 			}
-			last[v] = ms
+			sv.last = ms
 			rv[r] = vi
 			t.lastMs[vi] = ms
 			t.events[vi]++
