@@ -104,7 +104,9 @@ const MaxDimensions = 6
 // MaxGoals is the most goals a site may have.
 const MaxGoals = 64
 
-func invalid(format string, args ...any) error { return analytics.Errorf(analytics.Invalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return analytics.Errorf(analytics.Invalid, format, args...)
+}
 
 var knownMetrics = []string{Visitors, Visits, Pageviews, Events, ViewsPerVisit, BounceRate, VisitDuration, Percentage, ConversionRate, GroupConversionRate}
 

@@ -19,7 +19,7 @@ type scan struct {
 	fromMs  int64
 	toMs    int64
 	all     [][2]int32 // per block: rows [lo, hi) are all in range when lo == 0 && hi == len; else check each
-	vdense  [][]int32 // per block: local visitor index -> dense visitor id, -1 for none
+	vdense  [][]int32  // per block: local visitor index -> dense visitor id, -1 for none
 	nvis    int
 	visits  *visitTable
 	rowVist [][]int32 // per block and row: visit index, -1 for none or out of range
@@ -29,13 +29,13 @@ type scan struct {
 }
 
 type visitTable struct {
-	firstMs, lastMs       []int64
-	events, pageviews     []int32
-	firstB, firstR        []int32
-	entryB, entryR        []int32
-	exitB, exitR          []int32
-	visitor               []int32
-	bucket                []int32
+	firstMs, lastMs   []int64
+	events, pageviews []int32
+	firstB, firstR    []int32
+	entryB, entryR    []int32
+	exitB, exitR      []int32
+	visitor           []int32
+	bucket            []int32
 }
 
 func (t *visitTable) add(b, r int32, ms int64, visitor int32) int32 {
@@ -572,4 +572,3 @@ func round(x float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(x*p) / p
 }
-

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/siteanalytics/analytics"
-	)
+)
 
 // dupKey is MongoDB's duplicate key error code.
 const dupKey = 11000

@@ -243,9 +243,9 @@ func (c *blockCache) dropManifests(site string) {
 
 // BlockCacheStats says what the block cache holds.
 type BlockCacheStats struct {
-	Bytes, Limit   int
-	Entries        int
-	Hits, Misses   int64
+	Bytes, Limit int
+	Entries      int
+	Hits, Misses int64
 }
 
 // BlockCacheStats returns the cache's figures, for /metrics.

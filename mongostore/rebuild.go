@@ -243,4 +243,3 @@ func blockCollGen(name, site string) (int64, bool) {
 	}
 	return n, true
 }
-
