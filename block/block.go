@@ -49,9 +49,12 @@ const (
 // Block is a set of events of one site, column by column. Index 0 of every
 // dictionary is "" (no value).
 type Block struct {
-	// Hour is the UTC hour the block's events are in.
+	// Hour is the UTC hour of the block's first possible row: a merged
+	// block (Merge) holds that hour's rows only; a part as a batch writes
+	// it may hold later hours of the same month.
 	Hour time.Time
-	// TS is each row's time, in milliseconds since Hour.
+	// TS is each row's time, in milliseconds since Hour (so a block spans
+	// at most 49 days).
 	TS []uint32
 	// Visitor is each row's index into Visitors.
 	Visitor []uint16
@@ -274,25 +277,30 @@ func (b *Builder) Block() *Block {
 	return out
 }
 
-// Merge combines blocks of one hour into blocks of at most MaxRows rows
-// sorted by visitor hash and time, each with its own dictionaries: the
-// form the engine scans (a visitor's events of the hour are consecutive).
+// Merge combines the rows of hour in parts into blocks of at most MaxRows
+// rows sorted by visitor hash and time, each with its own dictionaries:
+// the form the engine scans (a visitor's events of the hour are
+// consecutive).
 func Merge(hour time.Time, parts []*Block) []*Block {
 	type ref struct {
 		b *Block
 		r int
 	}
 	var refs []ref
+	lo := hour.UnixMilli()
 	for _, p := range parts {
 		for r := range p.Len() {
-			refs = append(refs, ref{p, r})
+			if ms := p.Millis(r); ms >= lo && ms < lo+3600_000 {
+				refs = append(refs, ref{p, r})
+			}
 		}
 	}
 	slices.SortFunc(refs, func(x, y ref) int {
 		if c := cmp.Compare(x.b.Visitors[x.b.Visitor[x.r]], y.b.Visitors[y.b.Visitor[y.r]]); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.b.TS[x.r], y.b.TS[y.r])
+		// By time, not TS: parts count their TS from different hours.
+		return cmp.Compare(x.b.Millis(x.r), y.b.Millis(y.r))
 	})
 	var out []*Block
 	bld := NewBuilder(hour)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -99,7 +100,7 @@ func Decode(data []byte) (*Block, error) {
 	b.TS = make([]uint32, n)
 	for i := range b.TS {
 		t := r.uvarint()
-		if t >= uint64(time.Hour/time.Millisecond) {
+		if t > math.MaxUint32 {
 			r.err = true
 		}
 		b.TS[i] = uint32(t)

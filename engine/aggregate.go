@@ -51,6 +51,18 @@ func (g *groups) of(k key) int32 {
 	return i
 }
 
+// find returns the group of k, if there is one.
+func (g *groups) find(k key) (int32, bool) {
+	if g.byID != nil {
+		if id := k[0]; int(id) < len(g.byID) && g.byID[id] >= 0 {
+			return g.byID[id], true
+		}
+		return 0, false
+	}
+	i, ok := g.index[k]
+	return i, ok
+}
+
 func (g *groups) add(k key) int32 {
 	i := int32(len(g.keys))
 	g.keys = append(g.keys, k)
@@ -326,7 +338,7 @@ func answer(s *scan, q Query) (Result, error) {
 				for j, di := range baseDims {
 					bk[j] = k[di]
 				}
-				if bi, ok := base.index[bk]; ok {
+				if bi, ok := base.find(bk); ok {
 					return base.acc[bi].visitors
 				}
 				return 0
@@ -523,13 +535,13 @@ func funnel(blocks []*block.Block, q Query, f Funnel, vd *visitorDict) []FunnelS
 		if k > 0 {
 			st.DropOff = reached[k-1] - reached[k]
 			if reached[k-1] > 0 {
-				st.ConversionRateStep = round(float64(reached[k])*100/float64(reached[k-1]), 2)
+				st.ConversionRateStep = float64(100*reached[k]) / float64(reached[k-1])
 			}
 		} else if reached[0] > 0 {
 			st.ConversionRateStep = 100
 		}
 		if reached[0] > 0 {
-			st.ConversionRate = round(float64(reached[k])*100/float64(reached[0]), 2)
+			st.ConversionRate = float64(100*reached[k]) / float64(reached[0])
 		}
 		out[k] = st
 	}

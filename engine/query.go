@@ -18,8 +18,9 @@
 //     those of its first event (the collector's note of the visit's
 //     attributes when the event has one); its entry page is its first page
 //     view's path and its exit page its last page view's path (by time).
-//   - bounce: a visit of exactly one event. visit_duration: seconds from its
-//     first to its last event.
+//   - bounce: a visit of exactly one event. visit_duration: the time from
+//     its first to its last event, in seconds (from millisecond timestamps,
+//     unrounded).
 //
 // # Filters
 //

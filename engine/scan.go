@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -275,9 +274,8 @@ func (s *scan) valueFn(p prop) func(bi, r int) int32 {
 
 // goalMatcher says whether a row completes a goal.
 type goalMatcher struct {
-	g     Goal
-	re    *regexp.Regexp // page goals
-	names []map[uint16]bool
+	g  Goal
+	re *regexp.Regexp // page goals
 }
 
 func newGoalMatcher(g Goal) goalMatcher {
@@ -568,7 +566,3 @@ func (b *buckets) of(ms int64) int32 {
 	return b.index[i]
 }
 
-func round(x float64, places int) float64 {
-	p := math.Pow(10, float64(places))
-	return math.Round(x*p) / p
-}

@@ -27,14 +27,17 @@ import (
 // "<hour>|p<partition>|<first entry>|<last entry>" of the batch, so a
 // redelivered batch writes the identical part under the same _id, and a
 // resent event (a duplicate) is in no part. Parts go to a collection per
-// site and UTC day, bparts_<gen>_YYYY_MM_DD_<site>.
+// site and UTC month, bparts_<gen>_YYYY_MM_<site>: a batch of one site
+// writes one InsertMany per month it touches.
 //
 // Once an hour is closed, the processor compacts it: its parts merge into
 // one document (or a few, at block.MaxRows rows each) in the site's month
 // collection, blocks_<gen>_YYYY_MM_<site>, with _id "<hour>|c<nanos>|<i>".
-// When every hour of a closed day is compacted, its parts collection is
+// When every hour of a closed month is compacted, its parts collection is
 // dropped whole: on FerretDB v1.24 dropping a collection costs under a
-// millisecond where deleting documents scans the table.
+// millisecond where deleting documents scans the table. Until then the
+// compacted parts stay beside the compacted hours, unlisted: readers only
+// read what the manifest lists.
 //
 // Which documents make up an hour is said by the site's manifest of the
 // month (block_manifests, _id "<site>|<gen>|YYYY_MM", field h<DDHH>: the
@@ -68,8 +71,8 @@ const (
 // from coming back beside the compacted document that holds it.
 var compactAfter = 10 * time.Minute
 
-func partsCollName(gen int64, site string, day time.Time) string {
-	return partsPrefix + strconv.FormatInt(gen, 10) + "_" + day.UTC().Format("2006_01_02") + "_" + site
+func partsCollName(gen int64, site string, t time.Time) string {
+	return partsPrefix + strconv.FormatInt(gen, 10) + "_" + t.UTC().Format("2006_01") + "_" + site
 }
 
 func blocksCollName(gen int64, site string, month time.Time) string {
@@ -84,19 +87,30 @@ func hourField(hour time.Time) string { return "h" + hour.UTC().Format("0215") }
 
 func monthField(month time.Time) string { return "v" + month.UTC().Format("2006_01") }
 
-// partID is the _id of the part of hour written by a batch.
+// partID is the _id of the part a batch writes of a month, hour being
+// its first hour.
 func partID(hour time.Time, partition int, first, last string) string {
 	return hour.UTC().Format(hourKeyLayout) + "|p" + strconv.Itoa(partition) + "|" + first + "|" + last
 }
 
-// parsePartID undoes partID; ok is false for a compacted document's _id.
+// parsePartID undoes partID (with or without the "|<i>" of a part's
+// second and later documents); ok is false for a compacted document's _id.
 func parsePartID(id string) (partition int, first, last string, ok bool) {
 	f := strings.Split(id, "|")
-	if len(f) != 4 || !strings.HasPrefix(f[1], "p") {
+	if (len(f) != 4 && len(f) != 5) || !strings.HasPrefix(f[1], "p") {
 		return 0, "", "", false
 	}
 	p, err := strconv.Atoi(f[1][1:])
 	return p, f[2], f[3], err == nil
+}
+
+// fieldHour is the hour of hour field f of month's manifest.
+func fieldHour(month time.Time, f string) time.Time {
+	h, err := time.Parse("0215", f[1:])
+	if err != nil {
+		return month
+	}
+	return time.Date(month.Year(), month.Month(), h.Day(), h.Hour(), 0, 0, 0, time.UTC)
 }
 
 // idHour is the hour an _id of a part or compacted document is of.
@@ -226,10 +240,55 @@ func (s *Store) readManifest(ctx context.Context, site string, gen int64, month 
 	return m, nil
 }
 
-// blockWrite is what a batch writes for one site: its parts by hour.
+// blockWrite is what a batch writes for one site: a part per UTC month
+// (one document however many hours the batch's events spread over), and
+// the hours each holds rows of.
 type blockWrite struct {
 	site  string
-	parts map[time.Time]*block.Builder
+	parts map[time.Time]*monthPart
+}
+
+type monthPart struct {
+	events []*analytics.Event
+	hours  map[time.Time]bool
+	first  time.Time // the earliest hour
+}
+
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func (w *blockWrite) add(ev *analytics.Event) {
+	if w.parts == nil {
+		w.parts = map[time.Time]*monthPart{}
+	}
+	h := ev.Timestamp.UTC().Truncate(time.Hour)
+	m := monthOf(h)
+	p := w.parts[m]
+	if p == nil {
+		p = &monthPart{hours: map[time.Time]bool{}, first: h}
+		w.parts[m] = p
+	}
+	p.events = append(p.events, ev)
+	p.hours[h] = true
+	if h.Before(p.first) {
+		p.first = h
+	}
+}
+
+// blocks builds the part's blocks (more than one only past block.MaxRows).
+func (p *monthPart) blocks() []*block.Block {
+	var out []*block.Block
+	b := block.NewBuilder(p.first)
+	for _, ev := range p.events {
+		if b.Full() {
+			out = append(out, b.Block())
+			b = block.NewBuilder(p.first)
+		}
+		b.AddEvent(ev)
+	}
+	return append(out, b.Block())
 }
 
 // writeBlocks writes the parts of the events cs (those this batch stored
@@ -249,36 +308,36 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 		}
 		bySite[c.ev.SiteID] = append(bySite[c.ev.SiteID], c)
 	}
+	// Sites are independent: their parts, manifests and versions are
+	// written side by side.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, site := range sites {
-		bs, err := s.readBlockSite(ctx, site)
-		if err != nil {
-			return err
-		}
-		w := &blockWrite{site: site, parts: map[time.Time]*block.Builder{}}
-		for _, c := range bySite[site] {
-			// A rebuild read the raw events of entries up to its cover:
-			// a redelivery of one of them is in the blocks already.
-			if cover, ok := bs.Rebuilt[b.Partition]; ok {
-				if _, id := splitEntryKey(c.ek); analytics.ComparePositions(id, cover) <= 0 {
-					continue
+		g.Go(func() error {
+			bs, err := s.readBlockSite(gctx, site)
+			if err != nil {
+				return err
+			}
+			w := &blockWrite{site: site}
+			for _, c := range bySite[site] {
+				// A rebuild read the raw events of entries up to its
+				// cover: a redelivery of one of them is in the blocks
+				// already.
+				if cover, ok := bs.Rebuilt[b.Partition]; ok {
+					if _, id := splitEntryKey(c.ek); analytics.ComparePositions(id, cover) <= 0 {
+						continue
+					}
 				}
+				w.add(c.ev)
 			}
-			h := c.ev.Timestamp.UTC().Truncate(time.Hour)
-			bld := w.parts[h]
-			if bld == nil {
-				bld = block.NewBuilder(h)
-				w.parts[h] = bld
+			if len(w.parts) == 0 {
+				return nil
 			}
-			bld.AddEvent(c.ev)
-		}
-		if len(w.parts) == 0 {
-			continue
-		}
-		if _, err := s.writeSiteBlocks(ctx, bs.Gen, b.Partition, first, last, w, replay); err != nil {
+			_, err = s.writeSiteBlocks(gctx, bs.Gen, b.Partition, first, last, w, replay)
 			return err
-		}
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // writeSiteBlocks writes w's parts under generation gen and returns the
@@ -287,44 +346,45 @@ func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, f
 	// On a redelivery, the month manifests say which hours a compaction
 	// already merged this batch's part into (skip them) and which parts an
 	// earlier delivery wrote under other batch bounds (drop them).
-	manifests := map[time.Time]manifest{}
-	monthOf := func(h time.Time) time.Time { return time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC) }
-	if replay {
-		for h := range w.parts {
-			if _, ok := manifests[monthOf(h)]; !ok {
-				m, err := s.readManifest(ctx, w.site, gen, monthOf(h))
-				if err != nil {
-					return nil, err
-				}
-				manifests[monthOf(h)] = m
+	var hours []time.Time
+	for month, p := range w.parts {
+		var m manifest
+		if replay {
+			var err error
+			if m, err = s.readManifest(ctx, w.site, gen, month); err != nil {
+				return nil, err
 			}
 		}
-	}
-	byDay := map[time.Time][]any{}
-	added := map[time.Time]map[string][]string{} // month -> hourField -> ids
-	var hours []time.Time
-	for h, bld := range w.parts {
-		month, f := monthOf(h), hourField(h)
-		if m := manifests[month]; m != nil && m.covered(f, partition, first, last) {
+		// The part is listed under every hour it has rows of, except those
+		// a compaction already merged it into.
+		var fields []string
+		for h := range p.hours {
+			if f := hourField(h); m == nil || !m.covered(f, partition, first, last) {
+				fields = append(fields, f)
+				hours = append(hours, h)
+			}
+		}
+		if len(fields) == 0 {
 			continue
 		}
-		blk := bld.Block()
-		id := partID(h, partition, first, last)
-		day := h.Truncate(24 * time.Hour)
-		byDay[day] = append(byDay[day], partDoc{ID: id, Hour: h, Rows: blk.Len(), Data: block.Encode(blk)})
-		if added[month] == nil {
-			added[month] = map[string][]string{}
+		var docs []any
+		var ids []string
+		for i, blk := range p.blocks() {
+			id := partID(p.first, partition, first, last)
+			if i > 0 {
+				id += "|" + strconv.Itoa(i)
+			}
+			ids = append(ids, id)
+			docs = append(docs, partDoc{ID: id, Hour: p.first, Rows: blk.Len(), Data: block.Encode(blk)})
 		}
-		added[month][f] = append(added[month][f], id)
-		hours = append(hours, h)
-	}
-	for day, docs := range byDay {
-		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, day)), docs); err != nil {
+		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, month)), docs); err != nil {
 			return nil, err
 		}
-	}
-	for month, hs := range added {
-		if m := manifests[month]; m != nil {
+		if m != nil {
+			hs := map[string][]string{}
+			for _, f := range fields {
+				hs[f] = ids
+			}
 			if err := s.dropRegrouped(ctx, w.site, gen, month, m, partition, first, last, hs); err != nil {
 				return nil, err
 			}
@@ -333,7 +393,7 @@ func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, f
 			return nil, transientErr("mongodb: manifest", err)
 		}
 		var adds bson.D
-		for f, ids := range hs {
+		for _, f := range fields {
 			adds = append(adds, bson.E{Key: f, Value: bson.D{{Key: "$each", Value: ids}}})
 		}
 		if err := s.updateManifest(ctx, w.site, gen, month, bson.D{{Key: "$addToSet", Value: adds}}); err != nil {
@@ -467,7 +527,7 @@ func (s *Store) fetchParts(ctx context.Context, site string, gen int64, ids []st
 			if !ok {
 				return analytics.Errorf(analytics.Internal, "mongodb: block manifest of %s lists %q, which is no block id", site, id)
 			}
-			c := s.db.Collection(partsCollName(gen, site, h.Truncate(24*time.Hour)))
+			c := s.db.Collection(partsCollName(gen, site, h))
 			if _, _, _, part := parsePartID(id); !part {
 				c = s.db.Collection(blocksCollName(gen, site, time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC)))
 			}
@@ -668,28 +728,27 @@ func (s *Store) compactHour(ctx context.Context, r hourRef) error {
 			}
 		}
 	}
-	return s.dropCompactedDay(ctx, r.site, r.gen, r.hour.Truncate(24*time.Hour), m, f)
+	return s.dropCompactedMonth(ctx, r.site, r.gen, month, m, f)
 }
 
-// dropCompactedDay drops a day's parts collection once the day is over
-// (by compactAfter) and none of its hours lists a part. m is the month's
-// manifest as read before compacting hour done.
-func (s *Store) dropCompactedDay(ctx context.Context, site string, gen int64, day time.Time, m manifest, done string) error {
-	if s.now().Sub(day.Add(24*time.Hour)) < compactAfter {
+// dropCompactedMonth drops a month's parts collection once the month is
+// over (by compactAfter) and none of its hours lists a part. m is the
+// month's manifest as read before compacting hour field done.
+func (s *Store) dropCompactedMonth(ctx context.Context, site string, gen int64, month time.Time, m manifest, done string) error {
+	if s.now().Sub(month.AddDate(0, 1, 0)) < compactAfter {
 		return nil
 	}
-	for h := day; h.Before(day.Add(24 * time.Hour)); h = h.Add(time.Hour) {
-		f := hourField(h)
-		if f == done {
+	for f, ids := range m {
+		if f == done || !strings.HasPrefix(f, "h") {
 			continue
 		}
-		for _, id := range m[f] {
-			if _, _, _, part := parsePartID(id); part {
+		for _, id := range ids {
+			if isPart(id) {
 				return nil
 			}
 		}
 	}
 	octx, cancel := op(ctx)
 	defer cancel()
-	return classify("mongodb: drop compacted parts", s.db.Collection(partsCollName(gen, site, day)).Drop(octx))
+	return classify("mongodb: drop compacted parts", s.db.Collection(partsCollName(gen, site, month)).Drop(octx))
 }

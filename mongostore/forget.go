@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,17 +70,55 @@ func (s *Store) Forget(ctx context.Context, site, user string, fence analytics.F
 		if err != nil {
 			return res, err
 		}
+		// The documents holding the visitor anywhere, then every hour that
+		// lists one of them, rewritten without the visitor; then those
+		// documents go.
+		listed := map[string]bool{}
 		for f, ids := range m {
-			if !strings.HasPrefix(f, "h") || len(ids) == 0 {
+			if strings.HasPrefix(f, "h") {
+				for _, id := range ids {
+					listed[id] = true
+				}
+			}
+		}
+		var all []string
+		for id := range listed {
+			all = append(all, id)
+		}
+		blocks, err := s.fetchParts(ctx, site, bs.Gen, all)
+		if err != nil {
+			return res, err
+		}
+		holds := map[string]bool{}
+		for i, b := range blocks {
+			if slices.Contains(b.Visitors, visitor) {
+				holds[all[i]] = true
+			}
+		}
+		if len(holds) == 0 {
+			continue
+		}
+		for f, ids := range m {
+			if !strings.HasPrefix(f, "h") || !slices.ContainsFunc(ids, func(id string) bool { return holds[id] }) {
 				continue
 			}
 			n, err := s.forgetHour(ctx, site, bs.Gen, month, m, f, ids, visitor)
 			if err != nil {
 				return res, err
 			}
-			if n > 0 {
-				res.Rows += int64(n)
-				res.Hours++
+			res.Rows += int64(n)
+			res.Hours++
+		}
+		for id := range holds {
+			c := s.db.Collection(blocksCollName(bs.Gen, site, month))
+			if isPart(id) {
+				c = s.db.Collection(partsCollName(bs.Gen, site, month))
+			}
+			octx, cancel := op(ctx)
+			_, err := c.DeleteOne(octx, bson.D{{Key: "_id", Value: id}})
+			cancel()
+			if err != nil {
+				return res, classify("mongodb: delete the visitor's old event block", err)
 			}
 		}
 	}
@@ -93,13 +132,17 @@ func (s *Store) forgetHour(ctx context.Context, site string, gen int64, month ti
 	if err != nil {
 		return 0, err
 	}
-	hour, _ := idHour(ids[0])
+	hour := fieldHour(month, f)
+	lo := hour.UnixMilli()
 	removed := 0
 	bld := block.NewBuilder(hour)
 	var kept []*block.Block
 	props := map[string]string{}
 	for _, p := range parts {
 		for r := range p.Len() {
+			if ms := p.Millis(r); ms < lo || ms >= lo+3600_000 {
+				continue // another hour's row of a part spanning several
+			}
 			v := p.Visitors[p.Visitor[r]]
 			if v == visitor {
 				removed++
@@ -121,9 +164,6 @@ func (s *Store) forgetHour(ctx context.Context, site string, gen int64, month ti
 			}
 			bld.Add(p.Millis(r), v, vals, props)
 		}
-	}
-	if removed == 0 {
-		return 0, nil
 	}
 	if bld.Len() > 0 {
 		kept = append(kept, bld.Block())
@@ -147,18 +187,6 @@ func (s *Store) forgetHour(ctx context.Context, site string, gen int64, month ti
 	}
 	if err := s.updateManifest(ctx, site, gen, month, bson.D{{Key: "$set", Value: set}}); err != nil {
 		return 0, err
-	}
-	for _, id := range ids {
-		c := s.db.Collection(blocksCollName(gen, site, month))
-		if isPart(id) {
-			c = s.db.Collection(partsCollName(gen, site, hour.Truncate(24*time.Hour)))
-		}
-		octx, cancel := op(ctx)
-		_, err := c.DeleteOne(octx, bson.D{{Key: "_id", Value: id}})
-		cancel()
-		if err != nil {
-			return 0, classify("mongodb: delete the visitor's old event block", err)
-		}
 	}
 	return removed, nil
 }

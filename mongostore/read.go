@@ -77,11 +77,16 @@ func (s *Store) readBlocks(ctx context.Context, site string, from, to time.Time)
 	}
 	// Documents of hours not cached, fetched together.
 	var missing []string
+	seen := map[string]bool{} // a part spanning hours is listed under each
 	for _, h := range hours {
 		if _, ok := s.cache.get(h.key); ok {
 			continue
 		}
 		for _, id := range h.ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
 			if _, ok := s.cache.get(blockKey(site, bs.Gen, id)); !ok {
 				missing = append(missing, id)
 			}

@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/block"
 )
 
 // RebuildResult says what a rebuild found.
@@ -107,7 +106,7 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 	days := map[string]bool{}
 	hours := map[time.Time]bool{}
 	cover := map[int]string{} // partition -> newest entry read
-	w := &blockWrite{site: siteID, parts: map[time.Time]*block.Builder{}}
+	w := &blockWrite{site: siteID}
 	n, chunks := 0, 0
 	flush := func() error {
 		if n == 0 {
@@ -126,7 +125,7 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		res.Events += n
 		res.Days = len(days)
 		report()
-		w.parts = map[time.Time]*block.Builder{}
+		w.parts = nil
 		n = 0
 		chunks++
 		return nil
@@ -141,16 +140,10 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 		if err != nil {
 			return err
 		}
-		h := ev.Timestamp.UTC().Truncate(time.Hour)
-		days[h.Format(analytics.DateLayout)] = true
-		b := w.parts[h]
-		if b == nil {
-			b = block.NewBuilder(h)
-			w.parts[h] = b
-		}
-		b.AddEvent(&ev)
+		days[ev.Timestamp.UTC().Format(analytics.DateLayout)] = true
+		w.add(&ev)
 		n++
-		if n == chunk || b.Full() {
+		if n == chunk {
 			return flush()
 		}
 		return nil
@@ -235,10 +228,10 @@ func blockCollGen(name, site string) (int64, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(g, 10, 64)
-	// The date between generation and site ("2026_03_08" or "2026_03")
-	// holds no '_'-free site: check the shape.
+	// The month between generation and site ("2026_03"): check its
+	// shape, so another site whose id ends like this one's is not taken.
 	date := strings.TrimSuffix(tail, "_"+site)
-	if err != nil || (len(date) != len("2006_01") && len(date) != len("2006_01_02")) {
+	if _, derr := time.Parse("2006_01", date); err != nil || derr != nil {
 		return 0, false
 	}
 	return n, true
