@@ -56,7 +56,7 @@ func TestEmptyVisitValues(t *testing.T) {
 		return mustJSON(t, a)
 	}
 	for _, tt := range []struct {
-		kind          Kind
+		kind         Kind
 		params, want string
 	}{
 		{Breakdown, "property=visit:utm_source", `{"results":[{"utm_source":"hn","visitors":1}]}`},
