@@ -176,8 +176,10 @@ func dashWorkload(t *testing.T, p *pipeline, site string, now time.Time) int {
 			})
 		}
 	}
-	// A page whose path is HTML, and visits in the last minutes.
-	events = append(events, map[string]any{"id": "dash-xss", "site_id": site, "event_type": "page_view", "path": xssPath, "user_id": "visitor-xss", "timestamp": now.UTC().Format(time.RFC3339)})
+	// A page whose path is HTML, yesterday: inside "Last 7 days", which
+	// are Plausible's, the seven days before today. And visits in the last
+	// minutes.
+	events = append(events, map[string]any{"id": "dash-xss", "site_id": site, "event_type": "page_view", "path": xssPath, "user_id": "visitor-xss", "timestamp": now.Add(-24 * time.Hour).UTC().Format(time.RFC3339)})
 	for i := range 3 {
 		events = append(events, map[string]any{"id": fmt.Sprintf("dash-now-%d", i), "site_id": site, "event_type": "page_view", "path": "/live", "user_id": fmt.Sprintf("live-%d", i), "timestamp": now.Add(-time.Duration(i) * time.Minute).UTC().Format(time.RFC3339)})
 	}
