@@ -303,7 +303,7 @@ func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, para
 		var want []row
 		for _, r := range res {
 			m := r.(map[string]any)
-			if tb.Property == "event:name" && m[key] == "page_view" {
+			if tb.Property == "event:name" && m[key] == "pageview" {
 				continue // the custom events table lists the others
 			}
 			w := row{Key: m[key].(string), Values: map[string]string{}}
