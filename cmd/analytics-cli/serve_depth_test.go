@@ -172,7 +172,7 @@ func TestRandomizedDimensions(t *testing.T) {
 		}
 		m.Visit = got.Visit
 		g := got
-		g.Visit, g.Props = nil, nil
+		g.Props = nil
 		if !g.Timestamp.Equal(m.Timestamp) {
 			t.Fatalf("event %s stored at %v, sent at %v", m.ID, g.Timestamp, m.Timestamp)
 		}
