@@ -83,7 +83,7 @@ func TestNoDeadLetterAfterTheRawInsert(t *testing.T) {
 	var failures atomic.Int32
 	failures.Store(5)
 	r.store.SetStageHook(func(stage string) error {
-		if stage == "users" && failures.Add(-1) >= 0 {
+		if stage == "blocks" && failures.Add(-1) >= 0 {
 			return analytics.Errorf(analytics.Invalid, "refused (simulated)")
 		}
 		return nil

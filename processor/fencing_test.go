@@ -68,7 +68,7 @@ func newMeet() *meet { return &meet{both: make(chan struct{})} }
 
 func (m *meet) hook(i int) func(string) error {
 	return func(stage string) error {
-		if stage != "rollup" {
+		if stage != "blocks" {
 			return nil
 		}
 		if m.seen[i].CompareAndSwap(false, true) && m.n.Add(1) == 2 {
@@ -124,7 +124,7 @@ func TestStaleAndNewOwnerWriteConcurrently(t *testing.T) {
 					return nil
 				}
 				once.Do(func() {
-					// A is about to write its first rollup: cut it off from
+					// A is about to write its first event blocks: cut it off from
 					// Redis now, mid-batch.
 					hook.cut.Store(true)
 					close(entered)
@@ -134,7 +134,7 @@ func TestStaleAndNewOwnerWriteConcurrently(t *testing.T) {
 			storeB.SetStageHook(m.hook(1))
 			recA := &recordingStore{Store: storeA, armed: &armed}
 			pa, _ := run(t, a, recA, processor.Config{BatchSize: 100, MinBackoff: 5 * time.Millisecond})
-			// First A alone creates the rollup documents, so that the race
+			// First A alone creates the site's block documents, so that the race
 			// below is between compare-and-set updates, not inserts.
 			if err := r.pub.Publish(ctx, evs[:100]); err != nil {
 				t.Fatal(err)
@@ -146,7 +146,7 @@ func TestStaleAndNewOwnerWriteConcurrently(t *testing.T) {
 			}
 			<-entered
 			// B takes over once A's lease has expired (and waits a TTL
-			// more), replays the batch and meets A at the rollups.
+			// more), replays the batch and meets A at the event blocks.
 			// B sorts before A, so the fair share keeps the partition with
 			// B once A is back.
 			cfgB := cfg

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,7 +199,7 @@ func (q *V1) parseMetrics(s string) error {
 func (s Site) engineQuery(r Range, metrics, dims []string, conds []*engine.Filter) engine.Query {
 	return engine.Query{
 		Site: s.ID, From: r.From, To: r.To, Location: r.Loc,
-		Metrics: metrics, Dimensions: dims, Filter: and(conds), Goals: s.Goals,
+		Metrics: metrics, Dimensions: dims, Filter: storedFilter(and(conds)), Goals: s.Goals,
 	}
 }
 
@@ -332,7 +333,11 @@ func (q *V1) timeseries(ctx context.Context, a engine.Answerer) (Object, error) 
 }
 
 func (q *V1) breakdown(ctx context.Context, a engine.Answerer) (Object, error) {
-	eq := q.Site.engineQuery(q.Range, q.Metrics, []string{q.Property}, q.Filters)
+	conds := q.Filters
+	if v1Dropped[q.Property] {
+		conds = append(slices.Clip(conds), &engine.Filter{Op: engine.OpIsNot, Dim: q.Property, Values: []string{""}})
+	}
+	eq := q.Site.engineQuery(q.Range, q.Metrics, []string{q.Property}, conds)
 	eq.Limit, eq.Offset = q.Limit, (q.Page-1)*q.Limit
 	res, err := a.Query(ctx, eq)
 	if err != nil {
@@ -341,7 +346,7 @@ func (q *V1) breakdown(ctx context.Context, a engine.Answerer) (Object, error) {
 	key := propertyKey(q.Property)
 	out := make([]Object, 0, len(res.Rows))
 	for _, row := range res.Rows {
-		o := Object{{key, first(row.Dimensions)}}
+		o := Object{{key, shownValue(q.Property, first(row.Dimensions))}}
 		for i, m := range q.Metrics {
 			var v any
 			if i < len(row.Metrics) {

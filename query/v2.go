@@ -561,6 +561,9 @@ func (q *V2) run(ctx context.Context, a engine.Answerer, r Range, paged, fill bo
 	if err != nil {
 		return res, err
 	}
+	for i := range res.Rows {
+		shownDims(q.dims, res.Rows[i].Dimensions)
+	}
 	if ti, dim := q.timeDim(); ti >= 0 {
 		for i := range res.Rows {
 			if ti < len(res.Rows[i].Dimensions) {

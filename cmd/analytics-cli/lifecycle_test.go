@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/block"
 	"github.com/siteanalytics/analytics/internal/testenv"
 	"github.com/siteanalytics/analytics/mongostore"
 )
@@ -266,31 +267,33 @@ func expectedStats(site string, events []map[string]any, skip string) map[string
 	return out
 }
 
-// userDocs counts the first-sight documents of site naming user.
-func userDocs(t *testing.T, p *pipeline, site, user string) int {
+// blockRows counts the rows of each visitor (block.Hash of the user id)
+// in the event blocks of site over the lifecycle days, read from the
+// database, and reports each block's visitor dictionary too: a visitor in
+// a dictionary without rows is still a byte of them.
+func blockRows(t *testing.T, p *pipeline, site string) (rows map[uint64]int, dict map[uint64]bool) {
 	t.Helper()
 	store, err := mongostore.Open(context.Background(), p.env["MONGODB_URI"], mongostore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close(context.Background())
-	cur, err := store.Database().Collection("users").Find(context.Background(), bson.D{{Key: "site_id", Value: site}})
+	from, _ := time.Parse("2006-01-02", lifecycleDays[0])
+	to, _ := time.Parse("2006-01-02", lifecycleDays[len(lifecycleDays)-1])
+	bs, err := store.Blocks(context.Background(), site, from, to.AddDate(0, 0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var docs []struct {
-		ID string `bson:"_id"`
-	}
-	if err := cur.All(context.Background(), &docs); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, d := range docs {
-		if strings.HasSuffix(d.ID, "|"+user) {
-			n++
+	rows, dict = map[uint64]int{}, map[uint64]bool{}
+	for _, b := range bs {
+		for _, v := range b.Visitors {
+			dict[v] = true
+		}
+		for r := range b.Len() {
+			rows[b.Visitors[b.Visitor[r]]]++
 		}
 	}
-	return n
+	return rows, dict
 }
 
 // exportedUsers counts the exported raw events of site per user.
@@ -318,20 +321,34 @@ func TestForgetVisitor(t *testing.T) {
 	sent := sendLifecycleEvents(t, p, site, 210, &events)
 	p.waitProcessed(t, sent[site]+sent[site+"-other"], sent[site]+sent[site+"-other"])
 	before := exportedUsers(t, p, site)
-	if before[gone] == 0 || userDocs(t, p, site, gone) == 0 {
-		t.Fatalf("nothing of %s stored: %v", gone, before)
+	rows, _ := blockRows(t, p, site)
+	if before[gone] == 0 || rows[block.Hash(gone)] != before[gone] {
+		t.Fatalf("%s: %d raw events, %d block rows; want the same, more than 0 (raw events per user %v)", gone, before[gone], rows[block.Hash(gone)], before)
 	}
 	if got, want := siteStats(t, p, site), expectedStats(site, events, ""); !reflect.DeepEqual(got, want) {
 		t.Fatalf("stats before forget:\n%+v\nwant\n%+v", got, want)
 	}
 	otherBefore := siteStats(t, p, site+"-other")
+	otherRows, _ := blockRows(t, p, site+"-other")
 
+	// forget deletes the raw events and rewrites the hours whose blocks
+	// hold the visitor: one row per event, the hours of their events.
+	hours := func(user string) int {
+		h := map[string]bool{}
+		for _, ev := range events {
+			if ev["user_id"] == user {
+				h[ev["timestamp"].(string)[:13]] = true
+			}
+		}
+		return len(h)
+	}
 	out, err := runCLI(t, p, "forget", "--site", site, "--user", gone)
 	if err != nil {
 		t.Fatalf("forget: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, fmt.Sprintf("deleted %d raw events", before[gone])) || !strings.Contains(out, "rebuilt "+site+" without them") {
-		t.Fatalf("forget said:\n%s", out)
+	if want := fmt.Sprintf("deleted %s of %s on %s, %s of the event blocks (%s rewritten)", plural(before[gone], "raw event"), gone, site,
+		plural(before[gone], "row"), plural(hours(gone), "hour")); !strings.Contains(out, want) {
+		t.Fatalf("forget said:\n%s\nwant %q", out, want)
 	}
 	after := exportedUsers(t, p, site)
 	for u, n := range before {
@@ -339,11 +356,14 @@ func TestForgetVisitor(t *testing.T) {
 			t.Fatalf("raw events per user after forget: %v, before %v", after, before)
 		}
 	}
-	if n := userDocs(t, p, site, gone); n != 0 {
-		t.Fatalf("%d first-sight documents of %s left", n, gone)
+	rows, dict := blockRows(t, p, site)
+	if rows[block.Hash(gone)] != 0 || dict[block.Hash(gone)] {
+		t.Fatalf("%s still in the event blocks: %d rows, in a visitor dictionary: %v", gone, rows[block.Hash(gone)], dict[block.Hash(gone)])
 	}
-	if n := userDocs(t, p, site, "user-4"); n == 0 {
-		t.Fatal("other visitors' documents deleted")
+	for u, n := range before {
+		if u != gone && rows[block.Hash(u)] != n {
+			t.Fatalf("%s: %d block rows after forget, want their %d events", u, rows[block.Hash(u)], n)
+		}
 	}
 	if got, want := siteStats(t, p, site), expectedStats(site, events, gone); !reflect.DeepEqual(got, want) {
 		t.Fatalf("stats after forget:\n%+v\nwant\n%+v", got, want)
@@ -351,9 +371,13 @@ func TestForgetVisitor(t *testing.T) {
 	if got := siteStats(t, p, site+"-other"); !reflect.DeepEqual(got, otherBefore) {
 		t.Fatalf("another site's stats changed: %+v, were %+v", got, otherBefore)
 	}
+	if got, _ := blockRows(t, p, site+"-other"); !reflect.DeepEqual(got, otherRows) {
+		t.Fatalf("another site's block rows changed: %v, were %v", got, otherRows)
+	}
 
-	// Once retention deleted raw events of the site, a rebuild would lose
-	// days: forget deletes but leaves the rollups, rebuild refuses.
+	// Once retention deleted raw events of the site, forget still deletes
+	// the visitor everywhere (it rebuilds nothing), but a rebuild would
+	// lose days: rebuild refuses.
 	store, err := mongostore.Open(context.Background(), p.env["MONGODB_URI"], mongostore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -363,16 +387,24 @@ func TestForgetVisitor(t *testing.T) {
 		bson.D{{Key: "_id", Value: site}, {Key: "before", Value: time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)}}); err != nil {
 		t.Fatal(err)
 	}
-	kept := siteStats(t, p, site)
-	out, err = runCLI(t, p, "forget", "--site", site, "--user", "user-4")
-	if err != nil || !strings.Contains(out, "rollups not rebuilt: retention deleted the raw events of "+site+" before 2025-11-01") {
-		t.Fatalf("forget after retention: %v\n%s", err, out)
+	const also = "user-4"
+	out, err = runCLI(t, p, "forget", "--site", site, "--user", also)
+	if want := fmt.Sprintf("deleted %s of %s on %s, %s of the event blocks (%s rewritten)", plural(before[also], "raw event"), also, site,
+		plural(before[also], "row"), plural(hours(also), "hour")); err != nil || !strings.Contains(out, want) {
+		t.Fatalf("forget after retention: %v\n%s\nwant %q", err, out, want)
 	}
-	if exportedUsers(t, p, site)["user-4"] != 0 || userDocs(t, p, site, "user-4") != 0 {
-		t.Fatal("user-4 not deleted")
+	rows, dict = blockRows(t, p, site)
+	if exportedUsers(t, p, site)[also] != 0 || rows[block.Hash(also)] != 0 || dict[block.Hash(also)] {
+		t.Fatalf("%s not deleted: raw events or block rows left", also)
 	}
-	if got := siteStats(t, p, site); !reflect.DeepEqual(got, kept) {
-		t.Fatalf("stats changed without a rebuild: %+v, were %+v", got, kept)
+	var left []map[string]any
+	for _, ev := range events {
+		if ev["user_id"] != gone {
+			left = append(left, ev)
+		}
+	}
+	if got, want := siteStats(t, p, site), expectedStats(site, left, also); !reflect.DeepEqual(got, want) {
+		t.Fatalf("stats after forgetting %s too:\n%+v\nwant\n%+v", also, got, want)
 	}
 	if _, err := runCLI(t, p, "rebuild", "--site", site); err == nil || !strings.Contains(err.Error(), "rebuild of "+site+" refused") {
 		t.Fatalf("rebuild after retention: %v", err)

@@ -89,7 +89,7 @@ func TestReadmeGoBlocks(t *testing.T) {
 		return nil
 	})
 	got := getJSON(t, p.reporter+"/api/v1/stats/breakdown?site_id=my-shop&period=day&date="+today+"&property=event:name&metrics=events")["results"]
-	want := []any{map[string]any{"name": "Order Completed", "events": 1.0}, map[string]any{"name": "page_view", "events": 1.0}}
+	want := []any{map[string]any{"name": "Order Completed", "events": 1.0}, map[string]any{"name": "pageview", "events": 1.0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("events by name %v, want %v", got, want)
 	}

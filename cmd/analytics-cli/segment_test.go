@@ -136,14 +136,16 @@ func TestSegmentGoLibrary(t *testing.T) {
 
 	checkSegmentCounts(t, p, site, date, segmentCounts{
 		views: 3, users: 3, paths: []analytics.PathViews{{Path: "/pricing", Views: 2}, {Path: "/blog/post-1", Views: 1}},
-		events:    map[string]float64{"page_view": 3, "Order Completed": 1, "identify": 1},
+		events:    map[string]float64{"pageview": 3, "Order Completed": 1, "identify": 1},
 		utmSource: "newsletter", browser: "Safari",
 	})
 }
 
 // segmentCounts is what a Segment client test sent: page views, distinct
-// users, paths, events by name, the one utm_source of its first page and
-// the browser of its two visitors with a browser User-Agent.
+// users, paths, events by name (page views under Plausible's name,
+// "pageview"), the one utm_source of its first page and the browser of its
+// two visitors with a browser User-Agent; the third visitor's only event
+// (an identify) carries none: Plausible's "(not set)" row.
 type segmentCounts struct {
 	views, users       int64
 	paths              []analytics.PathViews
@@ -187,7 +189,8 @@ func checkSegmentCounts(t *testing.T, p *pipeline, site, date string, want segme
 			"events": map[string]any{"value": total}},
 		"breakdown" + q + "&property=event:name&metrics=events": events,
 		"breakdown" + q + "&property=visit:utm_source":          []any{map[string]any{"utm_source": want.utmSource, "visitors": 1.0}},
-		"breakdown" + q + "&property=visit:browser":             []any{map[string]any{"browser": want.browser, "visitors": 2.0}},
+		"breakdown" + q + "&property=visit:browser": []any{map[string]any{"browser": want.browser, "visitors": 2.0},
+			map[string]any{"browser": "(not set)", "visitors": 1.0}},
 	}
 	for path, w := range checks {
 		got := getJSON(t, api+path)["results"]
@@ -235,7 +238,7 @@ func TestSegmentNodeLibrary(t *testing.T) {
 	}
 	checkSegmentCounts(t, p, site, date, segmentCounts{
 		views: 3, users: 3, paths: []analytics.PathViews{{Path: "/pricing", Views: 2}, {Path: "/start", Views: 1}},
-		events:    map[string]float64{"page_view": 3, "Plan Upgraded": 1, "identify": 1},
+		events:    map[string]float64{"pageview": 3, "Plan Upgraded": 1, "identify": 1},
 		utmSource: "node-guide", browser: "Chrome",
 	})
 }
@@ -301,7 +304,7 @@ window.result = (async () => {
 	})
 	got := getJSON(t, p.reporter+"/api/v1/stats/breakdown?site_id="+site+"&period=day&date="+today+"&property=event:name&metrics=events")["results"]
 	want := []any{map[string]any{"name": "Order Completed", "events": 1.0}, map[string]any{"name": "identify", "events": 1.0},
-		map[string]any{"name": "page_view", "events": 1.0}}
+		map[string]any{"name": "pageview", "events": 1.0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("events by name %v, want %v", got, want)
 	}

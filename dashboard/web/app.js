@@ -68,7 +68,9 @@ function rangeOf(view, today) {
   switch (view.period) {
     case 'today': from = to = today; params = { period: 'day', date: today }; break;
     case 'yesterday': from = to = addDays(today, -1); params = { period: 'day', date: from }; break;
-    case '7d': from = addDays(today, -6); to = today; params = { period: '7d', date: today }; break;
+    // Plausible's last N days are the N days before today (the API's 7d
+    // and 30d with date=today): the range shown is the range counted.
+    case '7d': from = addDays(today, -7); to = addDays(today, -1); params = { period: '7d', date: today }; break;
     case 'month':
       from = firstOfMonth(today); to = lastOfMonth(today); params = { period: 'month', date: today };
       prev = [addMonths(from, -1), null];
@@ -86,7 +88,7 @@ function rangeOf(view, today) {
     case 'custom':
       from = view.from; to = view.to; params = { period: 'custom', date: from + ',' + to }; break;
     default: // 30d
-      from = addDays(today, -30); to = today; params = { period: '30d', date: today };
+      from = addDays(today, -30); to = addDays(today, -1); params = { period: '30d', date: today };
   }
   if (!prev) prev = [addDays(from, -span(from, to)), addDays(from, -1)];
   let interval = 'date';
