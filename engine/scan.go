@@ -565,4 +565,3 @@ func (b *buckets) of(ms int64) int32 {
 	}
 	return b.index[i]
 }
-
