@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"sync/atomic"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/rs/zerolog"
@@ -26,6 +27,10 @@ type Config struct {
 	// Access knows the tokens made with `analytics-cli tokens create` and
 	// the public sites; nil: REPORTER_TOKEN alone decides.
 	Access Access
+	// Open (REPORTER_OPEN) answers without a token while no token exists,
+	// even after one existed (see Reporter.Mode). It does not open a
+	// reporter that has tokens or a Token.
+	Open bool
 	// Rollups answers the Stats API (/api/v1/stats/...); when nil, the
 	// stats reader is used if it reads rollups too (rollup.Reader).
 	Rollups rollup.Reader
@@ -55,6 +60,7 @@ type Reporter struct {
 	ready   analytics.Pinger
 	log     zerolog.Logger
 	cfg     Config
+	mode    atomic.Int32 // last mode NoteMode logged: 0 none, 1 closed, 2 open
 }
 
 // New returns a reporter answering from stats; ready answers /readyz.

@@ -19,6 +19,7 @@ import (
 type Source interface {
 	LoadSites(ctx context.Context) ([]Site, error)
 	LoadTokens(ctx context.Context) ([]Token, error)
+	LoadReporterAccess(ctx context.Context) (ReporterAccess, error)
 }
 
 // DefaultRefresh is how often a Registry reads its source again.
@@ -36,6 +37,10 @@ type RegistryConfig struct {
 	// error (nil once the source answers again after failing), from the
 	// refresh goroutine: for logs.
 	OnRefresh func(err error)
+	// OnLoad, when set, is called after every complete read, the first
+	// included, from the goroutine that read: to notice changes (the
+	// reporter logs when it opens or closes).
+	OnLoad func()
 }
 
 // Registry is an in-memory copy of the sites (and, for the reporter, the
@@ -59,6 +64,7 @@ type snapshot struct {
 	sites  map[string]*entry            // by id
 	byKey  map[[sha256.Size]byte]string // write key hash -> site id
 	tokens map[[sha256.Size]byte]*Token // by hash
+	access ReporterAccess
 	loaded time.Time
 }
 
@@ -147,8 +153,14 @@ func (r *Registry) Refresh(ctx context.Context) error {
 				s.tokens[sum] = &toks[i]
 			}
 		}
+		if s.access, err = r.src.LoadReporterAccess(ctx); err != nil {
+			return fmt.Errorf("sites: load the reporter's access mode: %w", err)
+		}
 	}
 	r.cur.Store(s)
+	if r.cfg.OnLoad != nil {
+		r.cfg.OnLoad()
+	}
 	return nil
 }
 
@@ -240,6 +252,17 @@ func (r *Registry) SiteForKey(_ context.Context, key string) (string, error) {
 
 // HasTokens reports whether any reporter token exists.
 func (r *Registry) HasTokens() bool { return len(r.cur.Load().tokens) > 0 }
+
+// Tokens is the number of reporter tokens.
+func (r *Registry) Tokens() int { return len(r.cur.Load().tokens) }
+
+// Closed reports whether the reporter wants a token even when none exists:
+// a token has existed, or `analytics-cli tokens close` closed it, and
+// `tokens open` has not opened it since.
+func (r *Registry) Closed() bool {
+	s := r.cur.Load()
+	return s.access.Closed || len(s.tokens) > 0
+}
 
 // Token returns the token whose secret is secret, if any.
 func (r *Registry) Token(secret string) (*Token, bool) {
