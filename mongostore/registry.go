@@ -25,8 +25,8 @@ import (
 // Both are small and read whole (sites.Registry caches them), so every
 // query is a plain find, insert, replace or delete by _id.
 type Registry struct {
-	client *mongo.Client
-	owned  bool // Close disconnects client
+	client   *mongo.Client
+	owned    bool // Close disconnects client
 	sites    *mongo.Collection
 	tokens   *mongo.Collection
 	settings *mongo.Collection
