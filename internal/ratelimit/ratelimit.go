@@ -23,7 +23,7 @@ type Config struct {
 	MaxKeys int
 }
 
-// DefaultMaxKeys is Config.MaxKeys's default: about 5 MB of buckets.
+// DefaultMaxKeys is Config.MaxKeys's default: about 8 MB of address buckets.
 const DefaultMaxKeys = 100_000
 
 const shards = 64
