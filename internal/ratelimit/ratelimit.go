@@ -26,7 +26,10 @@ type Config struct {
 // DefaultMaxKeys is Config.MaxKeys's default: about 8 MB of address buckets.
 const DefaultMaxKeys = 100_000
 
-const shards = 64
+// maxShards bounds the shards, which spread the lock; minPerShard keeps
+// each big enough that evicting the fullest of a shard is a choice (a
+// shard of one bucket would evict whatever it holds, a spent one too).
+const maxShards, minPerShard = 64, 16
 
 // Limiter is a set of token buckets by key. Safe for concurrent use.
 //
@@ -39,7 +42,7 @@ type Limiter[K comparable] struct {
 	idle    time.Duration // time an empty bucket takes to fill
 	perShrd int
 	shardOf func(K) uint32
-	shards  [shards]shard[K]
+	shards  []shard[K]
 }
 
 type shard[K comparable] struct {
@@ -73,9 +76,10 @@ func New[K comparable](cfg Config, shardOf func(K) uint32) *Limiter[K] {
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
+	n := min(max(cfg.MaxKeys/minPerShard, 1), maxShards)
 	l := &Limiter[K]{rate: cfg.Rate, burst: float64(cfg.Burst), shardOf: shardOf,
-		perShrd: max(cfg.MaxKeys/shards, 1),
-		idle:    time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))}
+		perShrd: max(cfg.MaxKeys/n, 1), shards: make([]shard[K], n),
+		idle: time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))}
 	for i := range l.shards {
 		l.shards[i].m = map[K]bucket{}
 	}
@@ -115,7 +119,7 @@ func (l *Limiter[K]) AllowAll(costs []Cost[K], now time.Time) (ok bool, refused 
 	var idxArr, lockedArr [4]int
 	idx := idxArr[:0]
 	for _, c := range costs {
-		idx = append(idx, int(l.shardOf(c.Key)%shards))
+		idx = append(idx, int(l.shardOf(c.Key)%uint32(len(l.shards))))
 	}
 	locked := append(lockedArr[:0], idx...)
 	if len(costs) > 1 {

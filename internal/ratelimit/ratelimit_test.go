@@ -162,6 +162,16 @@ func TestEvictionKeepsSpentBuckets(t *testing.T) {
 	if n := l.Len(); n > 640 {
 		t.Fatalf("%d buckets kept", n)
 	}
+
+	// However small MaxKeys is, and whatever shard the keys fall in.
+	small := New(Config{Rate: 1, Burst: 10, MaxKeys: 10}, strShard)
+	small.Allow("attacker", 10, t0)
+	for i := range 1000 {
+		small.Allow(fmt.Sprintf("new-%d", i), 1, t0)
+	}
+	if ok, _ := small.Allow("attacker", 1, t0); ok || small.Len() > 10 {
+		t.Fatalf("MaxKeys 10: the emptied bucket came back full (or %d buckets kept)", small.Len())
+	}
 }
 
 // TestAllowAllSpendsNothingWhenOneIsRefused: a request whose second key is
