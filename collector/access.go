@@ -29,8 +29,9 @@ type Gate interface {
 // Limits are the collector's rate limits; a nil limiter is off. State is
 // per collector process.
 type Limits struct {
-	// PerIP limits requests per client address (as ClientIP derives it,
-	// believing X-Forwarded-For from Trusted proxies only).
+	// PerIP limits requests per client (as ClientIP derives its address,
+	// believing X-Forwarded-For from Trusted proxies only; an IPv6 /64 is
+	// one client, see ratelimit.Client).
 	PerIP *ratelimit.Limiter[netip.Addr]
 	// PerSite limits events per site.
 	PerSite *ratelimit.Limiter[string]
@@ -80,7 +81,7 @@ func (c *Collector) guard(next http.Handler) http.Handler {
 		}
 		if lim := c.cfg.Limits.PerIP; lim != nil && r.Method != http.MethodOptions {
 			if ip := enrich.ClientIP(r, c.cfg.Limits.Trusted); ip.IsValid() {
-				if ok, retry := lim.Allow(ip, 1, time.Now()); !ok {
+				if ok, retry := lim.Allow(ratelimit.Client(ip), 1, time.Now()); !ok {
 					c.refuse(w, &refusal{status: http.StatusTooManyRequests, retry: retry,
 						msg: "too many requests from this address: slow down and retry after the Retry-After seconds"})
 					return
@@ -113,23 +114,31 @@ func pageOrigin(r *http.Request) string {
 
 // admit applies the sites' rules and the per-site rate limit to the events
 // of a request, whose write key is key (see writeKey): nil, or a
-// *refusal answered 401, 403 or 429. The events of a request nearly
-// always share a site, so each run of one site is checked once.
-func (c *Collector) admit(r *http.Request, events []analytics.Event, key string) error {
+// *refusal answered 401, 403 or 429. Every site is checked before any
+// site's tokens are spent, so a request refused for one site has cost the
+// others nothing. The events of a request nearly always share a site, so
+// each run of one site is checked once.
+//
+// hints reports whether the request may speak for a browser other than
+// itself (the events' "ip" and "user_agent"): in registered mode only with
+// the write key of every site it sends for; in open mode, which has no
+// keys, only from a server (a request with neither Origin nor Referer),
+// since a browser's request is its own browser.
+func (c *Collector) admit(r *http.Request, events []analytics.Event, key string) (hints bool, err error) {
 	gate, lim := c.cfg.Sites, c.cfg.Limits.PerSite
-	if gate == nil && lim == nil {
-		return nil
-	}
-	var host string
-	var browser bool
+	host, browser := sites.PageHost(r.Header.Get("Origin"), r.Header.Get("Referer"))
 	var hashed sites.Key
-	if gate != nil {
-		host, browser = sites.PageHost(r.Header.Get("Origin"), r.Header.Get("Referer"))
-		if !browser {
-			hashed = sites.NewKey(key) // once for every site of the request
-		}
+	if gate == nil {
+		hints = !browser
+	} else {
+		hashed = sites.NewKey(key) // once for every site of the request
+		hints = hashed.Present()   // and valid, unless Admit refuses below
 	}
-	now := time.Now()
+	if gate == nil && lim == nil {
+		return hints, nil
+	}
+	var small [4]ratelimit.Cost[string]
+	costs := small[:0]
 	for i := 0; i < len(events); {
 		site := events[i].SiteID
 		j := i + 1
@@ -142,16 +151,17 @@ func (c *Collector) admit(r *http.Request, events []analytics.Event, key string)
 				if s, ok := err.(interface{ HTTPStatus() int }); ok {
 					status = s.HTTPStatus()
 				}
-				return &refusal{status: status, msg: err.Error()}
+				return false, &refusal{status: status, msg: err.Error()}
 			}
 		}
-		if ok, retry := lim.Allow(site, j-i, now); !ok {
-			return &refusal{status: http.StatusTooManyRequests, retry: retry,
-				msg: fmt.Sprintf("too many events for site %q: slow down and retry after the Retry-After seconds", site)}
-		}
+		costs = append(costs, ratelimit.Cost[string]{Key: site, N: j - i})
 		i = j
 	}
-	return nil
+	if ok, refused, retry := lim.AllowAll(costs, time.Now()); !ok {
+		return false, &refusal{status: http.StatusTooManyRequests, retry: retry,
+			msg: fmt.Sprintf("too many events for site %q: slow down and retry after the Retry-After seconds", costs[refused].Key)}
+	}
+	return hints, nil
 }
 
 // refusal is an answer of access (401, 403) or of a rate limit (429).

@@ -17,6 +17,9 @@ type benchSites []sites.Site
 
 func (s benchSites) LoadSites(context.Context) ([]sites.Site, error)   { return s, nil }
 func (s benchSites) LoadTokens(context.Context) ([]sites.Token, error) { return nil, nil }
+func (s benchSites) LoadReporterAccess(context.Context) (sites.ReporterAccess, error) {
+	return sites.ReporterAccess{}, nil
+}
 
 // BenchmarkAccess is the seed event and a batch of 100 through the whole
 // handler (enrichment included), in open mode and in registered mode (a

@@ -80,6 +80,9 @@ type Counters struct {
 	Forbidden atomic.Int64
 	// RateLimited counts requests answered 429.
 	RateLimited atomic.Int64
+	// HintsIgnored counts events whose "ip" and "user_agent" were ignored
+	// because their request may not speak for another browser.
+	HintsIgnored atomic.Int64
 }
 
 // Collector serves the ingestion API.
@@ -261,10 +264,14 @@ func (c *Collector) handleEvents() http.Handler {
 // are all in the queue and counted as accepted, else none may be promised.
 func (c *Collector) queue(r *http.Request, events []analytics.Event, key string) (int, error) {
 	valid := len(events)
-	if err := c.admit(r, events, key); err != nil {
+	hints, err := c.admit(r, events, key)
+	if err != nil {
 		return 0, err
 	}
-	events, err := c.enrich(r, events)
+	if !hints {
+		c.dropHints(events)
+	}
+	events, err = c.enrich(r, events)
 	if err != nil {
 		return valid, err
 	}
@@ -275,6 +282,25 @@ func (c *Collector) queue(r *http.Request, events []analytics.Event, key string)
 	}
 	c.Counters.Accepted.Add(int64(len(events)))
 	return len(events), nil
+}
+
+// dropHints clears the "ip" and "user_agent" of events whose request may
+// not speak for another browser (see admit), so they count as the
+// request's own: otherwise anyone could choose the country, the browser
+// and the cookieless visitor of every event. They are ignored rather than
+// refused because Segment's analytics.js sends context.userAgent from the
+// browser itself.
+func (c *Collector) dropHints(events []analytics.Event) {
+	n := 0
+	for i := range events {
+		if events[i].Client.IP != "" || events[i].Client.UserAgent != "" {
+			events[i].Client.IP, events[i].Client.UserAgent = "", ""
+			n++
+		}
+	}
+	if n > 0 {
+		c.Counters.HintsIgnored.Add(int64(n))
+	}
 }
 
 // enrich derives each event's source, browser, country (and cookieless

@@ -68,16 +68,17 @@ func (c *Collector) handleSegment(kind string) http.Handler {
 	})
 }
 
-// segmentSite resolves the request's write key (the Basic auth user name,
-// else the body's writeKey) to its site, and returns both.
+// segmentSite resolves the request's write key (Authorization: Bearer, or
+// the Basic auth user name, else the body's writeKey) to its site, and
+// returns both.
 func (c *Collector) segmentSite(r *http.Request, req *analytics.SegmentRequest) (site, key string, err error) {
-	key, _, _ = r.BasicAuth()
+	key = writeKey(r)
 	if key == "" {
 		key = req.WriteKey
 	}
 	if key == "" {
 		return "", "", analytics.Errorf(analytics.Invalid,
-			"missing write key: send it as the Basic auth user name with an empty password, or as \"writeKey\" in the body")
+			"missing write key: send it as the Basic auth user name with an empty password, as Authorization: Bearer <key>, or as \"writeKey\" in the body")
 	}
 	site, err = c.cfg.SiteForKey(r.Context(), key)
 	return site, key, err

@@ -40,6 +40,7 @@ type Req struct {
 	r *http.Request
 
 	pageHost string // host of the Origin, else the Referer header
+	browser  bool   // the request has an Origin or a Referer, even "null"
 
 	// The last User-Agent parsed, and its result: a batch nearly always has
 	// one User-Agent, the request's or the one every event carries.
@@ -64,7 +65,7 @@ type Req struct {
 
 // Request starts enriching the events of r.
 func (e *Enricher) Request(r *http.Request) *Req {
-	q := &Req{e: e, r: r}
+	q := &Req{e: e, r: r, browser: r.Header.Get("Origin") != "" || r.Header.Get("Referer") != ""}
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		_, q.pageHost, _ = urlHost(o)
 	}
@@ -84,7 +85,9 @@ func (e *Enricher) Request(r *http.Request) *Req {
 //
 // bot reports a crawler or a headless browser: the caller drops the event.
 // A headless browser (not a crawler) on a page served from localhost,
-// 127.0.0.0/8 or ::1 is not a bot, so that development pages and
+// 127.0.0.0/8 or ::1 (by the request's Origin or Referer and the event's
+// url; by the url alone only for a request with neither header) is not a
+// bot, so that development pages and
 // end-to-end tests in headless Chromium still count. err is the Redis
 // error of fetching the day's salt (the caller answers 503, the client
 // retries).
@@ -107,7 +110,14 @@ func (q *Req) Event(ctx context.Context, ev *analytics.Event, cookieless bool) (
 			pageHost = h
 		}
 	}
-	if a.Bot && !(a.Headless && isLocalHost(pageHost)) {
+	// The page a browser's request comes from is the one its Origin or
+	// Referer names (the browser sets them); the event's url is written by
+	// the page itself, so alone it decides only for a server's request.
+	local := isLocalHost(pageHost)
+	if q.browser {
+		local = local && isLocalHost(q.pageHost)
+	}
+	if a.Bot && !(a.Headless && local) {
 		return true, nil
 	}
 

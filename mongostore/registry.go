@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/sites"
@@ -19,14 +20,16 @@ import (
 //	sites:  {_id: site id, domains: [host, ...], key_hash: hex SHA-256 of the write key,
 //	         public: bool, retention_days: int (0: RETENTION_DAYS), created_at: date}
 //	tokens: {_id: name, hash: hex SHA-256 of the token, site: site id ("" for all), created_at: date}
+//	settings: {_id: "reporter_access", closed: bool, changed_at: date}
 //
 // Both are small and read whole (sites.Registry caches them), so every
 // query is a plain find, insert, replace or delete by _id.
 type Registry struct {
-	client *mongo.Client
-	owned  bool // Close disconnects client
-	sites  *mongo.Collection
-	tokens *mongo.Collection
+	client   *mongo.Client
+	owned    bool // Close disconnects client
+	sites    *mongo.Collection
+	tokens   *mongo.Collection
+	settings *mongo.Collection
 }
 
 var _ sites.Source = (*Registry)(nil)
@@ -53,7 +56,7 @@ func OpenRegistry(ctx context.Context, uri string) (*Registry, error) {
 func (s *Store) Registry() *Registry { return newRegistry(s.db) }
 
 func newRegistry(db *mongo.Database) *Registry {
-	return &Registry{client: db.Client(), sites: db.Collection("sites"), tokens: db.Collection("tokens")}
+	return &Registry{client: db.Client(), sites: db.Collection("sites"), tokens: db.Collection("tokens"), settings: db.Collection("settings")}
 }
 
 // Close disconnects when OpenRegistry made the connection. Safe twice.
@@ -142,8 +145,13 @@ func (r *Registry) RemoveSite(ctx context.Context, id string) error {
 	return deleteByID(ctx, r.sites, id, "site", "analytics-cli sites list")
 }
 
-// AddToken stores t; Invalid when a token of that name exists.
+// AddToken stores t; Invalid when a token of that name exists. It closes
+// the reporter first (see SetReporterClosed), so a failure between the two
+// leaves it closed, never open with a token.
 func (r *Registry) AddToken(ctx context.Context, t sites.Token) error {
+	if err := r.SetReporterClosed(ctx, true); err != nil {
+		return err
+	}
 	_, err := r.tokens.InsertOne(ctx, tokenDoc{Name: t.Name, Hash: t.Hash, Site: t.Site, CreatedAt: t.Created.UTC()})
 	if mongo.IsDuplicateKeyError(err) {
 		return analytics.Errorf(analytics.Invalid, "a token named %q exists already (revoke it, or choose another --name)", t.Name)
@@ -161,8 +169,57 @@ func (d tokenDoc) token() sites.Token {
 }
 
 // RevokeToken deletes the token called name; NotFound when there is none.
+// It marks the reporter closed first: tokens made before the mark existed
+// must not open the reporter when the last of them goes either.
 func (r *Registry) RevokeToken(ctx context.Context, name string) error {
+	n, err := r.tokens.CountDocuments(ctx, bson.D{{Key: "_id", Value: name}})
+	if err != nil {
+		return classify("mongodb: read token", err)
+	}
+	if n > 0 {
+		if err := r.SetReporterClosed(ctx, true); err != nil {
+			return err
+		}
+	}
 	return deleteByID(ctx, r.tokens, name, "token", "analytics-cli tokens list")
+}
+
+const reporterAccessID = "reporter_access"
+
+type reporterAccessDoc struct {
+	ID        string    `bson:"_id"`
+	Closed    bool      `bson:"closed"`
+	ChangedAt time.Time `bson:"changed_at"`
+}
+
+// LoadReporterAccess reads whether the reporter is closed without tokens;
+// open (the zero value) when it was never set.
+func (r *Registry) LoadReporterAccess(ctx context.Context) (sites.ReporterAccess, error) {
+	var d reporterAccessDoc
+	err := r.settings.FindOne(ctx, bson.D{{Key: "_id", Value: reporterAccessID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return sites.ReporterAccess{}, nil
+	}
+	if err != nil {
+		return sites.ReporterAccess{}, classify("mongodb: read the reporter's access mode", err)
+	}
+	return sites.ReporterAccess{Closed: d.Closed, Changed: d.ChangedAt}, nil
+}
+
+// SetReporterClosed records whether the reporter wants a token even when
+// none exists. Setting what is already set changes nothing (its Changed
+// time stays).
+func (r *Registry) SetReporterClosed(ctx context.Context, closed bool) error {
+	cur, err := r.LoadReporterAccess(ctx)
+	if err != nil {
+		return err
+	}
+	if cur.Closed == closed && !cur.Changed.IsZero() {
+		return nil
+	}
+	d := reporterAccessDoc{ID: reporterAccessID, Closed: closed, ChangedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	_, err = r.settings.ReplaceOne(ctx, bson.D{{Key: "_id", Value: reporterAccessID}}, d, options.Replace().SetUpsert(true))
+	return classify("mongodb: write the reporter's access mode", err)
 }
 
 // loadAll reads every document of c (the what of errors) as D, and

@@ -26,6 +26,9 @@ const (
 	CounterTakeovers    = "takeovers"     // partition leases taken over from an owner that vanished without giving them back
 	CounterForbidden    = "forbidden"     // requests refused 401/403 at the collector (origin, unregistered site, write key)
 	CounterRateLimited  = "rate_limited"  // requests answered 429 by the collector's rate limits
+	// CounterHintsIgnored: events whose ip and user_agent the collector
+	// ignored (their request had no write key to speak for another browser).
+	CounterHintsIgnored = "hints_ignored"
 )
 
 // Counters is the hash of fleet-wide totals.

@@ -16,6 +16,9 @@ type Access interface {
 	// HasTokens reports whether any token exists (the reporter is then
 	// closed to requests without one, but for public sites).
 	HasTokens() bool
+	// Closed reports whether the reporter wants a token even when none
+	// exists: one has existed and the reporter was not opened since.
+	Closed() bool
 	// Token returns the token whose secret is secret.
 	Token(secret string) (*sites.Token, bool)
 	// Public reports whether a site's stats are readable by anyone.
@@ -24,7 +27,7 @@ type Access interface {
 
 // grant is what a request may read.
 type grant struct {
-	open bool   // no token is needed: the reporter has none
+	open bool   // no token is needed: the reporter is open
 	all  bool   // every site (REPORTER_TOKEN, or a token made with --all)
 	site string // this site only (a token made with --site)
 }
@@ -34,14 +37,55 @@ func (rp *Reporter) may(g grant, site string) bool {
 	return g.open || g.all || (g.site != "" && g.site == site) || (rp.cfg.Access != nil && rp.cfg.Access.Public(site))
 }
 
+// Mode says whether the reporter answers requests without a token (open)
+// and why, in words for logs and errors. It is open only while no token
+// exists and none has since it was last opened on purpose (`analytics-cli
+// tokens open`, or Config.Open), so revoking the last token does not make
+// every site readable.
+func (rp *Reporter) Mode() (open bool, why string) {
+	acc := rp.cfg.Access
+	switch {
+	case rp.cfg.Token != "":
+		return false, "REPORTER_TOKEN is set"
+	case acc == nil:
+		return true, "no REPORTER_TOKEN and no tokens registry"
+	case acc.HasTokens():
+		return false, "reporter tokens exist (analytics-cli tokens list)"
+	case rp.cfg.Open:
+		return true, "REPORTER_OPEN=true and no token exists"
+	case acc.Closed():
+		return false, "a token existed and the reporter was not opened since: open it on purpose with `analytics-cli tokens open` or REPORTER_OPEN=true"
+	}
+	return true, "no token exists"
+}
+
+// NoteMode logs the reporter's mode when it differs from the last one
+// noted (the first call always logs): call it at start and whenever the
+// tokens may have changed. Safe for concurrent use.
+func (rp *Reporter) NoteMode() {
+	open, why := rp.Mode()
+	state := int32(1)
+	if open {
+		state = 2
+	}
+	if rp.mode.Swap(state) == state {
+		return
+	}
+	if open {
+		rp.log.Warn().Str("why", why).Msg("reporter open: anyone who reaches it reads every site's stats without a token")
+		return
+	}
+	rp.log.Info().Str("why", why).Msg("reporter closed: stats need a token that may read their site (public sites excepted)")
+}
+
 // grantOf reads the request's bearer token: its grant, and false when a
 // token is needed and none (or an unknown one) was sent. The scheme is
 // case-insensitive (RFC 9110); the token is not.
 func (rp *Reporter) grantOf(r *http.Request) (grant, bool) {
-	acc := rp.cfg.Access
-	if rp.cfg.Token == "" && (acc == nil || !acc.HasTokens()) {
+	if open, _ := rp.Mode(); open {
 		return grant{open: true}, true
 	}
+	acc := rp.cfg.Access
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
@@ -87,7 +131,11 @@ func (rp *Reporter) check(w http.ResponseWriter, r *http.Request, site string) (
 	case site != "" && rp.may(g, site):
 	case !ok:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
-		httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token: send Authorization: Bearer <token> (REPORTER_TOKEN, or one made with `analytics-cli tokens create`)"})
+		msg := "missing or wrong bearer token: send Authorization: Bearer <token> (REPORTER_TOKEN, or one made with `analytics-cli tokens create`)"
+		if acc := rp.cfg.Access; rp.cfg.Token == "" && acc != nil && !acc.HasTokens() {
+			msg += "; no token exists, but the reporter stays closed since one did: open it to anyone on purpose with `analytics-cli tokens open` (or REPORTER_OPEN=true)"
+		}
+		httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 		return g, false
 	case site != "":
 		httpx.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "this token may read site " + g.site + " only, not " + site})

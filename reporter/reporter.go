@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -31,6 +32,10 @@ type Config struct {
 	// Settings knows each site's time zone, goals and funnels; nil: every
 	// site is UTC, with no goals and no funnels.
 	Settings Settings
+	// Open (REPORTER_OPEN) answers without a token while no token exists,
+	// even after one existed (see Reporter.Mode). It does not open a
+	// reporter that has tokens or a Token.
+	Open bool
 	// Sites lists the sites with data (/api/v1/sites, the dashboard's site
 	// picker, the note on /stats for a site never seen); nil: the
 	// answerer is used if it lists sites.
@@ -67,6 +72,7 @@ type Reporter struct {
 	log   zerolog.Logger
 	cfg   Config
 	now   func() time.Time
+	mode  atomic.Int32 // last mode NoteMode logged: 0 none, 1 closed, 2 open
 }
 
 // New returns a reporter answering through eng; ready answers /readyz.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 type Source interface {
 	LoadSites(ctx context.Context) ([]Site, error)
 	LoadTokens(ctx context.Context) ([]Token, error)
+	LoadReporterAccess(ctx context.Context) (ReporterAccess, error)
 }
 
 // DefaultRefresh is how often a Registry reads its source again.
@@ -35,6 +37,10 @@ type RegistryConfig struct {
 	// error (nil once the source answers again after failing), from the
 	// refresh goroutine: for logs.
 	OnRefresh func(err error)
+	// OnLoad, when set, is called after every complete read, the first
+	// included, from the goroutine that read: to notice changes (the
+	// reporter logs when it opens or closes).
+	OnLoad func()
 }
 
 // Registry is an in-memory copy of the sites (and, for the reporter, the
@@ -52,10 +58,13 @@ type Registry struct {
 }
 
 // snapshot is one complete read of the source; never modified once built.
+// Hashes are kept as bytes, not as the hex text stored: a hash written in
+// upper-case hex (by hand, by another tool) is the same hash.
 type snapshot struct {
-	sites  map[string]*entry // by id
-	byKey  map[string]string // write key hash -> site id
-	tokens map[string]*Token // by hash
+	sites  map[string]*entry            // by id
+	byKey  map[[sha256.Size]byte]string // write key hash -> site id
+	tokens map[[sha256.Size]byte]*Token // by hash
+	access ReporterAccess
 	loaded time.Time
 }
 
@@ -73,7 +82,7 @@ func NewRegistry(src Source, cfg RegistryConfig) *Registry {
 		cfg.Refresh = DefaultRefresh
 	}
 	r := &Registry{src: src, cfg: cfg, quit: make(chan struct{}), done: make(chan struct{})}
-	r.cur.Store(&snapshot{sites: map[string]*entry{}, byKey: map[string]string{}, tokens: map[string]*Token{}})
+	r.cur.Store(&snapshot{sites: map[string]*entry{}, byKey: map[[sha256.Size]byte]string{}, tokens: map[[sha256.Size]byte]*Token{}})
 	return r
 }
 
@@ -125,12 +134,12 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sites: load the registry: %w", err)
 	}
-	s := &snapshot{sites: make(map[string]*entry, len(list)), byKey: make(map[string]string, len(list)), tokens: map[string]*Token{}, loaded: time.Now()}
+	s := &snapshot{sites: make(map[string]*entry, len(list)), byKey: make(map[[sha256.Size]byte]string, len(list)), tokens: map[[sha256.Size]byte]*Token{}, loaded: time.Now()}
 	for i := range list {
 		e := &entry{Site: &list[i]}
-		if n, err := hex.Decode(e.keySum[:], []byte(e.KeyHash)); err == nil && n == sha256.Size {
-			e.hasKey = true
-			s.byKey[e.KeyHash] = e.ID
+		if sum, ok := decodeHash(e.KeyHash); ok {
+			e.keySum, e.hasKey = sum, true
+			s.byKey[sum] = e.ID
 		}
 		s.sites[e.ID] = e
 	}
@@ -140,11 +149,25 @@ func (r *Registry) Refresh(ctx context.Context) error {
 			return fmt.Errorf("sites: load the reporter tokens: %w", err)
 		}
 		for i := range toks {
-			s.tokens[toks[i].Hash] = &toks[i]
+			if sum, ok := decodeHash(toks[i].Hash); ok {
+				s.tokens[sum] = &toks[i]
+			}
+		}
+		if s.access, err = r.src.LoadReporterAccess(ctx); err != nil {
+			return fmt.Errorf("sites: load the reporter's access mode: %w", err)
 		}
 	}
 	r.cur.Store(s)
+	if r.cfg.OnLoad != nil {
+		r.cfg.OnLoad()
+	}
 	return nil
+}
+
+// decodeHash reads a stored hex SHA-256, in either case.
+func decodeHash(h string) (sum [sha256.Size]byte, ok bool) {
+	n, err := hex.Decode(sum[:], []byte(strings.TrimSpace(h)))
+	return sum, err == nil && n == sha256.Size
 }
 
 // Loaded is when the copy in use was read.
@@ -177,6 +200,9 @@ type Key struct {
 	set bool
 }
 
+// Present reports whether the request carried a key at all.
+func (k Key) Present() bool { return k.set }
+
 // NewKey hashes secret; "" is no key.
 func NewKey(secret string) Key {
 	if secret == "" {
@@ -186,13 +212,18 @@ func NewKey(secret string) Key {
 }
 
 // Admit decides whether a request may send events for site in registered
-// mode. A browser request (one with an Origin or Referer; pageHost its
-// host, see PageHost) must come from one of the site's domains; any other
-// request must carry the site's write key. It returns nil or a *Refusal.
+// mode. A key the request carries must be the site's, whatever else it
+// sends: an Origin or Referer is no credential (any client can send one).
+// A browser request (one with an Origin or Referer; pageHost its host, see
+// PageHost) must come from one of the site's domains; any other request
+// must carry the site's write key. It returns nil or a *Refusal.
 func (r *Registry) Admit(site, pageHost string, browser bool, key Key) error {
 	s, ok := r.cur.Load().sites[site]
 	if !ok {
 		return &Refusal{http.StatusForbidden, fmt.Sprintf("site_id %q is not registered on this collector (register it with `analytics-cli sites add --domain <host> %s`)", site, site)}
+	}
+	if key.set && (!s.hasKey || subtle.ConstantTimeCompare(key.sum[:], s.keySum[:]) != 1) {
+		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("wrong write key for site %q: send the key `analytics-cli sites add` (or `sites update --rotate-key`) printed, or none from a page on the site's domains", site)}
 	}
 	if browser {
 		if pageHost == "" {
@@ -206,9 +237,6 @@ func (r *Registry) Admit(site, pageHost string, browser bool, key Key) error {
 	if !key.set {
 		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("site %q needs its write key for events sent without a browser's Origin: send Authorization: Bearer <write key>", site)}
 	}
-	if !s.hasKey || subtle.ConstantTimeCompare(key.sum[:], s.keySum[:]) != 1 {
-		return &Refusal{http.StatusUnauthorized, fmt.Sprintf("wrong write key for site %q", site)}
-	}
 	return nil
 }
 
@@ -216,7 +244,7 @@ func (r *Registry) Admit(site, pageHost string, browser bool, key Key) error {
 // write keys in registered mode; an error of kind Invalid when there is
 // none (answered 401).
 func (r *Registry) SiteForKey(_ context.Context, key string) (string, error) {
-	if id, ok := r.cur.Load().byKey[HashSecret(key)]; ok {
+	if id, ok := r.cur.Load().byKey[sha256.Sum256([]byte(key))]; ok {
 		return id, nil
 	}
 	return "", analytics.Errorf(analytics.Invalid, "unknown write key: in registered mode the write key is the one `analytics-cli sites add` printed")
@@ -225,9 +253,20 @@ func (r *Registry) SiteForKey(_ context.Context, key string) (string, error) {
 // HasTokens reports whether any reporter token exists.
 func (r *Registry) HasTokens() bool { return len(r.cur.Load().tokens) > 0 }
 
+// Tokens is the number of reporter tokens.
+func (r *Registry) Tokens() int { return len(r.cur.Load().tokens) }
+
+// Closed reports whether the reporter wants a token even when none exists:
+// a token has existed, or `analytics-cli tokens close` closed it, and
+// `tokens open` has not opened it since.
+func (r *Registry) Closed() bool {
+	s := r.cur.Load()
+	return s.access.Closed || len(s.tokens) > 0
+}
+
 // Token returns the token whose secret is secret, if any.
 func (r *Registry) Token(secret string) (*Token, bool) {
-	t, ok := r.cur.Load().tokens[HashSecret(secret)]
+	t, ok := r.cur.Load().tokens[sha256.Sum256([]byte(secret))]
 	return t, ok
 }
 

@@ -66,6 +66,18 @@ type Token struct {
 	Created time.Time
 }
 
+// ReporterAccess is whether the reporter answers requests that carry no
+// token while no token exists. It is kept beside the tokens so that
+// revoking the last token cannot open the reporter by accident: the first
+// token closes it, and only an explicit `analytics-cli tokens open` opens
+// it again.
+type ReporterAccess struct {
+	// Closed: requests need a token (or a public site), tokens or not.
+	Closed bool
+	// Changed is when Closed was last set; zero when it never was.
+	Changed time.Time
+}
+
 // Scope says what a token may read: "every site" or the site's id.
 func (t Token) Scope() string {
 	if t.Site == "" {

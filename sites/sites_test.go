@@ -172,6 +172,50 @@ func TestMongoRegistry(t *testing.T) {
 	}
 }
 
+// TestReporterStaysClosedAfterTheLastToken: in the real database, the
+// first token closes the reporter, revoking the last one (or one made
+// before the mode was kept) leaves it closed, and only opening it on
+// purpose opens it; tokens stored with an upper-case hex hash match.
+func TestReporterStaysClosedAfterTheLastToken(t *testing.T) {
+	ctx := context.Background()
+	src := registry(t)
+	reg := sites.NewRegistry(src, sites.RegistryConfig{Tokens: true})
+	refresh := func() {
+		t.Helper()
+		if err := reg.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refresh()
+	if reg.Closed() {
+		t.Fatal("a registry that never had a token is closed")
+	}
+	if err := src.AddToken(ctx, sites.Token{Name: "up", Hash: strings.ToUpper(sites.HashSecret("secret")), Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	if _, ok := reg.Token("secret"); !ok || !reg.Closed() {
+		t.Fatalf("a token with an upper-case hash: found %v, closed %v", ok, reg.Closed())
+	}
+	if err := src.RevokeToken(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	if reg.HasTokens() || !reg.Closed() {
+		t.Fatalf("after revoking the last token: tokens %v, closed %v; want none, closed", reg.HasTokens(), reg.Closed())
+	}
+	if err := src.SetReporterClosed(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	refresh()
+	if reg.Closed() {
+		t.Fatal("still closed after opening it on purpose")
+	}
+	if acc, err := src.LoadReporterAccess(ctx); err != nil || acc.Closed || acc.Changed.IsZero() {
+		t.Fatalf("LoadReporterAccess = %+v, %v", acc, err)
+	}
+}
+
 // TestRegistryRefreshAndOutage: a site added to the database is admitted
 // within the refresh period (polled); when the database goes away the
 // registry keeps its last copy and says so through OnRefresh.
@@ -275,6 +319,9 @@ type memSource struct{ sites []sites.Site }
 
 func (m memSource) LoadSites(context.Context) ([]sites.Site, error)   { return m.sites, nil }
 func (m memSource) LoadTokens(context.Context) ([]sites.Token, error) { return nil, nil }
+func (m memSource) LoadReporterAccess(context.Context) (sites.ReporterAccess, error) {
+	return sites.ReporterAccess{}, nil
+}
 
 // BenchmarkAdmit is the registry lookup on the collector's hot path: a
 // browser event checked against its site's domains, and a server-side one

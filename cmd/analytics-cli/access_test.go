@@ -589,3 +589,78 @@ func TestSnippetInChromiumRegistered(t *testing.T) {
 		t.Fatalf("%d events of the page on another domain stored", n)
 	}
 }
+
+// TestRevokingTheLastTokenKeepsTheReporterClosed: once a token has existed,
+// revoking the last one leaves the reporter closed (it would otherwise
+// turn every site readable by anyone, silently) until `tokens open` opens
+// it on purpose; `tokens close` closes it again. The CLI and the
+// reporter's log say it at every change.
+func TestRevokingTheLastTokenKeepsTheReporterClosed(t *testing.T) {
+	p := startPipelineEnv(t, map[string]string{"SITES_REFRESH": "200ms", "LOG_LEVEL": "info"}, serveArgs)
+	stats := func(token string) answer {
+		t.Helper()
+		var hdr []string
+		if token != "" {
+			hdr = []string{"Authorization", "Bearer " + token}
+		}
+		return request(t, "GET", p.reporter+"/stats?site_id=x", "", hdr...)
+	}
+	waitStatus := func(token string, status int) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if a := stats(token); a.status != status {
+				return fmt.Errorf("token %q: %s, want %d", token, a, status)
+			}
+			return nil
+		})
+	}
+	waitLog := func(want string) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if !strings.Contains(p.out.String(), want) {
+				return fmt.Errorf("the log does not say %q yet", want)
+			}
+			return nil
+		})
+	}
+	if a := stats(""); a.status != 200 {
+		t.Fatalf("a reporter that never had a token: %s", a)
+	}
+
+	out := p.cli(t, "tokens", "create", "--site", "x", "--name", "only")
+	tok := tokenRe.FindString(out)
+	if !strings.Contains(out, "The reporter is closed from now on") {
+		t.Errorf("tokens create does not say the reporter closes:\n%s", out)
+	}
+	waitStatus("", 401)
+	waitLog("reporter closed")
+
+	out = p.cli(t, "tokens", "revoke", "only")
+	if !strings.Contains(out, "stays closed") || !strings.Contains(out, "analytics-cli tokens open") {
+		t.Errorf("revoking the last token does not say the reporter stays closed:\n%s", out)
+	}
+	waitStatus(tok, 401) // the revoke has reached the reporter
+	if a := stats(""); a.status != 401 || !strings.Contains(a.body, "tokens open") {
+		t.Fatalf("without a token after the last one was revoked: %s; want 401 saying how to open it", a)
+	}
+	if out := p.cli(t, "tokens", "status"); !strings.Contains(out, "closed") {
+		t.Fatalf("tokens status after the last revoke:\n%s", out)
+	}
+
+	out = p.cli(t, "tokens", "open")
+	if !strings.Contains(out, "open") || !strings.Contains(out, "anyone") {
+		t.Errorf("tokens open:\n%s", out)
+	}
+	waitStatus("", 200)
+	waitLog("reporter open")
+
+	p.cli(t, "tokens", "close")
+	waitStatus("", 401)
+
+	// Opening with a token in place is refused: it would not open anything.
+	p.cli(t, "tokens", "create", "--all", "--name", "again")
+	var buf bytes.Buffer
+	if err := run(context.Background(), []string{"analytics-cli", "tokens", "open"}, p.getenv, &buf); err == nil || !strings.Contains(err.Error(), "revoke") {
+		t.Fatalf("tokens open with a token in place: %v\n%s", err, buf.String())
+	}
+}

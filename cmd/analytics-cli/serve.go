@@ -51,6 +51,7 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the embedded servers' data (env DATA_DIR)"},
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require this bearer token on /stats (env REPORTER_TOKEN)"},
+			&cli.BoolFlag{Name: "open", Value: cfg.ReporterOpen, Destination: &cfg.ReporterOpen, Usage: "answer without a token while none exists, even after one existed (env REPORTER_OPEN)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: cfg.LeaseTTL, Destination: &cfg.LeaseTTL, Usage: "partition lease (env LEASE_TTL)"},
 			&cli.IntFlag{Name: "batch-size", Value: cfg.BatchSize, Destination: &cfg.BatchSize, Usage: "entries the processor stores at once (env BATCH_SIZE)"},
 			&cli.IntFlag{Name: "workers", Value: cfg.Workers, Destination: &cfg.Workers, Usage: "batches (of different partitions) stored at once, 1-64 (env PROCESSOR_WORKERS)"},

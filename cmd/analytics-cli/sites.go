@@ -358,12 +358,19 @@ func tokensCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 						name = site + "-" + name
 					}
 				}
+				wasOpen, err := reporterOpen(c.Context, reg)
+				if err != nil {
+					return err
+				}
 				secret := sites.NewSecret(sites.TokenPrefix)
 				t := sites.Token{Name: name, Hash: sites.HashSecret(secret), Site: site, Created: time.Now().UTC().Truncate(time.Millisecond)}
 				if err := reg.AddToken(c.Context, t); err != nil {
 					return err
 				}
-				_, err := fmt.Fprintf(stdout, `Created token %s, reading %s.
+				if wasOpen {
+					fmt.Fprintf(stdout, "The reporter is closed from now on: every request needs a token that may read its site (public sites excepted). It stays closed when the last token is revoked, until `analytics-cli tokens open`.\n\n")
+				}
+				_, err = fmt.Fprintf(stdout, `Created token %s, reading %s.
 Token (shown only now; it is stored hashed):
   %s
 
@@ -378,10 +385,101 @@ Use it as a bearer token (running reporters accept it within their SITES_REFRESH
 				func(t sites.Token) string {
 					return t.Name + "\t" + t.Scope() + "\t" + t.Created.UTC().Format(time.RFC3339)
 				}),
-			deleteCommand(cfg, stdout, "revoke", "delete a token by name; reporters refuse it within SITES_REFRESH", "analytics-cli tokens revoke ci-dashboard",
-				&cli.StringFlag{Name: "name", Usage: "the token's name (or give it as the argument)"}, (*mongostore.Registry).RevokeToken, "Revoked token %s.\n"),
+			{
+				Name: "revoke", Usage: "delete a token by name; reporters refuse it within SITES_REFRESH (revoking the last one leaves the reporter closed)",
+				UsageText: "analytics-cli tokens revoke ci-dashboard",
+				Flags:     append([]cli.Flag{&cli.StringFlag{Name: "name", Usage: "the token's name (or give it as the argument)"}}, cfg.MongoFlags()...),
+				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					name, err := oneArg(c, "name")
+					if err != nil {
+						return err
+					}
+					if err := reg.RevokeToken(c.Context, name); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "Revoked token %s.\n", name)
+					left, err := reg.LoadTokens(c.Context)
+					if err != nil {
+						return err
+					}
+					if len(left) == 0 {
+						_, err = fmt.Fprintf(stdout, "No token is left. The reporter stays closed: only REPORTER_TOKEN reads, and anyone reads public sites. To let anyone read every site, open it on purpose with `analytics-cli tokens open`.\n")
+					}
+					return err
+				}),
+			}, {
+				Name:  "open",
+				Usage: "let anyone read every site's stats without a token, while no token exists (after a token existed the reporter stays closed until this)",
+				Flags: cfg.MongoFlags(),
+				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					toks, err := reg.LoadTokens(c.Context)
+					if err != nil {
+						return err
+					}
+					if len(toks) > 0 {
+						return fmt.Errorf("%s exist, so the reporter wants a token whatever this says: revoke them first (`analytics-cli tokens list`, `tokens revoke <name>`), then run `tokens open`", plural(len(toks), "token"))
+					}
+					if err := reg.SetReporterClosed(c.Context, false); err != nil {
+						return err
+					}
+					_, err = fmt.Fprintf(stdout, "The reporter is open: anyone who reaches it reads every site's stats without a token. Running reporters apply it within SITES_REFRESH (5s by default); one started with REPORTER_TOKEN stays closed.\nClose it again with `analytics-cli tokens close`, or by creating a token.\n")
+					return err
+				}),
+			}, {
+				Name:  "close",
+				Usage: "make the reporter want a token even while none exists (only REPORTER_TOKEN reads, and anyone reads public sites)",
+				Flags: cfg.MongoFlags(),
+				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					if err := reg.SetReporterClosed(c.Context, true); err != nil {
+						return err
+					}
+					_, err := fmt.Fprintf(stdout, "The reporter is closed: every request needs a token that may read its site (public sites excepted). Running reporters apply it within SITES_REFRESH (5s by default). Open it with `analytics-cli tokens open`.\n")
+					return err
+				}),
+			}, {
+				Name:  "status",
+				Usage: "say whether the reporter is open to anyone or wants a token, and why",
+				Flags: cfg.MongoFlags(),
+				Action: withRegistry(cfg, func(c *cli.Context, reg *mongostore.Registry) error {
+					toks, err := reg.LoadTokens(c.Context)
+					if err != nil {
+						return err
+					}
+					acc, err := reg.LoadReporterAccess(c.Context)
+					if err != nil {
+						return err
+					}
+					var state string
+					switch {
+					case len(toks) > 0:
+						state = fmt.Sprintf("closed: %s exist (`analytics-cli tokens list`)", plural(len(toks), "token"))
+					case acc.Closed:
+						state = "closed since " + acc.Changed.UTC().Format(time.RFC3339) + ": no token exists, but one did (or `tokens close` was run); `analytics-cli tokens open` opens it"
+					case !acc.Changed.IsZero():
+						state = "open since " + acc.Changed.UTC().Format(time.RFC3339) + " (`analytics-cli tokens open`): anyone reads every site"
+					default:
+						state = "open: no token has existed; anyone reads every site (the first token closes it)"
+					}
+					_, err = fmt.Fprintf(stdout, "Reporter %s.\nA reporter started with REPORTER_TOKEN is closed whatever this says; one started with REPORTER_OPEN=true is open while no token exists.\n", state)
+					return err
+				}),
+			},
 		},
 	}
+}
+
+// reporterOpen reports whether the registry leaves the reporter open (no
+// token, and not closed).
+func reporterOpen(ctx context.Context, reg *mongostore.Registry) (bool, error) {
+	toks, err := reg.LoadTokens(ctx)
+	if err != nil {
+		return false, err
+	}
+	acc, err := reg.LoadReporterAccess(ctx)
+	if err != nil {
+		return false, err
+	}
+	return len(toks) == 0 && !acc.Closed, nil
 }
 
 func orExample(site string) string {

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
 			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
 			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
+			&cli.BoolFlag{Name: "open", Value: cfg.ReporterOpen, Destination: &cfg.ReporterOpen, Usage: "answer without a token while none exists, even after one existed (env REPORTER_OPEN)"},
 			&cli.StringFlag{Name: "collector-url", Value: cfg.CollectorURL, Destination: &cfg.CollectorURL, Usage: "the collector's address as browsers reach it, for the dashboard's script tag (env COLLECTOR_URL)"},
 		}, append(cfg.MongoFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
 		Writer: stdout,

@@ -31,7 +31,10 @@ type Config struct {
 	ReportingPort int
 	Host          string
 	ReporterToken string
-	ReporterURL   string
+	// ReporterOpen (REPORTER_OPEN) opens a reporter that has no token to
+	// anyone even after a token existed (reporter.Config.Open).
+	ReporterOpen bool
+	ReporterURL  string
 	// CollectorURL is the collector's address as browsers reach it: the
 	// dashboard shows it in the script tag of its empty state.
 	CollectorURL string
@@ -213,6 +216,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	str(&c.GeoIPDB, "GEOIP_DB")
 	str(&c.TrustedProxies, "TRUSTED_PROXIES")
+	if v := get("REPORTER_OPEN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("REPORTER_OPEN=%q is not true or false", v))
+		}
+		c.ReporterOpen = b
+	}
 	if v := get("COOKIELESS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -326,6 +336,9 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	}
 	if c.SiteBurst < 1 {
 		bad("RATE_LIMIT_SITE_BURST", &c.SiteBurst, "burst %d is below 1", c.SiteBurst)
+	}
+	if c.ReporterOpen && c.ReporterToken != "" {
+		bad("REPORTER_OPEN", &c.ReporterOpen, "REPORTER_OPEN=true and REPORTER_TOKEN are both set: a reporter with a token is closed; unset one of them")
 	}
 	switch c.LogFormat {
 	case "json", "console":

@@ -41,6 +41,8 @@ func TestValidate(t *testing.T) {
 		{"visit timeout at its edges", func(c *Config) { c.VisitTimeout = time.Minute }, nil},
 		{"visit timeout too short", func(c *Config) { c.VisitTimeout = 30 * time.Second }, []string{"visit timeout 30s is out of range: use 1m0s to 24h0m0s, or 0 to count no visits", "VISIT_TIMEOUT"}},
 		{"visit timeout too long", func(c *Config) { c.VisitTimeout = 25 * time.Hour }, []string{"visit timeout 25h0m0s", "VISIT_TIMEOUT"}},
+		{"reporter open without a token", func(c *Config) { c.ReporterOpen = true }, nil},
+		{"reporter open with a token", func(c *Config) { c.ReporterOpen, c.ReporterToken = true, "t" }, []string{"REPORTER_OPEN=true and REPORTER_TOKEN are both set", "(set REPORTER_OPEN)"}},
 		{"every problem at once", func(c *Config) { c.LeaseTTL, c.BatchSize = 0, 0 }, []string{"LEASE_TTL", "BATCH_SIZE"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,7 +36,7 @@ func collectorAccess(ctx context.Context, cfg *config.Config, cc *collector.Conf
 	if err != nil {
 		return nil, fmt.Errorf("SITES_MODE=registered: %w", err)
 	}
-	reg, err := startRegistry(ctx, src, cfg, false, log)
+	reg, err := startRegistry(ctx, src, cfg, false, nil, log)
 	if err != nil {
 		_ = src.Close(context.Background())
 		return nil, err
@@ -48,8 +48,8 @@ func collectorAccess(ctx context.Context, cfg *config.Config, cc *collector.Conf
 // startRegistry reads the registry once (the daemon does not start
 // without a first copy) and keeps it fresh in the background. While
 // MongoDB fails it keeps the last good copy and logs each failure.
-func startRegistry(ctx context.Context, src sites.Source, cfg *config.Config, tokens bool, log zerolog.Logger) (*sites.Registry, error) {
-	reg := sites.NewRegistry(src, sites.RegistryConfig{Refresh: cfg.SitesRefresh, Tokens: tokens, OnRefresh: func(err error) {
+func startRegistry(ctx context.Context, src sites.Source, cfg *config.Config, tokens bool, onLoad func(), log zerolog.Logger) (*sites.Registry, error) {
+	reg := sites.NewRegistry(src, sites.RegistryConfig{Refresh: cfg.SitesRefresh, Tokens: tokens, OnLoad: onLoad, OnRefresh: func(err error) {
 		if err != nil {
 			log.Warn().Err(err).Msg("reading the sites registry failed; keeping the last copy read")
 			return
@@ -65,7 +65,20 @@ func startRegistry(ctx context.Context, src sites.Source, cfg *config.Config, to
 }
 
 // reporterAccess is the reporter's view of the tokens and public sites,
-// in the store's database.
-func reporterAccess(ctx context.Context, cfg *config.Config, store *mongostore.Store, log zerolog.Logger) (*sites.Registry, error) {
-	return startRegistry(ctx, store.Registry(), cfg, true, log)
+// in the store's database. onLoad runs after every read of them.
+//
+// A reporter started with REPORTER_TOKEN records that a token existed, so
+// that the same reporter started later without it stays closed until it is
+// opened on purpose, as after revoking the last token of the registry.
+func reporterAccess(ctx context.Context, cfg *config.Config, store *mongostore.Store, onLoad func(), log zerolog.Logger) (*sites.Registry, error) {
+	src := store.Registry()
+	if cfg.ReporterToken != "" {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := src.SetReporterClosed(wctx, true)
+		cancel()
+		if err != nil {
+			log.Warn().Err(err).Msg("could not record that the reporter is closed (REPORTER_TOKEN is set); without REPORTER_TOKEN it would open again")
+		}
+	}
+	return startRegistry(ctx, src, cfg, true, onLoad, log)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -143,12 +144,13 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		Float64("rate_limit_ip", cfg.IPRate).Float64("rate_limit_site", cfg.SiteRate).Msg("collector listening")
 	stopReport := reportCounters(rdb, keys, m, func() map[string]int64 {
 		return map[string]int64{
-			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),
-			redisqueue.CounterRejected:    c.Counters.Rejected.Load(),
-			redisqueue.CounterUnavailable: c.Counters.Failed.Load(),
-			redisqueue.CounterBots:        c.Counters.Bots.Load(),
-			redisqueue.CounterForbidden:   c.Counters.Forbidden.Load(),
-			redisqueue.CounterRateLimited: c.Counters.RateLimited.Load(),
+			redisqueue.CounterAccepted:     c.Counters.Accepted.Load(),
+			redisqueue.CounterRejected:     c.Counters.Rejected.Load(),
+			redisqueue.CounterUnavailable:  c.Counters.Failed.Load(),
+			redisqueue.CounterBots:         c.Counters.Bots.Load(),
+			redisqueue.CounterForbidden:    c.Counters.Forbidden.Load(),
+			redisqueue.CounterRateLimited:  c.Counters.RateLimited.Load(),
+			redisqueue.CounterHintsIgnored: c.Counters.HintsIgnored.Load(),
 		}
 	})
 	defer stopReport()
@@ -259,7 +261,14 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	if err != nil {
 		return err
 	}
-	access, err := reporterAccess(ctx, cfg, store, log)
+	// The registry reads the tokens before the reporter exists; from then on
+	// each read lets the reporter log a change of its mode.
+	var built atomic.Pointer[reporter.Reporter]
+	access, err := reporterAccess(ctx, cfg, store, func() {
+		if r := built.Load(); r != nil {
+			r.NoteMode()
+		}
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -269,14 +278,16 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer settings.Close()
-	rc := reporter.Config{Token: cfg.ReporterToken, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings}
+	rc := reporter.Config{Token: cfg.ReporterToken, Open: cfg.ReporterOpen, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
-	if cfg.ReporterToken == "" && !access.HasTokens() && public(ln) {
+	r := reporter.New(engine.New(store), store, log, rc)
+	built.Store(r)
+	r.NoteMode()
+	if open, _ := r.Mode(); open && public(ln) {
 		log.Warn().Str("url", URL(ln)).Msg("the reporter listens on every interface with no REPORTER_TOKEN: anyone who reaches it reads every site's stats; set REPORTER_TOKEN (--token) or HOST=127.0.0.1, or put it behind an authenticating proxy")
 	}
-	r := reporter.New(engine.New(store), store, log, rc)
 	log.Info().Str("url", URL(ln)).Bool("token", cfg.ReporterToken != "").Bool("realtime", rdb != nil).Msg("reporter listening")
 	err = httpx.Serve(ctx, ln, instrument(cfg, m, "reporter", r.Handler()), shutdownGrace, log)
 	log.Info().Err(err).Msg("reporter stopped")
