@@ -34,7 +34,7 @@ func (a *memAccess) Public(string) bool { return false }
 // REPORTER_OPEN=true); Open never opens a reporter that has tokens. Each
 // change of mode is logged once.
 func TestReporterOpenOnlyOnPurpose(t *testing.T) {
-	f := &fakeStats{}
+	f := &fakeEngine{}
 	for _, tt := range []struct {
 		name           string
 		open, closed   bool
