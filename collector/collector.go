@@ -264,12 +264,17 @@ func (c *Collector) queue(r *http.Request, events []analytics.Event, key string)
 	if err := c.admit(r, events, key); err != nil {
 		return 0, err
 	}
-	events, err := c.enrich(r, events)
+	// One deadline for every Redis call of the request: a slow salt read
+	// must not start the publish's wait afresh, or a client waits up to
+	// twice QUEUE_TIMEOUT.
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.QueueTimeout)
+	defer cancel()
+	events, err := c.enrich(ctx, r, events)
 	if err != nil {
 		return valid, err
 	}
 	if len(events) > 0 {
-		if err := c.publish(r.Context(), events); err != nil {
+		if err := c.publish(ctx, events); err != nil {
 			return len(events), err
 		}
 	}
@@ -280,16 +285,15 @@ func (c *Collector) queue(r *http.Request, events []analytics.Event, key string)
 // enrich derives each event's source, browser, country (and cookieless
 // visitor id) from the request and drops the events of bots, counting them.
 // The request's address and User-Agent go no further than this call. An
-// error (the day's salt could not be read from Redis) is Unavailable.
-func (c *Collector) enrich(r *http.Request, events []analytics.Event) ([]analytics.Event, error) {
+// error (the day's salt could not be read from Redis within ctx) is
+// Unavailable.
+func (c *Collector) enrich(ctx context.Context, r *http.Request, events []analytics.Event) ([]analytics.Event, error) {
 	if c.cfg.Enricher == nil {
 		for i := range events {
 			events[i].Client = analytics.ClientHints{}
 		}
 		return events, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.QueueTimeout)
-	defer cancel()
 	q := c.cfg.Enricher.Request(r)
 	cookieless := isTrue(r.URL.Query().Get("cookieless"))
 	kept := events[:0]
@@ -310,13 +314,12 @@ func (c *Collector) enrich(r *http.Request, events []analytics.Event) ([]analyti
 func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
 // publish notes each event's place in its visit and queues the events, both
-// under the queue deadline; the publisher returns an Unavailable error once
-// it passes (answered 503: the events may still land, which is why every
-// event carries an id). The visit annotation is the last step before the
-// queue, so nothing annotated is dropped after it but by a failed publish.
+// under ctx, which carries the request's queue deadline; the publisher
+// returns an Unavailable error once it passes (answered 503: the events may
+// still land, which is why every event carries an id). The visit annotation
+// is the last step before the queue, so nothing annotated is dropped after
+// it but by a failed publish.
 func (c *Collector) publish(ctx context.Context, events []analytics.Event) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueueTimeout)
-	defer cancel()
 	if c.cfg.Visits != nil {
 		if err := c.cfg.Visits.Annotate(ctx, events); err != nil {
 			if ctx.Err() != nil && analytics.KindOf(err) != analytics.Unavailable {
