@@ -80,6 +80,10 @@ type Counters struct {
 	Forbidden atomic.Int64
 	// RateLimited counts requests answered 429.
 	RateLimited atomic.Int64
+	// Disconnected counts requests whose client hung up while their events
+	// waited for the queue: nothing was promised, and the queue is not to
+	// blame.
+	Disconnected atomic.Int64
 }
 
 // Collector serves the ingestion API.
@@ -271,11 +275,11 @@ func (c *Collector) queue(r *http.Request, events []analytics.Event, key string)
 	defer cancel()
 	events, err := c.enrich(ctx, r, events)
 	if err != nil {
-		return valid, err
+		return valid, c.blame(r, err)
 	}
 	if len(events) > 0 {
 		if err := c.publish(ctx, events); err != nil {
-			return len(events), err
+			return len(events), c.blame(r, err)
 		}
 	}
 	c.Counters.Accepted.Add(int64(len(events)))
@@ -311,6 +315,23 @@ func (c *Collector) enrich(ctx context.Context, r *http.Request, events []analyt
 	return kept, nil
 }
 
+// clientGone is the error of a request whose client hung up before its
+// events were queued.
+type clientGone struct{ err error }
+
+func (e *clientGone) Error() string { return "client disconnected: " + e.err.Error() }
+func (e *clientGone) Unwrap() error { return e.err }
+
+// blame returns err as a clientGone when the request's own context ended
+// (the client hung up) rather than the queue deadline passing: a queue
+// call cut short by the client says nothing about the queue.
+func (c *Collector) blame(r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return &clientGone{err}
+	}
+	return err
+}
+
 func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
 // publish notes each event's place in its visit and queues the events, both
@@ -338,6 +359,14 @@ func (c *Collector) publish(ctx context.Context, events []analytics.Event) error
 
 func (c *Collector) fail(w http.ResponseWriter, err error, n int) {
 	status, msg := httpx.Status(err), analytics.Message(err)
+	var gone *clientGone
+	if errors.As(err, &gone) {
+		c.Counters.Disconnected.Add(1)
+		c.log.Debug().Err(err).Int("events", n).Msg("client disconnected before its events were queued")
+		// 499 (nginx's "client closed request") for access logs; nobody reads the body.
+		w.WriteHeader(499)
+		return
+	}
 	var rf *refusal
 	if errors.As(err, &rf) {
 		c.refuse(w, rf)

@@ -1,10 +1,15 @@
 package collector_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,4 +104,77 @@ func TestRequestWaitsAtMostQueueTimeoutInAll(t *testing.T) {
 		t.Fatalf("answered after %v, more than QueueTimeout %v", took, timeout)
 	}
 	t.Logf("answered 503 after %v (QueueTimeout %v)", took, timeout)
+}
+
+// A client that hangs up while its events wait for the queue is counted as
+// a disconnect, not as an event refused because the queue was unavailable,
+// and nothing is logged as a queue failure.
+func TestClientDisconnectIsNotQueueUnavailable(t *testing.T) {
+	var logs syncBuffer
+	cfg := collector.DefaultConfig()
+	cfg.QueueTimeout = 30 * time.Second
+	c := collector.New(stalledQueue{}, stalledQueue{}, zerolog.New(&logs), cfg)
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	base := stalledPublishes.Load()
+	for i, path := range []string{"/event", "/events"} {
+		body := seedEvent
+		if path == "/events" {
+			body = "[" + seedEvent + "," + seedEvent + "]"
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		done := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		// The request is in the handler once the queue holds it: only then
+		// does the client hang up.
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if n := stalledPublishes.Load() - base; n != int64(i+1) {
+				return fmt.Errorf("%d publishes waiting", n)
+			}
+			return nil
+		})
+		cancel()
+		<-done
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if n := c.Counters.Disconnected.Load(); n != int64(i+1) {
+				return fmt.Errorf("%d disconnects counted, want %d", n, i+1)
+			}
+			return nil
+		})
+	}
+	if n := c.Counters.Failed.Load(); n != 0 {
+		t.Fatalf("%d events counted as refused for an unavailable queue", n)
+	}
+	if strings.Contains(logs.String(), "queue unavailable") {
+		t.Fatalf("a client disconnect logged as a queue failure:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

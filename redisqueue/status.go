@@ -26,6 +26,7 @@ const (
 	CounterTakeovers    = "takeovers"     // partition leases taken over from an owner that vanished without giving them back
 	CounterForbidden    = "forbidden"     // requests refused 401/403 at the collector (origin, unregistered site, write key)
 	CounterRateLimited  = "rate_limited"  // requests answered 429 by the collector's rate limits
+	CounterDisconnected = "disconnected"  // requests whose client hung up before their events were queued
 )
 
 // Counters is the hash of fleet-wide totals.

@@ -131,7 +131,7 @@ func printQueue(w io.Writer, st redisqueue.Status) error {
 // same snapshot) without a change to this command.
 func counterNames(counters map[string]int64) []string {
 	names := []string{redisqueue.CounterAccepted, redisqueue.CounterRejected, redisqueue.CounterUnavailable, redisqueue.CounterBots,
-		redisqueue.CounterForbidden, redisqueue.CounterRateLimited, redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterExpired, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced,
+		redisqueue.CounterForbidden, redisqueue.CounterRateLimited, redisqueue.CounterDisconnected, redisqueue.CounterStored, redisqueue.CounterDuplicates, redisqueue.CounterExpired, redisqueue.CounterRetried, redisqueue.CounterDeadLettered, redisqueue.CounterFenced,
 		redisqueue.CounterTakeovers}
 	var more []string
 	for name := range counters {

@@ -142,12 +142,13 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 		Float64("rate_limit_ip", cfg.IPRate).Float64("rate_limit_site", cfg.SiteRate).Msg("collector listening")
 	stopReport := reportCounters(rdb, keys, m, func() map[string]int64 {
 		return map[string]int64{
-			redisqueue.CounterAccepted:    c.Counters.Accepted.Load(),
-			redisqueue.CounterRejected:    c.Counters.Rejected.Load(),
-			redisqueue.CounterUnavailable: c.Counters.Failed.Load(),
-			redisqueue.CounterBots:        c.Counters.Bots.Load(),
-			redisqueue.CounterForbidden:   c.Counters.Forbidden.Load(),
-			redisqueue.CounterRateLimited: c.Counters.RateLimited.Load(),
+			redisqueue.CounterAccepted:     c.Counters.Accepted.Load(),
+			redisqueue.CounterRejected:     c.Counters.Rejected.Load(),
+			redisqueue.CounterUnavailable:  c.Counters.Failed.Load(),
+			redisqueue.CounterBots:         c.Counters.Bots.Load(),
+			redisqueue.CounterForbidden:    c.Counters.Forbidden.Load(),
+			redisqueue.CounterRateLimited:  c.Counters.RateLimited.Load(),
+			redisqueue.CounterDisconnected: c.Counters.Disconnected.Load(),
 		}
 	})
 	defer stopReport()

@@ -111,6 +111,7 @@ var counterHelp = map[string]string{
 	redisqueue.CounterTakeovers:    "Partition leases this processor took over from an owner that vanished without giving them back (a crash, a kill, a network partition).",
 	"forbidden":                    "Events the collector refused with 403 (unregistered site, foreign origin, wrong write key).",
 	"rate_limited":                 "Events the collector refused with 429 by a per-IP or per-site rate limit.",
+	redisqueue.CounterDisconnected: "Requests whose client hung up before their events were queued (not a queue failure; nothing was promised).",
 }
 
 // counters is a collector over snapshot functions; it describes nothing up
