@@ -63,8 +63,24 @@ func (e exported) csvRow() []string {
 		b, _ := json.Marshal(e.Props)
 		props = string(b)
 	}
-	return []string{e.ID, e.SiteID, e.EventType, e.Timestamp, e.Path, e.UserID, e.Source, e.ReferrerHost,
+	row := []string{e.ID, e.SiteID, e.EventType, e.Timestamp, e.Path, e.UserID, e.Source, e.ReferrerHost,
 		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm, e.Browser, e.OS, e.Device, e.Country, props}
+	for i, v := range row {
+		row[i] = csvCell(v)
+	}
+	return row
+}
+
+// csvCell defuses a value a spreadsheet would run as a formula: any
+// visitor can put one in a user id, a path or a prop, and the export is
+// opened by an admin. A leading quote makes it text, as OWASP recommends
+// (CSV injection); the quote is visible in a text editor, which is the
+// price of that.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // isTerminal reports whether f is a terminal (a character device), where a
@@ -112,7 +128,9 @@ func exportCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		Usage: "write a site's raw events as NDJSON or CSV (to stdout, or -o FILE)",
 		Description: "Days are UTC; --to is included. Events come a month at a time, oldest first. A progress bar is\n" +
 			"drawn on stderr when it is a terminal; otherwise only the final count is printed there.\n" +
-			"`analytics-cli import` reads the NDJSON back through a collector.",
+			"`analytics-cli import` reads the NDJSON back through a collector. In CSV, a value that starts with\n" +
+			"= + - @, a tab or a carriage return gets a leading ' so a spreadsheet shows it as text instead of\n" +
+			"running it as a formula (OWASP, CSV injection); the NDJSON keeps every value as stored.",
 		UsageText: "analytics-cli export --site site-abc-123 [--from 2025-11-01 --to 2025-11-30] [--format ndjson|csv] [-o FILE]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
