@@ -63,23 +63,25 @@ func (s *Store) Stats(ctx context.Context, q analytics.StatsQuery) (analytics.St
 	return out, nil
 }
 
-// topPaths returns the limit most viewed paths; the views of paths beyond
-// the rollups' capacity are one "(other)" row, ranked by its count.
+// topPaths returns the limit most viewed paths, the real paths in rank
+// order and then, when paths beyond the rollups' capacity had views, their
+// "(other)" row last, as breakdowns do: it sums a long tail, so ranking it
+// by its count put it above the real top path of a busy day.
 func topPaths(top []rollup.Ranked, other int64, limit int) ([]analytics.PathViews, bool) {
-	if other > 0 {
-		top = rollup.MergeTop(rollup.Path, top, map[string]rollup.Counter{rollup.Other: {Count: other}}, len(top)+1)
-	}
 	if limit <= 0 {
 		limit = analytics.DefaultTopPaths
 	}
-	out := make([]analytics.PathViews, 0, min(limit, len(top)))
+	out := make([]analytics.PathViews, 0, min(limit, len(top)+1))
 	for _, r := range top {
 		if len(out) == limit {
 			break
 		}
-		if r.Count > 0 {
+		if r.Count > 0 && r.Value != rollup.Other {
 			out = append(out, analytics.PathViews{Path: r.Value, Views: r.Count})
 		}
+	}
+	if other > 0 && len(out) < limit {
+		out = append(out, analytics.PathViews{Path: rollup.Other, Views: other})
 	}
 	return out, other > 0
 }

@@ -251,10 +251,17 @@ func TestTopPathsLimitAndOrder(t *testing.T) {
 	if !reflect.DeepEqual(got, want) || truncated {
 		t.Fatalf("got %v (truncated %v) want %v", got, truncated, want)
 	}
+	// (other) comes after every real path, whatever its count, and only
+	// within the limit.
 	got, truncated = topPaths(top, 3, 3)
-	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: rollup.Other, Views: 3}, {Path: "/a", Views: 2}}
+	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}}
 	if !reflect.DeepEqual(got, want) || !truncated {
 		t.Fatalf("with (other): got %v (truncated %v) want %v", got, truncated, want)
+	}
+	got, _ = topPaths(top, 30, 10)
+	want = []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}, {Path: "/d", Views: 1}, {Path: rollup.Other, Views: 30}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with (other) within the limit: got %v want %v", got, want)
 	}
 }
 
