@@ -264,20 +264,32 @@ func importable(line []byte) (map[string]any, error) {
 
 func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var collector, key string
+	var direct bool
 	return &cli.Command{
 		Name:  "import",
-		Usage: "send an export (or any NDJSON of events with ids) through the collector",
+		Usage: "send an export (or any NDJSON of events with ids) through the collector, or with --direct straight into the queue",
 		Description: "Each line is one event; events go to the collector's POST /events, " + fmt.Sprint(importBatch) + " at a time, with their ids,\n" +
 			"so importing a file twice counts its events once. A bad line stops the import with an error naming it;\n" +
-			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.",
-		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE",
-		Flags: []cli.Flag{
+			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.\n" +
+			"Through a collector, the fields it derives (source, browser, OS, device, country) are derived again from the\n" +
+			"importing request. With --direct the events go straight into the pipeline's Redis queue (REDIS_URL, or the\n" +
+			"running serve's), keeping every field of the file, and are stored exactly once like collected events;\n" +
+			"the collector's access rules, rate limits and bot filter do not apply: it is for whoever runs the pipeline.",
+		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE\n   analytics-cli import --direct [--redis-url URL] FILE",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "collector", Value: cfg.CollectorURL, Destination: &collector, EnvVars: []string{"COLLECTOR_URL"}, Usage: "the collector's URL"},
 			&cli.StringFlag{Name: "key", Destination: &key, EnvVars: []string{"ANALYTICS_WRITE_KEY"}, Usage: "the site's write key, for a collector in registered mode (sent as Authorization: Bearer)"},
-		},
+			&cli.BoolFlag{Name: "direct", Destination: &direct, Usage: "queue the events straight into the pipeline's Redis, keeping every derived field of the file (source, browser, OS, device, country, campaign)"},
+		}, cfg.RedisFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("import needs one FILE (or - for stdin)")
+			}
+			if direct {
+				if c.IsSet("collector") || c.IsSet("key") {
+					return fmt.Errorf("--direct queues into Redis, not through a collector: drop --collector and --key")
+				}
+				return importDirect(c, cfg, stdout)
 			}
 			if !c.IsSet("collector") && cfg.CollectorURL != "" {
 				collector = cfg.CollectorURL
