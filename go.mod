@@ -14,7 +14,7 @@ require (
 require go.yaml.in/yaml/v3 v3.0.5
 
 require (
-	github.com/gofrs/flock v0.13.2 // indirect
+	github.com/gofrs/flock v0.13.2
 	github.com/segmentio/analytics-go/v3 v3.3.0 // indirect
 	github.com/segmentio/backo-go v1.0.0 // indirect
 )
