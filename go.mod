@@ -17,6 +17,7 @@ require (
 
 require (
 	github.com/bmizerany/assert v0.0.0-20160611221934-b7ed37b82869 // indirect
+	github.com/gofrs/flock v0.13.2
 	github.com/segmentio/backo-go v1.0.0 // indirect
 )
 

@@ -83,6 +83,10 @@ type Counters struct {
 	// HintsIgnored counts events whose "ip" and "user_agent" were ignored
 	// because their request may not speak for another browser.
 	HintsIgnored atomic.Int64
+	// Disconnected counts requests whose client hung up while their events
+	// waited for the queue: nothing was promised, and the queue is not to
+	// blame.
+	Disconnected atomic.Int64
 }
 
 // Collector serves the ingestion API.
@@ -271,13 +275,18 @@ func (c *Collector) queue(r *http.Request, events []analytics.Event, key string)
 	if !hints {
 		c.dropHints(events)
 	}
-	events, err = c.enrich(r, events)
+	// One deadline for every Redis call of the request: a slow salt read
+	// must not start the publish's wait afresh, or a client waits up to
+	// twice QUEUE_TIMEOUT.
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.QueueTimeout)
+	defer cancel()
+	events, err = c.enrich(ctx, r, events)
 	if err != nil {
-		return valid, err
+		return valid, c.blame(r, err)
 	}
 	if len(events) > 0 {
-		if err := c.publish(r.Context(), events); err != nil {
-			return len(events), err
+		if err := c.publish(ctx, events); err != nil {
+			return len(events), c.blame(r, err)
 		}
 	}
 	c.Counters.Accepted.Add(int64(len(events)))
@@ -306,16 +315,15 @@ func (c *Collector) dropHints(events []analytics.Event) {
 // enrich derives each event's source, browser, country (and cookieless
 // visitor id) from the request and drops the events of bots, counting them.
 // The request's address and User-Agent go no further than this call. An
-// error (the day's salt could not be read from Redis) is Unavailable.
-func (c *Collector) enrich(r *http.Request, events []analytics.Event) ([]analytics.Event, error) {
+// error (the day's salt could not be read from Redis within ctx) is
+// Unavailable.
+func (c *Collector) enrich(ctx context.Context, r *http.Request, events []analytics.Event) ([]analytics.Event, error) {
 	if c.cfg.Enricher == nil {
 		for i := range events {
 			events[i].Client = analytics.ClientHints{}
 		}
 		return events, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.QueueTimeout)
-	defer cancel()
 	q := c.cfg.Enricher.Request(r)
 	cookieless := isTrue(r.URL.Query().Get("cookieless"))
 	kept := events[:0]
@@ -333,16 +341,32 @@ func (c *Collector) enrich(r *http.Request, events []analytics.Event) ([]analyti
 	return kept, nil
 }
 
+// clientGone is the error of a request whose client hung up before its
+// events were queued.
+type clientGone struct{ err error }
+
+func (e *clientGone) Error() string { return "client disconnected: " + e.err.Error() }
+func (e *clientGone) Unwrap() error { return e.err }
+
+// blame returns err as a clientGone when the request's own context ended
+// (the client hung up) rather than the queue deadline passing: a queue
+// call cut short by the client says nothing about the queue.
+func (c *Collector) blame(r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return &clientGone{err}
+	}
+	return err
+}
+
 func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
 // publish notes each event's place in its visit and queues the events, both
-// under the queue deadline; the publisher returns an Unavailable error once
-// it passes (answered 503: the events may still land, which is why every
-// event carries an id). The visit annotation is the last step before the
-// queue, so nothing annotated is dropped after it but by a failed publish.
+// under ctx, which carries the request's queue deadline; the publisher
+// returns an Unavailable error once it passes (answered 503: the events may
+// still land, which is why every event carries an id). The visit annotation
+// is the last step before the queue, so nothing annotated is dropped after
+// it but by a failed publish.
 func (c *Collector) publish(ctx context.Context, events []analytics.Event) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueueTimeout)
-	defer cancel()
 	if c.cfg.Visits != nil {
 		if err := c.cfg.Visits.Annotate(ctx, events); err != nil {
 			if ctx.Err() != nil && analytics.KindOf(err) != analytics.Unavailable {
@@ -361,6 +385,14 @@ func (c *Collector) publish(ctx context.Context, events []analytics.Event) error
 
 func (c *Collector) fail(w http.ResponseWriter, err error, n int) {
 	status, msg := httpx.Status(err), analytics.Message(err)
+	var gone *clientGone
+	if errors.As(err, &gone) {
+		c.Counters.Disconnected.Add(1)
+		c.log.Debug().Err(err).Int("events", n).Msg("client disconnected before its events were queued")
+		// 499 (nginx's "client closed request") for access logs; nobody reads the body.
+		w.WriteHeader(499)
+		return
+	}
 	var rf *refusal
 	if errors.As(err, &rf) {
 		c.refuse(w, rf)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,7 +271,11 @@ func resp304ETag(t *testing.T, base string) string {
 // context ends, as a publisher stuck on a frozen Redis would.
 type stalledQueue struct{}
 
+// stalledPublishes counts the publishes that started waiting.
+var stalledPublishes atomic.Int64
+
 func (stalledQueue) Publish(ctx context.Context, _ []analytics.Event) error {
+	stalledPublishes.Add(1)
 	<-ctx.Done()
 	return ctx.Err() // a plain error: the collector must still answer 503
 }

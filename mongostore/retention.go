@@ -3,6 +3,8 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -213,7 +215,22 @@ func HorizonFor(days int, now time.Time) time.Time {
 // forever), never down: a longer retention cannot bring deleted events
 // back. It reports whether any site has a horizon. Sites are those with
 // rollups and the registered ones.
+//
+// Because a horizon never goes back down, a wrong clock would do lasting
+// harm: now is bounded by the database server's clock (a processor whose
+// clock runs ahead raises no further than the server's time gives), and a
+// horizon later than the newest stored event plus a day (events arrive in
+// real time, so a clock is wrong, or the store holds only old imports) is
+// not raised: the other sites' are, and the error, of kind Invalid, names
+// each refused site and date so the caller can log it loudly.
 func (s *Store) RaiseHorizons(ctx context.Context, defaultDays int, now time.Time) (bool, error) {
+	srv, err := s.ServerTime(ctx)
+	if err != nil {
+		return false, err
+	}
+	if now.After(srv) {
+		now = srv
+	}
 	days, err := s.RetentionDays(ctx)
 	if err != nil {
 		return false, err
@@ -241,9 +258,22 @@ func (s *Store) RaiseHorizons(ctx context.Context, defaultDays int, now time.Tim
 	if err != nil {
 		return false, err
 	}
+	reached := map[time.Time]bool{} // horizon -> some event is later than a day before it
+	var refused []string
 	for _, site := range sites {
 		h := HorizonFor(p.Days(site), now)
 		if h.IsZero() || !h.After(cur[site]) {
+			continue
+		}
+		ok, seen := reached[h]
+		if !seen {
+			if ok, err = s.eventsSince(ctx, h.Add(-24*time.Hour)); err != nil {
+				return false, err
+			}
+			reached[h] = ok
+		}
+		if !ok {
+			refused = append(refused, fmt.Sprintf("%s (%s)", site, h.Format(analytics.DateLayout)))
 			continue
 		}
 		_, err := s.db.Collection(retentionColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: site}},
@@ -253,7 +283,61 @@ func (s *Store) RaiseHorizons(ctx context.Context, defaultDays int, now time.Tim
 		}
 		cur[site] = h
 	}
+	if len(refused) > 0 {
+		return len(cur) > 0, analytics.Errorf(analytics.Invalid,
+			"retention horizons refused for %s: no stored event is later than a day before them, so a clock is wrong or every event is older "+
+				"(the database server's clock reads %s); nothing of these sites is deleted and no new event of theirs refused. "+
+				"Check the clocks of the database server and the processors; a horizon, once raised, never goes back down",
+			strings.Join(refused, ", "), srv.UTC().Format(time.RFC3339))
+	}
 	return len(cur) > 0, nil
+}
+
+// ServerTime returns the database server's clock: hello's localTime, which
+// MongoDB and FerretDB both send. Retention takes its horizons from it, so
+// one processor's wrong clock cannot move them.
+func (s *Store) ServerTime(ctx context.Context) (time.Time, error) {
+	var r struct {
+		LocalTime time.Time `bson:"localTime"`
+	}
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&r); err != nil {
+		return time.Time{}, classify("mongodb: read the server's clock (hello)", err)
+	}
+	if r.LocalTime.IsZero() {
+		return time.Time{}, analytics.Errorf(analytics.Unavailable, "mongodb: the server's hello reply has no localTime: retention cannot check its clock")
+	}
+	return r.LocalTime.UTC(), nil
+}
+
+// eventsSince reports whether any raw event has a timestamp at or after t:
+// a month collection holding a later month answers at once; only the
+// month of t is searched with a filter. A store keeping only ids
+// (STORE_EVENTS=false) has no timestamps to check: true.
+func (s *Store) eventsSince(ctx context.Context, t time.Time) (bool, error) {
+	if !s.cfg.StoreEvents {
+		return true, nil
+	}
+	months, err := s.rawMonths(ctx, "")
+	if err != nil {
+		return false, err
+	}
+	filter := bson.D{{Key: "timestamp", Value: bson.D{{Key: "$gte", Value: t}}}}
+	found := func(c *mongo.Collection) (bool, error) {
+		err := c.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, nil
+		}
+		return err == nil, classify("mongodb: look for recent events", err)
+	}
+	for i := len(months) - 1; i >= 0 && months[i].month.AddDate(0, 1, 0).After(t); i-- {
+		if ok, err := found(months[i].coll); ok || err != nil {
+			return ok, err
+		}
+	}
+	if before, err := s.legacyBefore(ctx); err != nil || !before.After(t) {
+		return false, err
+	}
+	return found(s.events)
 }
 
 // DeleteExpired deletes the raw events before their site's horizon (read

@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -98,5 +99,52 @@ func TestNoDeadLetterAfterTheRawInsert(t *testing.T) {
 	}
 	if n := p.Counters.Retries.Load(); n < 5 {
 		t.Fatalf("%d retries, want at least the 5 simulated failures", n)
+	}
+}
+
+// erringStore fails its first Apply calls with an error of the given kind,
+// as a store hitting a bug or an unexpected reply would, then stores.
+type erringStore struct {
+	analytics.Store
+	err      error
+	failures atomic.Int32
+}
+
+func (s *erringStore) Apply(ctx context.Context, b analytics.Batch) (analytics.ApplyResult, error) {
+	if s.failures.Add(-1) >= 0 {
+		return analytics.ApplyResult{}, s.err
+	}
+	return s.Store.Apply(ctx, b)
+}
+
+// Only an error classified Invalid is permanent: an Internal error, or one
+// with no kind at all, is retried until the store takes the batch, and
+// nothing is dead-lettered.
+func TestOnlyInvalidIsDeadLettered(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"internal kind", analytics.Errorf(analytics.Internal, "unexpected reply (simulated)")},
+		{"no kind", errors.New("connection reset (simulated)")},
+		{"not found kind", analytics.Errorf(analytics.NotFound, "collection vanished (simulated)")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 1)
+			ctx := context.Background()
+			if err := r.pub.Publish(ctx, pageViews(20, "s1")); err != nil {
+				t.Fatal(err)
+			}
+			st := &erringStore{Store: r.store, err: tc.err}
+			st.failures.Store(4)
+			p, _ := run(t, r.consumer(t, time.Second), st, processor.Config{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+			waitViews(t, r.store, "s1", 20, 10)
+			if n := p.Counters.DeadLettered.Load(); n != 0 {
+				t.Fatalf("%d entries dead-lettered for a transient %s error", n, tc.name)
+			}
+			if n := p.Counters.Retries.Load(); n < 4 {
+				t.Fatalf("%d retries, want at least the 4 simulated failures", n)
+			}
+		})
 	}
 }

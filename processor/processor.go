@@ -219,7 +219,10 @@ func (p *Processor) apply(ctx context.Context, b analytics.Batch) (analytics.App
 		if err != nil && analytics.Fenced(ctx, fence) {
 			err = errors.Join(analytics.ErrFenced, err)
 		}
-		if err != nil && analytics.KindOf(err) != analytics.Unavailable {
+		// Only input the store calls invalid is permanent: an error of any
+		// other kind (a bug, an unexpected reply) may pass, and
+		// dead-lettering on it would throw events away.
+		if err != nil && analytics.KindOf(err) == analytics.Invalid {
 			permanent = err
 			return nil
 		}

@@ -240,3 +240,62 @@ func testRetention(t *testing.T, months bool) {
 		}
 	}
 }
+
+// Turning retention on takes effect at the next check (a minute), not an
+// hour later: a pass that found retention off leaves no done mark, whether
+// retention is then turned on for one site (its retention_days) or for
+// all (RETENTION_DAYS on a restarted processor).
+func TestRetentionTurnedOnTakesEffectAtTheNextCheck(t *testing.T) {
+	r := newRig(t, 1)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	evs := []analytics.Event{
+		{ID: "a-1", SiteID: "on-a", EventType: analytics.PageView, Path: "/", Timestamp: now.Add(-time.Hour)},
+		{ID: "b-1", SiteID: "on-b", EventType: analytics.PageView, Path: "/", Timestamp: now.Add(-time.Hour)},
+	}
+	if _, err := r.store.Apply(ctx, analytics.Batch{Entries: []analytics.Entry{{ID: "1-0", Event: evs[0]}, {ID: "1-1", Event: evs[1]}}}); err != nil {
+		t.Fatal(err)
+	}
+	rc := retention.Config{Wait: time.Millisecond}
+	off := retention.New(r.store, redisqueue.NewJob(r.rdb, r.keys, "retention", "test-off", time.Minute), zerolog.Nop(), rc)
+	if _, err := off.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	horizon := func(site string) time.Time {
+		h, err := r.store.Horizon(ctx, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	// One site's retention_days, read by the same processor's next pass.
+	if _, err := r.store.Database().Collection("sites").InsertOne(ctx, bson.D{{Key: "_id", Value: "on-a"}, {Key: "retention_days", Value: 30}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h, want := horizon("on-a"), mongostore.HorizonFor(30, now); !h.Equal(want) {
+		t.Fatalf("site retention turned on: horizon %v after the next pass, want %v", h, want)
+	}
+	if h := horizon("on-b"); !h.IsZero() {
+		t.Fatalf("site without retention got horizon %v", h)
+	}
+
+	// RETENTION_DAYS on a processor restarted with it, after a pass of
+	// the fleet with it off.
+	r2 := newRig(t, 1)
+	if _, err := r2.store.Apply(ctx, analytics.Batch{Entries: []analytics.Entry{{ID: "1-1", Event: evs[1]}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := retention.New(r2.store, redisqueue.NewJob(r2.rdb, r2.keys, "retention", "old", time.Minute), zerolog.Nop(), rc).Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc.DefaultDays = 10
+	if _, err := retention.New(r2.store, redisqueue.NewJob(r2.rdb, r2.keys, "retention", "restarted", time.Minute), zerolog.Nop(), rc).Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := r2.store.Horizon(ctx, "on-b"); err != nil || !h.Equal(mongostore.HorizonFor(10, now)) {
+		t.Fatalf("RETENTION_DAYS turned on: horizon %v, %v after the next pass, want %v", h, err, mongostore.HorizonFor(10, now))
+	}
+}

@@ -2,6 +2,9 @@ package redisqueue
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,14 +32,40 @@ const (
 	// CounterHintsIgnored: events whose ip and user_agent the collector
 	// ignored (their request had no write key to speak for another browser).
 	CounterHintsIgnored = "hints_ignored"
+	CounterDisconnected = "disconnected" // requests whose client hung up before their events were queued
 )
 
 // Counters is the hash of fleet-wide totals.
 func (k Keys) Counters() string { return k.Prefix + "counters" }
 
+// Reporters is the sorted set of the daemons that report counters: member
+// a daemon's id, score the time of its last report (Unix ms). A daemon
+// removes itself after its last report; one that stays, with an old
+// score, stopped without it (see Status.Unreported).
+func (k Keys) Reporters() string { return k.Prefix + "counters:reporters" }
+
+// reportStale is how old a daemon's last report may be before it counts as
+// stopped without its last one (it reports every second).
+const reportStale = 5 * time.Second
+
+// reporterID names this process among the reporters, for people reading
+// `analytics-cli queue`.
+func reporterID() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
+}
+
 // ReportCounters adds to the Counters hash what snapshot's totals gained
 // since the last report, every interval until ctx ends and once more then.
 // Reporting in deltas, in the background, keeps it off the request path.
+//
+// The totals are exact as long as every daemon makes its last report: one
+// killed (SIGKILL, a crash, the OOM killer) takes up to an interval of its
+// counts with it. So each report also stamps the daemon in Reporters, and
+// the last one removes it: a daemon left there with an old stamp tells
+// ReadStatus (and `analytics-cli queue`) that the totals read low.
 //
 // A counter's reported total advances only when its own HINCRBY succeeded,
 // so when part of a report fails only the failed counters are sent again:
@@ -45,6 +74,7 @@ func (k Keys) Counters() string { return k.Prefix + "counters" }
 // watching, and that case is rare and visible as a slight overcount.)
 func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, every time.Duration, snapshot func() map[string]int64) {
 	last := map[string]int64{}
+	id := reporterID()
 	// Each report gets its own deadline so a stalled Redis never holds the
 	// reporter (or a shutdown waiting for its last report) for long.
 	timeout := every
@@ -67,9 +97,8 @@ func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, ever
 				cmds = append(cmds, sent{name, v, pipe.HIncrBy(ctx, k.Counters(), name, d)})
 			}
 		}
-		if len(cmds) == 0 {
-			return
-		}
+		// Stamped even without deltas: a quiet daemon is not a dead one.
+		pipe.ZAdd(ctx, k.Reporters(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
 		_, _ = pipe.Exec(ctx)
 		for _, c := range cmds {
 			if c.cmd.Err() == nil {
@@ -83,6 +112,15 @@ func ReportCounters(ctx context.Context, rdb redis.UniversalClient, k Keys, ever
 		select {
 		case <-ctx.Done():
 			flush(context.Background())
+			complete := true
+			for name, v := range snapshot() {
+				complete = complete && last[name] == v
+			}
+			if complete { // else the stamp stays: these totals are short
+				rctx, cancel := context.WithTimeout(context.Background(), timeout)
+				_ = rdb.ZRem(rctx, k.Reporters(), id).Err()
+				cancel()
+			}
 			return
 		case <-t.C:
 			flush(ctx)
@@ -107,6 +145,17 @@ type Status struct {
 	DeadLetters int64
 	Processors  []string
 	Counters    map[string]int64
+	// Unreported are the daemons that stopped without their last counter
+	// report (killed, crashed) or have not reached Redis for a while,
+	// newest first: Counters are short by up to a second of what each
+	// did last.
+	Unreported []Reporter
+}
+
+// Reporter is a daemon that reports counters, as Reporters records it.
+type Reporter struct {
+	ID         string    // host:pid:random
+	LastReport time.Time // when its last report reached Redis
 }
 
 // ReadStatus gathers the queue's state in two round trips.
@@ -128,6 +177,7 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 	dead := pipe.XLen(ctx, k.DeadLetters())
 	procs := pipe.ZRangeByScore(ctx, k.Processors(), &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10), Max: "+inf"})
 	counters := pipe.HGetAll(ctx, k.Counters())
+	stale := pipe.ZRevRangeByScoreWithScores(ctx, k.Reporters(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(time.Now().Add(-reportStale).UnixMilli(), 10)})
 	if _, err := pipe.Exec(ctx); err != nil && rdb.Ping(ctx).Err() != nil {
 		// Per-command errors (a missing group, an unset lease) are expected;
 		// only a connection failure fails the whole read.
@@ -152,6 +202,10 @@ func ReadStatus(ctx context.Context, rdb redis.UniversalClient, k Keys) (Status,
 	st.DeadLetters = dead.Val()
 	st.Processors = procs.Val()
 	sort.Strings(st.Processors)
+	for _, z := range stale.Val() {
+		id, _ := z.Member.(string)
+		st.Unreported = append(st.Unreported, Reporter{ID: id, LastReport: time.UnixMilli(int64(z.Score))})
+	}
 	st.Counters = map[string]int64{}
 	for name, v := range counters.Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/siteanalytics/analytics"
 )
 
 // Store is what retention needs of the store (mongostore.Store).
@@ -121,11 +123,19 @@ func (r *Runner) Pass(ctx context.Context) (int, error) {
 	defer func() { _ = r.lease.Release(context.WithoutCancel(ctx), done) }()
 	start := time.Now()
 	some, err := r.store.RaiseHorizons(ctx, r.cfg.DefaultDays, r.now())
-	if err != nil {
+	if err != nil && analytics.KindOf(err) != analytics.Invalid {
 		return 0, err
 	}
+	if err != nil {
+		// Refused horizons: the others were raised. Loud, because it means
+		// a clock is wrong; it repeats every pass until fixed.
+		r.log.Error().Err(err).Msg("retention: horizons refused")
+	}
 	if !some {
-		done = r.cfg.Interval // no site has a retention: nothing to delete
+		// No site has a retention: no done mark, so retention turned on
+		// (RETENTION_DAYS on a restarted processor, a site's
+		// retention_days) takes effect at the next check, within a
+		// minute, not after the interval.
 		return 0, nil
 	}
 	// A horizon raised now, or by an earlier pass cut short, is deleted

@@ -19,21 +19,12 @@ import (
 
 // The embedded servers keep everything under the data folder: FerretDB's
 // SQLite files (ferretdb/) and the redis-server child's AOF (redis/). A copy
-// is consistent only while nothing writes them, so backup and restore
-// refuse to run while a serve (or embedded) runs from the folder; serve's
-// clean stop first drains the queue into the database, so the copy of the
-// queue is then empty or nearly so, and restoring both together keeps them
-// consistent (a queued event's raw copy and rollups are either both in the
-// database or both still to come).
-
-// refuseWhileRunning returns an error when a serve or embedded runs from dir.
-func refuseWhileRunning(dir, what string) error {
-	if e, ok := readEndpoints(dir); ok {
-		return fmt.Errorf("`analytics-cli %s` is running from %s (pid %d): stop it first (Ctrl+C); %s copies its servers' files, which must not change meanwhile",
-			e.Command, dir, e.PID, what)
-	}
-	return nil
-}
+// is consistent only while nothing writes them, so backup and restore take
+// the folder's lock (see lockData) and refuse while a serve (or embedded)
+// holds it; serve's clean stop first drains the queue into the database,
+// so the copy of the queue is then empty or nearly so, and restoring both
+// together keeps them consistent (a queued event's raw copy and rollups are
+// either both in the database or both still to come).
 
 func backupCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var output string
@@ -49,12 +40,14 @@ func backupCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			dir := cfg.DataDir
-			if err := refuseWhileRunning(dir, "backup"); err != nil {
-				return err
-			}
 			if _, err := os.Stat(filepath.Join(dir, "ferretdb")); err != nil {
 				return fmt.Errorf("%s holds no embedded FerretDB data (no ferretdb folder): nothing to back up", dir)
 			}
+			lock, err := lockData(dir, "backup")
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
 			if output == "" {
 				output = "analytics-backup-" + time.Now().UTC().Format("20060102-150405") + ".tar.gz"
 			}
@@ -83,7 +76,7 @@ func writeArchive(dir, output string) (files int, size int64, err error) {
 			return err
 		}
 		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." || rel == endpointsFile || strings.HasSuffix(rel, ".tmp") {
+		if err != nil || rel == "." || rel == endpointsFile || rel == lockFile || rel == ownerFile || strings.HasSuffix(rel, ".tmp") {
 			return err
 		}
 		info, err := d.Info()
@@ -139,9 +132,11 @@ func restoreCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				return errors.New("restore needs the backup file")
 			}
 			dir := cfg.DataDir
-			if err := refuseWhileRunning(dir, "restore"); err != nil {
+			lock, err := lockData(dir, "restore")
+			if err != nil {
 				return err
 			}
+			defer lock.Unlock()
 			for _, sub := range []string{"ferretdb", "redis"} {
 				if entries, err := os.ReadDir(filepath.Join(dir, sub)); err == nil && len(entries) > 0 {
 					return fmt.Errorf("%s already holds data (%s): restore only into an empty data folder (move it aside first)", dir, sub)

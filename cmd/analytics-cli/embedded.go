@@ -21,7 +21,7 @@ func embeddedCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "data", Value: cfg.DataDir, Destination: &cfg.DataDir, Usage: "folder of the servers' data (env DATA_DIR)"},
 		},
 		Action: func(c *cli.Context) error {
-			es, err := startEmbedded(c.Context, cfg)
+			es, err := startEmbedded(c.Context, cfg, "embedded")
 			defer es.stop()
 			if err != nil {
 				return err

@@ -63,8 +63,24 @@ func (e exported) csvRow() []string {
 		b, _ := json.Marshal(e.Props)
 		props = string(b)
 	}
-	return []string{e.ID, e.SiteID, e.EventType, e.Timestamp, e.Path, e.UserID, e.Source, e.ReferrerHost,
+	row := []string{e.ID, e.SiteID, e.EventType, e.Timestamp, e.Path, e.UserID, e.Source, e.ReferrerHost,
 		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm, e.Browser, e.OS, e.Device, e.Country, props}
+	for i, v := range row {
+		row[i] = csvCell(v)
+	}
+	return row
+}
+
+// csvCell defuses a value a spreadsheet would run as a formula: any
+// visitor can put one in a user id, a path or a prop, and the export is
+// opened by an admin. A leading quote makes it text, as OWASP recommends
+// (CSV injection); the quote is visible in a text editor, which is the
+// price of that.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // isTerminal reports whether f is a terminal (a character device), where a
@@ -112,7 +128,9 @@ func exportCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		Usage: "write a site's raw events as NDJSON or CSV (to stdout, or -o FILE)",
 		Description: "Days are UTC; --to is included. Events come a month at a time, oldest first. A progress bar is\n" +
 			"drawn on stderr when it is a terminal; otherwise only the final count is printed there.\n" +
-			"`analytics-cli import` reads the NDJSON back through a collector.",
+			"`analytics-cli import` reads the NDJSON back through a collector. In CSV, a value that starts with\n" +
+			"= + - @, a tab or a carriage return gets a leading ' so a spreadsheet shows it as text instead of\n" +
+			"running it as a formula (OWASP, CSV injection); the NDJSON keeps every value as stored.",
 		UsageText: "analytics-cli export --site site-abc-123 [--from 2025-11-01 --to 2025-11-30] [--format ndjson|csv] [-o FILE]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
@@ -246,20 +264,32 @@ func importable(line []byte) (map[string]any, error) {
 
 func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var collector, key string
+	var direct bool
 	return &cli.Command{
 		Name:  "import",
-		Usage: "send an export (or any NDJSON of events with ids) through the collector",
+		Usage: "send an export (or any NDJSON of events with ids) through the collector, or with --direct straight into the queue",
 		Description: "Each line is one event; events go to the collector's POST /events, " + fmt.Sprint(importBatch) + " at a time, with their ids,\n" +
 			"so importing a file twice counts its events once. A bad line stops the import with an error naming it;\n" +
-			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.",
-		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE",
-		Flags: []cli.Flag{
+			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.\n" +
+			"Through a collector, the fields it derives (source, browser, OS, device, country) are derived again from the\n" +
+			"importing request. With --direct the events go straight into the pipeline's Redis queue (REDIS_URL, or the\n" +
+			"running serve's), keeping every field of the file, and are stored exactly once like collected events;\n" +
+			"the collector's access rules, rate limits and bot filter do not apply: it is for whoever runs the pipeline.",
+		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE\n   analytics-cli import --direct [--redis-url URL] FILE",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "collector", Value: cfg.CollectorURL, Destination: &collector, EnvVars: []string{"COLLECTOR_URL"}, Usage: "the collector's URL"},
 			&cli.StringFlag{Name: "key", Destination: &key, EnvVars: []string{"ANALYTICS_WRITE_KEY"}, Usage: "the site's write key, for a collector in registered mode (sent as Authorization: Bearer)"},
-		},
+			&cli.BoolFlag{Name: "direct", Destination: &direct, Usage: "queue the events straight into the pipeline's Redis, keeping every derived field of the file (source, browser, OS, device, country, campaign)"},
+		}, cfg.RedisFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("import needs one FILE (or - for stdin)")
+			}
+			if direct {
+				if c.IsSet("collector") || c.IsSet("key") {
+					return fmt.Errorf("--direct queues into Redis, not through a collector: drop --collector and --key")
+				}
+				return importDirect(c, cfg, stdout)
 			}
 			if !c.IsSet("collector") && cfg.CollectorURL != "" {
 				collector = cfg.CollectorURL

@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			discovering(&cfg, needs{mongo: true}, funnelsCommand(&cfg, stdout)),
 			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, forgetCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true}, exportCommand(&cfg, stdout)),
-			discovering(&cfg, needs{collector: true}, importCommand(&cfg, stdout)),
+			discovering(&cfg, needs{collector: true, redis: true}, validated(&cfg, importCommand(&cfg, stdout))),
 			backupCommand(&cfg, stdout),
 			restoreCommand(&cfg, stdout),
 		},

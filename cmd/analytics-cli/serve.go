@@ -74,7 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	es, err := startEmbedded(ctx, cfg)
+	es, err := startEmbedded(ctx, cfg, "serve")
 	defer es.stop()
 	if err != nil {
 		return err
@@ -244,18 +244,31 @@ type embeddedServers struct {
 	redisNote, mongoNote string
 	redisChild           *embedded.Server // a redis-server child, to supervise
 	volatile             bool             // the queue is in memory only (miniredis)
+	lock                 *dataLock        // the data folder's, while anything is embedded
 }
 
+// stop stops the servers, then gives the data folder back.
 func (es *embeddedServers) stop() {
 	for i := len(es.servers) - 1; i >= 0; i-- {
 		_ = es.servers[i].Stop()
 	}
+	es.lock.Unlock()
 }
 
 // startEmbedded starts what cfg does not name, under cfg.DataDir, and
-// points cfg at it.
-func startEmbedded(ctx context.Context, cfg *config.Config) (*embeddedServers, error) {
+// points cfg at it. Before it starts anything it takes the data folder's
+// lock for command (serve, embedded), so a second one on the same folder
+// fails at once naming the first; with both servers configured nothing is
+// kept in the folder and no lock is taken.
+func startEmbedded(ctx context.Context, cfg *config.Config, command string) (*embeddedServers, error) {
 	es := &embeddedServers{redisNote: "Redis: " + cfg.RedisDescription(), mongoNote: "MongoDB: " + cfg.MongoURI}
+	if !cfg.HasRedis() || cfg.MongoURI == "" {
+		l, err := lockData(cfg.DataDir, command)
+		if err != nil {
+			return es, err
+		}
+		es.lock = l
+	}
 	if !cfg.HasRedis() {
 		s, err := embedded.Redis(ctx, filepath.Join(cfg.DataDir, "redis"))
 		if err != nil {

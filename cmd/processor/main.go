@@ -64,7 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			defer store.Close(context.Background())
-			ln, err := daemon.Listen(cfg.Host, cfg.ProcessorPort, "--port or PROCESSOR_PORT")
+			explicit := c.IsSet(config.FlagPort) || cfg.SetInEnv("PROCESSOR_PORT")
+			ln, err := daemon.ListenDefault(cfg.Host, cfg.ProcessorPort, explicit, "--port or PROCESSOR_PORT", log)
 			if err != nil {
 				return err
 			}

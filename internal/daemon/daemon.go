@@ -56,6 +56,27 @@ func Listen(host string, port int, setting string) (net.Listener, error) {
 	return ln, nil
 }
 
+// ListenDefault is Listen for a port that serves only health and metrics
+// (the processor's): when the user did not choose it (explicit false) and
+// it is taken, a second daemon of the same kind on this host is the usual
+// cause, and refusing to start would stop the fleet from scaling out side
+// by side. It takes a free port instead and logs which, so a scraper can be
+// pointed at it. A port the user chose is never replaced.
+func ListenDefault(host string, port int, explicit bool, setting string, log zerolog.Logger) (net.Listener, error) {
+	ln, err := Listen(host, port, setting)
+	if err == nil || explicit || port == 0 {
+		return ln, err
+	}
+	ln, ferr := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if ferr != nil {
+		return nil, err
+	}
+	log.Warn().Int("default_port", port).Int("port", ln.Addr().(*net.TCPAddr).Port).
+		Msgf("default port %d is taken (another processor on this host?); serving /healthz, /readyz and /metrics on port %d instead; choose one with %s",
+			port, ln.Addr().(*net.TCPAddr).Port, setting)
+	return ln, nil
+}
+
 // URL is the http URL clients use to reach ln.
 func URL(ln net.Listener) string {
 	a := ln.Addr().(*net.TCPAddr)
@@ -151,6 +172,7 @@ func RunCollector(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 			redisqueue.CounterForbidden:    c.Counters.Forbidden.Load(),
 			redisqueue.CounterRateLimited:  c.Counters.RateLimited.Load(),
 			redisqueue.CounterHintsIgnored: c.Counters.HintsIgnored.Load(),
+			redisqueue.CounterDisconnected: c.Counters.Disconnected.Load(),
 		}
 	})
 	defer stopReport()

@@ -112,6 +112,7 @@ var counterHelp = map[string]string{
 	"forbidden":                    "Events the collector refused with 403 (unregistered site, foreign origin, wrong write key).",
 	"rate_limited":                 "Events the collector refused with 429 by a per-IP or per-site rate limit.",
 	"hints_ignored":                "Events whose ip and user_agent the collector ignored: their request carried no valid write key to speak for another browser.",
+	redisqueue.CounterDisconnected: "Requests whose client hung up before their events were queued (not a queue failure; nothing was promised).",
 }
 
 // counters is a collector over snapshot functions; it describes nothing up
