@@ -16,6 +16,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
 )
 
@@ -196,11 +197,11 @@ func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, perio
 		if series != nil {
 			out["timeseries"] = series
 		}
-		b, err := json.Marshal(out)
+		b, err := httpx.MarshalJSON(out)
 		if err != nil {
 			return err
 		}
-		_, err = w.Write(append(b, '\n'))
+		_, err = w.Write(b)
 		return err
 	}
 	return printPeriod(w, site, when, period, agg, series)
