@@ -453,6 +453,22 @@ func TestBreakdownRows(t *testing.T) {
 	}
 }
 
+// TestBreakdownTiesByTheNextMetric: rows equal in the first metric rank by
+// the next, then by value; the seed's pages by visitors, views: /pricing (1
+// visitor, 2 views) above /blog/post-1 (1 visitor, 1 view), as /stats.
+func TestBreakdownTiesByTheNextMetric(t *testing.T) {
+	d := snap(3, 3, []string{"user-001", "user-002"})
+	d.Top = map[string][]rollup.Ranked{
+		rollup.Path: {{Value: "/blog/post-1", Counter: rollup.Counter{Count: 1, Visitors: 1}}, {Value: "/pricing", Counter: rollup.Counter{Count: 2, Visitors: 1}}, {Value: "/about", Counter: rollup.Counter{Count: 1, Visitors: 1}}},
+	}
+	f := &fakeReader{snaps: map[string]rollup.Snapshot{"2025-11-12": d}}
+	_, got := run(t, f, query.Breakdown, "property", "event:page", "period", "day", "date", "2025-11-12", "metrics", "visitors,pageviews")
+	want := `{"results":[{"page":"/pricing","visitors":1,"pageviews":2},{"page":"/about","visitors":1,"pageviews":1},{"page":"/blog/post-1","visitors":1,"pageviews":1}],"approximate":false}`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
 // TestBreakdownLowerBounds: a value missing from a full leaders list may
 // have counted there, so its sum is only a lower bound: approximate. With
 // complete lists, counts over several days are exact.

@@ -423,9 +423,13 @@ func breakdown(a *Answer, q Query, snaps []*rollup.Snapshot) error {
 		}
 		rows = append(rows, row)
 	}
+	// By the first metric, ties by the next ones (the dashboard's top pages,
+	// visitors then views, rank as /stats does), then by value.
 	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Values[0] != rows[j].Values[0] {
-			return rows[i].Values[0] > rows[j].Values[0]
+		for m := range rows[i].Values {
+			if rows[i].Values[m] != rows[j].Values[m] {
+				return rows[i].Values[m] > rows[j].Values[m]
+			}
 		}
 		return rows[i].Key < rows[j].Key
 	})
