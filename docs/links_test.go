@@ -162,3 +162,36 @@ func TestAnchors(t *testing.T) {
 		t.Error("a line in a code block taken for a heading")
 	}
 }
+
+// TestReadmeInstallsEveryBinary: the README's next steps put every binary
+// the pages call bare (collector, analytics-cli, ...) on the PATH with one
+// command, and name them all and where they go.
+func TestReadmeInstallsEveryBinary(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	i := strings.Index(readme, "go install ./cmd/...")
+	if i < 0 || !strings.Contains(readme, "$(go env GOPATH)/bin") || !strings.Contains(readme, "GOBIN") {
+		t.Fatal("the README does not say `go install ./cmd/...` and where it puts the binaries ($(go env GOPATH)/bin, or GOBIN)")
+	}
+	line := readme[i : i+strings.Index(readme[i:], "\n")]
+	dirs, err := os.ReadDir("../cmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join("../cmd", d.Name(), "main.go")); err != nil {
+			continue
+		}
+		n++
+		if !strings.Contains(line, d.Name()) {
+			t.Errorf("the README's install line %q does not name %s", line, d.Name())
+		}
+	}
+	if n < 4 {
+		t.Errorf("%d binaries under cmd/, want at least the four", n)
+	}
+}

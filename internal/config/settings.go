@@ -50,8 +50,8 @@ var Settings = []Setting{
 	{Env: "GEOIP_DB", Default: "embedded IP2Location LITE", Meaning: "a MaxMind GeoLite2/GeoIP2-Country or DB-IP country `.mmdb` file for countries"},
 	{Env: "COOKIELESS", Default: "`false`", Meaning: "derive a daily visitor id for every event without `user_id` (the snippet's `data-cookieless` asks per request)"},
 	{Env: "VISIT_TIMEOUT", Default: "`30m`", Meaning: "longest gap between two events of one visit, `1m` to `24h`; `0` counts no visits (the collector then skips the Redis script; see [Visits](counting.md#visits))"},
-	{Env: "DATA_DIR", Default: "`./data`", Meaning: "embedded servers' data (`serve`, `embedded`), and where the other commands look for `serve.json`"},
-	{Env: "LOG_FORMAT", Default: "`json` (`serve`: `console`)", Meaning: "`json` or `console` (for humans)"},
+	{Env: "DATA_DIR", Default: "`./data`", Meaning: "embedded servers' data (`serve`, `embedded`), and where the other commands (`stats`, `queue`, `rebuild`, `sites`, `tokens`, `forget`, `export`, `import`, each with `--data-dir`) look for the `serve.json` of a running `serve`"},
+	{Env: "LOG_FORMAT", Default: "`json` (`serve`: `console`)", Meaning: "`json` or `console` (for humans; coloured only on a terminal, plain in a file or a pipe)"},
 	{Env: "LOG_LEVEL", Default: "`info`", Meaning: "`debug`, `info`, `warn` or `error`"},
 	{Env: "GOGC", Default: "`400` in `collector`", Meaning: "Go's garbage collector setting; the standalone collector uses 400 unless it is set: its live heap is a few MB while each batch request allocates about its body's size again, so at Go's default of 100 it collects hundreds of times a second (400 costs it about a third less CPU per batch request, see [Performance](performance.md))", Runtime: true},
 }
