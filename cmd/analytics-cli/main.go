@@ -49,11 +49,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			discovering(&cfg, needs{reporter: true}, statsCommand(&cfg, stdout)),
 			validated(&cfg, serveCommand(&cfg, stdout)),
 			validated(&cfg, embeddedCommand(&cfg, stdout)),
-			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, rebuildCommand(&cfg, stdout))),
-			discovering(&cfg, needs{redis: true}, validated(&cfg, queueCommand(&cfg, stdout))),
+			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, rebuildCommand(&cfg, stdout))),
+			validated(&cfg, discovering(&cfg, needs{redis: true}, queueCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true, collector: true}, sitesCommand(&cfg, stdout)),
 			discovering(&cfg, needs{mongo: true, reporter: true}, tokensCommand(&cfg, stdout)),
-			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, forgetCommand(&cfg, stdout))),
+			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, forgetCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true}, exportCommand(&cfg, stdout)),
 			discovering(&cfg, needs{collector: true}, importCommand(&cfg, stdout)),
 			backupCommand(&cfg, stdout),
@@ -110,7 +110,7 @@ func after(cmd *cli.Command, then func(error) error) *cli.Command {
 }
 
 // validated makes cmd and its subcommands check the settings once their own
-// flags are parsed and before they act, so a bad value (LEASE_TTL=0, say) is
+// flags are parsed and before they act (before discovering looks for serve), so a bad value (LEASE_TTL=0, say) is
 // a clear error naming the variable and the command's flag, not a panic or
 // a partition held forever.
 func validated(cfg *config.Config, cmd *cli.Command) *cli.Command {
