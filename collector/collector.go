@@ -206,19 +206,35 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		if _, err := c.queue(r, []analytics.Event{ev}, writeKey(r)); err != nil {
+		queued, err := c.queue(r, []analytics.Event{ev}, writeKey(r))
+		if err != nil {
 			c.fail(w, err, 1)
+			return
+		}
+		if queued == 0 {
+			httpx.WriteJSON(w, http.StatusAccepted, botDropped)
 			return
 		}
 		httpx.WriteJSON(w, http.StatusAccepted, eventOK)
 	})
 }
 
-// eventOK is the seed's exact answer, fields in the seed's order.
-var eventOK = struct {
+// eventReply is the answer of POST /event.
+type eventReply struct {
 	Success bool   `json:"success"`
 	Message string `json:"message"`
-}{true, "Event queued successfully"}
+	// Counted is false for an event that was dropped, not queued: absent
+	// from the seed's answer for a counted event.
+	Counted *bool `json:"counted,omitempty"`
+}
+
+// eventOK is the seed's exact answer, fields in the seed's order.
+var eventOK = eventReply{Success: true, Message: "Event queued successfully"}
+
+// botDropped answers an event of a crawler or a headless browser: 202, so
+// the sender does not resend it, saying that it was not counted and why.
+var botDropped = eventReply{Success: true, Counted: new(bool),
+	Message: "Event not counted: its User-Agent is a bot's (a crawler or a headless browser); bots are dropped, and answered 202 so they do not resend"}
 
 // batchReply is the answer of POST /events.
 type batchReply struct {

@@ -90,6 +90,7 @@ func TestCollectorHTTP(t *testing.T) {
 		{"curl -d without a content type header", "POST", "/event", "application/x-www-form-urlencoded", "", []byte(seedEvent), 202, `"success":true`, 1},
 		{"a real form body", "POST", "/event", "application/x-www-form-urlencoded", "", []byte("a=b"), 400, `body is not valid JSON`, 0},
 		{"xml content type", "POST", "/event", "application/xml", "", []byte("<a/>"), 415, `Content-Type application/xml is not supported`, 0},
+		{"an error names a field as it is, without HTML escapes", "POST", "/event", "application/json", "", []byte(`{"site_id":"s","event_type":"x","<b>":1}`), 400, `{"success":false,"error":"unknown field \"<b>\": an event`, 0},
 		{"invalid event names field", "POST", "/event", "application/json", "", []byte(`{"event_type":"x"}`), 400, `{"success":false,"error":"site_id: required"}`, 0},
 		{"body over 1 MiB", "POST", "/event", "application/json", "", []byte(big), 413, `larger than 1 MiB`, 0},
 		{"gzip bomb over 1 MiB", "POST", "/event", "application/json", "gzip", gz(big), 413, `larger than 1 MiB`, 0},

@@ -72,6 +72,26 @@ func TestEnrichmentAtTheCollector(t *testing.T) {
 	}
 }
 
+// A bot's single event is answered 202 (not resent) with a message that
+// says it was not counted and why; a browser's gets the seed's answer.
+func TestBotEventAnswer(t *testing.T) {
+	q := &memQueue{}
+	srv := enrichedServer(t, q, &bytes.Buffer{})
+	const bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+	resp, out := do(t, "POST", srv.URL+"/event", "application/json", "", []byte(seedEvent), "User-Agent", bot)
+	want := `{"success":true,"message":"Event not counted: its User-Agent is a bot's (a crawler or a headless browser); bots are dropped, and answered 202 so they do not resend","counted":false}` + "\n"
+	if resp.StatusCode != 202 || out != want {
+		t.Fatalf("a bot's event: %d %s, want 202 %s", resp.StatusCode, out, want)
+	}
+	if len(q.events) != 0 {
+		t.Fatalf("a bot's event was queued: %+v", q.events)
+	}
+	resp, out = do(t, "POST", srv.URL+"/event", "application/json", "", []byte(seedEvent), "User-Agent", "curl/8.5.0")
+	if resp.StatusCode != 202 || out != `{"success":true,"message":"Event queued successfully"}`+"\n" || len(q.events) != 1 {
+		t.Fatalf("a counted event: %d %s (%d queued), want the seed's answer", resp.StatusCode, out, len(q.events))
+	}
+}
+
 // Cookieless requests get a daily visitor id from the salt in Redis: the
 // same browser is one visitor, another address another one, a user_id is
 // kept; with Redis unreachable the answer is 503 (retry), never an event

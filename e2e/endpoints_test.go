@@ -64,6 +64,15 @@ func TestCommandsFindServesServers(t *testing.T) {
 	if err != nil || !strings.Contains(out, "rebuilt found.example: 1 event on 1 day,") {
 		t.Errorf("rebuild: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
+	// Into a pipe: no progress bar (its carriage returns), only the lines.
+	if strings.ContainsAny(out+errOut, "\r\x1b") || strings.Contains(out, "[###") {
+		t.Errorf("rebuild drew a progress bar into a pipe:\n%q", out)
+	}
+	// --data-dir points a command elsewhere than DATA_DIR (here empty).
+	out, errOut, err = runCLI(t, t.TempDir(), nil, "stats", "--data-dir", p.dataDir, "--site", "found.example", "--json")
+	if err != nil || !strings.Contains(out, `"total_views":1`) {
+		t.Errorf("stats --data-dir: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
 	// Another Redis named by the user is used, and the command says so.
 	other := testenv.RedisURL(t)
 	_, errOut, err = runCLI(t, p.dataDir, []string{"REDIS_URL=" + other}, "queue")
@@ -79,6 +88,35 @@ func TestCommandsFindServesServers(t *testing.T) {
 	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("serve.json is still there after serve stopped: %v", err)
+	}
+}
+
+// Run outside serve's folder, a command says where it looked for serve's
+// servers and how to point it there, instead of only "MONGODB_URI:
+// required"; a serve.json left by a serve that stopped is named as such;
+// --data-dir finds a running serve (in TestCommandsFindServesServers).
+func TestCommandsOutsideTheDataFolder(t *testing.T) {
+	empty := t.TempDir()
+	for _, args := range [][]string{{"rebuild", "--site", "x"}, {"sites", "list"}, {"export", "--site", "x"}} {
+		_, errOut, err := runCLI(t, empty, nil, args...)
+		for _, want := range []string{"MONGODB_URI: required", "serve.json not found in " + empty, "--data-dir", "DATA_DIR"} {
+			if err == nil || !strings.Contains(errOut, want) {
+				t.Errorf("%s outside the data folder: %v; stderr lacks %q:\n%s", strings.Join(args, " "), err, want, errOut)
+			}
+		}
+	}
+	// A serve.json whose process is gone.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := t.TempDir()
+	if err := os.WriteFile(filepath.Join(stale, "serve.json"), []byte(fmt.Sprintf(`{"pid":%d,"command":"serve","redis_url":"redis://127.0.0.1:1/0","mongodb_uri":"mongodb://127.0.0.1:1/x"}`, gone.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := runCLI(t, stale, nil, "rebuild", "--site", "x")
+	if err == nil || !strings.Contains(errOut, "no longer running (pid "+fmt.Sprint(gone.Process.Pid)+")") {
+		t.Errorf("rebuild with a stale serve.json: %v\n%s", err, errOut)
 	}
 }
 

@@ -452,18 +452,21 @@ func sortRows(rows []Row, q Query) {
 		}
 		return -1
 	}
-	order := q.OrderBy
-	if len(order) == 0 {
-		for _, d := range q.Dimensions {
-			if isTimeDim(d) {
-				order = append(order, Order{By: d})
-			}
+	// The order asked, then the default: time ascending, every metric
+	// descending (rows equal in the first rank by the next), values
+	// ascending.
+	order := append([]Order(nil), q.OrderBy...)
+	for _, d := range q.Dimensions {
+		if isTimeDim(d) {
+			order = append(order, Order{By: d})
 		}
-		order = append(order, Order{By: q.Metrics[0], Desc: true})
-		for _, d := range q.Dimensions {
-			if !isTimeDim(d) {
-				order = append(order, Order{By: d})
-			}
+	}
+	for _, m := range q.Metrics {
+		order = append(order, Order{By: m, Desc: true})
+	}
+	for _, d := range q.Dimensions {
+		if !isTimeDim(d) {
+			order = append(order, Order{By: d})
 		}
 	}
 	slices.SortStableFunc(rows, func(a, b Row) int {

@@ -124,3 +124,22 @@ func TestTimeBucketsAcrossDST(t *testing.T) {
 		t.Fatalf("days: %v", res.Rows)
 	}
 }
+
+// Rows tied on the first metric rank by the next: the seed's pages by
+// visitors, page views put /pricing (1 visitor, 2 views) above
+// /blog/post-1 (1 visitor, 1 view), as /stats does.
+func TestTiesRankByTheNextMetric(t *testing.T) {
+	evs := []analytics.Event{
+		ev("user-001", "page_view", "/pricing", 0, ""),
+		ev("user-002", "page_view", "/blog/post-1", 5*time.Minute, ""),
+		ev("user-001", "page_view", "/pricing", 10*time.Minute, ""),
+	}
+	res, err := New(memSource{"s": evs}).Query(context.Background(), Query{Site: "s", From: day, To: day.Add(24 * time.Hour),
+		Metrics: []string{Visitors, Pageviews}, Dimensions: []string{EventPage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[/pricing] [1 2]} {[/blog/post-1] [1 1]}]" {
+		t.Fatalf("rows %v", res.Rows)
+	}
+}

@@ -102,8 +102,9 @@ type Query struct {
 	Dimensions []string
 	// Filter selects events and visits; nil selects all.
 	Filter *Filter
-	// OrderBy sorts the rows; empty: time dimensions ascending, then the
-	// first metric descending, then the dimensions ascending.
+	// OrderBy sorts the rows, then the default breaks ties: time
+	// dimensions ascending, every metric descending in the order asked,
+	// then the dimensions ascending.
 	OrderBy []Order
 	// Limit and Offset page the rows after ordering; Limit 0 is no limit.
 	Limit, Offset int

@@ -664,3 +664,33 @@ func TestRevokingTheLastTokenKeepsTheReporterClosed(t *testing.T) {
 		t.Fatalf("tokens open with a token in place: %v\n%s", err, buf.String())
 	}
 }
+
+// TestServeTryItInRegisteredMode: serve's "Try it" works in registered mode
+// too. With no site it says how to add one; with one it prints a curl line
+// for that site which, given the key `sites add` printed, the collector
+// takes (the open mode's line would be refused 403).
+func TestServeTryItInRegisteredMode(t *testing.T) {
+	env := map[string]string{"SITES_MODE": "registered", "SITES_REFRESH": "200ms"}
+	p := startPipelineEnv(t, env, serveArgs)
+	out := p.out.String()
+	if !strings.Contains(out, "there is none yet") || !strings.Contains(out, "analytics-cli sites add --domain example.com example.com") || strings.Contains(out, "site-abc-123") {
+		t.Fatalf("registered mode without sites, serve printed:\n%s", out)
+	}
+	key := writeKeyRe.FindString(p.cli(t, "sites", "add", "--domain", "try.example", "try.example"))
+	if key == "" {
+		t.Fatal("sites add printed no key")
+	}
+	p.stop(t)
+	p = startWithEnv(t, serveArgs, p.env)
+	out = p.out.String()
+	line := regexp.MustCompile(`curl -X POST (\S+) -H 'Content-Type: application/json' -H 'Authorization: Bearer <write key of try\.example>' \\\n\s+-d '(\{.*\})'`).FindStringSubmatch(out)
+	if line == nil || !strings.Contains(out, "--rotate-key try.example") {
+		t.Fatalf("registered mode with a site, serve printed no curl line for it:\n%s", out)
+	}
+	if a := request(t, "POST", line[1], line[2], "Content-Type", "application/json", "Authorization", "Bearer "+key); a.status != 202 {
+		t.Fatalf("serve's Try it line with the site's key: %s", a)
+	}
+	if a := request(t, "POST", line[1], strings.ReplaceAll(line[2], "try.example", "site-abc-123"), "Content-Type", "application/json"); a.status != 403 {
+		t.Fatalf("the open mode's line in registered mode: %s, want 403", a)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -142,7 +143,10 @@ func apiGet(t *testing.T, base, path string, params url.Values, token string) ma
 }
 
 // dashWorkload sends a known mix of events for site over the last days
-// and today, and returns how many.
+// and today, and returns how many. It looks like a small site's traffic
+// (the README's screenshot is of it): 100 visits of 37 visitors over nine
+// days, of 1 to 5 pages each, read for half a minute to four minutes a
+// page, so about four in ten bounce.
 func dashWorkload(t *testing.T, p *pipeline, site string, now time.Time) int {
 	t.Helper()
 	agents := []string{
@@ -153,29 +157,40 @@ func dashWorkload(t *testing.T, p *pipeline, site string, now time.Time) int {
 	}
 	ips := []string{"81.2.69.160", "8.8.8.8", "5.9.0.1", "1.1.1.1", "200.160.2.3"}
 	referrers := []string{"", "https://www.google.com/search?q=x", "https://news.ycombinator.com/", "https://github.com/some/repo", "https://t.co/abc"}
+	pages := []int{1, 3, 1, 2, 4, 1, 2, 5, 1, 3} // page views of a visit, by visit number
 	var events []map[string]any
-	for i := 0; i < 240; i++ {
-		ts := now.Add(-time.Duration(i%9) * 24 * time.Hour).Add(-time.Duration(i*7) * time.Minute)
-		path := fmt.Sprintf("/docs/page-%d", i%7)
-		if i%5 == 0 {
-			path += fmt.Sprintf("?utm_source=newsletter&utm_medium=email&utm_campaign=launch-%d", i%3)
-		}
-		ev := map[string]any{
-			"id": fmt.Sprintf("dash-%d", i), "site_id": site, "event_type": "page_view", "path": path,
-			"user_id": fmt.Sprintf("visitor-%d", i%37), "timestamp": ts.UTC().Format(time.RFC3339),
-			"user_agent": agents[i%len(agents)], "ip": ips[i%len(ips)],
-		}
-		if r := referrers[i%len(referrers)]; r != "" {
-			ev["referrer"] = r
-		}
-		events = append(events, ev)
-		if i%6 == 0 {
-			events = append(events, map[string]any{
-				"id": fmt.Sprintf("dash-ev-%d", i), "site_id": site, "event_type": []string{"signup", "download", "Order Completed"}[i%3],
-				"path": path, "user_id": fmt.Sprintf("visitor-%d", i%37), "timestamp": ts.UTC().Format(time.RFC3339),
-			})
+	for v := 0; v < 100; v++ {
+		visitor := v % 37
+		// Visits start at least 30 minutes ago, so their pages stay in the
+		// past; the realtime line gets the visits of the last minutes below.
+		ts := now.Add(-time.Duration(v%9)*24*time.Hour - 30*time.Minute - time.Duration(v*13)*time.Minute)
+		referrer := referrers[v%len(referrers)]
+		for n := 0; n < pages[v%len(pages)]; n++ {
+			i := len(events)
+			path := fmt.Sprintf("/docs/page-%d", (v+n*3)%7)
+			if n == 0 && v%5 == 0 {
+				path += fmt.Sprintf("?utm_source=newsletter&utm_medium=email&utm_campaign=launch-%d", v%3)
+			}
+			ev := map[string]any{
+				"id": fmt.Sprintf("dash-%d", i), "site_id": site, "event_type": "page_view", "path": path,
+				"user_id": fmt.Sprintf("visitor-%d", visitor), "timestamp": ts.UTC().Format(time.RFC3339),
+				"user_agent": agents[visitor%len(agents)], "ip": ips[visitor%len(ips)],
+			}
+			if n == 0 && referrer != "" {
+				ev["referrer"] = referrer
+			}
+			events = append(events, ev)
+			if i%6 == 0 {
+				events = append(events, map[string]any{
+					"id": fmt.Sprintf("dash-ev-%d", i), "site_id": site, "event_type": []string{"signup", "download", "Order Completed"}[i%3],
+					"path": path, "user_id": fmt.Sprintf("visitor-%d", visitor), "timestamp": ts.UTC().Format(time.RFC3339),
+				})
+			}
+			ts = ts.Add(30*time.Second + time.Duration((v*47+n*61)%210)*time.Second)
 		}
 	}
+	// Sent in time order, as visitors make them.
+	sort.SliceStable(events, func(i, j int) bool { return events[i]["timestamp"].(string) < events[j]["timestamp"].(string) })
 	// A page whose path is HTML, yesterday: inside "Last 7 days", which
 	// are Plausible's, the seven days before today. And visits in the last
 	// minutes.
@@ -232,6 +247,12 @@ func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, para
 		}
 		if approx := strings.HasPrefix(got.Text, "≈"); approx != (want["approximate"] == true) {
 			t.Errorf("headline %s: approximate mark %v, API approximate %v", m, approx, want["approximate"])
+		}
+	}
+	// The visit duration reads as analytics-cli stats writes it.
+	if d, ok := agg["visit_duration"].(map[string]any)["value"].(float64); ok {
+		if got, want := strings.TrimPrefix(shown["visit_duration"].Text, "≈"), formatSeconds(int64(d)); got != want {
+			t.Errorf("visit duration: the page shows %q, the CLI %q", got, want)
 		}
 	}
 	if v := agg["visitors"].(map[string]any)["value"].(float64); v > 0 {
@@ -646,6 +667,27 @@ func TestDashboardEmptyStates(t *testing.T) {
 	state := dashEval[map[string]any](t, ctx, `({nodata: !document.getElementById("nodata").hidden, empty: document.querySelectorAll(".grid .empty").length})`)
 	if state["nodata"] != true || state["empty"] != float64(11) {
 		t.Errorf("a site with no data in the period: %v; want the no-data note and 11 empty tables", state)
+	}
+	// The note is neutral, not an alert, and offers the month of the last
+	// events, which draws them.
+	if err := waitFor(ctx, `!!document.getElementById("nodata-last")`, 15*time.Second); err != nil {
+		t.Fatalf("the no-data note offers no period with data: %q: %v", text("nodata"), err)
+	}
+	oldMonth := time.Now().UTC().AddDate(0, 0, -60)
+	first := time.Date(oldMonth.Year(), oldMonth.Month(), 1, 0, 0, 0, 0, time.UTC)
+	last := first.AddDate(0, 1, -1)
+	note := dashEval[map[string]string](t, ctx, `(n => ({role: n.getAttribute("role") || "", class: n.className, alerts: String([...document.querySelectorAll("main [role=alert]")].filter(e => e.offsetParent && e.textContent).length), href: document.getElementById("nodata-last").getAttribute("href"), text: n.textContent}))(document.getElementById("nodata"))`)
+	wantHref := "/sites/old.example?period=custom&from=" + first.Format("2006-01-02") + "&to=" + last.Format("2006-01-02")
+	if note["role"] == "alert" || strings.Contains(note["class"], "banner") || note["alerts"] != "0" || note["href"] != wantHref || !strings.Contains(note["text"], "No events in this period.") {
+		t.Errorf("the no-data note: %v; want a neutral note linking to %s", note, wantHref)
+	}
+	if _, err := chromedp.Run(ctx, eval(`document.getElementById("nodata-last").click()`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, `location.search.includes("period=custom") && document.documentElement.dataset.state === "ready" && document.getElementById("nodata").hidden`, 30*time.Second); err != nil {
+		t.Errorf("the offered period does not show the events: %q, %v", text("nodata"), err)
+	} else if kpis := dashEval[[]kpi](t, ctx, readKPIs); len(kpis) == 0 || kpis[0].Value != "1" {
+		t.Errorf("the offered period's headline: %v; want the 1 visitor", kpis)
 	}
 	// The chooser at / lists it.
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/")); err != nil {

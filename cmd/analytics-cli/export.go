@@ -21,6 +21,7 @@ import (
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/tty"
 )
 
 // exported is one raw event as export writes it: the fields the collector
@@ -83,23 +84,10 @@ func csvCell(v string) string {
 	return v
 }
 
-// isTerminal reports whether f is a terminal (a character device), where a
-// redrawn progress bar makes sense; a file or pipe gets none.
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // progressOut returns where progress goes: stderr with a bar when it is a
 // terminal, else nothing (the final summary line is printed either way).
 func progressOut(c *cli.Context) io.Writer {
-	if f, ok := c.App.ErrWriter.(*os.File); ok && isTerminal(f) {
-		return f
-	}
-	if c.App.ErrWriter == nil && isTerminal(os.Stderr) {
-		return os.Stderr
-	}
-	return io.Discard
+	return tty.Or(errWriter(c))
 }
 
 func errWriter(c *cli.Context) io.Writer {

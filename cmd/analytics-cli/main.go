@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -48,13 +49,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			discovering(&cfg, needs{reporter: true}, statsCommand(&cfg, stdout)),
 			validated(&cfg, serveCommand(&cfg, stdout)),
 			validated(&cfg, embeddedCommand(&cfg, stdout)),
-			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, rebuildCommand(&cfg, stdout))),
-			discovering(&cfg, needs{redis: true}, validated(&cfg, queueCommand(&cfg, stdout))),
+			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, rebuildCommand(&cfg, stdout))),
+			validated(&cfg, discovering(&cfg, needs{redis: true}, queueCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true, collector: true}, sitesCommand(&cfg, stdout)),
 			discovering(&cfg, needs{mongo: true, reporter: true}, tokensCommand(&cfg, stdout)),
 			discovering(&cfg, needs{mongo: true}, goalsCommand(&cfg, stdout)),
 			discovering(&cfg, needs{mongo: true}, funnelsCommand(&cfg, stdout)),
-			discovering(&cfg, needs{redis: true, mongo: true}, validated(&cfg, forgetCommand(&cfg, stdout))),
+			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, forgetCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true}, exportCommand(&cfg, stdout)),
 			discovering(&cfg, needs{collector: true, redis: true}, validated(&cfg, importCommand(&cfg, stdout))),
 			backupCommand(&cfg, stdout),
@@ -64,21 +65,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return app.RunContext(ctx, args)
 }
 
-// discovering makes cmd and its subcommands first look for the servers of
-// a serve (or embedded) running from the data folder (see useServe).
+// discovering makes cmd and its subcommands take --data-dir and first look
+// for the servers of a serve (or embedded) running from the data folder
+// (see useServe); when none runs and a default server was used, the
+// command's error says where it looked.
 func discovering(cfg *config.Config, n needs, cmd *cli.Command) *cli.Command {
-	return before(cmd, func(c *cli.Context) error {
+	addFlag(cmd, dataDirFlag(cfg))
+	var hint string
+	cmd = before(cmd, func(c *cli.Context) error {
 		w := c.App.ErrWriter
 		if w == nil {
 			w = os.Stderr
 		}
-		useServe(c, cfg, w, n)
-		return nil
+		var err error
+		hint, err = useServe(c, cfg, w, n)
+		return err
+	})
+	return after(cmd, func(err error) error {
+		if err != nil && hint != "" && !strings.Contains(err.Error(), "serve") {
+			return fmt.Errorf("%w\n(%s)", err, hint)
+		}
+		return err
 	})
 }
 
+// addFlag gives cmd and each of its subcommands that acts the flag f.
+func addFlag(cmd *cli.Command, f cli.Flag) {
+	if cmd.Action != nil {
+		cmd.Flags = append(cmd.Flags, f)
+	}
+	for _, sub := range cmd.Subcommands {
+		addFlag(sub, f)
+	}
+}
+
+// after passes the error of cmd's action, and of each of its subcommands',
+// through then.
+func after(cmd *cli.Command, then func(error) error) *cli.Command {
+	if action := cmd.Action; action != nil {
+		cmd.Action = func(c *cli.Context) error { return then(action(c)) }
+	}
+	for _, sub := range cmd.Subcommands {
+		after(sub, then)
+	}
+	return cmd
+}
+
 // validated makes cmd and its subcommands check the settings once their own
-// flags are parsed and before they act, so a bad value (LEASE_TTL=0, say) is
+// flags are parsed and before they act (before discovering looks for serve), so a bad value (LEASE_TTL=0, say) is
 // a clear error naming the variable and the command's flag, not a panic or
 // a partition held forever.
 func validated(cfg *config.Config, cmd *cli.Command) *cli.Command {

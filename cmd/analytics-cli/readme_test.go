@@ -19,14 +19,15 @@ import (
 	"github.com/siteanalytics/analytics/internal/testenv"
 )
 
-// readmeImports are the packages a README fragment (a Go block that is not
-// a whole program) may use, by the name it uses them under.
+// readmeImports are the packages a fragment of the documentation (a Go
+// block that is not a whole program) may use, by the name it uses them
+// under.
 var readmeImports = map[string]string{
 	"context": "context", "log": "log", "http": "net/http", "time": "time", "fmt": "fmt",
 	"sdk": "github.com/siteanalytics/analytics/sdk",
 }
 
-// readmeProgram makes a Go block of the README a program: a whole program
+// readmeProgram makes a Go block of the documentation a program: a whole program
 // as it is, a fragment inside main with the imports it uses. Its collector
 // is the test's.
 func readmeProgram(block, collector string) string {
@@ -44,25 +45,58 @@ func readmeProgram(block, collector string) string {
 	return "package main\n\nimport (\n" + strings.Join(imports, "\n") + "\n)\n\nfunc main() {\n" + block + "\n}\n"
 }
 
-// TestReadmeGoBlocks compiles and runs every Go block of the README
-// against the real pipeline, and checks what the Segment example sent.
-func TestReadmeGoBlocks(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// docPages are the pages whose Go blocks must compile and run: the README
+// and every page of docs/ (not docs/pending, notes waiting to be merged).
+func docPages(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob("../../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
-	if len(blocks) < 2 {
-		t.Fatalf("found %d Go blocks in the README; the SDK and the Segment examples are expected", len(blocks))
+	return append([]string{"../../README.md"}, pages...)
+}
+
+// docBlock is a Go block and the page it is on.
+type docBlock struct{ page, code string }
+
+// docGoBlocks are the Go blocks of the pages, each once: a block the README
+// repeats from a docs page runs once (the Segment example's counts are
+// checked exactly).
+func docGoBlocks(t *testing.T) []docBlock {
+	t.Helper()
+	var blocks []docBlock
+	seen := map[string]bool{}
+	for _, page := range docPages(t) {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(text), -1) {
+			if !seen[m[1]] {
+				seen[m[1]] = true
+				blocks = append(blocks, docBlock{strings.TrimPrefix(page, "../../"), m[1]})
+			}
+		}
+	}
+	return blocks
+}
+
+// TestDocsGoBlocks compiles and runs every Go block of the README and of
+// docs/*.md against the real pipeline, and checks what the Segment example
+// sent.
+func TestDocsGoBlocks(t *testing.T) {
+	blocks := docGoBlocks(t)
+	if len(blocks) < 4 {
+		t.Fatalf("found %d Go blocks in the README and docs/; the SDK's two, the Segment and the registered-mode examples are expected", len(blocks))
 	}
 	p := startPipeline(t)
 	for i, b := range blocks {
 		dir := t.TempDir()
 		file := filepath.Join(dir, "main.go")
-		if err := os.WriteFile(file, []byte(readmeProgram(b[1], p.collector)), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(readmeProgram(b.code, p.collector)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(b[1], "signal.NotifyContext") {
+		if strings.Contains(b.code, "signal.NotifyContext") {
 			readmeServer(t, p, file)
 			continue
 		}
@@ -75,7 +109,7 @@ func TestReadmeGoBlocks(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
-			t.Fatalf("README Go block %d does not run: %v\n%s\n--- block:\n%s", i+1, err, out, b[1])
+			t.Fatalf("Go block %d of %s does not run: %v\n%s\n--- block:\n%s", i+1, b.page, err, out, b.code)
 		}
 	}
 	// The Segment example: one page view of /pricing by user-001 from the
@@ -95,14 +129,14 @@ func TestReadmeGoBlocks(t *testing.T) {
 	}
 }
 
-// readmeServer runs the README's web server example: 10 requests, then
+// readmeServer runs the web server example of docs/sdk.md: 10 requests, then
 // SIGTERM, which it must survive with every page view delivered and exit
 // within its shutdown deadline.
 func readmeServer(t *testing.T, p *pipeline, file string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "server")
 	if out, err := exec.Command("go", "build", "-o", bin, file).CombinedOutput(); err != nil {
-		t.Fatalf("the README's server does not build: %v\n%s", err, out)
+		t.Fatalf("the SDK page's server does not build: %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,12 +176,12 @@ func readmeServer(t *testing.T, p *pipeline, file string) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("the README's server exited with %v after SIGTERM:\n%s", err, out.String())
+			t.Fatalf("the SDK page's server exited with %v after SIGTERM:\n%s", err, out.String())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("the README's server did not stop within 15 s of SIGTERM:\n%s", out.String())
+		t.Fatalf("the SDK page's server did not stop within 15 s of SIGTERM:\n%s", out.String())
 	}
-	t.Logf("the README's server stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	t.Logf("the SDK page's server stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	testenv.Eventually(t, 30*time.Second, func() error {
 		st, raw := getStats(t, p.reporter, "site-abc-123", time.Now().UTC().Format("2006-01-02"))
 		n := 0

@@ -13,6 +13,7 @@ import (
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/tty"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/redisqueue"
 )
@@ -83,7 +84,7 @@ func rebuildSite(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 			return res, err
 		}
 		fmt.Fprintf(stdout, "rebuilding %s from its raw events (readers keep seeing the old numbers until it is done)\n", site)
-		bar := newProgressBar(stdout)
+		bar := newProgressBar(tty.Or(stdout))
 		res, err = store.Rebuild(ctx, site, hold, cfg.BatchSize, bar.update)
 		bar.done()
 		hold.Release(err == nil)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/redisqueue"
+	"github.com/siteanalytics/analytics/sites"
 )
 
 // redisRestarts is how many failed restarts in a row of the embedded
@@ -63,6 +65,42 @@ func serveCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 		}, append(append(cfg.EnrichFlags(), cfg.AccessFlags()...), cfg.RedisFlags()...)...), cfg.MongoFlags()...), cfg.LogFlags()...),
 		Action: func(c *cli.Context) error { return serve(c.Context, cfg, stdout) },
 	}
+}
+
+// tryIt is serve's "Try it": a curl line that the collector takes. In open
+// mode any site id does; in registered mode only a registered site, with its
+// write key, which is stored hashed and so cannot be shown: the line names
+// where it comes from, or, with no site yet, how to add one.
+func tryIt(ctx context.Context, cfg *config.Config, store *mongostore.Store, cURL, rURL string) string {
+	today := time.Now().UTC().Format("2006-01-02")
+	stats := func(site string) string {
+		auth := ""
+		if cfg.ReporterToken != "" {
+			auth = "-H 'Authorization: Bearer <REPORTER_TOKEN>' "
+		}
+		return fmt.Sprintf("  curl %s'%s/stats?site_id=%s&date=%s'\n", auth, rURL, site, today)
+	}
+	send := func(site, auth string) string {
+		return fmt.Sprintf("  curl -X POST %s/event -H 'Content-Type: application/json' %s\\\n"+
+			"    -d '{\"site_id\":\"%s\",\"event_type\":\"page_view\",\"path\":\"/pricing\",\"user_id\":\"user-001\"}'\n", cURL, auth, site)
+	}
+	if cfg.SitesMode != string(sites.Registered) {
+		return "Try it:\n" + send("site-abc-123", "") + stats("site-abc-123")
+	}
+	all, err := store.Registry().LoadSites(ctx)
+	if err != nil {
+		return fmt.Sprintf("Try it: the registered sites could not be read (%v); `analytics-cli sites list` shows them.\n", err)
+	}
+	if len(all) == 0 {
+		return "Try it (registered mode: only registered sites are taken, and there is none yet):\n" +
+			"  analytics-cli sites add --domain example.com example.com\n" +
+			"prints the site's write key and a curl line that sends it an event.\n"
+	}
+	slices.SortFunc(all, func(a, b sites.Site) int { return strings.Compare(a.ID, b.ID) })
+	site := all[0].ID
+	return fmt.Sprintf("Try it (registered mode: server-side events need the site's write key, printed once by\n"+
+		"`analytics-cli sites add`; `analytics-cli sites update --rotate-key %s` prints a new one):\n", site) +
+		send(site, "-H 'Authorization: Bearer <write key of "+site+">' ") + stats(site)
 }
 
 // serve runs the whole pipeline until ctx ends, then shuts down upstream
@@ -133,14 +171,10 @@ Analytics is running.
   %s
   %s
 
-Try it:
-  curl -X POST %s/event -H 'Content-Type: application/json' \
-    -d '{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001"}'
-  curl '%s/stats?site_id=site-abc-123&date=%s'
-
+%s
 Press Ctrl+C to stop.
 
-`, cURL, rURL, metricsURL, redisNote, mongoNote, endpointsNote, cURL, rURL, time.Now().UTC().Format("2006-01-02"))
+`, cURL, rURL, metricsURL, redisNote, mongoNote, endpointsNote, tryIt(ctx, cfg, store, cURL, rURL))
 
 	logs := map[string]zerolog.Logger{}
 	for _, name := range []string{"collector", "processor", "reporter"} {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/httpx"
 )
 
 func statsCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
@@ -209,11 +210,11 @@ func statsAPI(c *cli.Context, cfg *config.Config, w io.Writer, site, date, perio
 		return err
 	}
 	if asJSON {
-		b, err := json.Marshal(map[string]json.RawMessage{"aggregate": agg, "timeseries": series})
+		b, err := httpx.MarshalJSON(map[string]json.RawMessage{"aggregate": agg, "timeseries": series})
 		if err != nil {
 			return err
 		}
-		_, err = w.Write(append(b, '\n'))
+		_, err = w.Write(b)
 		return err
 	}
 	return printPeriod(w, site, when, agg, series)

@@ -146,11 +146,12 @@ function countryName(code) {
   try { return (regions && regions.of(code)) || code; } catch (e) { return code; }
 }
 
+// duration writes 5s, 4m 05s, 2h 03m: as analytics-cli stats does.
 function duration(s) {
   s = Math.round(s);
   if (s < 60) return s + 's';
-  const m = Math.floor(s / 60);
-  return m < 60 ? m + 'm ' + (s % 60) + 's' : Math.floor(m / 60) + 'h ' + (m % 60) + 'm';
+  const m = Math.floor(s / 60), two = (n) => String(n).padStart(2, '0');
+  return m < 60 ? m + 'm ' + two(s % 60) + 's' : Math.floor(m / 60) + 'h ' + two(m % 60) + 'm';
 }
 
 // ---- Headline -------------------------------------------------------------
@@ -499,7 +500,7 @@ async function load() {
   try {
     const [[cur, prev], ts] = await Promise.all([aggs, series]);
     if (gen !== state.gen) return;
-    if (!cur.results.visitors.value && !cur.results.events.value && !prev.results.events.value) $('nodata').hidden = false;
+    if (!cur.results.visitors.value && !cur.results.events.value) await noData(site, today, gen);
     else $('nodata').hidden = true;
     renderKPIs(derive(cur.results), derive(prev.results), range.prevLabel);
     chartData = { rows: ts.results, interval: range.interval };
@@ -511,6 +512,29 @@ async function load() {
   }
   await Promise.all(tables);
   done(gen);
+}
+
+// noData shows the note of an empty period: not an error, and a link to
+// the last month with events (of the last five years), if any.
+async function noData(site, today, gen) {
+  const note = $('nodata');
+  note.replaceChildren('No events in this period.');
+  note.hidden = false;
+  let last = null;
+  try {
+    const from = addMonths(today, -59);
+    const ans = await api('/api/v1/stats/timeseries', { site_id: site, period: 'custom', date: from + ',' + today, interval: 'month', metrics: 'visitors,events' });
+    for (const r of ans.results) if (r.visitors || r.events) last = r.date;
+  } catch (e) {
+    return; // the note stands without the offer
+  }
+  if (gen !== state.gen || !last) return;
+  const to = lastOfMonth(last) < today ? lastOfMonth(last) : today;
+  const view = { site, period: 'custom', from: last, to };
+  if (state.range && state.range.from === view.from && state.range.to === view.to) return;
+  const link = el('a', { id: 'nodata-last', href: urlOf(view), text: 'Show ' + dateFmt.month.format(toUnix(last) * 1000) });
+  link.addEventListener('click', (e) => { e.preventDefault(); go(view); });
+  note.append(' The last events are from ' + dateFmt.month.format(toUnix(last) * 1000) + '. ', link);
 }
 
 // done marks the view as drawn, for the browser tests and the load figure.

@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
+
+	"github.com/siteanalytics/analytics/internal/tty"
 )
 
 // Config is every setting; each binary uses the ones it needs.
@@ -474,7 +476,8 @@ func (c *Config) Logger(w io.Writer, component string) (zerolog.Logger, error) {
 	switch c.LogFormat {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		// Colours only for a terminal: a file or a pipe gets plain text.
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !tty.Is(w)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("log-format %q: use json or console", c.LogFormat)
 	}

@@ -1,6 +1,10 @@
 package config
 
 import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +168,34 @@ func TestRedisClientKeepsTimeoutsSetInTheURL(t *testing.T) {
 	o := rdb.(*redis.Client).Options()
 	if o.ReadTimeout != 7*time.Second || o.DialTimeout != 4*time.Second || !o.ContextTimeoutEnabled {
 		t.Fatalf("read %v dial %v ctx %v", o.ReadTimeout, o.DialTimeout, o.ContextTimeoutEnabled)
+	}
+}
+
+// The console log (serve's default) has colours only on a terminal: a
+// buffer, a file or a pipe gets plain text.
+func TestConsoleLogWithoutColoursOffATerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	for _, w := range []io.Writer{&buf, f} {
+		cfg := Default()
+		cfg.LogFormat = "console"
+		log, err := cfg.Logger(w, "collector")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Warn().Str("site_id", "s").Msg("hello")
+	}
+	written, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"buffer": buf.String(), "file": string(written)} {
+		if strings.Contains(out, "\x1b[") || !strings.Contains(out, "WRN") || !strings.Contains(out, "site_id=s") {
+			t.Errorf("console log into a %s: %q; want plain text", name, out)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,15 +18,28 @@ import (
 	"github.com/siteanalytics/analytics"
 )
 
-// WriteJSON writes v as JSON with the given status.
+// WriteJSON writes v as JSON with the given status, and a newline. It does
+// not escape <, > and & as \u003c...: the answers are application/json,
+// never HTML, and an error that names a path must read as the path.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := MarshalJSON(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"success":false,"error":"internal error"}`)
+		status, b = http.StatusInternalServerError, []byte(`{"success":false,"error":"internal error"}`+"\n")
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+}
+
+// MarshalJSON is json.Marshal without HTML escaping, ending in a newline.
+func MarshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // GetAndHead registers h for GET and HEAD on path: HEAD answers what GET

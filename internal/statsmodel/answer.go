@@ -427,7 +427,11 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 			order = append(order, engine.Order{By: d})
 		}
 	}
-	order = append(order, engine.Order{By: q.Metrics[0], Desc: true})
+	// Rows equal in the first metric rank by the next ones (the seed's
+	// pages by visitors: /pricing with 2 views above a page with 1).
+	for _, m := range q.Metrics {
+		order = append(order, engine.Order{By: m, Desc: true})
+	}
 	for _, d := range q.Dimensions {
 		order = append(order, engine.Order{By: d})
 	}
