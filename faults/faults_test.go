@@ -464,6 +464,7 @@ func report(t *testing.T, fault string, r result, recover time.Duration, extra s
 }
 
 func TestProcessorKilledMidBatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	p1 := e.start(t, "processor")
@@ -479,6 +480,7 @@ func TestProcessorKilledMidBatch(t *testing.T) {
 }
 
 func TestRedisRestartUnderLoad(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	port := freePort(t)
 	rs, err := embedded.RedisServer(context.Background(), dir, port)
@@ -528,6 +530,7 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 }
 
 func TestMongoDBDownUnderLoad(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	fs, err := embedded.FerretDB(context.Background(), dir, addr, nil)
@@ -567,6 +570,7 @@ func TestMongoDBDownUnderLoad(t *testing.T) {
 }
 
 func TestPoisonEntryIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	e.start(t, "processor")
@@ -592,6 +596,7 @@ func TestPoisonEntryIsDeadLettered(t *testing.T) {
 var storedRe = regexp.MustCompile(`"stored":(\d+)`)
 
 func TestThreeProcessorsShareWork(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	procs := []*testenv.Process{e.start(t, "processor"), e.start(t, "processor"), e.start(t, "processor")}
@@ -623,6 +628,7 @@ func TestThreeProcessorsShareWork(t *testing.T) {
 }
 
 func TestSIGTERMUnderLoad(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	proc := e.start(t, "processor")

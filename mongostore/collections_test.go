@@ -16,6 +16,7 @@ import (
 // after the upgrade carries it over, so its counts go on from where they
 // were.
 func TestDayRollupsOfAnEarlierVersionCarryOver(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	uri := testenv.MongoDB(t)
 	s, err := Open(ctx, uri, DefaultConfig())

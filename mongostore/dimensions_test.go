@@ -151,6 +151,7 @@ func sortedCounters(m map[string]rollup.Counter) []string {
 // Every counter of every dimension, per day, month and all time, exactly as
 // an independent model says, after redelivered batches and after a rebuild.
 func TestDimensionsAreExact(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, uint64(time.Now().UnixNano())))

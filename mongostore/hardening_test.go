@@ -19,6 +19,7 @@ import (
 )
 
 func TestIDsAreScopedToTheSite(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	a := pv("shared-id", "site-a", "/a", "u1", "2025-11-12T12:00:00Z")
@@ -42,6 +43,7 @@ func TestIDsAreScopedToTheSite(t *testing.T) {
 // Once an entry's raw document is stored, nothing may dead-letter it: a
 // permanent-looking failure later is retried, and counts stay exact.
 func TestNothingIsRefusedAfterTheRawInsert(t *testing.T) {
+	t.Parallel()
 	for _, stage := range []string{"users", "rollup"} {
 		t.Run(stage, func(t *testing.T) {
 			s := openStore(t)
@@ -69,6 +71,7 @@ func TestNothingIsRefusedAfterTheRawInsert(t *testing.T) {
 // (other), the answer says so, the numbers add up, the document count stays
 // bounded, and a popular path seen early keeps its exact count.
 func TestRollupsAreBounded(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	capacity := (1 + rollup.Shards) * rollup.ShardKeys // home + overflow shards
@@ -132,6 +135,7 @@ func TestRollupsAreBounded(t *testing.T) {
 // The leaders kept beside the totals are exactly the top paths, ties by
 // path, across many batches of skewed traffic.
 func TestLeadersAreExact(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -190,6 +194,7 @@ func (f *cutFence) WriteContext(ctx context.Context) (context.Context, context.C
 // A rebuild cut off at any point leaves what readers see unchanged; a full
 // one reproduces it and removes the generations nobody reads.
 func TestRebuildIsInvisibleUntilItSwitches(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	var evs []analytics.Event
@@ -243,6 +248,7 @@ func TestRebuildIsInvisibleUntilItSwitches(t *testing.T) {
 }
 
 func TestClassifyKnowsOnlyListedCausesArePermanent(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	c := s.db.Collection("classify")
@@ -292,6 +298,7 @@ func TestClassifyKnowsOnlyListedCausesArePermanent(t *testing.T) {
 // why writers are fenced instead of relying on it. The test requires
 // atomicity on MongoDB and reports the rate it measures on FerretDB.
 func TestCompareAndSetAtomicity(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	var info bson.M

@@ -75,6 +75,7 @@ func wantStats(t *testing.T, got analytics.Stats, views, users int64, top ...ana
 var seedTop = []analytics.PathViews{{Path: "/pricing", Views: 2}, {Path: "/blog/post-1", Views: 1}}
 
 func TestApplySeedExample(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	res, err := s.Apply(context.Background(), seedBatch())
 	if err != nil {
@@ -97,6 +98,7 @@ func TestApplySeedExample(t *testing.T) {
 }
 
 func TestApplySameBatchTwiceCountsOnce(t *testing.T) {
+	t.Parallel()
 	// A processor that crashed after storing but before acking gets the same
 	// batch again.
 	s := openStore(t)
@@ -111,6 +113,7 @@ func TestApplySameBatchTwiceCountsOnce(t *testing.T) {
 }
 
 func TestApplyCrashBetweenWrites(t *testing.T) {
+	t.Parallel()
 	// Fail at every point of the write sequence in turn, then re-apply the
 	// batch (as the next owner replays it) and check nothing is lost or
 	// doubled. The batch touches two days, so there are three rollups.
@@ -145,6 +148,7 @@ func TestApplyCrashBetweenWrites(t *testing.T) {
 }
 
 func TestApplyOverlappingBatches(t *testing.T) {
+	t.Parallel()
 	// A new owner may cut the replayed entries into other batches.
 	s := openStore(t)
 	ctx := context.Background()
@@ -166,6 +170,7 @@ func TestApplyOverlappingBatches(t *testing.T) {
 }
 
 func TestApplyDuplicateEventID(t *testing.T) {
+	t.Parallel()
 	// The same event sent twice (same id) lands in two queue entries.
 	s := openStore(t)
 	ctx := context.Background()
@@ -187,6 +192,7 @@ func TestApplyDuplicateEventID(t *testing.T) {
 }
 
 func TestUniqueUsersAcrossBatchesAndTypes(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	click := pv("c1", "s1", "", "u9", "2025-11-12T08:00:00Z")
@@ -209,6 +215,7 @@ func TestUniqueUsersAcrossBatchesAndTypes(t *testing.T) {
 }
 
 func TestPathsWithSpecialCharacters(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	// Every value becomes a counter under a hash of it, so none of these
 	// can make a rollup update fail ("empty field name", "must not contain
@@ -245,6 +252,7 @@ func TestPathsWithSpecialCharacters(t *testing.T) {
 }
 
 func TestTopPathsLimitAndOrder(t *testing.T) {
+	t.Parallel()
 	top := rollup.MergeTop(rollup.Path, nil, map[string]rollup.Counter{"/b": {Count: 2}, "/a": {Count: 2}, "/c": {Count: 5}, "/d": {Count: 1}}, rollup.TopKeys)
 	got, truncated := topPaths(top, 0, 3)
 	want := []analytics.PathViews{{Path: "/c", Views: 5}, {Path: "/a", Views: 2}, {Path: "/b", Views: 2}}
@@ -266,6 +274,7 @@ func (noFence) WriteContext(ctx context.Context) (context.Context, context.Cance
 }
 
 func TestRebuildReproducesRollups(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	b := seedBatch()
@@ -306,6 +315,7 @@ func TestRebuildReproducesRollups(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	if _, err := Open(ctx, "", DefaultConfig()); err == nil || analytics.KindOf(err) != analytics.Invalid {
 		t.Fatalf("empty URI: %v", err)
@@ -322,6 +332,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestSitesListsSitesWithData(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	if sites, err := s.Sites(ctx); err != nil || len(sites) != 0 {

@@ -39,6 +39,7 @@ func visitPeriod(sn rollup.Snapshot) *visitmodel.Period {
 // real annotator in Redis, applied with redelivered batches and resent ids,
 // and again after a rebuild from the raw events.
 func TestVisitsAreExact(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()

@@ -47,6 +47,7 @@ func readmeProgram(block, collector string) string {
 // TestReadmeGoBlocks compiles and runs every Go block of the README
 // against the real pipeline, and checks what the Segment example sent.
 func TestReadmeGoBlocks(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

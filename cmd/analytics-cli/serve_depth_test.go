@@ -18,6 +18,7 @@ import (
 // expectations computed here, independently of the rollup package: per day,
 // per calendar month, all time, per hour, per value of every property.
 func TestRandomizedDimensions(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	rng := rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))
 	run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)

@@ -58,6 +58,7 @@ func apiReporter(t *testing.T) *httptest.Server {
 }
 
 func TestStatsPeriodSparkline(t *testing.T) {
+	t.Parallel()
 	srv := apiReporter(t)
 	getenv := func(string) string { return "" }
 	var out bytes.Buffer
@@ -98,6 +99,7 @@ func TestStatsPeriodSparkline(t *testing.T) {
 }
 
 func TestStatsBreakdownBy(t *testing.T) {
+	t.Parallel()
 	srv := apiReporter(t)
 	getenv := func(string) string { return "" }
 	var out bytes.Buffer
@@ -127,6 +129,7 @@ func TestStatsBreakdownBy(t *testing.T) {
 }
 
 func TestStatsAPICommandErrors(t *testing.T) {
+	t.Parallel()
 	getenv := func(string) string { return "" }
 	for _, tt := range []struct {
 		name string
@@ -149,6 +152,7 @@ func TestStatsAPICommandErrors(t *testing.T) {
 }
 
 func TestSparkline(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   []int64
 		want string
