@@ -11,10 +11,13 @@ require (
 	golang.org/x/time v0.16.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5
+require (
+	github.com/segmentio/analytics-go/v3 v3.3.0
+	go.yaml.in/yaml/v3 v3.0.5
+)
 
 require (
-	github.com/segmentio/analytics-go/v3 v3.3.0 // indirect
+	github.com/bmizerany/assert v0.0.0-20160611221934-b7ed37b82869 // indirect
 	github.com/segmentio/backo-go v1.0.0 // indirect
 )
 
