@@ -35,6 +35,10 @@ import (
 
 var binDir string
 
+// The tests here run one at a time (no t.Parallel): each drives as much
+// load as the machine takes into the one FerretDB this package embeds, and
+// two at once on 2 cores time its clients out (seen: a drain not done in 2
+// minutes).
 func TestMain(m *testing.M) {
 	os.Exit(testenv.MainWithBinaries(m, &binDir, "../cmd/collector", "../cmd/processor", "../cmd/reporter", "../cmd/analytics-cli"))
 }
@@ -464,7 +468,6 @@ func report(t *testing.T, fault string, r result, recover time.Duration, extra s
 }
 
 func TestProcessorKilledMidBatch(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	p1 := e.start(t, "processor")
@@ -480,7 +483,6 @@ func TestProcessorKilledMidBatch(t *testing.T) {
 }
 
 func TestRedisRestartUnderLoad(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	port := freePort(t)
 	rs, err := embedded.RedisServer(context.Background(), dir, port)
@@ -530,7 +532,6 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 }
 
 func TestMongoDBDownUnderLoad(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	fs, err := embedded.FerretDB(context.Background(), dir, addr, nil)
@@ -570,7 +571,6 @@ func TestMongoDBDownUnderLoad(t *testing.T) {
 }
 
 func TestPoisonEntryIsDeadLettered(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	e.start(t, "processor")
@@ -596,7 +596,6 @@ func TestPoisonEntryIsDeadLettered(t *testing.T) {
 var storedRe = regexp.MustCompile(`"stored":(\d+)`)
 
 func TestThreeProcessorsShareWork(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	procs := []*testenv.Process{e.start(t, "processor"), e.start(t, "processor"), e.start(t, "processor")}
@@ -628,7 +627,6 @@ func TestThreeProcessorsShareWork(t *testing.T) {
 }
 
 func TestSIGTERMUnderLoad(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	proc := e.start(t, "processor")

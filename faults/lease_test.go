@@ -24,7 +24,6 @@ import (
 // once the new owner has stored it and moved on to newer entries. Each
 // processor in turn is the stale one, under load; counts must be exact.
 func TestLeaseLapseBothOwnersWrite(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	e.reporterURL(t)

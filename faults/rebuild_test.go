@@ -23,7 +23,6 @@ import (
 // never go down (a rebuild is invisible to readers, and an interrupted one
 // leaves the site as it was). Counts must be exact at the end.
 func TestRebuildRacesProcessors(t *testing.T) {
-	t.Parallel()
 	const site = "site-3"
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")

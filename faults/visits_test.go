@@ -34,7 +34,6 @@ import (
 // hour; per source, entry page and exit page) with an independent model
 // computed from the events sent, and again after `analytics-cli rebuild`.
 func TestVisitsExactThroughKillAndReplay(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, testenv.RedisURL(t), testenv.MongoURI(t))
 	col := e.start(t, "collector")
 	seed := uint64(time.Now().UnixNano())

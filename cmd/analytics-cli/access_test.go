@@ -351,8 +351,10 @@ func TestCORSOriginsRefuseForeignOrigins(t *testing.T) {
 // clients and sites are not, and it is taken again once the bucket
 // refills; every 429 is counted as rate_limited.
 func TestRateLimits(t *testing.T) {
-	p := startPipelineEnv(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_IP": "5", "RATE_LIMIT_IP_BURST": "3",
-		"RATE_LIMIT_SITE": "10", "RATE_LIMIT_SITE_BURST": "20"}, serveArgs)
+	// One token a second: a loaded machine answering the burst's requests
+	// slowly does not refill the bucket before the one over it.
+	p := startPipelineEnv(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_IP": "1", "RATE_LIMIT_IP_BURST": "3",
+		"RATE_LIMIT_SITE": "1", "RATE_LIMIT_SITE_BURST": "20"}, serveArgs)
 	limited := int64(0)
 	from := func(ip, body string) answer {
 		t.Helper()
