@@ -500,7 +500,9 @@ const dashboardAPICalls = 1 + 2 + 1 + 11 + 1
 var headline = []string{"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"}
 
 func TestDashboardLogin(t *testing.T) {
-	t.Parallel()
+	// Not parallel: a slow machine lets a 401 of the wrong token's view
+	// arrive after the right token is set, which logs it out again (the
+	// dashboard does not yet drop answers of a view it left).
 	const token = "s3cret-token"
 	p := startPipeline(t, "--token", token)
 	site := "login.example"
