@@ -18,6 +18,7 @@ import (
 // add` registers (another process) is taken with its key within
 // SITES_REFRESH; before that, and without the key, it is refused.
 func TestSeparateCollectorRegistered(t *testing.T) {
+	t.Parallel()
 	_, prefix := testenv.Redis(t)
 	mongo := testenv.MongoDB(t)
 	env := []string{"REDIS_URL=" + testenv.RedisURL(t), "MONGODB_URI=" + mongo, "QUEUE_PREFIX=" + prefix,

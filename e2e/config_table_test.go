@@ -86,6 +86,7 @@ func helpFlags(t *testing.T, args []string) map[string][]flagUse {
 }
 
 func TestConfigurationTable(t *testing.T) {
+	t.Parallel()
 	byEnv := map[string][]flagUse{}
 	for _, c := range commands {
 		for env, uses := range helpFlags(t, c.args) {

@@ -22,6 +22,7 @@ import (
 // (the SDK may not import this module) in step with the collector's: every
 // case must be accepted by both or refused by both.
 func TestConformanceSDKValidationMatchesCollector(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
 	defer srv.Close()
 	client, err := sdk.New(sdk.Config{Endpoint: srv.URL, SiteID: "s"})
@@ -102,6 +103,7 @@ func TestConformanceSDKValidationMatchesCollector(t *testing.T) {
 // the same reason): one page is one row of top_paths whichever client
 // recorded it.
 func TestConformanceSDKPathsMatchCollector(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	sent := map[string]string{} // event id -> path as sent
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestSeparateDaemons(t *testing.T) {
+	t.Parallel()
 	_, prefix := testenv.Redis(t)
 	// The seed's variable names, exactly as its .env has them, plus the
 	// test's own key prefix.
@@ -75,6 +76,7 @@ func TestSeparateDaemons(t *testing.T) {
 }
 
 func TestStartupErrorsAreClear(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +133,7 @@ func TestStartupErrorsAreClear(t *testing.T) {
 }
 
 func TestWarnsAboutAnEvictingRedis(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	rs, err := embedded.RedisServer(context.Background(), t.TempDir(), port)
 	if err != nil {

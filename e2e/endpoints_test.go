@@ -32,6 +32,7 @@ func runCLI(t *testing.T, dir string, extraEnv []string, args ...string) (string
 // The commands find the servers serve started on ports of its choosing,
 // through the file it keeps in its data folder while it runs.
 func TestCommandsFindServesServers(t *testing.T) {
+	t.Parallel()
 	p := startServe(t)
 	file := filepath.Join(p.dataDir, "serve.json")
 	var e map[string]any
@@ -122,6 +123,7 @@ func TestCommandsOutsideTheDataFolder(t *testing.T) {
 
 // `analytics-cli embedded` runs only the servers, for the separate daemons.
 func TestEmbeddedServers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cmd := exec.Command(filepath.Join(binDir, "analytics-cli"), "embedded")
 	cmd.Env = append(cleanEnv(), "DATA_DIR="+dir)
@@ -174,6 +176,7 @@ func TestEmbeddedServers(t *testing.T) {
 // A command that cannot reach Redis says so in one line, without the
 // client library's own noise.
 func TestQueueAgainstADeadRedis(t *testing.T) {
+	t.Parallel()
 	_, errOut, err := runCLI(t, t.TempDir(), []string{"REDIS_URL=redis://127.0.0.1:1/0"}, "queue")
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "cannot reach Redis at 127.0.0.1:1") {

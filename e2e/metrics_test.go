@@ -21,6 +21,7 @@ import (
 // by route and status, the drained queue, and that `analytics-cli queue`
 // shows the same totals.
 func TestMetricsOfSeparateDaemons(t *testing.T) {
+	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	env := []string{
 		"REDIS_URL=" + testenv.RedisURL(t), "MONGODB_URI=" + testenv.MongoDB(t), "QUEUE_PREFIX=" + prefix,
@@ -89,6 +90,7 @@ func getStatus(t *testing.T, url string, want int) string {
 
 // METRICS_PORT moves /metrics off each daemon's main port.
 func TestMetricsPort(t *testing.T) {
+	t.Parallel()
 	_, prefix := testenv.Redis(t)
 	base := []string{
 		"REDIS_URL=" + testenv.RedisURL(t), "MONGODB_URI=" + testenv.MongoDB(t), "QUEUE_PREFIX=" + prefix,
@@ -119,6 +121,7 @@ func TestMetricsPort(t *testing.T) {
 // The processor's /readyz says whether its Redis and its database answer:
 // it turns 503 when Redis goes away while /healthz stays 200.
 func TestProcessorReadiness(t *testing.T) {
+	t.Parallel()
 	rs, err := embedded.RedisServer(context.Background(), t.TempDir(), freePort(t))
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ func cli(t *testing.T, env []string, args ...string) string {
 // letters and says what to do; `queue deadletters` shows each with its
 // partition, time, error and event, and neither removes any.
 func TestQueueShowsAndListsDeadLetters(t *testing.T) {
+	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	env := []string{"REDIS_URL=" + testenv.RedisURL(t), "QUEUE_PREFIX=" + prefix, "PARTITIONS=8"}
 	out := cli(t, env, "queue")

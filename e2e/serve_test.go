@@ -130,6 +130,7 @@ func waitViews(t *testing.T, url, site string, want int) {
 // restarting serve; events accepted before the crash are still counted
 // once.
 func TestServeRestartsItsRedis(t *testing.T) {
+	t.Parallel()
 	p := startServe(t)
 	ev := func(id string) string {
 		return `{"id":"` + id + `","site_id":"restart","event_type":"page_view","path":"/` + id + `","user_id":"u-` + id + `"}`
@@ -184,6 +185,7 @@ func TestServeRestartsItsRedis(t *testing.T) {
 // non-zero with a clear message, so a supervisor notices, instead of the
 // collector answering 503 forever.
 func TestServeExitsWhenItsRedisCannotBeRestarted(t *testing.T) {
+	t.Parallel()
 	p := startServe(t)
 	manifest := filepath.Join(p.dataDir, "redis", "appendonlydir", "appendonly.aof.manifest")
 	if err := os.WriteFile(manifest, []byte("not a manifest\n"), 0o644); err != nil {

@@ -9,6 +9,7 @@ import (
 
 // Every binary says which build it is.
 func TestVersionFlag(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"collector", "processor", "reporter", "analytics-cli"} {
 		out, err := exec.Command(filepath.Join(binDir, name), "--version").CombinedOutput()
 		if err != nil {

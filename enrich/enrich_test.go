@@ -31,6 +31,7 @@ func browserRequest(ua, remote string) *http.Request {
 }
 
 func TestEnricher(t *testing.T) {
+	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	trusted, _ := ParseTrustedProxies("10.0.0.0/8")
 	salts := NewSalts(rdb, prefix, nil)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestIPLoc(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, ip, want string }{
 		{"Google DNS", "8.8.8.8", "US"},
 		{"Google DNS IPv6", "2001:4860:4860::8888", "US"},

@@ -35,6 +35,10 @@ import (
 
 var binDir string
 
+// The tests here run one at a time (no t.Parallel): each drives as much
+// load as the machine takes into the one FerretDB this package embeds, and
+// two at once on 2 cores time its clients out (seen: a drain not done in 2
+// minutes).
 func TestMain(m *testing.M) {
 	os.Exit(testenv.MainWithBinaries(m, &binDir, "../cmd/collector", "../cmd/processor", "../cmd/reporter", "../cmd/analytics-cli"))
 }

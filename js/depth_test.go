@@ -110,6 +110,7 @@ var loaded = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 // exactly the utm_* parameters in its path's query, nothing else of the
 // query.
 func TestSnippetSendsReferrerAndCampaign(t *testing.T) {
+	t.Parallel()
 	const query = "?utm_source=hn&other=secret&utm_campaign=launch&utm_id=7&xutm_term=no"
 	c := newCollector(t, func(r *http.Request) string {
 		return `<!doctype html><title>pricing</title>
@@ -174,6 +175,7 @@ func TestSnippetSendsReferrerAndCampaign(t *testing.T) {
 // TestSnippetWithoutReferrerOrCampaign: a page opened directly sends no
 // referrer field and a path without a query.
 func TestSnippetWithoutReferrerOrCampaign(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, func(r *http.Request) string {
 		return `<!doctype html><title>home</title>
 <script defer src="/t.js" data-site="s" data-allow-localhost></script><body>`
@@ -204,6 +206,7 @@ func TestSnippetWithoutReferrerOrCampaign(t *testing.T) {
 // visitor ids. Calls queued by the stub before the script loaded are sent
 // too.
 func TestSnippetCookieless(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, func(r *http.Request) string {
 		return `<!doctype html><title>cookieless</title>
 <script>window.analytics=window.analytics||{track:function(){(this.q=this.q||[]).push(arguments)}};
@@ -267,6 +270,7 @@ analytics.track("early", {a: 1});</script>
 // TestSnippetOptOutStoresNothing: an opted-out browser sends nothing and is
 // not given a visitor id; a tracked one keeps the same id across loads.
 func TestSnippetOptOutStoresNothing(t *testing.T) {
+	t.Parallel()
 	var optout atomic.Bool
 	optout.Store(true)
 	c := newCollector(t, func(r *http.Request) string {
@@ -326,6 +330,7 @@ func TestSnippetOptOutStoresNothing(t *testing.T) {
 // TestSnippetHashRouteCampaign: with data-hash the path is the #/route
 // without the route's own query, followed by the campaign parameters.
 func TestSnippetHashRouteCampaign(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, func(r *http.Request) string {
 		return `<!doctype html><title>app</title>
 <script defer src="/t.js" data-site="s" data-allow-localhost data-hash></script><body>`
@@ -349,6 +354,7 @@ func TestSnippetHashRouteCampaign(t *testing.T) {
 // data-allow-localhost the snippet sends nothing and says so, once, in the
 // console; with it, it counts and says nothing.
 func TestSnippetSaysWhyItIsOffOnLocalhost(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, func(r *http.Request) string {
 		allow := ""
 		if r.URL.Path == "/allowed" {

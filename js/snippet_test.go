@@ -6,13 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/siteanalytics/analytics/internal/testenv/chrome"
 
 	"github.com/siteanalytics/analytics"
 )
@@ -22,6 +23,7 @@ import (
 // accepts: props keys the database cannot store are dropped (each with a
 // console warning), the event and its other props are sent.
 func TestSnippetSendsOnlyStorableProps(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		props string // a JavaScript expression
@@ -141,12 +143,13 @@ func repeat(s string, n int) string {
 	return string(b)
 }
 
-// browser starts headless Debian Chromium (never a downloaded one).
+// browser starts a headless Chrome or Chromium (chrome.Path says
+// which, or what to install).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := exec.LookPath(path); err != nil {
-		t.Fatalf("browser tests need Debian's chromium at %s: apt-get install chromium (.ci/run does)", path)
+	path, err := chrome.Path()
+	if err != nil {
+		t.Fatalf("browser tests: %v", err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,

@@ -35,6 +35,7 @@ func pageviews(t *testing.T, s *Store, site string, from, to time.Time) float64 
 // A batch applied twice, a resent event and a batch regrouped on
 // redelivery each leave every event in exactly one block row.
 func TestBlocksExactlyOnce(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	site := testSite(t)

@@ -20,6 +20,7 @@ import (
 // agrees exactly with an independent brute-force model computed from the
 // raw events, over random metrics x dimensions x filters x time zones.
 func TestEngineAgreesWithTheModel(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	start := time.Now()

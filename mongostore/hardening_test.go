@@ -18,6 +18,7 @@ import (
 )
 
 func TestIDsAreScopedToTheSite(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	a := pv("shared-id", "site-a", "/a", "u1", "2025-11-12T12:00:00Z")
@@ -41,6 +42,7 @@ func TestIDsAreScopedToTheSite(t *testing.T) {
 // Once an entry's raw document is stored, nothing may dead-letter it: a
 // permanent-looking failure later is retried, and counts stay exact.
 func TestNothingIsRefusedAfterTheRawInsert(t *testing.T) {
+	t.Parallel()
 	for _, stage := range []string{"blocks"} {
 		t.Run(stage, func(t *testing.T) {
 			s := openStore(t)
@@ -66,6 +68,7 @@ func TestNothingIsRefusedAfterTheRawInsert(t *testing.T) {
 
 // path, across many batches of skewed traffic.
 func TestLeadersAreExact(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -124,6 +127,7 @@ func (f *cutFence) WriteContext(ctx context.Context) (context.Context, context.C
 // A rebuild cut off at any point leaves what readers see unchanged; a full
 // one reproduces it and removes the generations nobody reads.
 func TestRebuildIsInvisibleUntilItSwitches(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	var evs []analytics.Event
@@ -176,6 +180,7 @@ func TestRebuildIsInvisibleUntilItSwitches(t *testing.T) {
 }
 
 func TestClassifyKnowsOnlyListedCausesArePermanent(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	c := s.db.Collection("classify")

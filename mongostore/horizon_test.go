@@ -23,6 +23,7 @@ func storeAt(t *testing.T, s *Store, id, site string, ts time.Time) {
 // so one raised from a wrong clock would delete raw events and drop new
 // ones for good.
 func TestHorizonBoundedByTheServerClock(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -52,6 +53,7 @@ func TestHorizonBoundedByTheServerClock(t *testing.T) {
 // the site and the dates, and nothing is raised; once events reach it, it
 // is raised.
 func TestHorizonLaterThanTheNewestEventIsRefused(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	now := time.Now().UTC()

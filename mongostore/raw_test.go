@@ -19,6 +19,7 @@ import (
 // its first copy in events, the moment is set once and read by every
 // process, and EachEvent and a rebuild read both places.
 func TestRawEventsGoToEventsUntilRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	uri := testenv.MongoDB(t)
 	s, err := Open(ctx, uri, DefaultConfig())
@@ -92,6 +93,7 @@ func TestRawEventsGoToEventsUntilRetention(t *testing.T) {
 }
 
 func TestHorizonFor(t *testing.T) {
+	t.Parallel()
 	at := func(s string) time.Time { t, _ := time.Parse(time.RFC3339, s); return t }
 	for _, tt := range []struct {
 		name string

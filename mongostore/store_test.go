@@ -74,6 +74,7 @@ func wantStats(t *testing.T, got analytics.Stats, views, users int64, top ...ana
 var seedTop = []analytics.PathViews{{Path: "/pricing", Views: 2}, {Path: "/blog/post-1", Views: 1}}
 
 func TestApplySeedExample(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	res, err := s.Apply(context.Background(), seedBatch())
 	if err != nil {
@@ -96,6 +97,7 @@ func TestApplySeedExample(t *testing.T) {
 }
 
 func TestApplySameBatchTwiceCountsOnce(t *testing.T) {
+	t.Parallel()
 	// A processor that crashed after storing but before acking gets the same
 	// batch again.
 	s := openStore(t)
@@ -110,6 +112,7 @@ func TestApplySameBatchTwiceCountsOnce(t *testing.T) {
 }
 
 func TestApplyCrashBetweenWrites(t *testing.T) {
+	t.Parallel()
 	// Fail at every point of the write sequence in turn, then re-apply the
 	// batch (as the next owner replays it) and check nothing is lost or
 	// doubled. The batch touches two days: parts, then one manifest.
@@ -143,6 +146,7 @@ func TestApplyCrashBetweenWrites(t *testing.T) {
 }
 
 func TestApplyOverlappingBatches(t *testing.T) {
+	t.Parallel()
 	// A new owner may cut the replayed entries into other batches.
 	s := openStore(t)
 	ctx := context.Background()
@@ -164,6 +168,7 @@ func TestApplyOverlappingBatches(t *testing.T) {
 }
 
 func TestApplyDuplicateEventID(t *testing.T) {
+	t.Parallel()
 	// The same event sent twice (same id) lands in two queue entries.
 	s := openStore(t)
 	ctx := context.Background()
@@ -185,6 +190,7 @@ func TestApplyDuplicateEventID(t *testing.T) {
 }
 
 func TestUniqueUsersAcrossBatchesAndTypes(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	click := pv("c1", "s1", "", "u9", "2025-11-12T08:00:00Z")
@@ -207,6 +213,7 @@ func TestUniqueUsersAcrossBatchesAndTypes(t *testing.T) {
 }
 
 func TestPathsWithSpecialCharacters(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	// Every value becomes a counter under a hash of it, so none of these
 	// can make a rollup update fail ("empty field name", "must not contain
@@ -243,6 +250,7 @@ func TestPathsWithSpecialCharacters(t *testing.T) {
 }
 
 func TestTopPathsLimitAndOrder(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	var evs []analytics.Event
 	for i, p := range []string{"/b", "/a", "/c", "/d", "/b", "/a", "/c", "/c", "/c", "/c"} {
@@ -269,6 +277,7 @@ func (noFence) WriteContext(ctx context.Context) (context.Context, context.Cance
 }
 
 func TestRebuildReproducesBlocks(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	b := seedBatch()
@@ -311,6 +320,7 @@ func TestRebuildReproducesBlocks(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	if _, err := Open(ctx, "", DefaultConfig()); err == nil || analytics.KindOf(err) != analytics.Invalid {
 		t.Fatalf("empty URI: %v", err)
@@ -327,6 +337,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestSitesListsSitesWithData(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	if sites, err := s.Sites(ctx); err != nil || len(sites) != 0 {

@@ -20,6 +20,7 @@ import (
 // day, /stats lists the real paths in rank order, every count exact, and
 // nothing is lumped together.
 func TestOtherIsNeverATopPath(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
 	const site, day = "many-paths", "2025-11-12"

@@ -36,6 +36,7 @@ func (s *switchableStore) Apply(ctx context.Context, b analytics.Batch) (analyti
 // exactly once: the replay keeps its id, and its raw document was never
 // stored, so it is not mistaken for a duplicate of itself.
 func TestReplayedDeadLetterIsCountedOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 1)
 	ctx := context.Background()
 	evs := pageViews(30, "s1")
@@ -79,6 +80,7 @@ func TestReplayedDeadLetterIsCountedOnce(t *testing.T) {
 // Once its raw document is stored, an event is never dead-lettered: a
 // failure of a later step, however permanent it looks, is retried.
 func TestNoDeadLetterAfterTheRawInsert(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 1)
 	ctx := context.Background()
 	var failures atomic.Int32

@@ -109,6 +109,7 @@ func waitViews(t *testing.T, s analytics.StatsReader, site string, views, users 
 }
 
 func TestLeaseLapseTakeoverStoresEachEntryOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 1)
 	ctx := context.Background()
 	if err := r.pub.Publish(ctx, pageViews(300, "s1")); err != nil {
@@ -156,6 +157,7 @@ func TestLeaseLapseTakeoverStoresEachEntryOnce(t *testing.T) {
 }
 
 func TestThreeProcessorsShareWork(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 6)
 	ctx := context.Background()
 	var procs []*processor.Processor
@@ -208,6 +210,7 @@ func (f *flakyStore) Apply(ctx context.Context, b analytics.Batch) (analytics.Ap
 }
 
 func TestDatabaseOutageBacksOffAndRecovers(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	ctx := context.Background()
 	fs := &flakyStore{Store: r.store, down: true}
@@ -238,6 +241,7 @@ func TestDatabaseOutageBacksOffAndRecovers(t *testing.T) {
 }
 
 func TestPoisonEntriesAreDeadLetteredAndOthersFlow(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 1)
 	ctx := context.Background()
 	stream := r.keys.Stream(0)
@@ -260,6 +264,7 @@ func TestPoisonEntriesAreDeadLetteredAndOthersFlow(t *testing.T) {
 }
 
 func TestPermanentStoreErrorIsolatesTheEntry(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 1)
 	ctx := context.Background()
 	evs := pageViews(30, "s1")

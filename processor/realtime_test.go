@@ -15,6 +15,7 @@ import (
 // The realtime line counts what was stored: a resent batch, all of whose
 // events are duplicates, adds nothing.
 func TestRealtimeCountsStoredEventsOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, 2)
 	ctx := context.Background()
 	rt := realtime.New(r.rdb, r.keys.Prefix)

@@ -47,6 +47,7 @@ func storedIDs(t *testing.T, s *mongostore.Store, site string) []string {
 // until retention is first on (deleted with a filtered delete per site),
 // and in the month collections (dropped whole).
 func TestRetentionDeletesExactlyTheOldRawEvents(t *testing.T) {
+	t.Parallel()
 	for _, months := range []bool{false, true} {
 		t.Run(map[bool]string{false: "events", true: "month collections"}[months], func(t *testing.T) {
 			testRetention(t, months)

@@ -16,6 +16,7 @@ import (
 // partition's stream and lease share a hash slot, so the scripts that touch
 // both run on one node, and the partitions spread over the masters.
 func TestOnRedisCluster(t *testing.T) {
+	t.Parallel()
 	addrs := testenv.RedisCluster(t)
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs, IsClusterMode: true})
 	defer rdb.Close()

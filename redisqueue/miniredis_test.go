@@ -13,6 +13,7 @@ import (
 // TestWorksOnMiniredis covers the quick start on a machine without
 // redis-server: the scripts (lease check + XREADGROUP) must run on miniredis.
 func TestWorksOnMiniredis(t *testing.T) {
+	t.Parallel()
 	m, err := embedded.Miniredis()
 	if err != nil {
 		t.Fatal(err)

@@ -270,6 +270,7 @@ func TestQueueFullBacklog(t *testing.T) {
 // stream live in different hash slots, Queue annotates and then publishes,
 // with the same annotations, each event queued once.
 func TestQueueOnRedisCluster(t *testing.T) {
+	t.Parallel()
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: testenv.RedisCluster(t), IsClusterMode: true})
 	defer rdb.Close()
 	ctx := context.Background()

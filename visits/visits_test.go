@@ -368,6 +368,7 @@ func TestAnnotateBatchesAsOneByOne(t *testing.T) {
 // TestAnnotateRedisUnreachable: no annotation without Redis, and the error
 // says so (the collector answers 503).
 func TestAnnotateRedisUnreachable(t *testing.T) {
+	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer rdb.Close()
 	a := visits.New(rdb, "unreachable:", time.Minute)

@@ -101,6 +101,7 @@ func event(site string) string {
 // key and removing the site take effect within SITES_REFRESH; every
 // refusal is counted as forbidden.
 func TestRegisteredMode(t *testing.T) {
+	t.Parallel()
 	p := startPipelineEnv(t, map[string]string{"SITES_MODE": "registered", "SITES_REFRESH": "200ms"}, serveArgs)
 	const site = "reg-shop"
 	forbidden := int64(0)
@@ -288,6 +289,7 @@ func TestRegisteredMode(t *testing.T) {
 // text/plain beacon needs no preflight), and so is its preflight; an
 // allowed origin and server-side requests (no Origin) are taken.
 func TestCORSOriginsRefuseForeignOrigins(t *testing.T) {
+	t.Parallel()
 	p := startPipelineArgs(t, append(append([]string{}, serveArgs...), "--cors-origins", "https://shop.example, https://admin.shop.example"))
 	const site = "cors-site"
 	forbidden := int64(0)
@@ -349,8 +351,10 @@ func TestCORSOriginsRefuseForeignOrigins(t *testing.T) {
 // clients and sites are not, and it is taken again once the bucket
 // refills; every 429 is counted as rate_limited.
 func TestRateLimits(t *testing.T) {
-	p := startPipelineEnv(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_IP": "5", "RATE_LIMIT_IP_BURST": "3",
-		"RATE_LIMIT_SITE": "10", "RATE_LIMIT_SITE_BURST": "20"}, serveArgs)
+	// One token a second: a loaded machine answering the burst's requests
+	// slowly does not refill the bucket before the one over it.
+	p := startPipelineEnv(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_IP": "1", "RATE_LIMIT_IP_BURST": "3",
+		"RATE_LIMIT_SITE": "1", "RATE_LIMIT_SITE_BURST": "20"}, serveArgs)
 	limited := int64(0)
 	from := func(ip, body string) answer {
 		t.Helper()
@@ -412,6 +416,7 @@ func TestRateLimits(t *testing.T) {
 // a site, and /api/v1/sites lists only it; a revoked token is refused; a
 // public site is readable without a token.
 func TestReporterTokens(t *testing.T) {
+	t.Parallel()
 	p := startPipelineEnv(t, map[string]string{"REPORTER_TOKEN": "root-token", "SITES_REFRESH": "200ms"}, serveArgs)
 	for _, s := range []string{"tok-a", "tok-b"} {
 		if code, body := post(t, p.collector+"/event", event(s)); code != 202 {
@@ -523,6 +528,7 @@ func TestReporterTokens(t *testing.T) {
 // TestTokensCloseAnOpenReporter: a reporter without REPORTER_TOKEN is open
 // until the first token is created; from then on it wants one.
 func TestTokensCloseAnOpenReporter(t *testing.T) {
+	t.Parallel()
 	p := startPipelineEnv(t, map[string]string{"SITES_REFRESH": "200ms"}, serveArgs)
 	if a := request(t, "GET", p.reporter+"/stats?site_id=x", ""); a.status != 200 {
 		t.Fatalf("open reporter: %s", a)
@@ -546,6 +552,7 @@ func TestTokensCloseAnOpenReporter(t *testing.T) {
 // origin, and one on a domain that is not its site's, are refused 403 and
 // nothing of theirs is stored.
 func TestSnippetInChromiumRegistered(t *testing.T) {
+	t.Parallel()
 	var collector atomic.Value
 	collector.Store("")
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -243,6 +243,7 @@ func depthNoClientData(t *testing.T, docs []bson.M, ua string) {
 // fresh profile whose first tracked page was reached from the site itself
 // counts as "Direct / None".
 func TestBrowserVisitCountedUnderSourceAndCampaign(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	site := fmt.Sprintf("depth-visit-%d", time.Now().UnixNano())
 	tag := `<script defer src="` + p.collector + `/t.js" data-site="` + site + `" data-allow-localhost></script>`
@@ -379,6 +380,7 @@ func TestBrowserVisitCountedUnderSourceAndCampaign(t *testing.T) {
 // the visitor id it derives from the day's salt, the address and the
 // User-Agent.
 func TestBrowserCookielessStoresNothing(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	site := fmt.Sprintf("depth-cookieless-%d", time.Now().UnixNano())
 	siteURL := depthPages(t, map[string]string{

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/siteanalytics/analytics/internal/testenv/chrome"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -19,12 +20,13 @@ import (
 	"github.com/siteanalytics/analytics/mongostore"
 )
 
-// browser starts headless Debian Chromium (never a downloaded one).
+// browser starts a headless Chrome or Chromium (chrome.Path says
+// which, or what to install).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := exec.LookPath(path); err != nil {
-		t.Fatalf("browser tests need Debian's chromium at %s: apt-get install chromium (.ci/run does)", path)
+	path, err := chrome.Path()
+	if err != nil {
+		t.Fatalf("browser tests: %v", err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -102,6 +104,7 @@ func rawColls(t *testing.T, db *mongo.Database) []string {
 }
 
 func TestSnippetInChromium(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	ctx := browser(t)
 	page := site(t, `<!doctype html><title>shop</title>
@@ -143,6 +146,7 @@ analytics.track("early_click",{button:"buy"});</script>
 }
 
 func TestSnippetSendsNothingWhenAskedNotTo(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	ctx := browser(t)
 	tag := func(site, attrs string) string {

@@ -19,6 +19,7 @@ import (
 // arrives, a tenth of a second after it happened), so the visitor really
 // stays 10 seconds on /a: the wait is the scenario, not a synchronisation.
 func TestBrowserVisitOfTwoPages(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	site := fmt.Sprintf("visit-two-pages-%d", time.Now().UnixNano())
 	tag := `<script defer src="` + p.collector + `/t.js" data-site="` + site + `" data-allow-localhost></script>`

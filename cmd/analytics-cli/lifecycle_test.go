@@ -92,6 +92,7 @@ func runCLI(t *testing.T, p *pipeline, args ...string) (string, error) {
 }
 
 func TestExportImportRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := startPipeline(t)
 	const site = "export.example"
 	sent := sendLifecycleEvents(t, src, site, 240)
@@ -198,6 +199,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 }
 
 func TestImportNamesTheBadLine(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	dir := t.TempDir()
 	good := `{"id":"imp-1","site_id":"imp.example","event_type":"page_view","path":"/","timestamp":"2025-11-12T10:00:00Z"}`
@@ -315,6 +317,7 @@ func exportedUsers(t *testing.T, p *pipeline, site string) map[string]int {
 }
 
 func TestForgetVisitor(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	const site, gone = "forget.example", "user-3"
 	var events []map[string]any
@@ -416,6 +419,7 @@ func TestForgetVisitor(t *testing.T) {
 // /stats; backup and restore refuse while serve runs, and restore refuses
 // a folder that holds data.
 func TestBackupRestoreEmbedded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	env := map[string]string{"DATA_DIR": data, "LOG_FORMAT": "json", "LOG_LEVEL": "warn"}

@@ -19,6 +19,7 @@ import (
 // known workload its /metrics (parsed with the Prometheus text parser)
 // and `analytics-cli queue` agree with each other and with the workload.
 func TestServeMetrics(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	opt, err := redis.ParseURL(p.env["REDIS_URL"])
 	if err != nil {
@@ -54,6 +55,7 @@ func TestServeMetrics(t *testing.T) {
 
 // With --metrics-port, serve answers /metrics there only.
 func TestServeMetricsPort(t *testing.T) {
+	t.Parallel()
 	port := testenv.FreePort(t)
 	p := startPipeline(t, "--metrics-port", fmt.Sprint(port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)

@@ -89,6 +89,7 @@ func getJSONAuth(t *testing.T, url, token string) map[string]any {
 // and a resent messageId through analytics-go v3 into the real pipeline:
 // /stats and the Stats API must count exactly what the calls say.
 func TestSegmentGoLibrary(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	const site = "segment-go"
 	day := time.Now().UTC().Add(-24 * time.Hour)
@@ -206,9 +207,10 @@ func checkSegmentCounts(t *testing.T, p *pipeline, site, date string, want segme
 // (@segment/analytics-node, bundled in testdata/segmentjs) against the real
 // pipeline: page, track, identify, group, alias and a resent messageId.
 func TestSegmentNodeLibrary(t *testing.T) {
+	t.Parallel()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("this test runs Segment's Node library: it needs node (apt-get install nodejs; .ci/run does)")
+		t.Fatalf("this test runs Segment's Node library: it needs node (./test.sh installs it on Debian; apt-get install nodejs, or brew install node on macOS)")
 	}
 	p := startPipeline(t)
 	const site = "segment-node"
@@ -250,6 +252,7 @@ func TestSegmentNodeLibrary(t *testing.T) {
 // identify calls (text/plain POSTs to /v1/p, /v1/t, /v1/i with the write key
 // in the body) are counted exactly.
 func TestSegmentAnalyticsJSInChromium(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	ctx := browser(t)
 	const site = "segment-browser"
@@ -321,6 +324,7 @@ window.result = (async () => {
 // are stored, and the fleet's rejected counter (what `analytics-cli queue`
 // shows) counts the others.
 func TestSegmentInvalidMessagesCountAsRejected(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	body := `{"batch":[{"type":"track","userId":"u","event":"Signed Up","messageId":"ok-1"},` +
 		`{"type":"track","event":"no user"},{"type":"page","userId":"u","properties":{"path":"pricing"}},{"type":"nope"}]}`

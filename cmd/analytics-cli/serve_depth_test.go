@@ -27,6 +27,7 @@ import (
 // Plausible's session semantics: a visitor counts in every value of any of
 // their visits in the range).
 func TestRandomizedDimensions(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	rng := rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))
 	run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)

@@ -54,6 +54,9 @@ func startPipelineEnv(t *testing.T, extraEnv map[string]string, args []string) *
 		"QUEUE_PREFIX": prefix,
 		"LOG_FORMAT":   "json",
 		"LOG_LEVEL":    "warn",
+		// serve writes serve.json there, and the commands a test runs
+		// read it: each pipeline its own, so tests run in parallel.
+		"DATA_DIR": t.TempDir(),
 	}
 	for k, v := range extraEnv {
 		env[k] = v
@@ -130,6 +133,7 @@ func getStats(t *testing.T, reporter, site, date string) (analytics.Stats, strin
 // TestSeedExample runs the seed README's three curl events through the real
 // servers and checks the seed's /stats answer, exactly.
 func TestSeedExample(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	for _, ev := range []string{
 		`{"site_id":"site-abc-123","event_type":"page_view","path":"/pricing","user_id":"user-001","timestamp":"2025-11-12T10:00:00Z"}`,
@@ -185,6 +189,7 @@ func TestSeedExample(t *testing.T) {
 }
 
 func TestStatsCommandErrors(t *testing.T) {
+	t.Parallel()
 	getenv := func(string) string { return "" }
 	for _, tt := range []struct {
 		name string
@@ -208,6 +213,7 @@ func TestStatsCommandErrors(t *testing.T) {
 // HTTP API and checks every site's stats, per day and all-time, against
 // numbers computed independently here.
 func TestRandomizedPipeline(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	sites := []string{"shop.example", "blog:main", "docs_1", "app-2"}
@@ -394,6 +400,7 @@ func (p *pipeline) waitProcessed(t *testing.T, sent, distinct int) {
 // TestSDKAgainstRealPipeline tracks events with the Go SDK (through the
 // `replace` in go.mod) and checks the exact counts in /stats.
 func TestSDKAgainstRealPipeline(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	client, err := sdk.New(sdk.Config{Endpoint: p.collector, SiteID: "sdk-site", BatchSize: 40, FlushInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -427,6 +434,7 @@ func TestSDKAgainstRealPipeline(t *testing.T) {
 }
 
 func TestQueueCommandShowsFleetCounters(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	for i := 0; i < 3; i++ {
 		if code, body := post(t, p.collector+"/event", `{"site_id":"q-site","event_type":"page_view","path":"/"}`); code != 202 {
@@ -451,6 +459,7 @@ func TestQueueCommandShowsFleetCounters(t *testing.T) {
 // serve keeps its open reporter to this machine unless told otherwise, and
 // warns when it is told.
 func TestServeListensLocallyByDefault(t *testing.T) {
+	t.Parallel()
 	p := startPipelineArgs(t, []string{"analytics-cli", "serve", "--ingestion-port", "0", "--reporting-port", "0"})
 	for _, u := range []string{p.collector, p.reporter} {
 		if !strings.HasPrefix(u, "http://127.0.0.1:") {
@@ -466,6 +475,7 @@ func TestServeListensLocallyByDefault(t *testing.T) {
 
 // An unknown site's zeros say why; a known site's quiet day does not.
 func TestStatsOfAnUnknownSite(t *testing.T) {
+	t.Parallel()
 	p := startPipeline(t)
 	if code, body := post(t, p.collector+"/event", `{"site_id":"known.example","event_type":"page_view","path":"/","user_id":"u1","timestamp":"2025-11-12T10:00:00Z"}`); code/100 != 2 {
 		t.Fatalf("POST /event: %d %s", code, body)
@@ -490,6 +500,7 @@ func TestStatsOfAnUnknownSite(t *testing.T) {
 
 // Where the redis-server child cannot die with serve, serve says so.
 func TestOrphanNote(t *testing.T) {
+	t.Parallel()
 	if n := orphanNote("linux", 42); n != "" {
 		t.Errorf("linux: %q; Pdeathsig ties the child to serve there", n)
 	}

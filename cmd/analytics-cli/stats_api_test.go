@@ -51,6 +51,7 @@ func apiReporter(t *testing.T) (*httptest.Server, *apiEngine) {
 }
 
 func TestStatsPeriodSparkline(t *testing.T) {
+	t.Parallel()
 	srv, e := apiReporter(t)
 	getenv := func(string) string { return "" }
 	var out bytes.Buffer
@@ -76,6 +77,7 @@ func TestStatsPeriodSparkline(t *testing.T) {
 }
 
 func TestStatsBreakdownBy(t *testing.T) {
+	t.Parallel()
 	srv, _ := apiReporter(t)
 	getenv := func(string) string { return "" }
 	var out bytes.Buffer
@@ -89,6 +91,7 @@ func TestStatsBreakdownBy(t *testing.T) {
 }
 
 func TestStatsAPICommandErrors(t *testing.T) {
+	t.Parallel()
 	getenv := func(string) string { return "" }
 	for _, tt := range []struct {
 		name string
@@ -110,6 +113,7 @@ func TestStatsAPICommandErrors(t *testing.T) {
 }
 
 func TestSparkline(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   []int64
 		want string

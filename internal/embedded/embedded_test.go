@@ -38,6 +38,7 @@ func startRedis(t *testing.T, dir string) (*embedded.Server, *redis.Client, chan
 }
 
 func TestSuperviseRestartsAKilledRedisWithItsData(t *testing.T) {
+	t.Parallel()
 	s, rdb, reports, result := startRedis(t, t.TempDir())
 	ctx := context.Background()
 	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "q", Values: []any{"e", "queued before the crash"}}).Err(); err != nil {
@@ -84,6 +85,7 @@ func TestSuperviseRestartsAKilledRedisWithItsData(t *testing.T) {
 }
 
 func TestSuperviseGivesUpWhenRedisCannotStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, _, reports, result := startRedis(t, dir)
 	// A manifest redis-server cannot read makes every restart fail at once.

@@ -16,7 +16,7 @@ func RedisCluster(t testing.TB) []string {
 	t.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("the Cluster test needs %s: apt-get install redis-server (.ci/run does)", bin)
+			t.Fatalf("the Cluster test needs %s: apt-get install redis-server, or brew install redis on macOS (./test.sh installs it on Debian)", bin)
 		}
 	}
 	dir := t.TempDir()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/dashboard"
 	"github.com/siteanalytics/analytics/engine"
+	"github.com/siteanalytics/analytics/internal/testenv/chrome"
 	"github.com/siteanalytics/analytics/reporter"
 )
 
@@ -130,11 +130,12 @@ func drawn(ctx context.Context, url string) (time.Duration, error) {
 	return 0, fmt.Errorf("not drawn within 60 s")
 }
 
-// headless starts Debian's Chromium.
+// headless starts a headless Chrome or Chromium (chrome.Path says
+// which, or what to install).
 func headless(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	path := "/usr/bin/chromium"
-	if _, err := exec.LookPath(path); err != nil {
-		return nil, nil, fmt.Errorf("needs Debian's chromium at %s (apt-get install chromium)", path)
+	path, err := chrome.Path()
+	if err != nil {
+		return nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "loadtest-chromium-")
 	if err != nil {
