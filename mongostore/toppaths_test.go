@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/reporter"
 	"github.com/siteanalytics/analytics/engine"
+	"github.com/siteanalytics/analytics/reporter"
 )
 
 // "(other)" is never a top path: with thousands of distinct paths in a
