@@ -752,3 +752,47 @@ func (s *Store) dropCompactedMonth(ctx context.Context, site string, gen int64, 
 	defer cancel()
 	return classify("mongodb: drop compacted parts", s.db.Collection(partsCollName(gen, site, month)).Drop(octx))
 }
+
+// Compact compacts every closed hour of site (ended compactAfter ago) that
+// still lists parts or several documents, whoever wrote them: what the
+// processors do a few hours at a time, at once (for rebuilds, tests and
+// load tools). fence is the hold of the site's partition, or nil where no
+// processor runs.
+func (s *Store) Compact(ctx context.Context, site string, fence analytics.Fence) (hours int, err error) {
+	if fence != nil {
+		ctx = analytics.WithFence(ctx, fence)
+	}
+	bs, err := s.readBlockSite(ctx, site)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	for k := range bs.Versions {
+		month, err := time.Parse("v2006_01", k)
+		if err != nil {
+			continue
+		}
+		m, err := s.readManifest(ctx, site, bs.Gen, month)
+		if err != nil {
+			return hours, err
+		}
+		var todo []time.Time
+		for f, ids := range m {
+			if !strings.HasPrefix(f, "h") || (len(ids) < 2 && (len(ids) == 0 || !isPart(ids[0]))) {
+				continue
+			}
+			if h := fieldHour(month, f); now.Sub(h.Add(time.Hour)) >= compactAfter {
+				todo = append(todo, h)
+			}
+		}
+		slices.SortFunc(todo, func(a, b time.Time) int { return a.Compare(b) })
+		for _, h := range todo {
+			if err := s.compactHour(ctx, hourRef{site, bs.Gen, h}); err != nil {
+				return hours, err
+			}
+			s.compactor.done(hourRef{site, bs.Gen, h})
+			hours++
+		}
+	}
+	return hours, nil
+}

@@ -58,7 +58,7 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(reporter.New(&engine.Engine{}, store, zerolog.Nop(), reporter.Config{Dashboard: d, Sites: store}).Handler())
+	srv := httptest.NewServer(reporter.New(engine.New(store), store, zerolog.Nop(), reporter.Config{Dashboard: d, Sites: store}).Handler())
 	defer srv.Close()
 	fmt.Fprintf(out, "page weight: %d bytes gzipped (HTML, script with uPlot, styles)\n", d.Weight())
 

@@ -31,7 +31,7 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadtest ingest|process|stats|paths|dashboard|retention [flags]")
+		return errors.New("usage: loadtest ingest|process|stats|paths|dashboard|retention|queries [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	switch args[0] {
@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return dashboardLoad(ctx, fs, args[1:], getenv, stdout)
 	case "retention":
 		return retentionLoad(ctx, fs, args[1:], getenv, stdout)
+	case "queries":
+		return queriesLoad(ctx, fs, args[1:], getenv, stdout)
 	}
-	return fmt.Errorf("unknown command %q: use ingest, process, stats, paths, dashboard or retention", args[0])
+	return fmt.Errorf("unknown command %q: use ingest, process, stats, paths, dashboard, retention or queries", args[0])
 }

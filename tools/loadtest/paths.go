@@ -381,7 +381,7 @@ func pathsOne(ctx context.Context, uri string, n, perPath, minEvents, hotEvery, 
 	}
 
 	// /stats over HTTP through the real reporter; /healthz interleaved.
-	srv := httptest.NewServer(reporter.New(&engine.Engine{}, store, zerolog.Nop(), reporter.Config{Sites: store}).Handler())
+	srv := httptest.NewServer(reporter.New(engine.New(store), store, zerolog.Nop(), reporter.Config{Sites: store}).Handler())
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()

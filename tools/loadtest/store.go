@@ -287,7 +287,7 @@ func statsLatency(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(reporter.New(&engine.Engine{}, store, zerolog.Nop(), reporter.Config{Sites: store}).Handler())
+	srv := httptest.NewServer(reporter.New(engine.New(store), store, zerolog.Nop(), reporter.Config{Sites: store}).Handler())
 	defer srv.Close()
 
 	stored := 0
