@@ -61,6 +61,11 @@ type Block struct {
 	// Visitors are the 64-bit hashes of the block's visitor ids (user ids);
 	// Visitors[0] is 0: no visitor.
 	Visitors []uint64
+	// Pos is each row's place in the queue: a 64-bit hash of its partition
+	// and entry (0: unknown). Two rows with one Pos are one event written
+	// twice (a batch delivered again, under other bounds, or by a writer
+	// that lost its lease): Merge keeps one. nil when no row has one.
+	Pos []uint64
 	// Cols are each row's index into the column's Dicts entry.
 	Cols  [NumCols][]uint16
 	Dicts [NumCols][]string
@@ -192,6 +197,7 @@ type Builder struct {
 	props    [][]uint16
 	pdicts   [][]string
 	pidx     []map[string]uint16
+	pos      []uint64
 }
 
 // NewBuilder starts a block of the UTC hour of t.
@@ -210,19 +216,29 @@ func (b *Builder) Full() bool { return len(b.ts) >= MaxRows }
 // Len is the number of rows added.
 func (b *Builder) Len() int { return len(b.ts) }
 
-// AddEvent adds an event of the builder's hour.
-func (b *Builder) AddEvent(e *analytics.Event) {
+// AddEvent adds an event of the builder's hour, of unknown place in the
+// queue.
+func (b *Builder) AddEvent(e *analytics.Event) { b.AddEventAt(e, 0) }
+
+// AddEventAt adds an event at queue place pos (see Block.Pos).
+func (b *Builder) AddEventAt(e *analytics.Event, pos uint64) {
 	props := make(map[string]string, len(e.Props))
 	for k, v := range e.Props {
 		props[k] = PropString(v)
 	}
-	b.Add(e.Timestamp.UnixMilli(), Hash(e.UserID), Values(e), props)
+	b.Add(e.Timestamp.UnixMilli(), Hash(e.UserID), Values(e), props, pos)
 }
 
 // Add adds a row: its time in Unix milliseconds (within the builder's
-// hour), visitor hash, string columns and custom properties.
-func (b *Builder) Add(ms int64, visitor uint64, vals [NumCols]string, props map[string]string) {
+// hour), visitor hash, string columns, custom properties and queue place.
+func (b *Builder) Add(ms int64, visitor uint64, vals [NumCols]string, props map[string]string, pos uint64) {
 	r := len(b.ts)
+	if pos != 0 && b.pos == nil {
+		b.pos = make([]uint64, r, cap(b.ts))
+	}
+	if b.pos != nil {
+		b.pos = append(b.pos, pos)
+	}
 	b.ts = append(b.ts, uint32(ms-b.hour.UnixMilli()))
 	vi, ok := b.vidx[visitor]
 	if !ok {
@@ -266,7 +282,7 @@ func intern(dict *[]string, idx map[string]uint16, s string) uint16 {
 // Block returns the rows added, in the order added.
 func (b *Builder) Block() *Block {
 	n := len(b.ts)
-	out := &Block{Hour: b.hour, TS: b.ts, Visitor: b.visitor, Visitors: b.visitors, Cols: b.cols, Dicts: b.dicts, PropKeys: b.propKeys, PropDicts: b.pdicts}
+	out := &Block{Hour: b.hour, TS: b.ts, Visitor: b.visitor, Visitors: b.visitors, Pos: b.pos, Cols: b.cols, Dicts: b.dicts, PropKeys: b.propKeys, PropDicts: b.pdicts}
 	out.Props = make([][]uint16, len(b.props))
 	for i, p := range b.props {
 		for len(p) < n {
@@ -280,7 +296,7 @@ func (b *Builder) Block() *Block {
 // Merge combines the rows of hour in parts into blocks of at most MaxRows
 // rows sorted by visitor hash and time, each with its own dictionaries:
 // the form the engine scans (a visitor's events of the hour are
-// consecutive).
+// consecutive). Of rows with one queue place (Pos), it keeps one.
 func Merge(hour time.Time, parts []*Block) []*Block {
 	type ref struct {
 		b *Block
@@ -288,11 +304,19 @@ func Merge(hour time.Time, parts []*Block) []*Block {
 	}
 	var refs []ref
 	lo := hour.UnixMilli()
+	seen := map[uint64]bool{}
 	for _, p := range parts {
 		for r := range p.Len() {
-			if ms := p.Millis(r); ms >= lo && ms < lo+3600_000 {
-				refs = append(refs, ref{p, r})
+			if ms := p.Millis(r); ms < lo || ms >= lo+3600_000 {
+				continue
 			}
+			if p.Pos != nil && p.Pos[r] != 0 {
+				if seen[p.Pos[r]] {
+					continue
+				}
+				seen[p.Pos[r]] = true
+			}
+			refs = append(refs, ref{p, r})
 		}
 	}
 	slices.SortFunc(refs, func(x, y ref) int {
@@ -320,7 +344,11 @@ func Merge(hour time.Time, parts []*Block) []*Block {
 				props[k] = rf.b.PropDicts[i][v]
 			}
 		}
-		bld.Add(rf.b.Millis(rf.r), rf.b.Visitors[rf.b.Visitor[rf.r]], vals, props)
+		var pos uint64
+		if rf.b.Pos != nil {
+			pos = rf.b.Pos[rf.r]
+		}
+		bld.Add(rf.b.Millis(rf.r), rf.b.Visitors[rf.b.Visitor[rf.r]], vals, props, pos)
 	}
 	if bld.Len() > 0 {
 		out = append(out, bld.Block())

@@ -132,7 +132,7 @@ func TestMergeSortsByVisitorAndTimeAndKeepsEveryRow(t *testing.T) {
 func TestMergeSplitsAtMaxRows(t *testing.T) {
 	b := NewBuilder(hour)
 	for i := range MaxRows + 10 {
-		b.Add(hour.UnixMilli()+int64(i%3600000), uint64(i%97)+1, [NumCols]string{Name: "page_view", Path: fmt.Sprint("/", i)}, nil)
+		b.Add(hour.UnixMilli()+int64(i%3600000), uint64(i%97)+1, [NumCols]string{Name: "page_view", Path: fmt.Sprint("/", i)}, nil, 0)
 	}
 	merged := Merge(hour, []*Block{b.Block()})
 	if len(merged) != 2 || merged[0].Len() != MaxRows || merged[1].Len() != 10 {
@@ -177,5 +177,34 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := Decode(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Rows of one queue place (an event written twice, by two deliveries of
+// its batch under other bounds) are one row after Merge; rows of unknown
+// place are all kept.
+func TestMergeKeepsOneRowPerQueuePlace(t *testing.T) {
+	evs := events(40, 5)
+	a, b := NewBuilder(hour), NewBuilder(hour)
+	for i := range evs[:30] {
+		a.AddEventAt(&evs[i], uint64(i+1))
+	}
+	for i := 10; i < 40; i++ {
+		b.AddEventAt(&evs[i], uint64(i+1))
+	}
+	c := NewBuilder(hour)
+	c.AddEvent(&evs[0])
+	c.AddEvent(&evs[0])
+	merged := Merge(hour, []*Block{a.Block(), b.Block(), c.Block()})
+	n := 0
+	for _, m := range merged {
+		n += m.Len()
+	}
+	if n != 42 {
+		t.Fatalf("%d rows after merge, want 40 places + 2 of unknown place", n)
+	}
+	got, err := Decode(Encode(merged[0]))
+	if err != nil || !slices.Equal(got.Pos, merged[0].Pos) {
+		t.Fatalf("queue places do not survive encoding: %v", err)
 	}
 }

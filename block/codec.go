@@ -46,6 +46,10 @@ func Encode(b *Block) []byte {
 		buf = binary.LittleEndian.AppendUint64(buf, v)
 	}
 	buf = appendIDs(buf, b.Visitor)
+	buf = binary.AppendUvarint(buf, uint64(len(b.Pos)))
+	for _, p := range b.Pos {
+		buf = binary.LittleEndian.AppendUint64(buf, p)
+	}
 	buf = binary.AppendUvarint(buf, uint64(NumCols))
 	for c := range NumCols {
 		buf = appendDict(buf, b.Dicts[c])
@@ -111,6 +115,15 @@ func Decode(data []byte) (*Block, error) {
 		b.Visitors[i] = r.uint64()
 	}
 	b.Visitor = r.ids(n, nv)
+	if np := r.count(n); np > 0 {
+		if np != n {
+			return nil, fmt.Errorf("%w: %d queue places for %d rows", ErrCorrupt, np, n)
+		}
+		b.Pos = make([]uint64, n)
+		for i := range b.Pos {
+			b.Pos[i] = r.uint64()
+		}
+	}
 	if r.count(64) != int(NumCols) {
 		return nil, fmt.Errorf("%w: column count", ErrCorrupt)
 	}

@@ -250,16 +250,21 @@ type blockWrite struct {
 
 type monthPart struct {
 	events []*analytics.Event
+	pos    []uint64
 	hours  map[time.Time]bool
 	first  time.Time // the earliest hour
 }
+
+// queuePlace is the Block.Pos of the event an entry key (entryKey) names:
+// a redelivery of the entry, whatever its batch, gives the same.
+func queuePlace(ek string) uint64 { return block.Hash("q|" + ek) }
 
 func monthOf(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
-func (w *blockWrite) add(ev *analytics.Event) {
+func (w *blockWrite) add(ev *analytics.Event, pos uint64) {
 	if w.parts == nil {
 		w.parts = map[time.Time]*monthPart{}
 	}
@@ -271,6 +276,7 @@ func (w *blockWrite) add(ev *analytics.Event) {
 		w.parts[m] = p
 	}
 	p.events = append(p.events, ev)
+	p.pos = append(p.pos, pos)
 	p.hours[h] = true
 	if h.Before(p.first) {
 		p.first = h
@@ -281,12 +287,12 @@ func (w *blockWrite) add(ev *analytics.Event) {
 func (p *monthPart) blocks() []*block.Block {
 	var out []*block.Block
 	b := block.NewBuilder(p.first)
-	for _, ev := range p.events {
+	for i, ev := range p.events {
 		if b.Full() {
 			out = append(out, b.Block())
 			b = block.NewBuilder(p.first)
 		}
-		b.AddEvent(ev)
+		b.AddEventAt(ev, p.pos[i])
 	}
 	return append(out, b.Block())
 }
@@ -328,7 +334,7 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 						continue
 					}
 				}
-				w.add(c.ev)
+				w.add(c.ev, queuePlace(c.ek))
 			}
 			if len(w.parts) == 0 {
 				return nil
@@ -344,8 +350,9 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 // hours written.
 func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, first, last string, w *blockWrite, replay bool) ([]time.Time, error) {
 	// On a redelivery, the month manifests say which hours a compaction
-	// already merged this batch's part into (skip them) and which parts an
-	// earlier delivery wrote under other batch bounds (drop them).
+	// already merged this batch's part into (skip them). A part an earlier
+	// delivery wrote under other batch bounds stays: its rows and this
+	// part's share queue places (Block.Pos), and readers keep one of each.
 	var hours []time.Time
 	for month, p := range w.parts {
 		var m manifest
@@ -379,15 +386,6 @@ func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, f
 		}
 		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, month)), docs); err != nil {
 			return nil, err
-		}
-		if m != nil {
-			hs := map[string][]string{}
-			for _, f := range fields {
-				hs[f] = ids
-			}
-			if err := s.dropRegrouped(ctx, w.site, gen, month, m, partition, first, last, hs); err != nil {
-				return nil, err
-			}
 		}
 		if err := s.stage("manifest"); err != nil {
 			return nil, transientErr("mongodb: manifest", err)
@@ -452,32 +450,6 @@ func (s *Store) updateManifest(ctx context.Context, site string, gen int64, mont
 	return nil
 }
 
-// dropRegrouped removes, from the hours a redelivered batch writes, the
-// parts an earlier delivery of some of the same entries wrote under other
-// batch bounds (a processor with another batch size took over): their
-// events are this batch's or a later batch's, which writes them again.
-func (s *Store) dropRegrouped(ctx context.Context, site string, gen int64, month time.Time, m manifest, partition int, first, last string, hours map[string][]string) error {
-	var pull bson.D
-	for f := range hours {
-		var stale []string
-		for _, id := range m[f] {
-			p, f0, l0, ok := parsePartID(id)
-			if !ok || p != partition || (f0 == first && l0 == last) {
-				continue
-			}
-			if analytics.ComparePositions(f0, last) <= 0 && analytics.ComparePositions(first, l0) <= 0 {
-				stale = append(stale, id)
-			}
-		}
-		if len(stale) > 0 {
-			pull = append(pull, bson.E{Key: f, Value: stale})
-		}
-	}
-	if len(pull) == 0 {
-		return nil
-	}
-	return s.updateManifest(ctx, site, gen, month, bson.D{{Key: "$pullAll", Value: pull}})
-}
 
 // covers returns, per partition, the entries the documents ids of hour
 // field f cover: those of earlier compactions and of the parts.

@@ -162,7 +162,11 @@ func (s *Store) forgetHour(ctx context.Context, site string, gen int64, month ti
 					props[k] = p.PropDicts[i][x]
 				}
 			}
-			bld.Add(p.Millis(r), v, vals, props)
+			var pos uint64
+			if p.Pos != nil {
+				pos = p.Pos[r]
+			}
+			bld.Add(p.Millis(r), v, vals, props, pos)
 		}
 	}
 	if bld.Len() > 0 {

@@ -141,7 +141,11 @@ func (s *Store) Rebuild(ctx context.Context, siteID string, fence analytics.Fenc
 			return err
 		}
 		days[ev.Timestamp.UTC().Format(analytics.DateLayout)] = true
-		w.add(&ev)
+		pos := uint64(0)
+		if doc.Entry != "" {
+			pos = queuePlace(doc.Entry)
+		}
+		w.add(&ev, pos)
 		n++
 		if n == chunk {
 			return flush()
