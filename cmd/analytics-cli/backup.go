@@ -23,7 +23,7 @@ import (
 // the folder's lock (see lockData) and refuse while a serve (or embedded)
 // holds it; serve's clean stop first drains the queue into the database,
 // so the copy of the queue is then empty or nearly so, and restoring both
-// together keeps them consistent (a queued event's raw copy and rollups are
+// together keeps them consistent (a queued event's raw copy and event blocks are
 // either both in the database or both still to come).
 
 func backupCommand(cfg *config.Config, stdout io.Writer) *cli.Command {

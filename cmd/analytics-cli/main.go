@@ -1,4 +1,4 @@
-// Command analytics-cli prints stats, rebuilds rollups, and runs the whole
+// Command analytics-cli prints stats, rebuilds event blocks, and runs the whole
 // pipeline in one process for a quick start (`analytics-cli serve`).
 package main
 

@@ -22,9 +22,11 @@ func rebuildCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 	var site string
 	return &cli.Command{
 		Name:  "rebuild",
-		Usage: "recompute a site's rollups from its raw events (repair, migrations)",
-		Description: "While it runs it holds the site's queue partition, so processors leave that partition's\n" +
-			"entries waiting in Redis and nothing is counted twice or missed.",
+		Usage: "recompute a site's event blocks from its raw events (repair; the upgrade from rollups)",
+		Description: "Writes the site's event blocks anew from its raw events, compacts them, and switches readers to\n" +
+			"them at the end: until then they see the old answers. While it runs it holds the site's queue\n" +
+			"partition, so processors leave that partition's entries waiting in Redis and nothing is counted\n" +
+			"twice or missed. Run it once per site after upgrading from a version with rollups.",
 		UsageText: "analytics-cli rebuild --site site-abc-123",
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "site", Required: true, Destination: &site, Usage: "site id"},
@@ -65,7 +67,7 @@ func openPipeline(ctx context.Context, cfg *config.Config, name string) (redis.U
 	return rdb, store, func() { store.Close(context.Background()); rdb.Close() }, nil
 }
 
-// rebuildSite rebuilds site's rollups under a hold of its partition. A
+// rebuildSite rebuilds site's event blocks under a hold of its partition. A
 // rebuild cut off (its hold's write deadline passed while the database was
 // slow, or the database did not answer) left the site unchanged and is
 // simply started again, a few times.

@@ -35,7 +35,7 @@ var Settings = []Setting{
 	{Env: "MAX_BACKLOG", Default: "`1000000`", Meaning: "events waiting in Redis above which the collector answers `503` + `Retry-After`; `0` turns it off"},
 	{Env: "QUEUE_TIMEOUT", Default: "`500ms`", Meaning: "deadline of every queue call (10ms to 1m); past it the collector answers `503` + `Retry-After`"},
 	{Env: "STORE_EVENTS", Default: "`true`", Meaning: "keep raw events (needed by `rebuild`); `false` keeps only their ids"},
-	{Env: "RETENTION_DAYS", Default: "`0` (forever)", Meaning: "days of raw events a site keeps when it has no `retention_days` of its own (`sites`); the processors delete older ones in the background, a month at a time, rollups kept (see [Retention](operations.md#retention))"},
+	{Env: "RETENTION_DAYS", Default: "`0` (forever)", Meaning: "days of raw events a site keeps when it has no `retention_days` of its own (`sites`); the processors delete older ones in the background, a month at a time; the event blocks stay, so stats of older days stay too (see [Retention](operations.md#retention))"},
 	{Env: "REPORTER_TOKEN", Default: "", Meaning: "bearer token required by `/stats`, the Stats API and the dashboard's data; it reads every site, as do tokens made with `analytics-cli tokens create --all` (`--site S` ones read one site)"},
 	{Env: "REPORTER_OPEN", Default: "`false`", Meaning: "answer without a token while no token exists, even after one existed (the first token closes the reporter for good; `analytics-cli tokens open` opens it again); refused together with `REPORTER_TOKEN`"},
 	{Env: "COLLECTOR_URL", Default: "`http://localhost:3000` (`serve`: its own)", Meaning: "the collector's address as browsers reach it, shown in the dashboard's script tag"},
