@@ -76,18 +76,25 @@ func servers(ctx context.Context, getenv func(string) string, pgURL string, out 
 // queueAndStore returns a client of the configured or embedded Redis and
 // a store in a database of its own; stop drops the database and stops all.
 func queueAndStore(ctx context.Context, getenv func(string) string, pg string, out io.Writer) (*redis.Client, *mongostore.Store, func(), error) {
+	rdb, store, _, stop, err := queueStoreURI(ctx, getenv, pg, out)
+	return rdb, store, stop, err
+}
+
+// queueStoreURI is queueAndStore, also returning the store's URI (for a
+// second store on the same database: a restarted process).
+func queueStoreURI(ctx context.Context, getenv func(string) string, pg string, out io.Writer) (*redis.Client, *mongostore.Store, string, func(), error) {
 	redisURL, mongoURI, stopServers, err := servers(ctx, getenv, pg, out)
 	if err != nil {
-		return nil, nil, stopServers, err
+		return nil, nil, "", stopServers, err
 	}
 	opt, _ := redis.ParseURL(redisURL)
 	rdb := redis.NewClient(opt)
 	store, err := mongostore.Open(ctx, mongoURI, mongostore.DefaultConfig())
 	if err != nil {
 		rdb.Close()
-		return nil, nil, stopServers, err
+		return nil, nil, "", stopServers, err
 	}
-	return rdb, store, func() {
+	return rdb, store, mongoURI, func() {
 		_ = store.Database().Drop(context.Background())
 		store.Close(context.Background())
 		rdb.Close()
@@ -143,6 +150,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the processing phase (embedded FerretDB included) here")
 	shape := fs.String("workload", "uniform", "uniform (every event a new visitor-hour: the worst case for the rollups) or sessions (visits of 5 events)")
 	annotate := fs.Bool("visits", true, "annotate each event's visit before queuing it, as the collector does (false: events without visits)")
+	restart := fs.Bool("restart", false, "then queue n more events and store them with a new processor and store (cold caches): the rate right after a restart")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,7 +162,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	default:
 		return fmt.Errorf("-workload %q: use uniform or sessions", *shape)
 	}
-	rdb, store, stop, err := queueAndStore(ctx, getenv, *pg, out)
+	rdb, store, uri, stop, err := queueStoreURI(ctx, getenv, *pg, out)
 	defer stop()
 	if err != nil {
 		return err
@@ -272,6 +280,49 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	<-done
 	rate := float64(*n) / el.Seconds()
 	fmt.Fprintf(out, "processor: stored %d events (batch %d)       %8.0f events/s (%.2fx raw insert, %.1fx the seed's drain)\n", *n, *batch, rate, rate/base, rate/seed)
+	if !*restart {
+		return nil
+	}
+	// A restart: the same events again (a deploy replaying what it had not
+	// acknowledged, plus new ones), then a cold processor (new consumer,
+	// new store: nothing cached) stores the next n events; its rate is
+	// compared with the warm one just measured.
+	store2, err := mongostore.Open(ctx, uri, mongostore.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	defer store2.Close(context.Background())
+	for i := *n; i < 2**n; i += 1000 {
+		evs := make([]analytics.Event, 0, 1000)
+		for j := i; j < min(i+1000, 2**n); j++ {
+			evs = append(evs, synthetic(j))
+		}
+		if err := pub.Publish(ctx, evs); err != nil {
+			return err
+		}
+	}
+	consumer2, err := redisqueue.NewConsumer(ctx, rdb, keys, cc, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	defer consumer2.Close(context.Background())
+	p2 := processor.New(consumer2, store2, zerolog.Nop(), processor.Config{BatchSize: *batch, Workers: *workers})
+	pctx2, cancel2 := context.WithCancel(ctx)
+	defer cancel2()
+	done2 := make(chan error, 1)
+	t0 = time.Now()
+	go func() { done2 <- p2.Run(pctx2) }()
+	for p2.Counters.Stored.Load() < int64(*n) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	el2 := time.Since(t0)
+	cancel2()
+	<-done2
+	rate2 := float64(*n) / el2.Seconds()
+	fmt.Fprintf(out, "after a restart: a cold processor stored %d events %8.0f events/s (%.2fx the warm rate)\n", *n, rate2, rate2/rate)
 	return nil
 }
 
