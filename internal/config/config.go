@@ -43,6 +43,8 @@ type Config struct {
 	CORSOrigins  string
 	StoreEvents  bool
 	BatchSize    int
+	// BlockCacheMB bounds the decoded event blocks a reporter keeps, in MiB.
+	BlockCacheMB int
 	Workers      int // batches a processor stores at once
 	// RetentionDays is how many days of raw events sites without a
 	// retention of their own keep; 0 keeps them forever.
@@ -96,7 +98,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, ProcessorPort: 3002, Host: "",
-		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, Workers: 1,
+		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, BlockCacheMB: 512, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout, VisitTimeout: DefaultVisitTimeout,
 		SitesMode: "open", SitesRefresh: 5 * time.Second, IPBurst: DefaultIPBurst, SiteBurst: DefaultSiteBurst,
@@ -204,6 +206,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(&c.CollectorURL, "COLLECTOR_URL")
 	str(&c.CORSOrigins, "CORS_ORIGINS")
 	num(&c.BatchSize, "BATCH_SIZE")
+	num(&c.BlockCacheMB, "BLOCK_CACHE_MB")
 	num(&c.Workers, "PROCESSOR_WORKERS")
 	num(&c.RetentionDays, "RETENTION_DAYS")
 	str(&c.LogFormat, "LOG_FORMAT")
@@ -288,6 +291,9 @@ func (c *Config) Validate(flags []cli.Flag) error {
 	}
 	if c.VisitTimeout != 0 && (c.VisitTimeout < MinVisitTimeout || c.VisitTimeout > MaxVisitTimeout) {
 		bad("VISIT_TIMEOUT", &c.VisitTimeout, "visit timeout %v is out of range: use %v to %v, or 0 to count no visits", c.VisitTimeout, MinVisitTimeout, MaxVisitTimeout)
+	}
+	if c.BlockCacheMB < 16 || c.BlockCacheMB > 1<<20 {
+		bad("BLOCK_CACHE_MB", &c.BlockCacheMB, "block cache of %d MiB is out of range: use 16 to 1048576 (MiB)", c.BlockCacheMB)
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
 		bad("BATCH_SIZE", &c.BatchSize, "batch size %d is out of range: use 1 to %d", c.BatchSize, MaxBatchSize)

@@ -112,6 +112,9 @@ func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (
 func OpenStore(ctx context.Context, cfg *config.Config) (*mongostore.Store, error) {
 	sc := mongostore.DefaultConfig()
 	sc.StoreEvents = cfg.StoreEvents
+	if cfg.BlockCacheMB > 0 {
+		sc.BlockCache = cfg.BlockCacheMB << 20
+	}
 	return mongostore.Open(ctx, cfg.MongoURI, sc)
 }
 
@@ -279,6 +282,10 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer stopMetrics()
+	m.AddBlockCache(func() (bytes, limit, hits, misses int64) {
+		st := store.BlockCacheStats()
+		return int64(st.Bytes), int64(st.Limit), st.Hits, st.Misses
+	})
 	dash, err := dashboard.New(dashboard.Config{CollectorURL: cfg.CollectorURL})
 	if err != nil {
 		return err

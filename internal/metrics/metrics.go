@@ -96,6 +96,24 @@ func (m *Metrics) AddCounters(snapshot func() map[string]int64) {
 	m.counters.snapshots = append(m.counters.snapshots, snapshot)
 }
 
+// AddBlockCache exports a reporter's cache of decoded event blocks: its
+// bytes and bound (gauges), and lookups that found a block and that had to
+// read one (counters).
+func (m *Metrics) AddBlockCache(stats func() (bytes, limit, hits, misses int64)) {
+	gauge := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, v)
+	}
+	counter := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, v)
+	}
+	m.reg.MustRegister(
+		gauge("block_cache_bytes", "Bytes of decoded event blocks the reporter keeps in memory.", func() float64 { b, _, _, _ := stats(); return float64(b) }),
+		gauge("block_cache_limit_bytes", "The bound of the block cache (BLOCK_CACHE_MB).", func() float64 { _, l, _, _ := stats(); return float64(l) }),
+		counter("block_cache_hits_total", "Block lookups answered from the cache.", func() float64 { _, _, h, _ := stats(); return float64(h) }),
+		counter("block_cache_misses_total", "Block lookups that read the database.", func() float64 { _, _, _, mi := stats(); return float64(mi) }),
+	)
+}
+
 // counterHelp explains the counters the daemons report; a name missing here
 // is still exported, with a generic help text.
 var counterHelp = map[string]string{

@@ -201,3 +201,21 @@ func TestProcessorLag(t *testing.T) {
 		t.Errorf("lag: %d observations summing to %vs, want 2 of about 2s", h.GetSampleCount(), h.GetSampleSum())
 	}
 }
+
+// The reporter's block cache is shown: bytes and bound as gauges, lookups
+// as counters, read when scraped.
+func TestBlockCacheIsShown(t *testing.T) {
+	m := metrics.New()
+	var bytes int64 = 1 << 20
+	m.AddBlockCache(func() (int64, int64, int64, int64) { return bytes, 512 << 20, 40, 2 })
+	bytes = 3 << 20 // read at scrape time, not at registration
+	got := scrape(t, m)
+	for name, want := range map[string]float64{
+		"analytics_block_cache_bytes": 3 << 20, "analytics_block_cache_limit_bytes": 512 << 20,
+		"analytics_block_cache_hits_total": 40, "analytics_block_cache_misses_total": 2,
+	} {
+		if v := got.Sum(name); got[name] == nil || v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
+}
