@@ -491,36 +491,92 @@ var errPartGone = errors.New("mongostore: listed event part vanished")
 // fetchParts reads the documents ids of site's hour, decoding each.
 func (s *Store) fetchParts(ctx context.Context, site string, gen int64, ids []string) ([]*block.Block, error) {
 	out := make([]*block.Block, len(ids))
+	// By collection: many documents of one month's compacted hours (a
+	// reader's first load of a range) are read with one scan of that
+	// collection, which holds little else; a few, by _id each (FerretDB
+	// uses its primary key for exactly that).
+	byColl := map[string][]int{}
+	for i, id := range ids {
+		h, ok := idHour(id)
+		if !ok {
+			return nil, analytics.Errorf(analytics.Internal, "mongodb: block manifest of %s lists %q, which is no block id", site, id)
+		}
+		name := partsCollName(gen, site, h)
+		if !isPart(id) {
+			name = blocksCollName(gen, site, h)
+		}
+		byColl[name] = append(byColl[name], i)
+	}
+	decode := func(i int, d *partDoc) error {
+		b, err := block.Decode(d.Data)
+		if err != nil {
+			return analytics.Wrap(analytics.Internal, fmt.Sprintf("mongodb: event block %s of %s", ids[i], site), err)
+		}
+		out[i] = b
+		return nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, id := range ids {
-		g.Go(func() error {
-			h, ok := idHour(id)
-			if !ok {
-				return analytics.Errorf(analytics.Internal, "mongodb: block manifest of %s lists %q, which is no block id", site, id)
+	for name, idx := range byColl {
+		c := s.db.Collection(name)
+		if len(idx) >= scanAtLeast && strings.HasPrefix(name, blocksPrefix) {
+			want := make(map[string]int, len(idx))
+			for _, i := range idx {
+				want[ids[i]] = i
 			}
-			c := s.db.Collection(partsCollName(gen, site, h))
-			if _, _, _, part := parsePartID(id); !part {
-				c = s.db.Collection(blocksCollName(gen, site, time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC)))
-			}
-			var d partDoc
-			err := c.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				return errPartGone
-			}
-			if err != nil {
-				return transientErr("mongodb: read event block", err)
-			}
-			b, err := block.Decode(d.Data)
-			if err != nil {
-				return analytics.Wrap(analytics.Internal, fmt.Sprintf("mongodb: event block %s of %s", id, site), err)
-			}
-			out[i] = b
-			return nil
-		})
+			g.Go(func() error {
+				cur, err := c.Find(gctx, bson.D{}, options.Find().SetBatchSize(64))
+				if err != nil {
+					return transientErr("mongodb: read event blocks", err)
+				}
+				defer cur.Close(context.Background())
+				for cur.Next(gctx) {
+					id, _ := cur.Current.Lookup("_id").StringValueOK()
+					i, ok := want[id]
+					if !ok {
+						continue // replaced or another generation's leftover
+					}
+					var d partDoc
+					if err := cur.Decode(&d); err != nil {
+						return transientErr("mongodb: decode event block", err)
+					}
+					delete(want, id)
+					if err := decode(i, &d); err != nil {
+						return err
+					}
+				}
+				if err := cur.Err(); err != nil {
+					return transientErr("mongodb: read event blocks", err)
+				}
+				if len(want) > 0 {
+					return errPartGone
+				}
+				return nil
+			})
+			continue
+		}
+		for _, i := range idx {
+			g.Go(func() error {
+				var d partDoc
+				err := c.FindOne(gctx, bson.D{{Key: "_id", Value: ids[i]}}).Decode(&d)
+				if errors.Is(err, mongo.ErrNoDocuments) {
+					return errPartGone
+				}
+				if err != nil {
+					return transientErr("mongodb: read event block", err)
+				}
+				return decode(i, &d)
+			})
+		}
 	}
 	return out, g.Wait()
 }
+
+// scanAtLeast is how many documents of one month's compacted hours a read
+// needs before it scans the collection instead of reading each by _id
+// (measured on FerretDB v1.24: 720 lookups of 50 KB documents took 5 s, a
+// scan of the same collection about 1 s).
+const scanAtLeast = 48
 
 // compactor remembers the hours this process wrote parts to, for
 // compaction once they are closed.
