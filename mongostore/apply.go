@@ -323,3 +323,9 @@ func op(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	return ctx, func() {}
 }
+
+// RawDocument returns the document Apply stores for entry e of partition:
+// for tools that measure a plain insert of the same documents beside it.
+func (s *Store) RawDocument(partition int, e analytics.Entry) any {
+	return s.rawDoc(partition, e, s.now(), false)
+}
