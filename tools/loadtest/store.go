@@ -292,15 +292,17 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 		return err
 	}
 	defer store2.Close(context.Background())
+	pub2 := redisqueue.NewPublisher(rdb, keys, redisqueue.PublisherConfig{})
 	for i := *n; i < 2**n; i += 1000 {
 		evs := make([]analytics.Event, 0, 1000)
 		for j := i; j < min(i+1000, 2**n); j++ {
 			evs = append(evs, synthetic(j))
 		}
-		if err := pub.Publish(ctx, evs); err != nil {
+		if err := pub2.Publish(ctx, evs); err != nil {
 			return err
 		}
 	}
+	pub2.Close()
 	consumer2, err := redisqueue.NewConsumer(ctx, rdb, keys, cc, zerolog.Nop())
 	if err != nil {
 		return err
