@@ -111,6 +111,8 @@ func (d *distinct) add(g, id int32) bool {
 // gives the bucket of a visit (a visit belongs to its first event's).
 type dimFn struct {
 	row     func(bi, r int) int32
+	direct  [][]int32 // for a row column: per block, dictionary index -> id (row is then unused)
+	col     block.Col
 	goal    bool
 	byVisit []int32
 	size    int // values it can take, for sizing counts
@@ -143,6 +145,9 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 		default:
 			p, _ := propOf(d)
 			fns[i] = dimFn{row: s.valueFn(p)}
+			if p.kind == eventCol {
+				fns[i].direct, fns[i].col = s.dicts[p.name].trans, p.col
+			}
 			fns[i].size = len(s.dicts[p.name].vals)
 		}
 		est *= max(fns[i].size, 1)
@@ -185,8 +190,11 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 			}
 			var k key
 			for i := range fns {
-				if !fns[i].goal {
-					k[i] = fns[i].row(bi, r)
+				switch f := &fns[i]; {
+				case f.direct != nil:
+					k[i] = f.direct[bi][b.Cols[f.col][r]]
+				case !f.goal:
+					k[i] = f.row(bi, r)
 				}
 			}
 			vis := dense[visCol[r]]

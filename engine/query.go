@@ -17,7 +17,9 @@
 //     event. Its source, referrer, UTM, browser, OS, device and country are
 //     those of its first event (the collector's note of the visit's
 //     attributes when the event has one); its entry page is its first page
-//     view's path and its exit page its last page view's path (by time).
+//     view's path and its exit page its last page view's path (by time; ""
+//     for a page view without a path). A visitor's events are ordered by
+//     their time alone: two at the same millisecond have no defined order.
 //   - bounce: a visit of exactly one event. visit_duration: the time from
 //     its first to its last event, in seconds (from millisecond timestamps,
 //     unrounded).

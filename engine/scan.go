@@ -140,7 +140,7 @@ func (s *scan) buildVisits() {
 		for i, n := range names {
 			pvName[i] = isPageview(n)
 		}
-		nameCol, pathCol := b.Cols[block.Name], b.Cols[block.Path]
+		nameCol := b.Cols[block.Name]
 		hourMs := b.Hour.UnixMilli()
 		for r := range b.Len() {
 			v := dense[b.Visitor[r]]
@@ -160,13 +160,13 @@ func (s *scan) buildVisits() {
 			t.lastMs[vi] = ms
 			t.events[vi]++
 			if pvName[nameCol[r]] {
+				// Entry and exit are the first and last page views, even
+				// one without a path (its page is then "").
 				t.pageviews[vi]++
-				if pathCol[r] != 0 {
-					if t.entryB[vi] < 0 {
-						t.entryB[vi], t.entryR[vi] = int32(bi), int32(r)
-					}
-					t.exitB[vi], t.exitR[vi] = int32(bi), int32(r)
+				if t.entryB[vi] < 0 {
+					t.entryB[vi], t.entryR[vi] = int32(bi), int32(r)
 				}
+				t.exitB[vi], t.exitR[vi] = int32(bi), int32(r)
 			}
 		}
 	}
@@ -411,6 +411,19 @@ func (s *scan) rowFilter(f *Filter, goals func(bi, r int) uint64) func(bi, r int
 			}
 		}
 		return func(bi, r int) bool { return (goals(bi, r)&mask != 0) != neg }
+	}
+	if p.kind == eventCol {
+		// A table per block over its own dictionary: a row costs two loads.
+		pass := make([][]bool, len(s.blocks))
+		for bi, b := range s.blocks {
+			dict := b.Dicts[p.col]
+			t := make([]bool, len(dict))
+			for i, v := range dict {
+				t[i] = match(shown(p, v)) != neg
+			}
+			pass[bi] = t
+		}
+		return func(bi, r int) bool { return pass[bi][s.blocks[bi].Cols[p.col][r]] }
 	}
 	val := s.valueFn(p)
 	d := s.dicts[p.name]

@@ -246,7 +246,9 @@ func Generate(rng interface{ IntN(int) int }, sites []string, visitors, n int, f
 		}
 		people[i] = &person{site: sites[i%len(sites)], id: fmt.Sprintf("visitor-%d", i), t: start.Add(-time.Hour)}
 	}
-	gaps := []time.Duration{0, time.Second, 7 * time.Second, 1499 * time.Millisecond, 1500 * time.Millisecond, 45 * time.Second,
+	// No gap of 0: the order of one visitor's events at the same millisecond is
+	// not defined (the engine orders by time alone).
+	gaps := []time.Duration{time.Millisecond, time.Second, 7 * time.Second, 1499 * time.Millisecond, 1500 * time.Millisecond, 45 * time.Second,
 		3 * time.Minute, 10 * time.Minute, timeout, timeout + time.Millisecond, timeout - time.Millisecond, 2 * timeout, 5 * time.Hour}
 	out := make([]analytics.Event, 0, n)
 	for k := 0; len(out) < n; k++ {
