@@ -287,6 +287,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	// acknowledged, plus new ones), then a cold processor (new consumer,
 	// new store: nothing cached) stores the next n events; its rate is
 	// compared with the warm one just measured.
+	consumer.Close(context.Background()) // the first process is gone: its leases with it
 	store2, err := mongostore.Open(ctx, uri, mongostore.DefaultConfig())
 	if err != nil {
 		return err
