@@ -450,7 +450,6 @@ func (s *Store) updateManifest(ctx context.Context, site string, gen int64, mont
 	return nil
 }
 
-
 // covers returns, per partition, the entries the documents ids of hour
 // field f cover: those of earlier compactions and of the parts.
 func (m manifest) covers(f string, ids []string) map[int][2]string {

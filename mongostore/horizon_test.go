@@ -43,7 +43,7 @@ func TestHorizonBoundedByTheServerClock(t *testing.T) {
 	if want := HorizonFor(30, srv); !h.Equal(want) {
 		t.Fatalf("horizon %v from a processor clock at %v; want %v, from the server's clock %v", h, ahead, want, srv)
 	}
-	if d := srv.Sub(time.Now()); d > time.Minute || d < -time.Minute {
+	if d := time.Until(srv); d > time.Minute || d < -time.Minute {
 		t.Fatalf("server time %v is %v from this machine's", srv, d)
 	}
 }
