@@ -283,19 +283,11 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				collector = cfg.CollectorURL
 			}
 			name := c.Args().First()
-			var r io.Reader = os.Stdin
-			var total int64
-			if name != "-" {
-				f, err := os.Open(name)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if st, err := f.Stat(); err == nil {
-					total = st.Size()
-				}
-				r = f
+			r, total, closeInput, err := openInput(name)
+			if err != nil {
+				return err
 			}
+			defer closeInput()
 			cr := &countingReader{r: r}
 			sc := bufio.NewScanner(cr)
 			sc.Buffer(make([]byte, 64<<10), 2<<20)
@@ -341,7 +333,7 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				bar.done()
 				return fmt.Errorf("%s line %d: %v", name, lineNo+1, err)
 			}
-			err := send()
+			err = send()
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -422,4 +414,20 @@ func postEvents(ctx context.Context, client *http.Client, collector, key string,
 			return 0, fmt.Errorf("the collector answered %d for lines %d-%d: %s", resp.StatusCode, lines[0], lines[len(lines)-1], msg)
 		}
 	}
+}
+
+// openInput opens the file an import reads, or standard input for "-",
+// with its size when known (0 otherwise) for the progress bar.
+func openInput(name string) (r io.Reader, size int64, closeFn func(), err error) {
+	if name == "-" {
+		return os.Stdin, 0, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	return f, size, func() { f.Close() }, nil
 }

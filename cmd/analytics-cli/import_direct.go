@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 	"unicode/utf8"
 
@@ -131,19 +130,11 @@ func (q *directQueue) publish(ctx context.Context, events []analytics.Event, lin
 // queued with every field it has, importBatch events at a time.
 func importDirect(c *cli.Context, cfg *config.Config, stdout io.Writer) error {
 	name := c.Args().First()
-	var r io.Reader = os.Stdin
-	var total int64
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil {
-			total = st.Size()
-		}
-		r = f
+	r, total, closeInput, err := openInput(name)
+	if err != nil {
+		return err
 	}
+	defer closeInput()
 	q, err := openDirectQueue(c.Context, cfg)
 	if err != nil {
 		return err
