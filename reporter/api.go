@@ -1,12 +1,16 @@
 package reporter
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
 	"github.com/siteanalytics/analytics/realtime"
@@ -40,34 +44,27 @@ func siteParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 // handleQuery serves one endpoint of the Stats API v1 (Plausible's
 // shapes and semantics, package query), in the site's time zone.
 func (rp *Reporter) handleQuery(kind query.Kind) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		id, ok := siteParam(w, r)
-		if !ok {
-			return
-		}
-		site, err := rp.site(r.Context(), id)
-		if err != nil {
-			rp.storageError(w, err, id)
-			return
-		}
-		q, err := query.ParseV1(kind, r.URL.Query(), site, rp.now())
-		if err != nil {
-			rp.answerError(w, err, id)
-			return
-		}
-		a, err := q.Run(r.Context(), rp.eng)
-		if err != nil {
-			rp.answerError(w, err, id)
-			return
-		}
-		httpx.WriteJSON(w, http.StatusOK, a)
+	return rp.handleGET(func(v url.Values, site query.Site, now time.Time) (runner, error) {
+		return query.ParseV1(kind, v, site, now)
 	})
 }
 
 // handleFunnel serves GET /api/v1/stats/funnel?site_id=S&funnel=NAME with
 // v1 periods and filters (see query.Funnel.Run for the answer).
 func (rp *Reporter) handleFunnel() http.Handler {
+	return rp.handleGET(func(v url.Values, site query.Site, now time.Time) (runner, error) {
+		return query.ParseFunnel(v, site, now)
+	})
+}
+
+// runner is a parsed GET query: query.V1 or query.Funnel.
+type runner interface {
+	Run(ctx context.Context, a engine.Answerer) (query.Object, error)
+}
+
+// handleGET serves a GET query of site_id: the site's settings, the
+// query parse, its run, each failure answered as handleQuery's always were.
+func (rp *Reporter) handleGET(parse func(v url.Values, site query.Site, now time.Time) (runner, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		id, ok := siteParam(w, r)
@@ -79,7 +76,7 @@ func (rp *Reporter) handleFunnel() http.Handler {
 			rp.storageError(w, err, id)
 			return
 		}
-		q, err := query.ParseFunnel(r.URL.Query(), site, rp.now())
+		q, err := parse(r.URL.Query(), site, rp.now())
 		if err != nil {
 			rp.answerError(w, err, id)
 			return
