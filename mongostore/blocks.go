@@ -725,21 +725,7 @@ func (s *Store) compactHour(ctx context.Context, r hourRef) error {
 			return err
 		}
 		merged := block.Merge(r.hour, parts)
-		stamp := strconv.FormatInt(s.now().UnixNano(), 10)
-		docs := make([]any, len(merged))
-		newIDs := make([]string, len(merged))
-		for i, b := range merged {
-			newIDs[i] = r.hour.Format(hourKeyLayout) + "|c" + stamp + "|" + strconv.Itoa(i)
-			docs[i] = partDoc{ID: newIDs[i], Hour: r.hour, Rows: b.Len(), Data: block.Encode(b)}
-		}
-		if err := s.insertParts(ctx, s.db.Collection(blocksCollName(r.gen, r.site, month)), docs); err != nil {
-			return err
-		}
-		set := bson.D{{Key: f, Value: newIDs}}
-		for p, c := range m.covers(f, ids) {
-			set = append(set, bson.E{Key: coverField(f) + ".p" + strconv.Itoa(p), Value: bson.A{c[0], c[1]}})
-		}
-		if err := s.updateManifest(ctx, r.site, r.gen, month, bson.D{{Key: "$set", Value: set}}); err != nil {
+		if err := s.swapHour(ctx, r.site, r.gen, month, m, f, ids, merged); err != nil {
 			return err
 		}
 		// Compacted documents this one replaces are deleted (rare: late
@@ -756,6 +742,31 @@ func (s *Store) compactHour(ctx context.Context, r hourRef) error {
 		}
 	}
 	return s.dropCompactedMonth(ctx, r.site, r.gen, month, m, f)
+}
+
+// swapHour writes blocks, the new content of hour field f of month (whose
+// manifest m listed ids), as compacted documents, then points the manifest
+// at them in one update, keeping what ids covered (see manifest.covers).
+// The documents of ids are the caller's to delete.
+func (s *Store) swapHour(ctx context.Context, site string, gen int64, month time.Time, m manifest, f string, ids []string, blocks []*block.Block) error {
+	hour := fieldHour(month, f)
+	stamp := strconv.FormatInt(s.now().UnixNano(), 10)
+	newIDs := make([]string, len(blocks))
+	docs := make([]any, len(blocks))
+	for i, b := range blocks {
+		newIDs[i] = hour.Format(hourKeyLayout) + "|c" + stamp + "|" + strconv.Itoa(i)
+		docs[i] = partDoc{ID: newIDs[i], Hour: hour, Rows: b.Len(), Data: block.Encode(b)}
+	}
+	if len(docs) > 0 {
+		if err := s.insertParts(ctx, s.db.Collection(blocksCollName(gen, site, month)), docs); err != nil {
+			return err
+		}
+	}
+	set := bson.D{{Key: f, Value: newIDs}}
+	for p, c := range m.covers(f, ids) {
+		set = append(set, bson.E{Key: coverField(f) + ".p" + strconv.Itoa(p), Value: bson.A{c[0], c[1]}})
+	}
+	return s.updateManifest(ctx, site, gen, month, bson.D{{Key: "$set", Value: set}})
 }
 
 // dropCompactedMonth drops a month's parts collection once the month is

@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -173,23 +172,7 @@ func (s *Store) forgetHour(ctx context.Context, site string, gen int64, month ti
 		kept = append(kept, bld.Block())
 	}
 	merged := block.Merge(hour, kept)
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
-	newIDs := make([]string, len(merged))
-	docs := make([]any, len(merged))
-	for i, b := range merged {
-		newIDs[i] = hour.Format(hourKeyLayout) + "|c" + stamp + "|" + strconv.Itoa(i)
-		docs[i] = partDoc{ID: newIDs[i], Hour: hour, Rows: b.Len(), Data: block.Encode(b)}
-	}
-	if len(docs) > 0 {
-		if err := s.insertParts(ctx, s.db.Collection(blocksCollName(gen, site, month)), docs); err != nil {
-			return 0, err
-		}
-	}
-	set := bson.D{{Key: f, Value: newIDs}}
-	for p, c := range m.covers(f, ids) {
-		set = append(set, bson.E{Key: coverField(f) + ".p" + strconv.Itoa(p), Value: bson.A{c[0], c[1]}})
-	}
-	if err := s.updateManifest(ctx, site, gen, month, bson.D{{Key: "$set", Value: set}}); err != nil {
+	if err := s.swapHour(ctx, site, gen, month, m, f, ids, merged); err != nil {
 		return 0, err
 	}
 	return removed, nil
