@@ -292,11 +292,10 @@ func answer(s *scan, q Query) (Result, error) {
 	// Totals and the baselines of the rates.
 	var total int64 // visitors of the whole filtered range
 	if slices.Contains(q.Metrics, Percentage) {
+		// Without dimensions the one row is the total: no second pass.
 		if len(q.Dimensions) == 0 {
 			total = g.acc[0].visitors
-		}
-		tg := s.aggregate(nil, filter, goals, false)
-		if len(tg.acc) > 0 {
+		} else if tg := s.aggregate(nil, filter, goals, false); len(tg.acc) > 0 {
 			total = tg.acc[0].visitors
 		}
 	}
