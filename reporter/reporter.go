@@ -44,6 +44,10 @@ type Config struct {
 	Realtime RealtimeReader
 	// Dashboard is served at / and /sites/{site_id}; nil serves none.
 	Dashboard *dashboard.Dashboard
+	// Blocks are the event blocks the engine reads (the same cached
+	// source), for the custom property keys GET /api/v1/sites/{site_id}
+	// lists; nil lists none.
+	Blocks engine.BlockSource
 }
 
 // SiteLister lists the sites that have data, sorted.
@@ -114,6 +118,7 @@ func (rp *Reporter) Handler() http.Handler {
 	httpx.GetAndHead(r, "/api/v1/stats/realtime", rp.auth(rp.handleRealtime(false)))
 	httpx.GetAndHead(r, "/api/v1/stats/realtime/visitors", rp.auth(rp.handleRealtime(true)))
 	httpx.GetAndHead(r, "/api/v1/sites", rp.auth(rp.handleSites()))
+	httpx.GetAndHead(r, "/api/v1/sites/:site_id", rp.handleSite())
 	if d := rp.cfg.Dashboard; d != nil {
 		// The page and its assets hold no data, so they need no token: the
 		// page asks for it when the API answers 401.

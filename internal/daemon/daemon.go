@@ -307,7 +307,7 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer settings.Close()
-	rc := reporter.Config{Token: cfg.ReporterToken, Open: cfg.ReporterOpen, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings}
+	rc := reporter.Config{Token: cfg.ReporterToken, Open: cfg.ReporterOpen, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings, Blocks: store}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
