@@ -48,6 +48,10 @@ type Config struct {
 	// source), for the custom property keys GET /api/v1/sites/{site_id}
 	// lists; nil lists none.
 	Blocks engine.BlockSource
+	// AnswerCache is how many answers are kept (see answerCache: an
+	// answer is given again only while its blocks are unchanged); 0 is
+	// DefaultAnswerCache, negative keeps none. Needs Blocks.
+	AnswerCache int
 }
 
 // SiteLister lists the sites that have data, sorted.
@@ -84,6 +88,13 @@ func New(eng engine.Answerer, ready analytics.Pinger, log zerolog.Logger, cfg Co
 	rp := &Reporter{eng: eng, ready: ready, log: log, cfg: cfg, now: time.Now}
 	if sl, ok := eng.(SiteLister); ok && rp.cfg.Sites == nil {
 		rp.cfg.Sites = sl
+	}
+	if cfg.Blocks != nil && cfg.AnswerCache >= 0 {
+		n := cfg.AnswerCache
+		if n == 0 {
+			n = DefaultAnswerCache
+		}
+		rp.eng = newAnswerCache(eng, cfg.Blocks, n)
 	}
 	return rp
 }

@@ -181,6 +181,24 @@ func TestDashboardFilters(t *testing.T) {
 	week.Compare = ""
 	checkView(t, ctx, p, site, week, "")
 
+	// Imported data: the API answers meta.imports_included, so the toggle
+	// shows; it goes into the URL, and no panel claims imported data the
+	// API did not include.
+	if hidden := dashEval[bool](t, ctx, `document.getElementById("imports-toggle").hidden`); hidden {
+		t.Error("the Include imported data toggle is hidden, though the API answers meta.imports_included")
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#imports"))); err != nil {
+		t.Fatal(err)
+	}
+	gen = waitDrawn(t, ctx, gen)
+	if q := dashEval[string](t, ctx, `new URLSearchParams(location.search).get("imports")`); q != "1" {
+		t.Errorf("imports in the URL: %q", q)
+	}
+	if notes := dashEval[int](t, ctx, `document.querySelectorAll(".note.imports").length`); notes != 0 {
+		t.Errorf("%d panels say they include imported data; the API included none", notes)
+	}
+	checkView(t, ctx, p, site, week, "")
+
 	// 6. A filter that leaves nothing: every panel says so.
 	nothing := p.reporter + "/sites/" + site + "?period=7d&f=" + url.QueryEscape("is,visit:source,Nowhere")
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(nothing)); err != nil {

@@ -532,7 +532,7 @@ async function fillCard(card, limit, gen) {
   const max = Math.max(...rows.map((r) => r.metrics[0]), 1);
   const table = el('table', { 'data-property': prop });
   const head = el('tr', null, el('th', { scope: 'col', text: propName(prop) }));
-  for (const m of metrics) head.append(el('th', { scope: 'col', class: 'num', title: TITLE[m], text: HEAD[m] }));
+  metrics.forEach((m, i) => head.append(el('th', { scope: 'col', class: i === 0 && state.view.compare ? 'num cmp' : 'num', title: TITLE[m], text: HEAD[m] })));
   table.append(el('thead', null, head));
   const tb = el('tbody');
   for (const r of rows) {
@@ -541,17 +541,22 @@ async function fillCard(card, limit, gen) {
     fill.style.width = (100 * r.metrics[0] / max).toFixed(2) + '%';
     const name = label(prop, value);
     const f = { op: 'is', dim: prop, value };
-    const button = el('button', { type: 'button', class: 'rowlink', title: 'Filter: ' + chipText(f), text: name });
-    const tr = el('tr', { 'data-key': value }, el('td', { class: 'name' }, fill, button));
-    tr.addEventListener('click', () => addFilter(f));
+    // An empty country or page is no value a filter can name: its row is
+    // shown, not a link.
+    const link = value !== '' || prop.startsWith(PROP_PREFIX);
+    const button = link ? el('button', { type: 'button', class: 'rowlink', title: 'Filter: ' + chipText(f), text: name }) : el('span', { class: 'rowlink', text: name });
+    const tr = el('tr', { 'data-key': value, class: link ? null : 'static' }, el('td', { class: 'name' }, fill, button));
+    if (link) tr.addEventListener('click', () => addFilter(f));
     metrics.forEach((m, i) => {
       const v = r.metrics[i];
-      const td = el('td', { class: 'num', 'data-metric': m, 'data-value': String(v), text: m === 'conversion_rate' ? rate(v) : count(v) });
+      const td = el('td', { class: 'num', 'data-metric': m, 'data-value': String(v) });
       if (i === 0 && r.comparison) {
         const c = r.comparison.change[0];
         td.dataset.change = String(c);
+        td.classList.add('cmp');
         if (c != null) td.append(el('span', { class: 'rowchange ' + (c > 0 ? 'up' : c < 0 ? 'down' : ''), title: 'vs ' + count(r.comparison.metrics[0]) + ', ' + compareName(), text: changeText(c, false) }));
       }
+      td.append(m === 'conversion_rate' ? rate(v) : count(v));
       tr.append(td);
     });
     tb.append(tr);
