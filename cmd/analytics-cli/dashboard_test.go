@@ -556,14 +556,15 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	}
 	checkView(t, ctx, p, site, dashView{From: dayOf(now, -7), To: dayOf(now, -1), Today: today, Interval: "time:day"}, "")
 
-	// The period picker and the URL agree, both ways.
+	// The period picker and the URL agree, both ways; the open tab stays
+	// in the URL.
 	if _, err := chromedp.Run(ctx, eval(`(s => { s.value = "yesterday"; s.dispatchEvent(new Event("change")); })(document.getElementById("period"))`)); err != nil {
 		t.Fatal(err)
 	}
 	waitDrawn(t, ctx, gen)
 	yesterday := now.AddDate(0, 0, -1).Format("2006-01-02")
 	loc := dashEval[map[string]string](t, ctx, `({path: location.pathname, search: location.search, range: document.getElementById("range").dataset.from})`)
-	if loc["path"] != "/sites/"+site || loc["search"] != "?period=yesterday" || !strings.HasPrefix(loc["range"], yesterday) {
+	if loc["path"] != "/sites/"+site || loc["search"] != "?period=yesterday&tab.campaigns=visit%3Autm_source" || !strings.HasPrefix(loc["range"], yesterday) {
 		t.Errorf("after choosing yesterday: %v", loc)
 	}
 	checkView(t, ctx, p, site, dashView{From: yesterday, To: yesterday, Today: today, Interval: "time:hour"}, "")
@@ -584,7 +585,7 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	if _, err := chromedp.Run(ctx, eval(`history.back()`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, `location.search === "?period=yesterday" && document.getElementById("period").value === "yesterday" && document.documentElement.dataset.state === "ready"`, 30*time.Second); err != nil {
+	if err := waitFor(ctx, `location.search === "?period=yesterday&tab.campaigns=visit%3Autm_source" && document.getElementById("period").value === "yesterday" && document.documentElement.dataset.state === "ready"`, 30*time.Second); err != nil {
 		s := dashEval[string](t, ctx, `location.search + " " + document.getElementById("period").value`)
 		t.Errorf("back to yesterday: the page shows %q: %v", s, err)
 	}

@@ -445,7 +445,10 @@ const TITLE = { visitors: 'Unique visitors', pageviews: 'Page views', events: 'E
 const NOT_SET = ['visit:utm_source', 'visit:utm_medium', 'visit:utm_campaign', 'visit:utm_content', 'visit:utm_term'];
 
 function cardProp(card) {
-  if (card === PROPERTIES) return state.view.prop ? PROP_PREFIX + state.view.prop : '';
+  if (card === PROPERTIES) {
+    const k = state.view.prop || state.propKey;
+    return k ? PROP_PREFIX + k : '';
+  }
   const t = state.view.tabs[card.id];
   return t || card.tabs[0][0];
 }
@@ -702,7 +705,7 @@ function closeFilterMenu() {
 
 // ---- Page states -------------------------------------------------------------
 
-const state = { view: null, range: null, gen: 0, sites: null, zones: {}, guessed: false, details: null, probed: {} };
+const state = { view: null, range: null, gen: 0, sites: null, zones: {}, guessed: false, details: null, probed: {}, propKey: '' };
 
 function show(which) {
   for (const id of ['login', 'dashboard', 'onboarding', 'chooser']) $(id).hidden = id !== which;
@@ -901,8 +904,9 @@ async function extraPanels(d, gen) {
     const sel = $('prop-key');
     const all = keys.includes(state.view.prop) || !state.view.prop ? keys : [state.view.prop].concat(keys);
     sel.replaceChildren(...all.map((k) => el('option', { value: k, text: k })));
-    if (!state.view.prop) state.view.prop = all[0];
-    sel.value = state.view.prop;
+    // The first key unless the URL names one (the URL keeps a choice only).
+    state.propKey = all[0];
+    sel.value = state.view.prop || state.propKey;
     work.push(fillCard(PROPERTIES, LIMIT, gen));
   }
   $('card-funnels').hidden = !d.funnels.length;
