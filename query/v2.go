@@ -308,7 +308,7 @@ func ParseV2Filters(raw []byte) ([]*engine.Filter, error) {
 	d.UseNumber()
 	var list []any
 	if err := d.Decode(&list); err != nil {
-		return nil, invalid("Invalid filters: %s.", jsonProblem(err))
+		return nil, invalid("Invalid filters: %s. Send a JSON list of v2 filters, e.g. [[\"is\", \"visit:source\", [\"Google\"]]].", jsonProblem(err))
 	}
 	var out []*engine.Filter
 	for _, f := range list {

@@ -156,7 +156,7 @@ func TestDashboardFilters(t *testing.T) {
 	if _, err := chromedp.Run(ctx, eval(`(s => { s.value = "previous_period"; s.dispatchEvent(new Event("change")); })(document.getElementById("compare"))`)); err != nil {
 		t.Fatal(err)
 	}
-	gen = waitDrawn(t, ctx, gen)
+	waitDrawn(t, ctx, gen)
 	week.Filters = append(week.Filters, []any{"is", "event:goal", []any{"signup"}})
 	week.Compare = "previous_period"
 	checkView(t, ctx, p, site, week, "")
@@ -190,7 +190,7 @@ func TestDashboardFilters(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#imports"))); err != nil {
 		t.Fatal(err)
 	}
-	gen = waitDrawn(t, ctx, gen)
+	waitDrawn(t, ctx, gen)
 	if q := dashEval[string](t, ctx, `new URLSearchParams(location.search).get("imports")`); q != "1" {
 		t.Errorf("imports in the URL: %q", q)
 	}

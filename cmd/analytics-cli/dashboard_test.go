@@ -677,10 +677,6 @@ func screenshots(t *testing.T, ctx context.Context, start string) {
 // and the realtime line.
 const dashboardAPICalls = 1 + 1 + 1 + 1 + 11 + 1 + 1 + 1
 
-// headline are the metrics of the headline row (views per visitor is
-// derived from two of them).
-var headline = []string{"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"}
-
 func TestDashboardLogin(t *testing.T) {
 	// Not parallel: a slow machine lets a 401 of the wrong token's view
 	// arrive after the right token is set, which logs it out again (the
