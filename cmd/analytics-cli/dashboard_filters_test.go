@@ -102,6 +102,33 @@ func TestDashboardFilters(t *testing.T) {
 	week.Filters = []any{google}
 	checkView(t, ctx, p, site, week, "")
 
+	// A table's search box: contains, case-insensitive, that table only.
+	if _, err := chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS("#card-pages .search"), "PAGE-2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, `(document.querySelector("#card-pages .body").dataset.query || "").includes("PAGE-2")`, 10*time.Second); err != nil {
+		t.Errorf("the pages search: %v", err)
+	}
+	b := week.body(site, []string{"visitors", "pageviews"}, []string{"event:page"}, []any{"contains", "event:page", []any{"PAGE-2"}, map[string]any{"case_sensitive": false}})
+	b["pagination"] = map[string]any{"limit": 10}
+	var want []string
+	for _, r := range v2Query(t, p.reporter, b, "")["results"].([]any) {
+		m := r.(map[string]any)
+		want = append(want, fmt.Sprint(m["dimensions"].([]any)[0], " ", m["metrics"]))
+	}
+	got := dashEval[[]string](t, ctx, `[...document.querySelectorAll("#card-pages tbody tr")].map(tr => tr.dataset.key + " [" + [...tr.querySelectorAll("td.num")].map(td => td.dataset.value).join(" ") + "]")`)
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+		t.Errorf("searched pages: page %q, API %q", got, want)
+	}
+	// Cleared, the table lists every page again.
+	if _, err := chromedp.Run(ctx, eval(`(s => { s.value = ""; s.dispatchEvent(new Event("input")); })(document.querySelector("#card-pages .search"))`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, `!(document.querySelector("#card-pages .body").dataset.query || "").includes("PAGE-2")`, 10*time.Second); err != nil {
+		t.Errorf("the pages search cleared: %v", err)
+	}
+
+
 	// 2. The Filter menu: page is not /docs/page-3, with suggestions of
 	// the period's pages.
 	if _, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#filter-open"))); err != nil {
@@ -198,6 +225,14 @@ func TestDashboardFilters(t *testing.T) {
 		t.Errorf("%d panels say they include imported data; the API included none", notes)
 	}
 	checkView(t, ctx, p, site, week, "")
+
+	// Year over year, from the URL.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/"+site+"?period=7d&compare=year_over_year&f="+url.QueryEscape("is_not,visit:source,Google"))); err != nil {
+		t.Fatal(err)
+	}
+	waitDrawn(t, ctx, 0)
+	checkView(t, ctx, p, site, dashView{From: week.From, To: week.To, Today: today, Interval: "time:day", Compare: "year_over_year",
+		Filters: []any{[]any{"is_not", "visit:source", []any{"Google"}}}}, "")
 
 	// 6. A filter that leaves nothing: every panel says so.
 	nothing := p.reporter + "/sites/" + site + "?period=7d&f=" + url.QueryEscape("is,visit:source,Nowhere")
