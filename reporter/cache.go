@@ -17,7 +17,7 @@ const DefaultAnswerCache = 1024
 
 // maxCachedRows bounds the answers kept: a long breakdown is asked for
 // rarely and would crowd the dashboard's short ones out.
-const maxCachedRows = 1000
+const maxCachedRows = 400
 
 // answerCache is an engine.Answerer that keeps recent answers, each with
 // the event blocks it was computed from. An answer is given again only

@@ -312,6 +312,10 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
 	r := reporter.New(engine.New(store), store, log, rc)
+	m.AddAnswerCache(func() (entries, hits, misses int64) {
+		st := r.AnswerCacheStats()
+		return int64(st.Entries), st.Hits, st.Misses
+	})
 	built.Store(r)
 	r.NoteMode()
 	if open, _ := r.Mode(); open && public(ln) {
