@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -56,6 +59,13 @@ func TestDashboardFilters(t *testing.T) {
 	p.cli(t, "funnels", "add", "--site", site, "--name", "docs to signup", "--step", "page:/docs/page-0", "--step", "page:/docs/page-6", "--step", "event:signup")
 	now := time.Now().UTC()
 	n := dashWorkload(t, p, site, now)
+	// A path longer than any table cell, yesterday, from Google.
+	long := fmt.Sprintf(`{"id":"dash-long","site_id":%q,"event_type":"page_view","path":"/docs/a-very-long-path/with/many/segments/that/keeps/going/and-going-and-going/until-it-overflows-any-cell/index.html","user_id":"visitor-long","referrer":"https://www.google.com/","timestamp":%q}`,
+		site, now.Add(-24*time.Hour).Format(time.RFC3339))
+	if code, body := post(t, p.collector+"/event", long); code/100 != 2 {
+		t.Fatalf("POST /event: %d %s", code, body)
+	}
+	n++
 	p.waitProcessed(t, n, n)
 	// The reporter reads the settings within SITES_REFRESH.
 	testenv.Eventually(t, 20*time.Second, func() error {
@@ -276,6 +286,31 @@ func TestDashboardFilters(t *testing.T) {
 		t.Errorf("dialogs opened: %q", dialogs)
 	}
 
-	// Screenshots: a filter applied, compared with the previous period.
-	screenshots(t, ctx, p.reporter+"/sites/"+site+"?period=7d&compare=previous_period&f="+url.QueryEscape("is,visit:source,Google"))
+	// Screenshots: a filter applied, compared with the previous period;
+	// and the whole page once, every panel.
+	view := p.reporter + "/sites/" + site + "?period=7d&compare=previous_period&f=" + url.QueryEscape("is,visit:source,Google")
+	screenshots(t, ctx, view)
+	_, err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844, func(p1 *emulation.SetDeviceMetricsOverrideParams, p2 *emulation.SetTouchEmulationEnabledParams) {
+		p1.Mobile = true
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(view)); err != nil {
+		t.Fatal(err)
+	}
+	waitDrawn(t, ctx, 0)
+	if wide := dashEval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth`); wide {
+		t.Error("the long path makes the page scroll sideways")
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(screenshotDir, "dashboard-phone-full-light.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
