@@ -138,7 +138,6 @@ func TestDashboardFilters(t *testing.T) {
 		t.Errorf("the pages search cleared: %v", err)
 	}
 
-
 	// 2. The Filter menu: page is not /docs/page-3, with suggestions of
 	// the period's pages.
 	if _, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#filter-open"))); err != nil {
