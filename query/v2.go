@@ -300,6 +300,27 @@ func (q *V2) parsePagination(raw any) error {
 	return nil
 }
 
+// ParseV2Filters parses a JSON list of v2 filters (the value of a v2
+// query's "filters"), joined by and. Errors are of kind
+// analytics.Invalid.
+func ParseV2Filters(raw []byte) ([]*engine.Filter, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var list []any
+	if err := d.Decode(&list); err != nil {
+		return nil, invalid("Invalid filters: %s. Send a JSON list of v2 filters, e.g. [[\"is\", \"visit:source\", [\"Google\"]]].", jsonProblem(err))
+	}
+	var out []*engine.Filter
+	for _, f := range list {
+		c, err := parseV2Filter(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // parseV2Filter parses one v2 filter: [op, dimension, clauses(,
 // modifiers)], or a logical ["and"|"or", [filters]], ["not", filter],
 // ["has_done"|"has_not_done", filter].
