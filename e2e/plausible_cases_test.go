@@ -154,6 +154,9 @@ func (e pev) wire(site string, i int, now time.Time) (map[string]any, error) {
 		case "meta.value":
 			vals = strings.Split(v, ",")
 		case "referrer":
+			if v == "" {
+				continue
+			}
 			// Plausible keeps the referrer URL; we keep its host.
 			u, err := url.Parse(v)
 			if err != nil || u.Host == "" {
