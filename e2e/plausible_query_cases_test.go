@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Cases of Plausible's query_test.exs (Stats API v2, POST /api/v2/query).
+
+const allFour = `"date_range":"all","metrics":["pageviews","visitors","bounce_rate","visit_duration"]`
+const twoOfThree = `[{"metrics":[2,1,0,1500],"dimensions":[]}]`
+
+func init() {
+	const file = "query: "
+	three := evs(
+		pv("user_id=123", "timestamp=2021-01-01 00:00:00"),
+		pv("user_id=123", "timestamp=2021-01-01 00:25:00"),
+		pv("timestamp=2021-01-01 00:00:00"),
+	)
+	plausibleCases = append(plausibleCases,
+		pcase{name: file + "aggregates a single metric", events: three,
+			post: `{"metrics":["pageviews"],"date_range":"all"}`, part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "aggregate views_per_visit rounds to two decimal places", events: evs(
+			pv("user_id=123", "timestamp=2021-01-01 00:00:00"), pv("user_id=123", "timestamp=2021-01-01 00:25:00"),
+			pv("user_id=456", "timestamp=2021-01-01 00:00:00"), pv("user_id=456", "timestamp=2021-01-01 00:25:00"),
+			pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["views_per_visit"],"date_range":"all"}`, part: "results", want: `[{"metrics":[1.67],"dimensions":[]}]`},
+		pcase{name: file + "aggregates all metrics in a single query", events: three,
+			post: `{"date_range":"all","metrics":["pageviews","visits","views_per_visit","visitors","bounce_rate","visit_duration"]}`,
+			part: "results", want: `[{"metrics":[3,2,1.5,2,50,750],"dimensions":[]}]`},
+		pcase{name: file + "can filter by source", events: firstOfThree("referrer_source", "Google"),
+			post: `{` + allFour + `,"filters":[["is","visit:source",["Google"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "engagement events", skip: "engagement events (time on page, scroll depth)"},
+		pcase{name: file + "can filter by channel", skip: "visit:channel (acquisition channels) is not derived"},
+		pcase{name: file + "can filter by no source/referrer", events: evs(
+			pv("user_id=123", "timestamp=2021-01-01 00:00:00"), pv("user_id=123", "timestamp=2021-01-01 00:25:00"),
+			pv("referrer_source=Google", "timestamp=2021-01-01 00:00:00")),
+			post: `{` + allFour + `,"filters":[["is","visit:source",["Direct / None"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by referrer", events: firstOfThree("referrer", "https://facebook.com"),
+			post: `{` + allFour + `,"filters":[["is","visit:referrer",["https://facebook.com"]]]}`, part: "results", want: twoOfThree,
+			differs: "visit:referrer is the referrer's host (facebook.com), not its URL: the collector keeps only the host"},
+		pcase{name: file + "contains referrer filter", events: evs(pv("referrer=https://a.com"), pv("referrer=https://a.com"), pv("referrer=https://ab.com")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","visit:referrer",["a.com"]]]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
+		pcase{name: file + "can filter by utm_medium", events: firstOfThree("utm_medium", "social"),
+			post: `{` + allFour + `,"filters":[["is","visit:utm_medium",["social"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by utm_medium case insensitively", events: evs(
+			pv("utm_medium=Social", "user_id=123", "timestamp=2021-01-01 00:00:00"), pv("utm_medium=SOCIAL", "user_id=123", "timestamp=2021-01-01 00:25:00"),
+			pv("timestamp=2021-01-01 00:00:00")),
+			post: `{` + allFour + `,"filters":[["is","visit:utm_medium",["sociaL"],{"case_sensitive":false}]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by is_not utm_medium case insensitively", events: evs(
+			pv("utm_medium=Social", "user_id=123", "timestamp=2021-01-01 00:00:00"), pv("utm_medium=SOCIAL", "user_id=123", "timestamp=2021-01-01 00:25:00"),
+			pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"date_range":"all","metrics":["pageviews"],"filters":[["is_not","visit:utm_medium",["sociaL"],{"case_sensitive":false}]]}`,
+			part: "results", want: `[{"metrics":[1],"dimensions":[]}]`},
+		pcase{name: file + "can filter by utm_source", events: firstOfThree("utm_source", "Twitter"),
+			post: `{` + allFour + `,"filters":[["is","visit:utm_source",["Twitter"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by utm_campaign", events: firstOfThree("utm_campaign", "profile"),
+			post: `{` + allFour + `,"filters":[["is","visit:utm_campaign",["profile"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by device type", events: firstOfThree("screen_size", "Desktop"),
+			post: `{` + allFour + `,"filters":[["is","visit:device",["Desktop"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by browser", events: firstOfThree("browser", "Chrome"),
+			post: `{` + allFour + `,"filters":[["is","visit:browser",["Chrome"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by browser version", skip: "browser versions are not collected"},
+		pcase{name: file + "can filter by operating system", events: firstOfThree("operating_system", "Mac"),
+			post: `{` + allFour + `,"filters":[["is","visit:os",["Mac"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by operating system version", skip: "OS versions are not collected"},
+		pcase{name: file + "can filter by country", events: firstOfThree("country_code", "EE"),
+			post: `{` + allFour + `,"filters":[["is","visit:country",["EE"]]]}`, part: "results", want: twoOfThree},
+		pcase{name: file + "can filter by page", events: evs(
+			pv("user_id=123", "timestamp=2021-01-01 00:00:00"), pv("user_id=123", "pathname=/blogpost", "timestamp=2021-01-01 00:25:00"),
+			pv("timestamp=2021-01-01 00:00:00"), pv("pathname=/blogpost", "timestamp=2021-01-01 00:00:00")),
+			post: `{` + allFour + `,"filters":[["is","event:page",["/blogpost"]]]}`, part: "results", want: `[{"metrics":[2,2,100,750],"dimensions":[]}]`},
+		pcase{name: file + "can filter by hostname", skip: "event:hostname is not collected"},
+		pcase{name: file + "filtering by event:name", events: evs(
+			ev("Signup", "timestamp=2021-01-01 00:00:00"), ev("Signup", "user_id=123", "timestamp=2021-01-01 00:25:00"),
+			ev("Signup", "user_id=123", "timestamp=2021-01-01 00:25:00"), pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"date_range":"all","metrics":["visitors","pageviews"],"filters":[["is","event:name",["Signup"]]]}`, part: "results", want: `[{"metrics":[2,0],"dimensions":[]}]`},
+		pcase{name: file + "filtering by a custom event goal", goals: []string{"event:Signup"}, events: signups(),
+			post: `{"date_range":"all","metrics":["visitors","events"],"filters":[["is","event:goal",["Signup"]]]}`, part: "results", want: `[{"metrics":[2,3],"dimensions":[]}]`},
+		pcase{name: file + "filtering by a custom event goal (case insensitive)", goals: []string{"event:Signup"}, events: signups(),
+			post: `{"date_range":"all","metrics":["visitors","events"],"filters":[["is","event:goal",["signup"],{"case_sensitive":false}]]}`, part: "results", want: `[{"metrics":[2,3],"dimensions":[]}]`},
+		pcase{name: file + "filtering by a revenue goal", skip: "revenue goals (currencies)"},
+		pcase{name: file + "filtering by a simple pageview goal", goals: []string{"page:/register"}, events: evs(
+			pv("pathname=/register", "timestamp=2021-01-01 00:00:00"), pv("pathname=/register", "user_id=123", "timestamp=2021-01-01 00:25:00"),
+			pv("pathname=/register", "user_id=123", "timestamp=2021-01-01 00:25:00"), pv("pathname=/", "timestamp=2021-01-01 00:25:00")),
+			post: `{"date_range":"all","metrics":["visitors","pageviews"],"filters":[["is","event:goal",["Visit /register"]]]}`, part: "results", want: `[{"metrics":[2,3],"dimensions":[]}]`},
+		pcase{name: file + "filtering by a wildcard pageview goal", goals: []string{"page:/blog**"}, events: blogPosts(),
+			post: `{"date_range":"all","metrics":["visitors","pageviews"],"filters":[["is","event:goal",["Visit /blog**"]]]}`, part: "results", want: `[{"metrics":[2,3],"dimensions":[]}]`},
+		pcase{name: file + "filtering by multiple custom event goals", goals: []string{"event:Signup", "event:Purchase"}, events: evs(
+			ev("Signup"), ev("Purchase", "user_id=123"), ev("Purchase", "user_id=123"), pv()),
+			post: `{"date_range":"all","metrics":["visitors","events"],"filters":[["is","event:goal",["Signup","Purchase"]]]}`, part: "results", want: `[{"metrics":[2,3],"dimensions":[]}]`},
+		pcase{name: file + "filtering by multiple mixed goals", goals: []string{"event:Signup", "page:/**register"}, events: evs(
+			pv("pathname=/account/register"), pv("pathname=/register", "user_id=123"), ev("Signup", "user_id=123"), pv()),
+			post: `{"date_range":"all","metrics":["visitors","events","pageviews"],"filters":[["is","event:goal",["Signup","Visit /**register"]]]}`, part: "results",
+			want: `[{"metrics":[2,3,2],"dimensions":[]}]`},
+		pcase{name: file + "combining filters", events: evs(
+			pv("pathname=/blogpost", "country_code=EE", "user_id=123", "timestamp=2021-01-01 00:00:00"),
+			pv("user_id=123", "timestamp=2021-01-01 00:25:00"), pv("timestamp=2021-01-01 00:00:00"),
+			pv("pathname=/blogpost", "timestamp=2021-01-01 00:00:00")),
+			post: `{` + allFour + `,"filters":[["is","event:page",["/blogpost"]],["is","visit:country",["EE"]]]}`, part: "results",
+			want: `[{"metrics":[1,1,0,1500],"dimensions":[]}]`},
+		pcase{name: file + "contains page filter", events: evs(pv("pathname=/en/page1"), pv("pathname=/en/page2"), pv("pathname=/pl/page1")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","event:page",["/en/"]]]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
+		pcase{name: file + "contains page filter case insensitive", events: evs(pv("pathname=/en/page1"), pv("pathname=/EN/page2"), pv("pathname=/pl/page1")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","event:page",["/En/"],{"case_sensitive":false}]]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
+		pcase{name: file + "contains_not page filter case insensitive", events: evs(pv("pathname=/en/page1"), pv("pathname=/EN/page2"), pv("pathname=/pl/page1")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains_not","event:page",["/En/"],{"case_sensitive":false}]]}`, part: "results", want: `[{"metrics":[1],"dimensions":[]}]`},
+		pcase{name: file + "contains_not page filter", events: evs(pv("pathname=/en/page1"), pv("pathname=/en/page2"), pv("pathname=/pl/page1")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains_not","event:page",["/en/"]]]}`, part: "results", want: `[{"metrics":[1],"dimensions":[]}]`},
+		pcase{name: file + "contains with and/or/not filters", events: evs(
+			pv("pathname=/en/page1"), pv("pathname=/en/page2"), pv("pathname=/eng/page1"), pv("pathname=/pl/page1"), pv("pathname=/gb/page1")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["or",[["and",[["contains","event:page",["/en"]],["not",["contains","event:page",["/eng"]]]]],["contains","event:page",["/gb"]]]]]}`,
+			part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "contains and member filter combined", events: evs(pv("pathname=/en/page1"), pv("pathname=/en/page2"), pv("pathname=/pl/page1"), pv("pathname=/ee/page1")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","event:page",["/en/","/pl/"]]]}`, part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "can escape pipe character in member + contains filter", events: evs(
+			pv("pathname=/blog/post|1"), pv("pathname=/otherpost|1"), pv("pathname=/blog/post|2"), pv("pathname=/something-else")),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","event:page",["post|1","/something-else"]]]}`, part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "matches operator", events: userPaths(),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["matches","event:page",["^/user/[0-9]+"]]]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
+		pcase{name: file + "matches_not operator", events: userPaths(),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["matches_not","event:page",["^/user/[0-9]+"]]]}`, part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "contains and contains_not operator with custom properties", events: tierValues("ax", "bx", "ax", "bx", "cx", "ax"),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","event:props:tier",["small"]],["contains_not","event:props:value",["b","c"]]]}`,
+			part: "results", want: `[{"metrics":[1],"dimensions":[]}]`},
+		pcase{name: file + "contains operator with custom properties case insensitive", events: names(),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains","event:props:name",["maLL"],{"case_sensitive":false}]]}`, part: "results", want: `[{"metrics":[4],"dimensions":[]}]`},
+		pcase{name: file + "contains_not operator with custom properties case insensitive", events: names(),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["contains_not","event:props:name",["maLL"],{"case_sensitive":false}]]}`, part: "results", want: `[{"metrics":[1],"dimensions":[]}]`},
+		pcase{name: file + "matches and matches_not operator with custom properties", events: tierValues("a", "b", "a", "b", "c", "a"),
+			post: `{"date_range":"all","metrics":["visitors"],"filters":[["matches","event:props:tier",["small.+"]],["matches_not","event:props:value",["b|c"]]]}`,
+			part: "results", want: `[{"metrics":[1],"dimensions":[]}]`},
+		pcase{name: file + "handles filtering by visit:country", events: evs(pv("country_code=EE"), pv("country_code=EE"), pv("country_code=EE")),
+			post: `{"date_range":"all","metrics":["pageviews"],"filters":[["is","visit:country",["EE"]]]}`, part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "handles filtering by visit:country with contains", events: evs(pv("country_code=EE"), pv("country_code=EE"), pv("country_code=IT"), pv("country_code=DE")),
+			post: `{"date_range":"all","metrics":["pageviews"],"filters":[["contains","visit:country",["E"]]]}`, part: "results", want: `[{"metrics":[3],"dimensions":[]}]`},
+		pcase{name: file + "handles filtering by visit:city", skip: "cities are not collected"},
+		pcase{name: file + "shows hourly data for a certain date with time_labels", events: evs(
+			pv("user_id=123", "timestamp=2021-01-01 00:00:00"), pv("user_id=123", "timestamp=2021-01-01 00:10:00"), pv("timestamp=2021-01-01 23:59:00")),
+			post: `{"metrics":["visitors","pageviews","visits","visit_duration","bounce_rate"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["time:hour"],"include":{"time_labels":true}}`,
+			part: "results", want: `[{"dimensions":["2021-01-01 00:00:00"],"metrics":[1,2,1,600,0]},{"dimensions":["2021-01-01 23:00:00"],"metrics":[1,1,1,0,100]}]`},
+		pcase{name: file + "shows hourly data for a certain date with time_labels (labels)", events: evs(pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors","pageviews","visits","visit_duration","bounce_rate"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["time:hour"],"include":{"time_labels":true}}`,
+			part: "meta.time_labels", want: hourLabels("2021-01-01")},
+		pcase{name: file + "shows last 7 days of visitors with time labels", events: evs(pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-07 23:59:00")),
+			post: `{"metrics":["visitors"],"date_range":["2021-01-01","2021-01-07"],"dimensions":["time"],"include":{"time_labels":true}}`,
+			part: "results", want: `[{"dimensions":["2021-01-01"],"metrics":[1]},{"dimensions":["2021-01-07"],"metrics":[1]}]`},
+		pcase{name: file + "shows last 7 days of visitors with time labels (labels)", events: evs(pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":["2021-01-01","2021-01-07"],"dimensions":["time"],"include":{"time_labels":true}}`,
+			part: "meta.time_labels", want: `["2021-01-01","2021-01-02","2021-01-03","2021-01-04","2021-01-05","2021-01-06","2021-01-07"]`},
+		pcase{name: file + "shows weekly data with time labels", events: evs(pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-03 23:59:00"), pv("timestamp=2021-01-07 23:59:00")),
+			post: `{"metrics":["visitors"],"date_range":["2020-12-20","2021-01-07"],"dimensions":["time:week"],"include":{"time_labels":true}}`,
+			part: "results", want: `[{"dimensions":["2020-12-28"],"metrics":[2]},{"dimensions":["2021-01-04"],"metrics":[1]}]`},
+		pcase{name: file + "shows weekly data with time labels (labels)", events: evs(pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":["2020-12-20","2021-01-07"],"dimensions":["time:week"],"include":{"time_labels":true}}`,
+			part: "meta.time_labels", want: `["2020-12-20","2020-12-21","2020-12-28","2021-01-04"]`},
+		pcase{name: file + "shows last 6 months of visitors", events: evs(pv("timestamp=2020-08-13 00:00:00"), pv("timestamp=2020-12-31 00:00:00"),
+			pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":["2020-07-01","2021-01-31"],"dimensions":["time:month"]}`,
+			part: "results", want: `[{"dimensions":["2020-08-01"],"metrics":[1]},{"dimensions":["2020-12-01"],"metrics":[1]},{"dimensions":["2021-01-01"],"metrics":[2]}]`},
+		pcase{name: file + "shows last 12 months of visitors", events: evs(pv("timestamp=2020-02-01 00:00:00"), pv("timestamp=2020-12-31 00:00:00"),
+			pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":["2020-01-01","2021-01-01"],"dimensions":["time:month"]}`,
+			part: "results", want: `[{"dimensions":["2020-02-01"],"metrics":[1]},{"dimensions":["2020-12-01"],"metrics":[1]},{"dimensions":["2021-01-01"],"metrics":[2]}]`},
+		pcase{name: file + "shows last 12 months of visitors with interval daily", events: evs(pv("timestamp=2020-02-01 00:00:00"), pv("timestamp=2020-12-31 00:00:00"),
+			pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":["2020-01-01","2021-01-07"],"dimensions":["time:day"],"include":{"time_labels":true}}`,
+			part: "results", want: `[{"dimensions":["2020-02-01"],"metrics":[1]},{"dimensions":["2020-12-31"],"metrics":[1]},{"dimensions":["2021-01-01"],"metrics":[2]}]`},
+	)
+}
+
+func signups() []pev {
+	return evs(ev("Signup", "timestamp=2021-01-01 00:00:00"), ev("Signup", "user_id=123", "timestamp=2021-01-01 00:25:00"),
+		ev("Signup", "user_id=123", "timestamp=2021-01-01 00:25:00"), ev("NotConfigured", "timestamp=2021-01-01 00:25:00"))
+}
+
+func userPaths() []pev {
+	return evs(pv("pathname=/user/1234"), pv("pathname=/user/789/contributions"), pv("pathname=/blog/user/1234"),
+		pv("pathname=/user/ef/contributions"), pv("pathname=/other/path"))
+}
+
+// tierValues: Plausible's fixture of tier and value props; v holds the six
+// value props in order.
+func tierValues(v ...string) []pev {
+	return evs(
+		pv("meta.key=tier,value", "meta.value=large-1,"+v[0]), pv("meta.key=tier,value", "meta.value=small-1,"+v[1]),
+		pv("meta.key=tier,value", "meta.value=small-1,"+v[2]), pv("meta.key=tier,value", "meta.value=small-2,"+v[3]),
+		pv("meta.key=tier,value", "meta.value=small-2,"+v[4]), pv("meta.key=tier", "meta.value=small-3"),
+		pv("meta.key=value", "meta.value="+v[5]), pv())
+}
+
+func names() []pev {
+	return evs(pv("meta.key=name", "meta.value=large-1"), pv("meta.key=name", "meta.value=Small-1"), pv("meta.key=name", "meta.value=mall-1"),
+		pv("meta.key=name", "meta.value=SMALL-2"), pv("meta.key=name", "meta.value=small-2"), pv())
+}
+
+func hourLabels(date string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for h := 0; h < 24; h++ {
+		if h > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%s %02d:00:00"`, date, h)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
