@@ -158,11 +158,15 @@ func (e pev) wire(site string, i int, now time.Time) (map[string]any, error) {
 				continue
 			}
 			// Plausible keeps the referrer URL; we keep its host.
-			u, err := url.Parse(v)
-			if err != nil || u.Host == "" {
-				return nil, fmt.Errorf("referrer %q is not a URL", v)
+			host := v
+			if strings.Contains(v, "://") {
+				u, err := url.Parse(v)
+				if err != nil || u.Host == "" {
+					return nil, fmt.Errorf("referrer %q is not a URL", v)
+				}
+				host = u.Host
 			}
-			w["referrer_host"] = strings.TrimPrefix(u.Host, "www.")
+			w["referrer_host"] = strings.TrimPrefix(host, "www.")
 		case "screen_size":
 			w["device"] = v
 		default:

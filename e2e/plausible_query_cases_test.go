@@ -166,6 +166,80 @@ func init() {
 			pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-01 00:00:00")),
 			post: `{"metrics":["visitors"],"date_range":["2020-01-01","2021-01-07"],"dimensions":["time:day"],"include":{"time_labels":true}}`,
 			part: "results", want: `[{"dimensions":["2020-02-01"],"metrics":[1]},{"dimensions":["2020-12-31"],"metrics":[1]},{"dimensions":["2021-01-01"],"metrics":[2]}]`},
+		pcase{name: file + "shows a custom range with daily interval", events: evs(pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-02 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":["2021-01-01","2021-01-02"],"dimensions":["time:day"]}`,
+			part: "results", want: `[{"dimensions":["2021-01-01"],"metrics":[2]},{"dimensions":["2021-01-02"],"metrics":[1]}]`},
+		pcase{name: file + "shows a custom range with monthly interval", events: evs(
+			pv("user_id=123", "timestamp=2020-12-01 00:00:00"), pv("user_id=123", "timestamp=2020-12-01 00:05:00"),
+			pv("timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-02 00:00:00")),
+			post: `{"metrics":["pageviews","visitors","bounce_rate","visit_duration"],"date_range":["2020-12-01","2021-01-02"],"dimensions":["time:month"]}`,
+			part: "results", want: `[{"dimensions":["2020-12-01"],"metrics":[2,1,0,300]},{"dimensions":["2021-01-01"],"metrics":[2,2,100,0]}]`},
+		pcase{name: file + "timeseries with explicit order_by", events: evs(pv("timestamp=2021-01-01 00:00:00"),
+			many(3, pv("timestamp=2021-01-02 00:00:00")), many(2, pv("timestamp=2021-01-03 00:00:00")), many(2, pv("timestamp=2021-01-04 00:00:00"))),
+			post: `{"metrics":["pageviews"],"date_range":["2020-12-01","2021-01-04"],"dimensions":["time"],"order_by":[["pageviews","desc"],["time","asc"]]}`,
+			part: "results", want: `[{"dimensions":["2021-01-02"],"metrics":[3]},{"dimensions":["2021-01-03"],"metrics":[2]},{"dimensions":["2021-01-04"],"metrics":[2]},{"dimensions":["2021-01-01"],"metrics":[1]}]`},
+		pcase{name: file + "timeseries with quarter-hour timezone", tz: "Asia/Katmandu", events: evs(
+			pv("timestamp=2021-01-02 05:00:00"), pv("timestamp=2021-01-02 05:15:00"), pv("timestamp=2021-01-02 05:30:00"), pv("timestamp=2021-01-02 05:45:00"),
+			pv("timestamp=2021-01-02 06:00:00"), pv("timestamp=2021-01-02 06:15:00"), pv("timestamp=2021-01-02 06:30:00")),
+			post: `{"metrics":["visits"],"date_range":["2021-01-02","2021-01-02"],"dimensions":["time:hour"]}`,
+			part: "results", want: `[{"dimensions":["2021-01-02 10:00:00"],"metrics":[1]},{"dimensions":["2021-01-02 11:00:00"],"metrics":[4]},{"dimensions":["2021-01-02 12:00:00"],"metrics":[2]}]`},
+		pcase{name: file + "breakdown by visit:source", events: evs(
+			pv("referrer_source=Google", "timestamp=2021-01-01 00:00:00"), pv("referrer_source=Google", "timestamp=2021-01-01 00:25:00"),
+			pv("referrer_source=", "timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":"all","dimensions":["visit:source"]}`,
+			part: "results", want: `[{"dimensions":["Google"],"metrics":[2]},{"dimensions":["Direct / None"],"metrics":[1]}]`},
+		pcase{name: file + "breakdown by visit:channel", skip: "visit:channel (acquisition channels) is not derived"},
+		pcase{name: file + "breakdown by visit:country", events: evs(
+			pv("country_code=EE", "timestamp=2021-01-01 00:00:00"), pv("country_code=EE", "timestamp=2021-01-01 00:25:00"), pv("country_code=US", "timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":"all","dimensions":["visit:country"]}`,
+			part: "results", want: `[{"dimensions":["EE"],"metrics":[2]},{"dimensions":["US"],"metrics":[1]}]`},
+		pcase{name: file + "breakdown by visit:utm_* when filtered by hostname", skip: "event:hostname is not collected"},
+		pcase{name: file + "simple breakdown by visit:source", events: simpleBreakdown("referrer_source", "Google", "Twitter"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:source"]}`,
+			part: "results", want: `[{"dimensions":["Google"],"metrics":[3,50]},{"dimensions":["Twitter"],"metrics":[2,33.3]},{"dimensions":["Direct / None"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:referrer", events: simpleBreakdown("referrer", "example.com", "google.com"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:referrer"]}`,
+			part: "results", want: `[{"dimensions":["example.com"],"metrics":[3,50]},{"dimensions":["google.com"],"metrics":[2,33.3]},{"dimensions":["Direct / None"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:utm_medium", events: simpleBreakdown("utm_medium", "Search", "social"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:utm_medium"]}`,
+			part: "results", want: `[{"dimensions":["Search"],"metrics":[3,50]},{"dimensions":["social"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:utm_source", events: simpleBreakdown("utm_source", "Google", "Bing"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:utm_source"]}`,
+			part: "results", want: `[{"dimensions":["Google"],"metrics":[3,50]},{"dimensions":["Bing"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:utm_campaign", events: simpleBreakdown("utm_campaign", "ads", "profile"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:utm_campaign"]}`,
+			part: "results", want: `[{"dimensions":["ads"],"metrics":[3,50]},{"dimensions":["profile"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:utm_content", events: simpleBreakdown("utm_content", "Content1", "blog2"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:utm_content"]}`,
+			part: "results", want: `[{"dimensions":["Content1"],"metrics":[3,50]},{"dimensions":["blog2"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:utm_term", events: simpleBreakdown("utm_term", "Term1", "favicon"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:utm_term"]}`,
+			part: "results", want: `[{"dimensions":["Term1"],"metrics":[3,50]},{"dimensions":["favicon"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:os", events: simpleBreakdown("operating_system", "Mac", "Windows"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:os"]}`,
+			part: "results", want: `[{"dimensions":["Mac"],"metrics":[3,50]},{"dimensions":["Windows"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:browser", events: simpleBreakdown("browser", "Chrome", "Safari"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:browser"]}`,
+			part: "results", want: `[{"dimensions":["Chrome"],"metrics":[3,50]},{"dimensions":["Safari"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "simple breakdown by visit:device", events: simpleBreakdown("screen_size", "Mobile", "Desktop"),
+			post: `{"metrics":["visitors","percentage"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:device"]}`,
+			part: "results", want: `[{"dimensions":["Mobile"],"metrics":[3,50]},{"dimensions":["Desktop"],"metrics":[2,33.3]},{"dimensions":["(not set)"],"metrics":[1,16.7]}]`},
+		pcase{name: file + "breakdown by visit:os and visit:os_version", skip: "OS versions are not collected"},
+		pcase{name: file + "breakdown by visit:browser and visit:browser_version", skip: "browser versions are not collected"},
+		pcase{name: file + "explicit order_by", events: evs(
+			pv("operating_system=Windows", "browser=Chrome"), pv("operating_system=Windows", "browser=Firefox"), pv("operating_system=Linux", "browser=Firefox"),
+			pv("operating_system=Linux", "browser=Firefox"), pv("operating_system=Mac", "browser=Chrome")),
+			post: `{"metrics":["visitors"],"date_range":"all","dimensions":["visit:os","visit:browser"],"order_by":[["visitors","asc"],["visit:browser","desc"],["visit:os","asc"]]}`,
+			part: "results", want: `[{"dimensions":["Windows","Firefox"],"metrics":[1]},{"dimensions":["Mac","Chrome"],"metrics":[1]},{"dimensions":["Windows","Chrome"],"metrics":[1]},{"dimensions":["Linux","Firefox"],"metrics":[2]}]`},
+		pcase{name: file + "breakdown by event:page", events: evs(
+			pv("pathname=/", "timestamp=2021-01-01 00:00:00"), pv("pathname=/", "timestamp=2021-01-01 00:25:00"), pv("pathname=/plausible.io", "timestamp=2021-01-01 00:00:00")),
+			post: `{"metrics":["visitors"],"date_range":"all","dimensions":["event:page"]}`,
+			part: "results", want: `[{"dimensions":["/"],"metrics":[2]},{"dimensions":["/plausible.io"],"metrics":[1]}]`},
+		pcase{name: file + "breakdown by event:hostname", skip: "event:hostname is not collected"},
+		pcase{name: file + "can breakdown by event:name", events: evs(
+			ev("Signup", "timestamp=2021-01-01 00:00:00"), ev("Signup", "timestamp=2021-01-01 00:00:00"), pv("timestamp=2021-01-01 00:25:00")),
+			post: `{"metrics":["visitors"],"date_range":"all","dimensions":["event:name"]}`,
+			part: "results", want: `[{"dimensions":["Signup"],"metrics":[2]},{"dimensions":["pageview"],"metrics":[1]}]`},
 	)
 }
 
@@ -205,4 +279,13 @@ func hourLabels(date string) string {
 	}
 	b.WriteByte(']')
 	return b.String()
+}
+
+// simpleBreakdown: three visitors with value1, two with value2 and one with
+// no value of column, on 2021-01-01 (each event a visitor of its own).
+func simpleBreakdown(column, value1, value2 string) []pev {
+	return evs(
+		pv(column+"="+value1, "timestamp=2021-01-01 00:00:00"), pv(column+"="+value1, "timestamp=2021-01-01 00:25:00"),
+		pv(column+"="+value1, "timestamp=2021-01-01 00:55:00"), pv(column+"="+value2, "timestamp=2021-01-01 01:00:00"),
+		pv(column+"="+value2, "timestamp=2021-01-01 01:25:00"), pv(column+"=", "timestamp=2021-01-01 00:00:00"))
 }
