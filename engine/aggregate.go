@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+	"strings"
 
 	"github.com/siteanalytics/analytics/block"
 )
@@ -308,7 +309,7 @@ func answer(s *scan, q Query) (Result, error) {
 		}
 	}
 	if slices.Contains(q.Metrics, ConversionRate) || slices.Contains(q.Metrics, GroupConversionRate) {
-		bf := s.rowFilter(withoutGoals(q.Filter), goals)
+		bf := s.rowFilter(withoutTopProps(withoutGoals(q.Filter)), goals)
 		tg := s.aggregate(nil, bf, goals, false)
 		if len(tg.acc) > 0 {
 			baseTotal = tg.acc[0].visitors
@@ -403,6 +404,31 @@ func withoutGoals(f *Filter) *Filter {
 	out.Children = nil
 	for _, c := range f.Children {
 		if c2 := withoutGoals(c); c2 != nil {
+			out.Children = append(out.Children, c2)
+		}
+	}
+	if len(out.Children) == 0 {
+		return nil
+	}
+	return &out
+}
+
+// withoutTopProps returns f without the event:props:* conditions of its
+// top level (f itself, or the children of a top-level and): a conversion
+// rate is in percent of the visitors the other filters select, whatever
+// properties the converting events carry (Plausible removes the goal and
+// custom-property filters from the rate's denominator).
+func withoutTopProps(f *Filter) *Filter {
+	if f == nil || strings.HasPrefix(f.Dim, PropPrefix) {
+		return nil
+	}
+	if f.Op != OpAnd {
+		return f
+	}
+	out := *f
+	out.Children = nil
+	for _, c := range f.Children {
+		if c2 := withoutTopProps(c); c2 != nil {
 			out.Children = append(out.Children, c2)
 		}
 	}

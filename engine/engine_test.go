@@ -143,3 +143,31 @@ func TestTiesRankByTheNextMetric(t *testing.T) {
 		t.Fatalf("rows %v", res.Rows)
 	}
 }
+
+// TestConversionRateIgnoresPropertyFilters: the denominator of a conversion
+// rate leaves out the top level's goal and custom-property conditions
+// (Plausible's "conversion_rate when goal + custom prop filter applied":
+// 1 of 4 visitors, 25%).
+func TestConversionRateIgnoresPropertyFilters(t *testing.T) {
+	signup := func(user, author string) analytics.Event {
+		e := ev(user, "Signup", "/", time.Minute, "")
+		if author != "" {
+			e.Props = map[string]any{"author": author}
+		}
+		return e
+	}
+	evs := []analytics.Event{signup("a", ""), signup("b", "Uku"), signup("c", "Marko"), ev("d", "page_view", "/", time.Minute, "")}
+	q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{ConversionRate, Visitors, Events},
+		Goals: []Goal{{Name: "Signup", Event: "Signup"}},
+		Filter: &Filter{Op: OpAnd, Children: []*Filter{
+			{Op: OpIs, Dim: EventGoal, Values: []string{"Signup"}},
+			{Op: OpIs, Dim: PropPrefix + "author", Values: []string{"Uku"}},
+		}}}
+	res, err := New(memSource{"s": evs}).Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[] [25 1 1]}]" {
+		t.Fatalf("rows %v, want a conversion rate of 25 (1 of the 4 visitors)", res.Rows)
+	}
+}

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 
@@ -99,6 +100,9 @@ func splitUnescaped(s string) []string {
 func ParseV1Filters(s string, site Site) ([]*engine.Filter, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		return parseV1JSONFilters(s, site)
 	}
 	var conds []*engine.Filter
 	for _, part := range strings.Split(s, ";") {
@@ -227,4 +231,58 @@ func filtersOn(conds []*engine.Filter, p string) bool {
 	found := false
 	filterDims(conds, 0, func(d string, _ int) { found = found || d == p })
 	return found
+}
+
+// parseV1JSONFilters reads a v1 filters parameter written as a JSON list
+// of v2 filters (`[["is","event:page",["/en*"]]]`), which Plausible's v1
+// endpoints take as well as the legacy syntax.
+func parseV1JSONFilters(s string, site Site) ([]*engine.Filter, error) {
+	var raw []any
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, invalid("Invalid filters '%s': not a JSON list of filters (%v). See https://plausible.io/docs/stats-api#filtering", s, err)
+	}
+	var conds []*engine.Filter
+	for _, r := range raw {
+		f, err := parseV2Filter(r)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, f)
+	}
+	if err := resolveGoalFilters(conds, site); err != nil {
+		return nil, err
+	}
+	return conds, nil
+}
+
+// resolveGoalFilters checks the goal names of the top level's is/is_not
+// event:goal conditions; a case-insensitive one is resolved to the names
+// of the configured goals it matches (the engine then compares them
+// exactly).
+func resolveGoalFilters(conds []*engine.Filter, site Site) error {
+	for _, f := range conds {
+		if f.Dim != engine.EventGoal || (f.Op != engine.OpIs && f.Op != engine.OpIsNot) {
+			continue
+		}
+		if f.CaseInsensitive {
+			var names []string
+			for _, v := range f.Values {
+				found := false
+				for _, g := range site.Goals {
+					if strings.EqualFold(g.Name, v) {
+						names = append(names, g.Name)
+						found = true
+					}
+				}
+				if !found {
+					names = append(names, v) // refused just below, by its name
+				}
+			}
+			f.Values, f.CaseInsensitive = names, false
+		}
+		if err := checkGoals(f.Values, site, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -98,7 +98,8 @@ func present(metric string, v any) any {
 }
 
 // change is Plausible's Compare.calculate_change: the bounce rate's
-// difference in points (nil when the old rate is 0), else the change in
+// difference in points (nil when the old rate is 0), a conversion rate's
+// difference in points (one decimal), else the change in
 // percent, rounded (100 from nothing, 0 from nothing to nothing; nil
 // without an old value).
 func change(metric string, old, cur any) any {
@@ -112,6 +113,11 @@ func change(metric string, old, cur any) any {
 			return int64(math.Round(c - o))
 		}
 		return nil
+	}
+	if metric == engine.ConversionRate || metric == engine.GroupConversionRate {
+		// A rate's change is its difference in points, with one
+		// decimal, as Plausible's Compare.calculate_change.
+		return round(c-o, 1)
 	}
 	switch {
 	case o == 0 && c > 0:

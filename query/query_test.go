@@ -351,3 +351,78 @@ func TestCompareRange(t *testing.T) {
 		}
 	}
 }
+
+// TestV1JSONFilters: Plausible's v1 endpoints take filters as a JSON list
+// of v2 filters too (AggregateTest "with json filters").
+func TestV1JSONFilters(t *testing.T) {
+	got, err := ParseV1Filters(`[["contains","event:page",["/en*"]],["matches_wildcard_not","event:props:tier",["small*"]]]`, utc)
+	want := `[{"Op":"contains","Dim":"event:page","Values":["/en*"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"matches_not","Dim":"event:props:tier","Values":["^(?:small.*)$"],"Children":null,"CaseInsensitive":false}]`
+	if err != nil || mustJSON(t, got) != want {
+		t.Fatalf("%s %v\nwant %s", mustJSON(t, got), err, want)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{`[["is","event:goal",["Nope"]]]`, "The goal `Nope` is not configured for this site."},
+		{`[["is","badproperty",["x"]]]`, "Invalid filter"},
+		{`[["is","event:page"`, "not a JSON list of filters"},
+	} {
+		if _, err := ParseV1Filters(tt.in, utc); err == nil || !strings.Contains(analytics.Message(err), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+// TestGoalFilterCaseInsensitive: a case-insensitive goal filter names the
+// configured goals it matches (QueryTest "filtering by a custom event goal
+// (case insensitive)").
+func TestGoalFilterCaseInsensitive(t *testing.T) {
+	q, err := ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors"],"date_range":"all",
+		"filters":[["is","event:goal",["signup","visit /REGISTER"],{"case_sensitive":false}]]}`), utc, now("2021-02-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := q.Filters[0]; f.CaseInsensitive || strings.Join(f.Values, ",") != "Signup,Visit /register" {
+		t.Fatalf("goal filter %+v", f)
+	}
+	_, err = ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors"],"date_range":"all",
+		"filters":[["is","event:goal",["signups"],{"case_sensitive":false}]]}`), utc, now("2021-02-01T00:00:00Z"))
+	if err == nil || !strings.Contains(analytics.Message(err), "The goal `signups` is not configured") {
+		t.Fatalf("unknown goal: %v", err)
+	}
+}
+
+// TestV1ConversionRates: v1 gives conversion rates with two decimals and
+// their change in points (AggregateTest "can compare conversion_rate with
+// previous period"); a timeseries asks for each bucket's own rate
+// (TimeseriesTest "returns conversion rate when goal filter is applied").
+func TestV1ConversionRates(t *testing.T) {
+	f := &fake{fn: func(q engine.Query) engine.Result {
+		if q.From.Day() == 5 {
+			return engine.Result{Rows: []engine.Row{{Metrics: []any{50.0}}}}
+		}
+		return engine.Result{Rows: []engine.Row{{Metrics: []any{100.0 / 3}}}}
+	}}
+	v, _ := url.ParseQuery("period=day&date=2023-05-05&metrics=conversion_rate&filters=event:goal%3D%3DSignup&compare=previous_period")
+	q, err := ParseV1(Aggregate, v, utc, now("2023-06-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := q.Run(context.Background(), f)
+	if got, want := mustJSON(t, a), `{"results":{"conversion_rate":{"value":50,"change":16.7,"comparison_value":33.33}}}`; got != want {
+		t.Fatalf("%s\nwant %s", got, want)
+	}
+	f = &fake{fn: func(q engine.Query) engine.Result {
+		return engine.Result{Rows: []engine.Row{{Dimensions: []string{"2021-01-04"}, Metrics: []any{200.0 / 3}}}}
+	}}
+	v, _ = url.ParseQuery("period=7d&date=2021-01-11&metrics=conversion_rate&filters=event:goal%3D%3DSignup")
+	if q, err = ParseV1(Timeseries, v, utc, now("2021-02-01T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = q.Run(context.Background(), f)
+	if got := mustJSON(t, a); !strings.HasPrefix(got, `{"results":[{"date":"2021-01-04","conversion_rate":66.67},{"date":"2021-01-05","conversion_rate":0}`) {
+		t.Fatalf("timeseries %s", got)
+	}
+	if m := f.asked[0].Metrics; len(m) != 1 || m[0] != engine.GroupConversionRate {
+		t.Fatalf("asked the engine for %v, want each bucket's rate (group_conversion_rate)", m)
+	}
+}

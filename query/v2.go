@@ -423,12 +423,8 @@ func (q *V2) validate() error {
 	if deep != "" {
 		return invalid("Invalid filters. Dimension `%s` can only be filtered at the top level.", deep)
 	}
-	for _, f := range q.Filters {
-		if f.Dim == engine.EventGoal && (f.Op == engine.OpIs || f.Op == engine.OpIsNot) {
-			if err := checkGoals(f.Values, q.Site, false); err != nil {
-				return err
-			}
-		}
+	if err := resolveGoalFilters(q.Filters, q.Site); err != nil {
+		return err
 	}
 	has := func(list []string, s string) bool {
 		for _, x := range list {

@@ -159,6 +159,28 @@ func withoutGoal(f *engine.Filter) (*engine.Filter, bool) {
 	return f, !mentionsGoal(f)
 }
 
+// withoutTopProps is f without the event:props:* conditions of its top
+// level (f itself, or what a top-level and joins): the denominator of a
+// conversion rate ignores them, as it ignores the goal conditions.
+func withoutTopProps(f *engine.Filter) *engine.Filter {
+	if f == nil || strings.HasPrefix(f.Dim, engine.PropPrefix) {
+		return nil
+	}
+	if f.Op != engine.OpAnd {
+		return f
+	}
+	out := &engine.Filter{Op: engine.OpAnd}
+	for _, c := range f.Children {
+		if s := withoutTopProps(c); s != nil {
+			out.Children = append(out.Children, s)
+		}
+	}
+	if len(out.Children) == 0 {
+		return nil
+	}
+	return out
+}
+
 func mentionsGoal(f *engine.Filter) bool {
 	if f.Dim == engine.EventGoal {
 		return true
@@ -303,6 +325,7 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 		return engine.Result{}, err
 	}
 	noGoal, ok := withoutGoal(q.Filter)
+	noGoal = withoutTopProps(noGoal)
 	if conversion {
 		if !ok {
 			return engine.Result{}, invalid("conversion rates need event:goal filters outside or, not and has_done")
