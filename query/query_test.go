@@ -426,3 +426,22 @@ func TestV1ConversionRates(t *testing.T) {
 		t.Fatalf("asked the engine for %v, want each bucket's rate (group_conversion_rate)", m)
 	}
 }
+
+// TestV2TimeGranularity: v2's "time" is Plausible's QueryOptimizer rule
+// (QueryTest "timeseries with explicit order_by": 35 days are days).
+func TestV2TimeGranularity(t *testing.T) {
+	for _, tt := range []struct{ first, last, want string }{
+		{"2021-01-01", "2021-01-01", engine.TimeHour},
+		{"2021-01-01", "2021-01-03", engine.TimeHour},
+		{"2021-01-01", "2021-01-04", engine.TimeDay},
+		{"2020-12-01", "2021-01-04", engine.TimeDay},
+		{"2021-01-01", "2021-02-10", engine.TimeDay},
+		{"2021-01-01", "2021-02-11", engine.TimeMonth},
+	} {
+		f, _ := parseDate(tt.first)
+		l, _ := parseDate(tt.last)
+		if got := v2Granularity(dayRange(f, l, time.UTC)); got != tt.want {
+			t.Errorf("%s .. %s: %s, want %s", tt.first, tt.last, got, tt.want)
+		}
+	}
+}

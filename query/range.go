@@ -293,6 +293,20 @@ func granularity(r Range) string {
 	return engine.TimeHour
 }
 
+// v2Granularity resolves the v2 dimension "time" as Plausible's
+// QueryOptimizer does: hours while the last day is at most 48 hours after
+// the first (up to three days), days while it is at most 40 days after,
+// else months. (v1 timeseries keep granularity, Plausible's older rule.)
+func v2Granularity(r Range) string {
+	switch days := r.First.days(r.Last); {
+	case days*24 <= 48:
+		return engine.TimeHour
+	case days <= 40:
+		return engine.TimeDay
+	}
+	return engine.TimeMonth
+}
+
 // bucket is the label of the bucket t falls in, as Plausible labels them
 // in the site's zone: the hour, the day, the week's Monday (not before the
 // range's first day), or the month's first day.

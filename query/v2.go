@@ -500,7 +500,7 @@ func (q *V2) validate() error {
 // resolve fixes what depends on the final range: "time" becomes the
 // range's granularity, and the order goes to the engine with it.
 func (q *V2) resolve() {
-	g := granularity(q.Range)
+	g := v2Granularity(q.Range)
 	q.dims = make([]string, len(q.Dimensions))
 	for i, d := range q.Dimensions {
 		if d == engine.Time {
