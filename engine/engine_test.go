@@ -171,3 +171,25 @@ func TestConversionRateIgnoresPropertyFilters(t *testing.T) {
 		t.Fatalf("rows %v, want a conversion rate of 25 (1 of the 4 visitors)", res.Rows)
 	}
 }
+
+// TestBounceRateUnderAPageFilter: under an event:page filter the bounce
+// rate counts the visits that entered on the page (Plausible's "event:page
+// filter is interpreted as entry_page filter only for bounce_rate"); the
+// other visit metrics count every visit that viewed it.
+func TestBounceRateUnderAPageFilter(t *testing.T) {
+	evs := []analytics.Event{
+		ev("a", "page_view", "/ignore", 0, ""), ev("a", "page_view", "/plausible.io", time.Minute, ""),
+		ev("b", "page_view", "/important-page", 0, ""), ev("b", "page_view", "/", time.Minute, ""),
+		ev("c", "page_view", "/plausible.io", time.Minute, ""),
+	}
+	q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{Visitors, Visits, BounceRate, VisitDuration},
+		Filter: &Filter{Op: OpIs, Dim: EventPage, Values: []string{"/plausible.io", "/important-page"}}}
+	res, err := New(memSource{"s": evs}).Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Visits a, b, c; entered on a listed page: b (no bounce), c (bounce).
+	if fmt.Sprint(res.Rows) != "[{[] [3 3 50 40]}]" {
+		t.Fatalf("rows %v, want 3 visitors, 3 visits, bounce rate 50, duration 40", res.Rows)
+	}
+}

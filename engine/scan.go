@@ -25,6 +25,10 @@ type scan struct {
 	dicts   map[string]*gdict
 	goals   []goalMatcher
 	buckets *buckets
+	// bounceIn, when set, says per visit whether it counts in the bounce
+	// rate: under a top-level event:page filter, only the visits whose
+	// entry page satisfies it (see pageBounceFilter).
+	bounceIn []bool
 }
 
 type visitTable struct {

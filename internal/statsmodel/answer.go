@@ -159,6 +159,38 @@ func withoutGoal(f *engine.Filter) (*engine.Filter, bool) {
 	return f, !mentionsGoal(f)
 }
 
+// entryPageCondition is the condition the bounce rate reads under a page
+// filter: the first event:page condition of f's top level (f, or what a
+// top-level and joins), nil without one. The bounce rate then counts only
+// the visits whose entry page satisfies it (Plausible: a page's bounce
+// rate is over the visits that entered on it).
+func entryPageCondition(f *engine.Filter) *engine.Filter {
+	if f == nil {
+		return nil
+	}
+	if f.Dim == engine.EventPage {
+		return f
+	}
+	if f.Op == engine.OpAnd {
+		for _, c := range f.Children {
+			if p := entryPageCondition(c); p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// selectsVisit reports whether the visit's entry page satisfies the page
+// condition f.
+func selectsVisit(f *engine.Filter, v *visit) bool {
+	any := false
+	if holds(positive[f.Op], v.entry, f) {
+		any = true
+	}
+	return any == (positive[f.Op] == f.Op)
+}
+
 // withoutTopProps is f without the event:props:* conditions of its top
 // level (f itself, or what a top-level and joins): the denominator of a
 // conversion rate ignores them, as it ignores the goal conditions.
@@ -384,13 +416,17 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 		return 0
 	}
 
+	pageBounce := entryPageCondition(q.Filter)
 	var rows []engine.Row
 	for k, c := range cells {
 		row := engine.Row{Dimensions: tuples[k]}
-		var bounces, millis, views int64
+		var bounces, bounceVisits, millis, views int64
 		for v := range c.visits {
-			if len(v.events) == 1 {
-				bounces++
+			if pageBounce == nil || selectsVisit(pageBounce, v) {
+				bounceVisits++
+				if len(v.events) == 1 {
+					bounces++
+				}
 			}
 			millis += v.millis()
 			views += v.pageviews
@@ -411,7 +447,7 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 			case engine.ViewsPerVisit:
 				val = ratio(views, visits)
 			case engine.BounceRate:
-				val = ratio(100*bounces, visits)
+				val = ratio(100*bounces, bounceVisits)
 			case engine.VisitDuration:
 				if visits > 0 {
 					val = ratio(millis, 1000*visits)

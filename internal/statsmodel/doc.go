@@ -81,13 +81,16 @@
 //     from the visit's first event (not the selected event's). So a visit
 //     counts once in each page it viewed, and in the day it began only.
 //   - Visit metrics read whole visits (all their events in the range, not
-//     only the selected ones): bounce_rate = 100*bounces/visits,
+//     only the selected ones): bounce_rate = 100*bounces/visits (under a
+//     top-level event:page condition, the first one: of the visits whose
+//     entry page satisfies it only),
 //     visit_duration = total seconds/visits, views_per_visit = page views of
 //     the visits/visits.
 //   - percentage = 100*visitors of the row/visitors of the query's whole
 //     selection (no dimensions). conversion_rate = 100*visitors of the
 //     row/visitors of the whole range with the query's filter but without
-//     its event:goal conditions (no dimensions). group_conversion_rate =
+//     its event:goal conditions and its top-level event:props:* conditions
+//     (no dimensions). group_conversion_rate =
 //     100*visitors of the row/visitors of the row's values other than
 //     event:goal, with the filter without event:goal conditions.
 //   - Every metric is a float64. Each ratio is one division of exact
