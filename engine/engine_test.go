@@ -193,3 +193,40 @@ func TestBounceRateUnderAPageFilter(t *testing.T) {
 		t.Fatalf("rows %v, want 3 visitors, 3 visits, bounce rate 50, duration 40", res.Rows)
 	}
 }
+
+// TestPropertyFiltersNeedTheProperty: contains and matches (and their
+// negations) select only events that have the custom property; is_not
+// keeps those without it (Plausible's "`contains` and `contains_not`
+// operator with custom properties").
+func TestPropertyFiltersNeedTheProperty(t *testing.T) {
+	with := func(user string, props map[string]any) analytics.Event {
+		e := ev(user, "page_view", "/", time.Minute, "")
+		e.Props = props
+		return e
+	}
+	evs := []analytics.Event{
+		with("a", map[string]any{"tier": "small-1", "value": "ax"}), with("b", map[string]any{"tier": "small-2", "value": "bx"}),
+		with("c", map[string]any{"tier": "small-3"}), with("d", nil),
+	}
+	e := New(memSource{"s": evs})
+	for _, tt := range []struct {
+		f    *Filter
+		want string
+	}{
+		{&Filter{Op: OpContainsNot, Dim: PropPrefix + "value", Values: []string{"b"}}, "[{[] [1]}]"},
+		{&Filter{Op: OpMatchesNot, Dim: PropPrefix + "value", Values: []string{"b|c"}}, "[{[] [1]}]"},
+		{&Filter{Op: OpMatches, Dim: PropPrefix + "value", Values: []string{".*"}}, "[{[] [2]}]"},
+		{&Filter{Op: OpIsNot, Dim: PropPrefix + "value", Values: []string{"bx"}}, "[{[] [3]}]"},
+		{&Filter{Op: OpIsNot, Dim: PropPrefix + "value", Values: []string{"bx", None}}, "[{[] [1]}]"},
+		{&Filter{Op: OpIs, Dim: PropPrefix + "value", Values: []string{None}}, "[{[] [2]}]"},
+	} {
+		q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{Visitors}, Filter: tt.f}
+		res, err := e.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(res.Rows) != tt.want {
+			t.Errorf("%s %v: %v, want %s", tt.f.Op, tt.f.Values, res.Rows, tt.want)
+		}
+	}
+}

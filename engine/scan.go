@@ -431,9 +431,17 @@ func (s *scan) rowFilter(f *Filter, goals func(bi, r int) uint64) func(bi, r int
 	}
 	val := s.valueFn(p)
 	d := s.dicts[p.name]
+	// contains, matches and their negations hold only for events that
+	// have the custom property (Plausible's has_key): an event without
+	// it neither contains "b" nor does not contain it. is_not holds for
+	// them (unless "(none)" is listed), is "(none)" selects them.
+	keyed := p.kind == propKey && f.Op != OpIs && f.Op != OpIsNot
 	var memo []int8 // per global id: 0 unknown, 1 match, 2 no match
 	return func(bi, r int) bool {
 		id := val(bi, r)
+		if keyed && id == d.none {
+			return false
+		}
 		if int(id) >= len(memo) {
 			memo = append(memo, make([]int8, len(d.vals)-len(memo))...)
 		}

@@ -122,8 +122,13 @@ func selects(f *engine.Filter, e *event, gs []engine.Goal) bool {
 		}
 		return done == (f.Op == engine.OpHasDone)
 	}
+	vals := values(f.Dim, e, gs)
+	if isPropDim(f.Dim) && f.Op != engine.OpIs && f.Op != engine.OpIsNot && vals[0] == engine.None {
+		// contains, matches and their negations need the property.
+		return false
+	}
 	any := false
-	for _, v := range values(f.Dim, e, gs) {
+	for _, v := range vals {
 		if holds(positive[f.Op], v, f) {
 			any = true
 		}

@@ -111,6 +111,9 @@
 // Values; contains: contains one of them; matches: an RE2 match (unanchored)
 // of one of them; the _not forms: none of them. CaseInsensitive compares
 // with strings.EqualFold / lower-cased contains / a "(?i)" prefix. On
+// event:props:<key>, an event without the key has the value "(none)" for
+// is and is_not, and satisfies neither contains, matches nor their _not
+// forms (Plausible's has_key). On
 // event:goal, a positive operator holds when one of the event's goals'
 // names satisfies it, a negative one when none does (an event of no goal
 // satisfies is_not); a name that is none of q.Goals' is no error, it
