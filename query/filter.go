@@ -58,8 +58,13 @@ func eventOnly(p string) bool {
 // match any characters and "|" separates alternatives ("\|" is a literal
 // bar). The anchors hold for every alternative.
 func wildcardRegexp(pattern string) string {
+	return wildcardAlts(splitUnescaped(pattern))
+}
+
+// wildcardAlts is wildcardRegexp of alternatives already split.
+func wildcardAlts(patterns []string) string {
 	var alts []string
-	for _, alt := range splitUnescaped(pattern) {
+	for _, alt := range patterns {
 		q := regexp.QuoteMeta(alt)
 		q = strings.ReplaceAll(q, `\*\*`, `.*`)
 		q = strings.ReplaceAll(q, `\*`, `.*`)
@@ -133,7 +138,7 @@ func ParseV1Filters(s string, site Site) ([]*engine.Filter, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := &engine.Filter{Dim: key, Values: splitUnescaped(value)}
+		f := &engine.Filter{Dim: key, Values: pageValues(key, splitUnescaped(value))}
 		negated := op == "!=" || op == "!~"
 		switch {
 		case key == engine.EventGoal:
@@ -152,7 +157,7 @@ func ParseV1Filters(s string, site Site) ([]*engine.Filter, error) {
 				f.Op = engine.OpContainsNot
 			}
 		case strings.Contains(value, "*"):
-			f.Op, f.Values = engine.OpMatches, []string{wildcardRegexp(value)}
+			f.Op, f.Values = engine.OpMatches, []string{wildcardAlts(f.Values)}
 			if negated {
 				f.Op = engine.OpMatchesNot
 			}
@@ -285,4 +290,22 @@ func resolveGoalFilters(conds []*engine.Filter, site Site) error {
 		}
 	}
 	return nil
+}
+
+// pagePaths are the properties whose values are stored paths.
+var pagePaths = map[string]bool{engine.EventPage: true, engine.EntryPage: true, engine.ExitPage: true}
+
+// pageValues writes the values of a filter on a page property (is,
+// contains, wildcards; not regular expressions) in the percent-encoding
+// paths are stored in, so "/blog/post|1" finds the page stored as
+// "/blog/post%7C1" and "/café" the one stored as "/caf%C3%A9".
+func pageValues(dim string, values []string) []string {
+	if !pagePaths[dim] {
+		return values
+	}
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = analytics.CanonicalPathValue(v)
+	}
+	return out
 }

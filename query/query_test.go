@@ -445,3 +445,27 @@ func TestV2TimeGranularity(t *testing.T) {
 		}
 	}
 }
+
+// TestPageFilterValuesAreEncodedAsStored: page filter values compare with
+// paths in their stored percent-encoding (Plausible's "can escape pipe
+// character in member + wildcard filter"); regular expressions are left
+// as written.
+func TestPageFilterValuesAreEncodedAsStored(t *testing.T) {
+	got, err := ParseV1Filters(`event:page==**post\|1|/something-else;visit:entry_page==/café`, utc)
+	want := `[{"Op":"matches","Dim":"event:page","Values":["^(?:.*post%7C1|/something-else)$"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"is","Dim":"visit:entry_page","Values":["/caf%C3%A9"],"Children":null,"CaseInsensitive":false}]`
+	if err != nil || mustJSON(t, got) != want {
+		t.Fatalf("%s %v\nwant %s", mustJSON(t, got), err, want)
+	}
+	q, err := ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors"],"date_range":"all","filters":[
+		["contains","event:page",["post|1","/caf%c3%a9"]],["matches","event:page",["^/a|b$"]],["matches_wildcard","event:page",["/x|/y*"]]]}`), utc, now("2021-02-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = `[{"Op":"contains","Dim":"event:page","Values":["post%7C1","/caf%C3%A9"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"matches","Dim":"event:page","Values":["^/a|b$"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"matches","Dim":"event:page","Values":["^(?:/x|/y.*)$"],"Children":null,"CaseInsensitive":false}]`
+	if got := mustJSON(t, q.Filters); got != want {
+		t.Fatalf("%s\nwant %s", got, want)
+	}
+}

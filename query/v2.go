@@ -393,12 +393,14 @@ func parseV2Filter(raw any) (*engine.Filter, error) {
 		// Plausible's own wildcard operators: turned into RE2 here, so the
 		// engine knows regular expressions only.
 		for i, v := range f.Values {
-			f.Values[i] = wildcardRegexp(v)
+			f.Values[i] = wildcardAlts(pageValues(dim, splitUnescaped(v)))
 		}
 		f.Op = engine.OpMatches
 		if op == "matches_wildcard_not" {
 			f.Op = engine.OpMatchesNot
 		}
+	case "is", "is_not", "contains", "contains_not":
+		f.Values = pageValues(dim, f.Values)
 	case "matches", "matches_not":
 		for _, v := range f.Values {
 			if _, err := regexp.Compile(v); err != nil {
