@@ -432,8 +432,8 @@ func TestV1ConversionRates(t *testing.T) {
 func TestV2TimeGranularity(t *testing.T) {
 	for _, tt := range []struct{ first, last, want string }{
 		{"2021-01-01", "2021-01-01", engine.TimeHour},
-		{"2021-01-01", "2021-01-03", engine.TimeHour},
-		{"2021-01-01", "2021-01-04", engine.TimeDay},
+		{"2021-01-01", "2021-01-02", engine.TimeHour},
+		{"2021-01-01", "2021-01-03", engine.TimeDay}, // "multiple breakdown timeseries with sources"
 		{"2020-12-01", "2021-01-04", engine.TimeDay},
 		{"2021-01-01", "2021-02-10", engine.TimeDay},
 		{"2021-01-01", "2021-02-11", engine.TimeMonth},

@@ -294,12 +294,13 @@ func granularity(r Range) string {
 }
 
 // v2Granularity resolves the v2 dimension "time" as Plausible's
-// QueryOptimizer does: hours while the last day is at most 48 hours after
-// the first (up to three days), days while it is at most 40 days after,
-// else months. (v1 timeseries keep granularity, Plausible's older rule.)
+// QueryOptimizer does, from the range's first instant to its last (the
+// last day's 23:59:59) in whole hours and days: hours up to 48 hours (a
+// range of one or two days), days up to 40 days (41 days), else months.
+// (v1 timeseries keep granularity, Plausible's older rule.)
 func v2Granularity(r Range) string {
 	switch days := r.First.days(r.Last); {
-	case days*24 <= 48:
+	case days <= 1:
 		return engine.TimeHour
 	case days <= 40:
 		return engine.TimeDay
