@@ -53,15 +53,11 @@ func eventOnly(p string) bool {
 	return p == engine.EventName || p == engine.EventGoal || strings.HasPrefix(p, engine.PropPrefix)
 }
 
-// wildcardRegexp turns a Plausible wildcard pattern into an RE2 pattern
+// wildcardAlts turns Plausible wildcard patterns (the alternatives of a
+// pattern, already split at its unescaped "|") into an RE2 pattern
 // matching the whole value, as Plausible's page_regex does: "**" and "*"
 // match any characters and "|" separates alternatives ("\|" is a literal
 // bar). The anchors hold for every alternative.
-func wildcardRegexp(pattern string) string {
-	return wildcardAlts(splitUnescaped(pattern))
-}
-
-// wildcardAlts is wildcardRegexp of alternatives already split.
 func wildcardAlts(patterns []string) string {
 	var alts []string
 	for _, alt := range patterns {
