@@ -49,10 +49,12 @@ func init() {
 			post: `{"metrics":["pageviews"],"date_range":["2022-09-11","2022-09-11"]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
 		pcase{name: "query timezone: handles ambiguous datetime at start of range (fall back)", tz: "America/Havana", events: evs(
 			pv("timestamp=2023-11-05 04:30:00"), pv("timestamp=2023-11-05 05:30:00"), pv("timestamp=2023-11-05 06:30:00")),
-			post: `{"metrics":["pageviews"],"date_range":["2023-11-05","2023-11-05"]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
+			post: `{"metrics":["pageviews"],"date_range":["2023-11-05","2023-11-05"]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`,
+			differs: "midnight happened twice in Havana on 2023-11-05 (00:00 CDT, 04:00 UTC, then 00:00 CST): the day begins at the first, so the event at 00:30 CDT (04:30 UTC) is on the 5th; Plausible begins the day at the second midnight and counts that event on no day"},
 		pcase{name: "query timezone: handles ambiguous datetime at end of range (fall back)", tz: "America/Asuncion", events: evs(
 			pv("timestamp=2024-03-23 12:00:00"), pv("timestamp=2024-03-24 02:58:00"), pv("timestamp=2024-03-24 03:00:00")),
-			post: `{"metrics":["pageviews"],"date_range":["2024-03-23","2024-03-23"]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`},
+			post: `{"metrics":["pageviews"],"date_range":["2024-03-23","2024-03-23"]}`, part: "results", want: `[{"metrics":[2],"dimensions":[]}]`,
+			differs: "in Asuncion clocks went back from 2024-03-24 00:00 -03 to 2024-03-23 23:00 -04 (tz database 2025b), so 03:00 UTC is 23:00 on the 23rd and counts on the 23rd; Plausible's test takes it for midnight of the 24th"},
 		pcase{name: "query timezone: legacy_time_on_page_cutoff timezone handling", skip: "time_on_page (engagement events)"},
 	)
 }

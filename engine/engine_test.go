@@ -230,3 +230,38 @@ func TestPropertyFiltersNeedTheProperty(t *testing.T) {
 		}
 	}
 }
+
+// TestStartOfDayWhereMidnightIsSkipped: America/Santiago skipped 2022-09-11
+// 00:00-00:59, so the day starts at 01:00 -03 (04:00 UTC) and an event at
+// 03:59 UTC (23:59 -04) is the day before's (Plausible's "handles timezone
+// gap when date starts at non-existent midnight").
+func TestStartOfDayWhereMidnightIsSkipped(t *testing.T) {
+	scl, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := StartOfDay(2022, 9, 11, scl).UTC(); !got.Equal(time.Date(2022, 9, 11, 4, 0, 0, 0, time.UTC)) {
+		t.Fatalf("2022-09-11 in Santiago starts at %v, want 04:00 UTC", got)
+	}
+	if got := StartOfDay(2022, 9, 12, scl).UTC(); !got.Equal(time.Date(2022, 9, 12, 3, 0, 0, 0, time.UTC)) {
+		t.Fatalf("2022-09-12 in Santiago starts at %v, want 03:00 UTC", got)
+	}
+	if got := StartOfDay(2022, 8, 32, time.UTC); !got.Equal(time.Date(2022, 9, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("day 32 of August is %v", got)
+	}
+	at := func(h, m int) analytics.Event {
+		e := ev(fmt.Sprint(h, m), "page_view", "/", 0, "")
+		e.Timestamp = time.Date(2022, 9, 11, h, m, 0, 0, time.UTC)
+		return e
+	}
+	e := New(memSource{"s": {at(3, 59), at(4, 0), at(5, 0)}})
+	q := Query{Site: "s", From: StartOfDay(2022, 9, 10, scl), To: StartOfDay(2022, 9, 12, scl), Location: scl,
+		Metrics: []string{Pageviews}, Dimensions: []string{TimeDay}}
+	res, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[2022-09-10] [1]} {[2022-09-11] [2]}]" {
+		t.Fatalf("days %v, want 1 page view on the 10th and 2 on the 11th", res.Rows)
+	}
+}

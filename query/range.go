@@ -47,10 +47,10 @@ func (d date) days(e date) int      { return int(e.t.Sub(d.t).Hours()/24 + 0.5) 
 func (d date) startOfWeek() date    { return d.add(-((int(d.t.Weekday()) + 6) % 7)) } // Monday, as ISO and Plausible
 func (d date) addMonths(n int) date { return mkdate(d.t.Year(), d.t.Month()+time.Month(n), 1) }
 
-// midnight is the instant the day starts in loc. time.Date normalizes a
-// midnight that a DST gap skips to the first instant of the day.
+// midnight is the instant the day starts in loc: its first instant, also
+// where clocks skip midnight (see engine.StartOfDay).
 func (d date) midnight(loc *time.Location) time.Time {
-	return time.Date(d.t.Year(), d.t.Month(), d.t.Day(), 0, 0, 0, 0, loc)
+	return engine.StartOfDay(d.t.Year(), d.t.Month(), d.t.Day(), loc)
 }
 
 func parseDate(s string) (date, bool) {
