@@ -291,13 +291,16 @@ func TestV2Validation(t *testing.T) {
 	for _, tt := range []struct{ body, want string }{
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["is","visit:country",["USA"]]]}`, "Invalid visit:country filter, visit:country needs to be a valid 2-letter country code."},
 		{`{"site_id":"s","metrics":["conversion_rate"],"date_range":"7d"}`, "Metric `conversion_rate` can only be queried with event:goal filters or dimensions."},
-		{`{"site_id":"s","metrics":["bounce_rate"],"date_range":"7d","dimensions":["event:name"]}`, "Session metric(s) `bounce_rate` cannot be queried along with event dimensions."},
+		{`{"site_id":"s","metrics":["bounce_rate"],"date_range":"7d","dimensions":["event:name"]}`, "Session metric(s) `bounce_rate` cannot be queried along with event dimension(s) `event:name`"},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","include":{"time_labels":true}}`, "Invalid include.time_labels: requires a time dimension."},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","order_by":[["events","desc"]]}`, "Invalid order_by entry '{:events, :desc}'. Entry is not a queried metric or dimension."},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["or",[["is","event:goal",["Signup"]]]]]}`, "Invalid filters. Dimension `event:goal` can only be filtered at the top level."},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["is","event:goal",["Nope"]]]}`, "The goal `Nope` is not configured for this site."},
-		{`{"site_id":"s","metrics":["visitors"],"date_range":"8x"}`, `Invalid date_range "8x".`},
+		{`{"site_id":"s","metrics":["visitors"],"date_range":"8x"}`, `#/date_range: Invalid date range "8x"`},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["what","event:page",["/"]]]}`, `Unknown operator for filter '["what", "event:page", ["/"]]'.`},
+		{`{"site_id":"s","metrics":["visitors","baa"],"date_range":"7d"}`, `#/metrics/1: Invalid metric "baa"`},
+		{`{"site_id":"s","metrics":["visitors","visitors"],"date_range":"7d"}`, `#/metrics: Expected items to be unique but they were not.`},
+		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","dimensions":["event:props:"]}`, `#/dimensions/0: Invalid dimension "event:props:"`},
 	} {
 		if _, err := ParseV2([]byte(tt.body), utc, n); err == nil || !strings.Contains(analytics.Message(err), tt.want) {
 			t.Errorf("%s: %v\nwant %s", tt.body, err, tt.want)

@@ -228,7 +228,7 @@ func v2Range(raw any, today date, loc *time.Location) (Range, error) {
 			return Range{From: from, To: to, Loc: loc, First: dateOf(from, loc), Last: dateOf(to.Add(-time.Second), loc)}, nil
 		}
 	}
-	return Range{}, invalid("Invalid date_range %s.", inspect(raw))
+	return Range{}, invalid("#/date_range: Invalid date range %s", inspect(raw))
 }
 
 // compareRange is the range a comparison reads, as Plausible's

@@ -126,11 +126,16 @@ func ParseV2(body []byte, site Site, now time.Time) (*V2, error) {
 	if !ok || len(ms) == 0 {
 		return nil, invalid("#/metrics: Required property metrics was not present or empty.")
 	}
-	for _, m := range ms {
+	seen := map[string]bool{}
+	for i, m := range ms {
 		s, _ := m.(string)
 		if !v2Metrics[s] {
-			return nil, invalid("Unknown metric '%s'.", inspect(m))
+			return nil, invalid("#/metrics/%d: Invalid metric %s", i, inspect(m))
 		}
+		if seen[s] {
+			return nil, invalid("#/metrics: Expected items to be unique but they were not.")
+		}
+		seen[s] = true
 		q.Metrics = append(q.Metrics, s)
 	}
 	dr, ok := raw["date_range"]
@@ -161,17 +166,16 @@ func ParseV2(body []byte, site Site, now time.Time) (*V2, error) {
 		if !ok {
 			return nil, invalid("Invalid dimensions '%s'", inspect(dims))
 		}
-		for _, x := range list {
+		for i, x := range list {
 			s, _ := x.(string)
+			bad := invalid("#/dimensions/%d: Invalid dimension %s", i, inspect(x))
 			if isTimeDim(s) {
 				switch s {
 				case engine.Time, engine.TimeHour, engine.TimeDay, engine.TimeWeek, engine.TimeMonth:
 				default:
-					return nil, invalid("Invalid dimensions '%s'", inspect(dims))
+					return nil, bad
 				}
-			} else if err := checkProperty(s, func(string) error {
-				return invalid("Invalid dimensions '%s'", inspect(dims))
-			}); err != nil {
+			} else if err := checkProperty(s, func(string) error { return bad }); err != nil {
 				return nil, err
 			}
 			q.Dimensions = append(q.Dimensions, s)
@@ -458,11 +462,13 @@ func (q *V2) validate() error {
 			}
 		}
 	}
-	var eventDim bool
+	var eventDims []string
 	for _, d := range q.Dimensions {
-		eventDim = eventDim || (strings.HasPrefix(d, "event:") && d != engine.EventPage)
+		if strings.HasPrefix(d, "event:") && d != engine.EventPage {
+			eventDims = append(eventDims, d)
+		}
 	}
-	if eventDim {
+	if len(eventDims) > 0 {
 		var bad []string
 		for _, m := range q.Metrics {
 			if has(sessionMetrics, m) {
@@ -470,7 +476,7 @@ func (q *V2) validate() error {
 			}
 		}
 		if len(bad) > 0 {
-			return invalid("Session metric(s) `%s` cannot be queried along with event dimensions.", strings.Join(bad, ", "))
+			return invalid("Session metric(s) `%s` cannot be queried along with event dimension(s) `%s`", strings.Join(bad, "`, `"), strings.Join(eventDims, "`, `"))
 		}
 	}
 	var timeDim string
