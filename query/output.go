@@ -77,8 +77,8 @@ func round(f float64, decimals int) float64 {
 }
 
 // present writes an engine's metric value as Plausible's APIs do: counts,
-// bounce rate and visit duration as whole numbers, views per visit with
-// two decimals, percentages and conversion rates with one; nil stays nil
+// bounce rate and visit duration as whole numbers, views per visit and
+// conversion rates with two decimals (66.67), percentages with one; nil stays nil
 // (null: no value, as the visit duration of a bucket without visits).
 // Counts are exact; only ratios are rounded, and only for display.
 func present(metric string, v any) any {
@@ -89,9 +89,9 @@ func present(metric string, v any) any {
 	switch metric {
 	case engine.Visitors, engine.Visits, engine.Pageviews, engine.Events, engine.BounceRate, engine.VisitDuration:
 		return int64(math.Round(f))
-	case engine.ViewsPerVisit:
+	case engine.ViewsPerVisit, engine.ConversionRate, engine.GroupConversionRate:
 		return round(f, 2)
-	case engine.Percentage, engine.ConversionRate, engine.GroupConversionRate:
+	case engine.Percentage:
 		return round(f, 1)
 	}
 	return f

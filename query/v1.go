@@ -257,7 +257,7 @@ func (q *V1) totals(ctx context.Context, a engine.Answerer, r Range) ([]any, err
 	for i, m := range q.Metrics {
 		var v any
 		if len(res.Rows) > 0 && i < len(res.Rows[0].Metrics) {
-			v = presentV1(m, res.Rows[0].Metrics[i])
+			v = present(m, res.Rows[0].Metrics[i])
 		}
 		if v == nil { // v1 aggregates answer 0 where nothing was counted
 			v = zero(m)
@@ -330,7 +330,7 @@ func (q *V1) timeseries(ctx context.Context, a engine.Answerer) (Object, error) 
 		for i, m := range q.Metrics {
 			var v any
 			if i < len(row.Metrics) {
-				v = presentV1(m, row.Metrics[i])
+				v = present(m, row.Metrics[i])
 			}
 			if v == nil && m != engine.VisitDuration {
 				// An empty bucket has 0 of everything but a visit
@@ -376,16 +376,4 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
-}
-
-// presentV1 is present for v1 aggregates and timeseries, whose conversion
-// rates Plausible gives with two decimals (33.33), not one.
-func presentV1(metric string, v any) any {
-	if metric == engine.ConversionRate {
-		if f, ok := toFloat(v); ok {
-			return round(f, 2)
-		}
-		return nil
-	}
-	return present(metric, v)
 }
