@@ -20,6 +20,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/enrich"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/js"
 )
@@ -130,7 +131,7 @@ func (c *Collector) Handler() http.Handler {
 		httpx.Handle(r, http.MethodPost, "/v1/"+kind.name, h)
 		httpx.Handle(r, http.MethodPost, "/v1/"+kind.short, h)
 	}
-	httpx.Handle(r, http.MethodPost, "/v1/import", c.handleSegment(analytics.SegmentBatch))
+	httpx.Handle(r, http.MethodPost, "/v1/import", c.handleSegment(ingest.SegmentBatch))
 	httpx.GetAndHead(r, "/t.js", snippet())
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))
@@ -201,7 +202,7 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		ev, err := analytics.DecodeEvent(body, c.cfg.Now(), c.cfg.NewID)
+		ev, err := ingest.DecodeEvent(body, c.cfg.Now(), c.cfg.NewID)
 		if err != nil {
 			c.fail(w, err, 1)
 			return
@@ -238,9 +239,9 @@ var botDropped = eventReply{Success: true, Counted: new(bool),
 
 // batchReply is the answer of POST /events.
 type batchReply struct {
-	Success  bool                  `json:"success"`
-	Accepted int                   `json:"accepted"`
-	Rejected []analytics.Rejection `json:"rejected"`
+	Success  bool               `json:"success"`
+	Accepted int                `json:"accepted"`
+	Rejected []ingest.Rejection `json:"rejected"`
 	// Bots is the number of events dropped as sent by a crawler or a
 	// headless browser (answered 202 so they are not retried).
 	Bots  int    `json:"bots,omitempty"`
@@ -254,13 +255,13 @@ func (c *Collector) handleEvents() http.Handler {
 			c.fail(w, err, 0)
 			return
 		}
-		events, rejected, err := analytics.DecodeBatch(body, c.cfg.Now(), c.cfg.NewID)
+		events, rejected, err := ingest.DecodeBatch(body, c.cfg.Now(), c.cfg.NewID)
 		if err != nil {
 			c.fail(w, err, 0)
 			return
 		}
 		if rejected == nil {
-			rejected = []analytics.Rejection{}
+			rejected = []ingest.Rejection{}
 		}
 		c.Counters.Rejected.Add(int64(len(rejected)))
 		if len(events) == 0 {
@@ -452,7 +453,7 @@ var (
 	eventBody = bodyRule{max: analytics.MaxBodyBytes, maxText: "1 MiB"}
 	// Segment's clients send JSON under any content type (analytics.js
 	// says text/plain to avoid a CORS preflight).
-	segmentBody = bodyRule{max: analytics.MaxSegmentBodyBytes, maxText: "500 KB", anyType: true}
+	segmentBody = bodyRule{max: ingest.MaxSegmentBodyBytes, maxText: "500 KB", anyType: true}
 )
 
 // readBody reads at most rule.max bytes of the body, gunzipping it when the

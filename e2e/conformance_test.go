@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/sdk"
 )
 
@@ -87,7 +88,7 @@ func TestConformanceSDKValidationMatchesCollector(t *testing.T) {
 			wire["props"] = ev.Props
 		}
 		body, _ := json.Marshal(wire)
-		_, colErr := analytics.DecodeEvent(body, now, analytics.NewID)
+		_, colErr := ingest.DecodeEvent(body, now, analytics.NewID)
 		if (sdkErr == nil) != (colErr == nil) {
 			t.Errorf("case %d %s: SDK says %v, collector says %v", i, body, sdkErr, colErr)
 		}
