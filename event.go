@@ -12,24 +12,27 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/siteanalytics/analytics/sdk/rules"
 )
 
-// Limits of an event, as the SPEC states them. The SDK and the JS snippet
-// check the same numbers so a bad event is refused where it is made.
+// Limits of an event, as the SPEC states them (package sdk/rules, which the
+// SDK shares; the JS snippet checks the same numbers) so a bad event is
+// refused where it is made.
 const (
-	MaxSiteIDLen    = 128
-	MaxEventTypeLen = 64
-	MaxPathBytes    = 2048
-	MaxUserIDBytes  = 256
-	MaxURLBytes     = 2048 // referrer and url
-	MaxUABytes      = 1024
+	MaxSiteIDLen    = rules.MaxSiteIDLen
+	MaxEventTypeLen = rules.MaxEventTypeLen
+	MaxPathBytes    = rules.MaxPathBytes
+	MaxUserIDBytes  = rules.MaxUserIDBytes
+	MaxURLBytes     = rules.MaxURLBytes // referrer and url
+	MaxUABytes      = rules.MaxUABytes
 	MaxUTMBytes     = 128 // longer campaign values are cut, not refused
-	MaxIDLen        = 128
-	MaxProps        = 32
-	MaxPropKeyBytes = 128
-	MaxPropsBytes   = 4096
-	MaxFuture       = time.Hour
-	MaxBatch        = 1000
+	MaxIDLen        = rules.MaxIDLen
+	MaxProps        = rules.MaxProps
+	MaxPropKeyBytes = rules.MaxPropKeyBytes
+	MaxPropsBytes   = rules.MaxPropsBytes
+	MaxFuture       = rules.MaxFuture
+	MaxBatch        = rules.MaxBatch
 	MaxBodyBytes    = 1 << 20
 )
 
@@ -377,66 +380,27 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// ValidateSiteID checks the site_id rule: 1-128 chars of A-Za-z0-9._:-.
-func ValidateSiteID(s string) error {
-	if s == "" {
-		return Errorf(Invalid, "site_id: required")
-	}
-	if len(s) > MaxSiteIDLen {
-		return Errorf(Invalid, "site_id: %d characters, at most %d allowed", len(s), MaxSiteIDLen)
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return !isIDChar(r) }); i >= 0 {
-		return Errorf(Invalid, "site_id: %q has a character outside A-Za-z0-9._:- at position %d", s, i)
-	}
-	return nil
-}
+// ValidateSiteID checks the site_id rule: 1-128 chars of A-Za-z0-9._:-
+// (rules.ValidateSiteID, shared with the SDK).
+func ValidateSiteID(s string) error { return ruleError(rules.ValidateSiteID(s)) }
 
 // ValidateID checks an idempotency key: 1-128 chars of A-Za-z0-9._:-.
-func ValidateID(s string) error {
-	if len(s) > MaxIDLen {
-		return Errorf(Invalid, "id: %d characters, at most %d allowed", len(s), MaxIDLen)
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return !isIDChar(r) }); i >= 0 {
-		return Errorf(Invalid, "id: %s has a character outside A-Za-z0-9._:- at position %d", quote(s, 80), i)
-	}
-	return nil
-}
+func ValidateID(s string) error { return ruleError(rules.ValidateID(s)) }
 
-func isIDChar(r rune) bool { return r < utf8.RuneSelf && idChar[r] }
+func hasControl(s string) bool { return rules.HasControl(s) }
 
-// idChar marks the bytes of A-Za-z0-9._:-, checked for every event's id and
-// site.
-var idChar = func() (t [utf8.RuneSelf]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") {
-		t[c] = true
+// ValidatePropKey checks that k can be a field name in MongoDB and FerretDB
+// (rules.ValidatePropKey): 1-128 bytes of valid UTF-8 without "." or
+// control characters, not starting with "$".
+func ValidatePropKey(k string) error { return ruleError(rules.ValidatePropKey(k)) }
+
+// ruleError is an error of the shared rules as an *Error of kind Invalid,
+// with the same message ("field: reason").
+func ruleError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return t
-}()
-
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
-}
-
-// ValidatePropKey checks that k can be a field name in MongoDB and FerretDB,
-// which refuse (or misread) keys that are empty, contain "." or NUL, or start
-// with "$": 1-128 bytes of valid UTF-8 without "." or control characters,
-// not starting with "$".
-func ValidatePropKey(k string) error {
-	switch {
-	case k == "":
-		return Errorf(Invalid, "props: keys must not be empty")
-	case len(k) > MaxPropKeyBytes:
-		return Errorf(Invalid, "props: key %s is %d bytes, at most %d allowed", quote(k, 40), len(k), MaxPropKeyBytes)
-	case !utf8.ValidString(k):
-		return Errorf(Invalid, "props: key %q is not valid UTF-8", k)
-	case k[0] == '$':
-		return Errorf(Invalid, `props: key %q must not start with "$" (MongoDB cannot store it)`, k)
-	case strings.IndexByte(k, '.') >= 0:
-		return Errorf(Invalid, `props: key %q must not contain "." (MongoDB cannot store it)`, k)
-	case hasControl(k):
-		return Errorf(Invalid, "props: key %q must not contain control characters", k)
-	}
-	return nil
+	return &Error{Kind: Invalid, Msg: err.Error()}
 }
 
 // ValidateProps checks props built in Go (DecodeEvent checks what it reads
@@ -483,145 +447,17 @@ func ValidateProps(props map[string]any) error {
 }
 
 // NormalizePath returns the canonical form of a page path, the one every
-// client's path is stored under:
-//
-//   - Input that starts with a URL scheme ("https://") is a full URL and is
-//     reduced to its path; anything else is a path, which must start with
-//     "/". Everything from the first "?" or "#" (query, fragment) is dropped,
-//     so "/login?next=https://x/" is "/login".
-//   - Percent-encoding is made canonical: every valid %XX is decoded (a "%"
-//     not followed by two hex digits is a literal "%"), then the bytes
-//     A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ / are kept and every
-//     other byte is written %XX in upper case. "/café", "/caf%c3%a9" and
-//     "https://example.com/caf%C3%A9" are all "/caf%C3%A9".
-//   - The decoded path must not contain control characters (such as %00 or
-//     %0A), and the canonical form must be at most 2048 bytes.
-//
-// The canonical form is a fixed point: NormalizePath maps it to itself.
+// client's path is stored under (rules.NormalizePath, shared with the SDK):
+// a full URL is reduced to its path, the query and fragment are dropped,
+// percent-encoding is made canonical ("/café", "/caf%c3%a9" and
+// "https://example.com/caf%C3%A9" are all "/caf%C3%A9"); control characters
+// and more than 2048 bytes are refused. The canonical form is a fixed point.
 func NormalizePath(p string) (string, error) {
-	orig := p
-	if n := schemeLen(p); n > 0 {
-		rest := p[n+len("://"):]
-		host := rest
-		p = "/"
-		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-			host = rest[:i]
-			if rest[i] == '/' {
-				p = rest[i:]
-			}
-		}
-		if host == "" {
-			return "", Errorf(Invalid, "path: %s is neither a path nor a valid URL (a URL needs a host, as in https://example.com/pricing)", quote(orig, 80))
-		}
-	}
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	if !strings.HasPrefix(p, "/") {
-		return "", Errorf(Invalid, "path: %s must start with / (or be a full URL)", quote(orig, 80))
-	}
-	return canonicalPath(p)
+	n, err := rules.NormalizePath(p)
+	return n, ruleError(err)
 }
 
-// schemeLen returns the length of the scheme when s starts with one
-// followed by "://" (^[A-Za-z][A-Za-z0-9+.-]*://), else 0.
-func schemeLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'):
-		case i > 0 && c == ':':
-			if strings.HasPrefix(s[i:], "://") {
-				return i
-			}
-			return 0
-		default:
-			return 0
-		}
-	}
-	return 0
-}
-
-// pathKeep marks the bytes a canonical path holds as they are.
-var pathKeep = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
-		t[c] = true
-	}
-	return t
-}()
-
-const upperHex = "0123456789ABCDEF"
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-// pathByte returns the byte of p at i after percent-decoding, and the
-// index of the next one.
-func pathByte(p string, i int) (byte, int) {
-	if p[i] == '%' && i+2 < len(p) {
-		hi, ok1 := unhex(p[i+1])
-		lo, ok2 := unhex(p[i+2])
-		if ok1 && ok2 {
-			return hi<<4 | lo, i + 3
-		}
-	}
-	return p[i], i + 1
-}
-
-func canonicalPath(p string) (string, error) {
-	i := 0
-	for i < len(p) && pathKeep[p[i]] {
-		i++
-	}
-	if i == len(p) { // already canonical: the common case, no allocation
-		if len(p) > MaxPathBytes {
-			return "", Errorf(Invalid, "path: %d bytes, at most %d allowed", len(p), MaxPathBytes)
-		}
-		return p, nil
-	}
-	// First pass: check the decoded bytes and measure the canonical form.
-	size := i
-	var prev byte
-	for j := i; j < len(p); {
-		var c byte
-		c, j = pathByte(p, j)
-		// C0 controls, DEL, and C1 controls (U+0080-U+009F, C2 80-C2 9F in UTF-8).
-		if c < 0x20 || c == 0x7f || prev == 0xc2 && c >= 0x80 && c <= 0x9f {
-			return "", Errorf(Invalid, "path: must not contain control characters (such as %%00 or %%0A)")
-		}
-		prev = c
-		if pathKeep[c] {
-			size++
-		} else {
-			size += 3
-		}
-	}
-	if size > MaxPathBytes {
-		return "", Errorf(Invalid, "path: %d bytes once percent-encoded, at most %d allowed", size, MaxPathBytes)
-	}
-	b := make([]byte, i, size)
-	copy(b, p[:i])
-	for j := i; j < len(p); {
-		var c byte
-		c, j = pathByte(p, j)
-		if pathKeep[c] {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
-		}
-	}
-	return string(b), nil
-}
+func schemeLen(s string) int { return rules.SchemeLen(s) }
 
 var unixEpoch = time.Unix(0, 0).UTC()
 

@@ -67,8 +67,8 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-// TestNormalizePath is the canonical form of paths. The SDK has a copy of
-// NormalizePath; e2e.TestConformanceSDKPathsMatchCollector keeps the two identical.
+// TestNormalizePath is the canonical form of paths. NormalizePath is
+// rules.NormalizePath, which the SDK calls too.
 func TestNormalizePath(t *testing.T) {
 	for _, tt := range []struct{ name, in, want string }{
 		{"plain path unchanged", "/pricing", "/pricing"},
