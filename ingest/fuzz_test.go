@@ -236,3 +236,105 @@ func FuzzSegment(f *testing.F) {
 		}
 	})
 }
+
+// checkEvent fails on an event that breaks a rule.
+func checkEvent(t *testing.T, ev analytics.Event, site string) {
+	t.Helper()
+	if ev.SiteID != site || ev.EventType == "" || utf8.RuneCountInString(ev.EventType) > analytics.MaxEventTypeLen ||
+		analytics.ValidateID(ev.ID) != nil || analytics.ValidateProps(ev.Props) != nil {
+		t.Fatalf("event breaks a rule: %+v", ev)
+	}
+	if ev.Path != "" {
+		if p, err := analytics.NormalizePath(ev.Path); err != nil || p != ev.Path {
+			t.Fatalf("path %q not canonical", ev.Path)
+		}
+	}
+	if ev.Timestamp.After(now.Add(analytics.MaxFuture)) || ev.Timestamp.Year() < 1970 {
+		t.Fatalf("timestamp %v out of range", ev.Timestamp)
+	}
+}
+
+// checkError fails on an error that is not a client's, or has no message.
+func checkError(t *testing.T, err error) {
+	t.Helper()
+	if analytics.KindOf(err) != analytics.Invalid || analytics.Message(err) == "" || analytics.Message(err) == "internal error" {
+		t.Fatalf("error %v of kind %v", err, analytics.KindOf(err))
+	}
+}
+
+// FuzzPlausible checks that no body crashes Plausible's reader, that every
+// error is a client error with a message, and that every event it makes
+// obeys the event rules, for every domain it names.
+func FuzzPlausible(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"pageview","url":"http://dummy.site","domain":"dummy.site"}`,
+		`{"n":"Signup","u":"https://e.com/a?utm_source=hn#x","d":"e.com,b.com","r":"https://news.example.com/","p":{"plan":"pro","n":2,"o":{"x":1}},"v":36}`,
+		`{"n":"x","u":"https://e.com/","d":"e.com","p":"{\"a\":\"b\",\"c\":[1]}","$":{"currency":"eur","amount":1.5},"i":false}`,
+		`{"n":"engagement","sd":40,"e":3000,"u":"https://a.com/","d":"a.com"}`, `{"p":"{"}`, `[]`, `{"n":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := ingest.ParsePlausible(data)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		if len(req.Domains) == 0 || req.Name == "" {
+			t.Fatalf("accepted without a domain or a name: %+v", req)
+		}
+		ev, err := req.Event("site", now, fixedID)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		checkEvent(t, ev, "site")
+	})
+}
+
+// FuzzUmami is FuzzPlausible for Umami's /api/send.
+func FuzzUmami(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"event","payload":{"website":"w-1","screen":"1280x720","language":"en","title":"T","hostname":"shop.example","url":"https://shop.example/pricing?utm_source=hn","referrer":"/x"}}`,
+		`{"type":"event","payload":{"website":"w-1","hostname":"shop.example","url":"checkout","name":"Plan Upgraded","data":{"plan":"pro","nested":{"a":1}},"id":7,"timestamp":1762941600}}`,
+		`{"type":"identify","payload":{"website":"w","data":"x"}}`, `{"type":"event","payload":{"website":"w","timestamp":-1}}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := ingest.ParseUmami(data)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		ev, err := req.Event("site", now, fixedID)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		checkEvent(t, ev, "site")
+	})
+}
+
+// FuzzGoatCounter is FuzzPlausible for GoatCounter's /count query.
+func FuzzGoatCounter(f *testing.F) {
+	for _, s := range []string{
+		"p=%2Fblog%2Fpost-1&t=Post&r=https%3A%2F%2Fnews.example.com%2F&s=1280%2C720%2C1&b=0&q=%3Futm_source%3Dhn&rnd=abc",
+		"p=signup&e=true", "p=https%3A%2F%2Fe.com%2Fx", "p=%zz", "p=/a%00", "t=x",
+	} {
+		f.Add(s, "https://shop.example/pricing")
+	}
+	f.Fuzz(func(t *testing.T, query, page string) {
+		hit, err := ingest.ParseGoatCounter(query, page)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		ev, err := hit.Event("site", now, fixedID)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		checkEvent(t, ev, "site")
+	})
+}
