@@ -297,14 +297,14 @@ func plausibleScript() http.Handler {
 // validScriptName: script.js, or script.EXT.EXT....js with extensions of
 // lower-case letters and dashes.
 func validScriptName(name string) bool {
-	rest, ok := strings.CutPrefix(name, "script.")
-	if !ok || !strings.HasSuffix(rest, "js") {
+	parts := strings.Split(name, ".")
+	if len(parts) < 2 || parts[0] != "script" || parts[len(parts)-1] != "js" {
 		return false
 	}
-	for _, c := range rest {
-		if !(c >= 'a' && c <= 'z' || c == '-' || c == '.') {
+	for _, ext := range parts[1 : len(parts)-1] {
+		if ext == "" || strings.Trim(ext, "abcdefghijklmnopqrstuvwxyz-") != "" {
 			return false
 		}
 	}
-	return !strings.Contains(rest, "..")
+	return true
 }
