@@ -9,10 +9,6 @@ import (
 	"github.com/siteanalytics/analytics"
 )
 
-var now = time.Date(2025, 11, 12, 19, 30, 0, 0, time.UTC)
-
-func fixedID() string { return "generated-id" }
-
 func TestParseStatsQuery(t *testing.T) {
 	for _, tt := range []struct{ name, site, date, limit, want string }{
 		{"missing site_id", "", "", "", "site_id: required"},
