@@ -193,17 +193,10 @@ func (in *Input) Normalize(now time.Time, newID func() string) (Event, error) {
 	}
 	ev.SiteID = in.SiteID
 
-	typ := in.EventType
-	if typ == "" {
-		return ev, Errorf(Invalid, "event_type: required")
+	if err := rules.ValidateEventType(in.EventType); err != nil {
+		return ev, ruleError(err)
 	}
-	if n := utf8.RuneCountInString(typ); n > MaxEventTypeLen {
-		return ev, Errorf(Invalid, "event_type: %d characters, at most %d allowed", n, MaxEventTypeLen)
-	}
-	if hasControl(typ) {
-		return ev, Errorf(Invalid, "event_type: must not contain control characters")
-	}
-	ev.EventType = typ
+	ev.EventType = in.EventType
 
 	if err := in.normalizeClient(&ev); err != nil {
 		return ev, err
@@ -231,15 +224,10 @@ func (in *Input) Normalize(now time.Time, newID func() string) (Event, error) {
 	ev.setUTM(in.Path)
 	ev.setUTM(ev.Client.URL)
 
-	if user := in.UserID; user != "" {
-		if len(user) > MaxUserIDBytes {
-			return ev, Errorf(Invalid, "user_id: %d bytes, at most %d allowed", len(user), MaxUserIDBytes)
-		}
-		if hasControl(user) {
-			return ev, Errorf(Invalid, "user_id: must not contain control characters")
-		}
-		ev.UserID = user
+	if err := rules.ValidateUserID(in.UserID); err != nil {
+		return ev, ruleError(err)
 	}
+	ev.UserID = in.UserID
 
 	ev.Timestamp = now.UTC()
 	if s := in.Timestamp; s != "" || !in.When.IsZero() {
@@ -280,30 +268,18 @@ func (in *Input) Normalize(now time.Time, newID func() string) (Event, error) {
 // normalizeClient checks the fields that describe the browser behind the
 // event (referrer, url, user_agent, ip) into ev.Client.
 func (in *Input) normalizeClient(ev *Event) error {
-	for _, f := range [...]struct{ name, u string }{{"referrer", in.Referrer}, {"url", in.URL}} {
-		u := f.u
-		if u == "" {
-			continue
-		}
-		if len(u) > MaxURLBytes {
-			return Errorf(Invalid, "%s: %d bytes, at most %d allowed", f.name, len(u), MaxURLBytes)
-		}
-		n := schemeLen(u)
-		if hasControl(u) || n == 0 || len(u) == n+len("://") || strings.IndexByte("/?#", u[n+len("://")]) >= 0 {
-			return Errorf(Invalid, "%s: %s is not a URL such as https://news.example.com/item", f.name, quote(u, 80))
-		}
+	if err := rules.ValidateURL("referrer", in.Referrer); err != nil {
+		return ruleError(err)
+	}
+	if err := rules.ValidateURL("url", in.URL); err != nil {
+		return ruleError(err)
 	}
 	ev.Client.Referrer = in.Referrer
 	ev.Client.URL = in.URL
-	if ua := in.UserAgent; ua != "" {
-		if len(ua) > MaxUABytes {
-			return Errorf(Invalid, "user_agent: %d bytes, at most %d allowed", len(ua), MaxUABytes)
-		}
-		if hasControl(ua) {
-			return Errorf(Invalid, "user_agent: must not contain control characters")
-		}
-		ev.Client.UserAgent = ua
+	if err := rules.ValidateUserAgent(in.UserAgent); err != nil {
+		return ruleError(err)
 	}
+	ev.Client.UserAgent = in.UserAgent
 	if ip := in.IP; ip != "" {
 		a, err := netip.ParseAddr(ip)
 		if err != nil || a.Zone() != "" {

@@ -241,6 +241,7 @@ func FuzzSegment(f *testing.F) {
 func checkEvent(t *testing.T, ev analytics.Event, site string) {
 	t.Helper()
 	if ev.SiteID != site || ev.EventType == "" || utf8.RuneCountInString(ev.EventType) > analytics.MaxEventTypeLen ||
+		!utf8.ValidString(ev.EventType) || !utf8.ValidString(ev.UserID) ||
 		analytics.ValidateID(ev.ID) != nil || analytics.ValidateProps(ev.Props) != nil {
 		t.Fatalf("event breaks a rule: %+v", ev)
 	}

@@ -69,7 +69,7 @@ func TestPlausible(t *testing.T) {
 	}
 	t.Run("event rules name Plausible's fields", func(t *testing.T) {
 		for body, want := range map[string]string{
-			`{"n":"x","u":"/relative","d":"a.com"}`:                                    `url: "/relative" is not a URL`,
+			`{"n":"x","u":"/relative","d":"a.com"}`:                                    `url: "/relative" is not an absolute URL with a host`,
 			`{"n":"` + strings.Repeat("x", 65) + `","u":"https://a.com/","d":"a.com"}`: "name: 65 characters, at most 64 allowed",
 		} {
 			req, err := ingest.ParsePlausible([]byte(body))

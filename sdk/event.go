@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/siteanalytics/analytics/sdk/rules"
@@ -29,10 +28,8 @@ const (
 	MaxBatchBytes = 500 << 10 // one request body, before gzip
 	MaxBatchSize  = 1000      // events per request, the collector's limit
 
-	maxEventType = rules.MaxEventTypeLen
 	maxURL       = rules.MaxURLBytes // referrer and url
 	maxUserAgent = rules.MaxUABytes
-	maxUserID    = rules.MaxUserIDBytes
 	maxProps     = rules.MaxProps
 	maxPropBytes = rules.MaxPropsBytes
 	maxFuture    = rules.MaxFuture
@@ -97,17 +94,8 @@ func validate(ev *Event, now time.Time) error {
 	if err := rules.ValidateSiteID(ev.SiteID); err != nil {
 		return fromRules(err)
 	}
-	if ev.EventType == "" {
-		return fieldErr("event_type", "required")
-	}
-	if n := utf8.RuneCountInString(ev.EventType); n > maxEventType {
-		return fieldErr("event_type", "%d characters, at most %d allowed", n, maxEventType)
-	}
-	if !utf8.ValidString(ev.EventType) {
-		return fieldErr("event_type", "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(ev.EventType, unicode.IsControl) >= 0 {
-		return fieldErr("event_type", "must not contain control characters")
+	if err := rules.ValidateEventType(ev.EventType); err != nil {
+		return fromRules(err)
 	}
 	// The collector checks the browser's fields before the path.
 	if err := validateURL("referrer", ev.Referrer); err != nil {
@@ -124,14 +112,8 @@ func validate(ev *Event, now time.Time) error {
 			return fieldErr("url", "%s is not a page URL: %s", quote(ev.URL, 80), fe.Reason)
 		}
 	}
-	if len(ev.UserAgent) > maxUserAgent {
-		return fieldErr("user_agent", "%d bytes, at most %d allowed", len(ev.UserAgent), maxUserAgent)
-	}
-	if !utf8.ValidString(ev.UserAgent) {
-		return fieldErr("user_agent", "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(ev.UserAgent, unicode.IsControl) >= 0 {
-		return fieldErr("user_agent", "must not contain control characters")
+	if err := rules.ValidateUserAgent(ev.UserAgent); err != nil {
+		return fromRules(err)
 	}
 	if ev.IP != "" {
 		if a, err := netip.ParseAddr(ev.IP); err != nil || a.Zone() != "" {
@@ -152,14 +134,8 @@ func validate(ev *Event, now time.Time) error {
 		}
 		ev.Path = p
 	}
-	if len(ev.UserID) > maxUserID {
-		return fieldErr("user_id", "%d bytes, at most %d allowed", len(ev.UserID), maxUserID)
-	}
-	if !utf8.ValidString(ev.UserID) {
-		return fieldErr("user_id", "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(ev.UserID, unicode.IsControl) >= 0 {
-		return fieldErr("user_id", "must not contain control characters")
+	if err := rules.ValidateUserID(ev.UserID); err != nil {
+		return fromRules(err)
 	}
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = now
@@ -182,27 +158,8 @@ func validate(ev *Event, now time.Time) error {
 	return nil
 }
 
-// validateURL checks a referrer or page URL: at most 2048 bytes of UTF-8
-// text without control characters, with a scheme and a host.
-func validateURL(field, u string) error {
-	if u == "" {
-		return nil
-	}
-	if len(u) > maxURL {
-		return fieldErr(field, "%d bytes, at most %d allowed", len(u), maxURL)
-	}
-	if !utf8.ValidString(u) {
-		return fieldErr(field, "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(u, unicode.IsControl) >= 0 {
-		return fieldErr(field, "must not contain control characters")
-	}
-	n := schemeLen(u)
-	if n == 0 || strings.IndexAny(u[n+len("://"):]+"/", "/?#") == 0 {
-		return fieldErr(field, "%s is not an absolute URL with a host, such as https://news.example.com/item", quote(u, 80))
-	}
-	return nil
-}
+// validateURL checks a referrer or page URL (rules.ValidateURL).
+func validateURL(field, u string) error { return fromRules(rules.ValidateURL(field, u)) }
 
 // campaignKeys are the query parameters a path keeps.
 var campaignKeys = [...]string{"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"}

@@ -83,6 +83,69 @@ var idChar = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// ValidateEventType checks event_type: 1-64 characters of UTF-8 text
+// without control characters, taken exactly as sent.
+func ValidateEventType(s string) error {
+	if s == "" {
+		return errorf("event_type", "required")
+	}
+	if n := utf8.RuneCountInString(s); n > MaxEventTypeLen {
+		return errorf("event_type", "%d characters, at most %d allowed", n, MaxEventTypeLen)
+	}
+	return text("event_type", s)
+}
+
+// ValidateUserID checks user_id: at most 256 bytes of UTF-8 text without
+// control characters; "" is none.
+func ValidateUserID(s string) error {
+	if len(s) > MaxUserIDBytes {
+		return errorf("user_id", "%d bytes, at most %d allowed", len(s), MaxUserIDBytes)
+	}
+	return text("user_id", s)
+}
+
+// ValidateUserAgent checks user_agent: at most 1024 bytes of UTF-8 text
+// without control characters; "" is none.
+func ValidateUserAgent(s string) error {
+	if len(s) > MaxUABytes {
+		return errorf("user_agent", "%d bytes, at most %d allowed", len(s), MaxUABytes)
+	}
+	return text("user_agent", s)
+}
+
+// ValidateURL checks a referrer or page URL (field "referrer" or "url"):
+// at most 2048 bytes of UTF-8 text without control characters, with a
+// scheme and a host; "" is none.
+func ValidateURL(field, u string) error {
+	if u == "" {
+		return nil
+	}
+	if len(u) > MaxURLBytes {
+		return errorf(field, "%d bytes, at most %d allowed", len(u), MaxURLBytes)
+	}
+	if err := text(field, u); err != nil {
+		return err
+	}
+	n := SchemeLen(u)
+	if n == 0 || strings.IndexAny(u[n+len("://"):]+"/", "/?#") == 0 {
+		return errorf(field, "%s is not an absolute URL with a host, such as https://news.example.com/item", Quote(u, 80))
+	}
+	return nil
+}
+
+// text refuses s when it is not valid UTF-8 (encoding/json would replace
+// the bad bytes, changing the value after it was checked) or holds a
+// control character.
+func text(field, s string) error {
+	if !utf8.ValidString(s) {
+		return errorf(field, "must be valid UTF-8 text")
+	}
+	if HasControl(s) {
+		return errorf(field, "must not contain control characters")
+	}
+	return nil
+}
+
 // HasControl reports whether s contains a control character (Unicode Cc).
 func HasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
 

@@ -76,6 +76,18 @@ func TestIDRules(t *testing.T) {
 		{"props key with a dot", rules.ValidatePropKey, "a.b", `props: key "a.b" must not contain "." (MongoDB cannot store it)`},
 		{"props key with a dollar", rules.ValidatePropKey, "$set", `props: key "$set" must not start with "$" (MongoDB cannot store it)`},
 		{"props key empty", rules.ValidatePropKey, "", "props: keys must not be empty"},
+		{"event type", rules.ValidateEventType, " click ", ""},
+		{"event type required", rules.ValidateEventType, "", "event_type: required"},
+		{"event type too long", rules.ValidateEventType, strings.Repeat("é", 65), "event_type: 65 characters, at most 64 allowed"},
+		{"event type invalid UTF-8", rules.ValidateEventType, "a\xff", "event_type: must be valid UTF-8 text"},
+		{"event type with a control character", rules.ValidateEventType, "a\u0085", "event_type: must not contain control characters"},
+		{"user id too long", rules.ValidateUserID, strings.Repeat("u", 257), "user_id: 257 bytes, at most 256 allowed"},
+		{"user agent with a tab", rules.ValidateUserAgent, "Mozilla\t5", "user_agent: must not contain control characters"},
+		{"url", func(s string) error { return rules.ValidateURL("url", s) }, "https://e.com", ""},
+		{"url without a host", func(s string) error { return rules.ValidateURL("url", s) }, "https:///a",
+			`url: "https:///a" is not an absolute URL with a host, such as https://news.example.com/item`},
+		{"relative referrer", func(s string) error { return rules.ValidateURL("referrer", s) }, "/item",
+			`referrer: "/item" is not an absolute URL with a host, such as https://news.example.com/item`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.check(tt.in)
