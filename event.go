@@ -363,8 +363,6 @@ func ValidateSiteID(s string) error { return ruleError(rules.ValidateSiteID(s)) 
 // ValidateID checks an idempotency key: 1-128 chars of A-Za-z0-9._:-.
 func ValidateID(s string) error { return ruleError(rules.ValidateID(s)) }
 
-func hasControl(s string) bool { return rules.HasControl(s) }
-
 // ValidatePropKey checks that k can be a field name in MongoDB and FerretDB
 // (rules.ValidatePropKey): 1-128 bytes of valid UTF-8 without "." or
 // control characters, not starting with "$".
@@ -432,8 +430,6 @@ func NormalizePath(p string) (string, error) {
 	n, err := rules.NormalizePath(p)
 	return n, ruleError(err)
 }
-
-func schemeLen(s string) int { return rules.SchemeLen(s) }
 
 var unixEpoch = time.Unix(0, 0).UTC()
 

@@ -200,8 +200,6 @@ func normalizePath(p string) (string, error) {
 	return n, fromRules(err)
 }
 
-func schemeLen(s string) int { return rules.SchemeLen(s) }
-
 func quote(s string, n int) string { return rules.Quote(s, n) }
 
 // validPropKey is the collector's rule for props keys (rules.ValidatePropKey).
