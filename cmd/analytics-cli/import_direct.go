@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/redisqueue"
@@ -39,7 +40,7 @@ func directEvent(line []byte, now time.Time) (analytics.Event, error) {
 	}
 	delete(m, "referrer") // the source and referrer host come from the file
 	b, _ := json.Marshal(m)
-	ev, err := analytics.DecodeEvent(b, now, analytics.NewID)
+	ev, err := ingest.DecodeEvent(b, now, analytics.NewID)
 	if err != nil {
 		return analytics.Event{}, err
 	}
