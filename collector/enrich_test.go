@@ -56,12 +56,12 @@ func TestEnrichmentAtTheCollector(t *testing.T) {
 		t.Fatalf("queued %d events", len(q.events))
 	}
 	a, b := q.events[0], q.events[1]
-	if a.Source != "Hacker News" || a.ReferrerHost != "news.ycombinator.com" || a.UTMCampaign != "launch" || a.Browser != "Safari" || a.OS != "iOS" || a.Device != "mobile" {
+	if a.Source != "Hacker News" || a.ReferrerHost != "news.ycombinator.com" || a.UTMCampaign != "launch" || a.Browser != "Safari" || a.OS != "iOS" || a.Device != "Mobile" {
 		t.Errorf("first event: %+v", a)
 	}
 	// The request's User-Agent stands for events without their own; a
 	// referrer from the page's own host is no referrer.
-	if b.Source != "" || b.ReferrerHost != "" || b.Browser != "Chrome" || b.OS != "Windows" || b.Device != "desktop" {
+	if b.Source != "" || b.ReferrerHost != "" || b.Browser != "Chrome" || b.OS != "Windows" || b.Device != "Desktop" {
 		t.Errorf("second event: %+v", b)
 	}
 	queued, _ := json.Marshal(q.events)

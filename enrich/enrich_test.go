@@ -48,7 +48,7 @@ func TestEnricher(t *testing.T) {
 			t.Fatalf("bot=%v err=%v", bot, err)
 		}
 		want := analytics.Event{SiteID: "s", EventType: "page_view", Source: "Hacker News", ReferrerHost: "news.ycombinator.com",
-			Browser: "Chrome", OS: "Windows", Device: "desktop", Country: "DE"}
+			Browser: "Chrome", OS: "Windows", Device: "Desktop", Country: "DE"}
 		if !equalEvents(ev, want) {
 			t.Errorf("got  %+v\nwant %+v", ev, want)
 		}
@@ -101,7 +101,7 @@ func TestEnricher(t *testing.T) {
 				t.Fatalf("bot=%v err=%v", bot, err)
 			}
 		}
-		if ev1.Browser != "Safari" || ev1.OS != "iOS" || ev1.Device != "mobile" || ev1.Country != "JP" {
+		if ev1.Browser != "Safari" || ev1.OS != "iOS" || ev1.Device != "Mobile" || ev1.Country != "JP" {
 			t.Errorf("event with client hints: %+v", ev1)
 		}
 		if ev2.Browser != "" || ev2.Device != "" || ev2.Country != "US" {

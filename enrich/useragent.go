@@ -9,11 +9,11 @@ import (
 )
 
 // Agent is what a User-Agent says about the browser, in the words the
-// breakdowns show.
+// breakdowns show: Plausible's (see Names).
 type Agent struct {
-	Browser string // "Chrome", "Firefox", "Safari", "Edge", "Samsung Internet"...
-	OS      string // "Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS"...
-	Device  string // "desktop", "mobile", "tablet", or "" when unknown
+	Browser string // "Chrome", "Firefox", "Safari", "Edge", "Samsung Browser"...
+	OS      string // "Windows", "Mac", "iOS", "Android", "Linux", "Chrome OS"...
+	Device  string // "Desktop", "Mobile", "Tablet", or "" when unknown
 	// Bot is true for crawlers and for headless or automated browsers:
 	// neither is a visitor.
 	Bot bool
@@ -46,16 +46,16 @@ func ParseUA(ua string) Agent {
 	}
 	switch p.Device() {
 	case agents.DeviceDesktop, agents.DeviceTV:
-		a.Device = "desktop"
+		a.Device = "Desktop"
 	case agents.DeviceMobile:
-		a.Device = "mobile"
+		a.Device = "Mobile"
 		// Chrome and Samsung Internet on Android tablets say "Android"
 		// without "Mobile"; phones always say "Mobile".
 		if a.OS == "Android" && !strings.Contains(ua, "Mobile") {
-			a.Device = "tablet"
+			a.Device = "Tablet"
 		}
 	case agents.DeviceTablet:
-		a.Device = "tablet"
+		a.Device = "Tablet"
 	case agents.DeviceBot:
 		// medama counts HTTP libraries and in-app browsers (Instagram,
 		// WhatsApp) as bots; isCrawler decides. The device follows the OS.
@@ -71,26 +71,24 @@ func ParseUA(ua string) Agent {
 
 func deviceOfOS(os, ua string) string {
 	switch os {
-	case "Windows", "macOS", "Linux", "ChromeOS", "FreeBSD", "OpenBSD":
-		return "desktop"
+	case "Windows", "Mac", "Linux", "Chrome OS", "FreeBSD", "OpenBSD":
+		return "Desktop"
 	case "iOS":
 		if strings.Contains(ua, "iPad") {
-			return "tablet"
+			return "Tablet"
 		}
-		return "mobile"
+		return "Mobile"
 	case "Android":
 		if strings.Contains(ua, "Mobile") {
-			return "mobile"
+			return "Mobile"
 		}
-		return "tablet"
+		return "Tablet"
 	}
 	return ""
 }
 
 func browserName(b agents.Browser) string {
 	switch b {
-	case agents.BrowserSamsung:
-		return "Samsung Internet"
 	case agents.BrowserIE:
 		return "Internet Explorer"
 	}
@@ -98,10 +96,37 @@ func browserName(b agents.Browser) string {
 }
 
 func osName(o agents.OS) string {
-	if o == agents.OSMacOS {
-		return "macOS"
+	switch o {
+	case agents.OSMacOS:
+		return "Mac"
+	case agents.OSChromeOS:
+		return "Chrome OS"
 	}
 	return string(o)
+}
+
+// formerNames are the browser, OS and device names events were given
+// before 2026-12-07, and the names they have now (Plausible's, so that a
+// filter or a breakdown reads as it does there). Names that stayed
+// ("Edge", "Linux") are not here: a value someone imported as it is stays
+// as it is.
+var formerNames = map[string]string{
+	// browsers
+	"Samsung Internet": "Samsung Browser",
+	// operating systems
+	"macOS": "Mac", "ChromeOS": "Chrome OS",
+	// devices
+	"desktop": "Desktop", "mobile": "Mobile", "tablet": "Tablet",
+}
+
+// CurrentName returns the name a browser, OS or device value has today:
+// v itself, or its new name when events stored before 2026-12-07 carry it
+// under a former one ("macOS" is "Mac", "desktop" is "Desktop").
+func CurrentName(v string) string {
+	if n, ok := formerNames[v]; ok {
+		return n
+	}
+	return v
 }
 
 // crawlerWords mark crawlers, link previewers and monitors, matched

@@ -4,7 +4,7 @@ import "testing"
 
 func TestParseUA(t *testing.T) {
 	const (
-		d, m, tab = "desktop", "mobile", "tablet"
+		d, m, tab = "Desktop", "Mobile", "Tablet"
 	)
 	tests := []struct {
 		name, ua string
@@ -12,15 +12,15 @@ func TestParseUA(t *testing.T) {
 	}{
 		{"empty", "", Agent{}},
 		{"Chrome Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "Windows", Device: d}},
-		{"Chrome macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "macOS", Device: d}},
+		{"Chrome macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "Mac", Device: d}},
 		{"Chrome Linux", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "Linux", Device: d}},
-		{"Chrome ChromeOS", "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "ChromeOS", Device: d}},
+		{"Chrome ChromeOS", "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "Chrome OS", Device: d}},
 		{"Firefox Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0", Agent{Browser: "Firefox", OS: "Windows", Device: d}},
-		{"Firefox macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0", Agent{Browser: "Firefox", OS: "macOS", Device: d}},
+		{"Firefox macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0", Agent{Browser: "Firefox", OS: "Mac", Device: d}},
 		{"Firefox Ubuntu", "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", Agent{Browser: "Firefox", OS: "Linux", Device: d}},
-		{"Safari macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15", Agent{Browser: "Safari", OS: "macOS", Device: d}},
+		{"Safari macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15", Agent{Browser: "Safari", OS: "Mac", Device: d}},
 		{"Edge Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.51", Agent{Browser: "Edge", OS: "Windows", Device: d}},
-		{"Edge macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.51", Agent{Browser: "Edge", OS: "macOS", Device: d}},
+		{"Edge macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.51", Agent{Browser: "Edge", OS: "Mac", Device: d}},
 		{"Opera Windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.0.0 Safari/537.36 OPR/109.0.0.0", Agent{Browser: "Opera", OS: "Windows", Device: d}},
 		{"Vivaldi Linux", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Vivaldi/6.7.3329.17", Agent{Browser: "Vivaldi", OS: "Linux", Device: d}},
 		{"Yandex Browser", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 YaBrowser/24.4.0.0 Safari/537.36", Agent{Browser: "Yandex Browser", OS: "Windows", Device: d}},
@@ -33,10 +33,10 @@ func TestParseUA(t *testing.T) {
 		{"Android Chrome phone", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36", Agent{Browser: "Chrome", OS: "Android", Device: m}},
 		{"Android Chrome reduced UA", "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", Agent{Browser: "Chrome", OS: "Android", Device: m}},
 		{"Android Firefox phone", "Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0", Agent{Browser: "Firefox", OS: "Android", Device: m}},
-		{"Samsung Internet phone", "Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36", Agent{Browser: "Samsung Internet", OS: "Android", Device: m}},
+		{"Samsung Internet phone", "Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36", Agent{Browser: "Samsung Browser", OS: "Android", Device: m}},
 		{"CUBOT phone is no bot", "Mozilla/5.0 (Linux; Android 10; CUBOT_X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Agent{Browser: "Chrome", OS: "Android", Device: m}},
 		{"Galaxy Tab Chrome", "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", Agent{Browser: "Chrome", OS: "Android", Device: tab}},
-		{"Galaxy Tab Samsung Internet", "Mozilla/5.0 (Linux; Android 12; SM-X906B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/17.0 Chrome/96.0.4664.104 Safari/537.36", Agent{Browser: "Samsung Internet", OS: "Android", Device: tab}},
+		{"Galaxy Tab Samsung Internet", "Mozilla/5.0 (Linux; Android 12; SM-X906B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/17.0 Chrome/96.0.4664.104 Safari/537.36", Agent{Browser: "Samsung Browser", OS: "Android", Device: tab}},
 		{"Android Firefox tablet", "Mozilla/5.0 (Android 13; Tablet; rv:125.0) Gecko/125.0 Firefox/125.0", Agent{Browser: "Firefox", OS: "Android", Device: tab}},
 
 		{"Googlebot desktop", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", Agent{Bot: true}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/siteanalytics/analytics/enrich"
 	"slices"
 	"strconv"
 	"strings"
@@ -522,6 +523,7 @@ func (s *Store) fetchParts(ctx context.Context, site string, gen int64, ids []st
 		if err != nil {
 			return analytics.Wrap(analytics.Internal, fmt.Sprintf("mongodb: event block %s of %s", ids[i], site), err)
 		}
+		renameFormer(b)
 		out[i] = b
 		return nil
 	}
@@ -844,4 +846,16 @@ func (s *Store) Compact(ctx context.Context, site string, fence analytics.Fence)
 		}
 	}
 	return hours, nil
+}
+
+// renameFormer gives the browser, OS and device values of a block written
+// before 2026-12-07 their names of today (enrich.CurrentName): what is
+// stored keeps its former names, with no rebuild, and every answer and
+// filter uses one name for each.
+func renameFormer(b *block.Block) {
+	for _, c := range []block.Col{block.Browser, block.OS, block.Device} {
+		for i, v := range b.Dicts[c] {
+			b.Dicts[c][i] = enrich.CurrentName(v)
+		}
+	}
 }

@@ -101,3 +101,49 @@ func TestBlocksExactlyOnce(t *testing.T) {
 func testSite(t *testing.T) string {
 	return fmt.Sprintf("blk-%d", time.Now().UnixNano())
 }
+
+// Events stored before the browser, OS and device names became
+// Plausible's are answered under the new names, in one row with the events
+// stored since, and a filter by the new name finds both.
+func TestFormerNamesAreAnsweredUnderTodays(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := context.Background()
+	site := testSite(t)
+	at := time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC)
+	b := analytics.Batch{Partition: 1}
+	for i, a := range [][3]string{{"Samsung Internet", "macOS", "desktop"}, {"Samsung Browser", "Mac", "Desktop"}, {"Edge", "Linux", "mobile"}} {
+		b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", 10+i), Event: analytics.Event{
+			ID: fmt.Sprint("n", i), SiteID: site, EventType: analytics.PageView, Path: "/", UserID: fmt.Sprint("u", i),
+			Timestamp: at.Add(time.Duration(i) * time.Minute), Browser: a[0], OS: a[1], Device: a[2]}})
+	}
+	if _, err := s.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		dim  string
+		want map[string]float64
+	}{
+		{"visit:browser", map[string]float64{"Samsung Browser": 2, "Edge": 1}},
+		{"visit:os", map[string]float64{"Mac": 2, "Linux": 1}},
+		{"visit:device", map[string]float64{"Desktop": 2, "Mobile": 1}},
+	} {
+		res, err := engine.New(s).Query(ctx, engine.Query{Site: site, From: at.Add(-time.Hour), To: at.Add(time.Hour),
+			Metrics: []string{engine.Pageviews}, Dimensions: []string{tt.dim}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, r := range res.Rows {
+			got[fmt.Sprint(r.Dimensions[0])] = r.Metrics[0].(float64)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.dim, got, tt.want)
+		}
+	}
+	res, err := engine.New(s).Query(ctx, engine.Query{Site: site, From: at.Add(-time.Hour), To: at.Add(time.Hour), Metrics: []string{engine.Pageviews},
+		Filter: &engine.Filter{Op: "is", Dim: "visit:os", Values: []string{"Mac"}}})
+	if err != nil || res.Rows[0].Metrics[0].(float64) != 2 {
+		t.Errorf("page views of visit:os is Mac: %v %v, want 2", res.Rows, err)
+	}
+}
