@@ -251,7 +251,7 @@ func importable(line []byte) (map[string]any, error) {
 }
 
 func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
-	var collector, key string
+	var collector, key, from, site string
 	var direct bool
 	return &cli.Command{
 		Name:  "import",
@@ -262,16 +262,36 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			"Through a collector, the fields it derives (source, browser, OS, device, country) are derived again from the\n" +
 			"importing request. With --direct the events go straight into the pipeline's Redis queue (REDIS_URL, or the\n" +
 			"running serve's), keeping every field of the file, and are stored exactly once like collected events;\n" +
-			"the collector's access rules, rate limits and bot filter do not apply: it is for whoever runs the pipeline.",
-		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE\n   analytics-cli import --direct [--redis-url URL] FILE",
+			"the collector's access rules, rate limits and bot filter do not apply: it is for whoever runs the pipeline.\n\n" +
+			"--from reads another tool's export. goatcounter: GoatCounter's CSV export (version 2, gzipped or not), one\n" +
+			"event per hit; umami: Umami's data export (CSV of website_event rows), one event per row. Their events are\n" +
+			"queued as with --direct, every field kept, with ids derived from the rows, so importing again stores nothing\n" +
+			"twice. plausible: Plausible's CSV export (the zip of imported_*.csv daily aggregates), kept as the site's\n" +
+			"imported data beside its events (a day imported again replaces that day); answers include it only when\n" +
+			"asked (v2 include.imports, v1 with_imported=true) and then say so. A file of another kind is refused with\n" +
+			"what it looks like; progress shows on a terminal; Ctrl+C leaves FILE.import-checkpoint and the same command\n" +
+			"resumes from it; the end prints rows read, events queued, duplicates and refused rows by reason.",
+		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE\n   analytics-cli import --direct [--redis-url URL] FILE\n" +
+			"   analytics-cli import --from goatcounter|umami --site SITE FILE\n   analytics-cli import --from plausible --site SITE FILE",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "collector", Value: cfg.CollectorURL, Destination: &collector, EnvVars: []string{"COLLECTOR_URL"}, Usage: "the collector's URL"},
 			&cli.StringFlag{Name: "key", Destination: &key, EnvVars: []string{"ANALYTICS_WRITE_KEY"}, Usage: "the site's write key, for a collector in registered mode (sent as Authorization: Bearer)"},
 			&cli.BoolFlag{Name: "direct", Destination: &direct, Usage: "queue the events straight into the pipeline's Redis, keeping every derived field of the file (source, browser, OS, device, country, campaign)"},
-		}, cfg.RedisFlags()...),
+			&cli.StringFlag{Name: "from", Destination: &from, Usage: "read another tool's export: plausible, umami or goatcounter"},
+			&cli.StringFlag{Name: "site", Destination: &site, Usage: "with --from: the site id the data is for (umami: default the file's website_id)"},
+		}, append(cfg.RedisFlags(), cfg.MongoFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("import needs one FILE (or - for stdin)")
+			}
+			if from != "" {
+				if c.IsSet("collector") || c.IsSet("key") || direct {
+					return fmt.Errorf("--from queues events into Redis (plausible: writes the store), not through a collector: drop --collector, --key and --direct")
+				}
+				return importFrom(c, cfg, stdout, from, site, c.Args().First())
+			}
+			if site != "" {
+				return fmt.Errorf("--site is for --from; an analytics-cli export names each event's site")
 			}
 			if direct {
 				if c.IsSet("collector") || c.IsSet("key") {
