@@ -122,6 +122,7 @@ func ReadPlausibleTable(table string, r io.Reader, sum *PlausibleSummary, fn fun
 	if err != nil {
 		return fmt.Errorf("imported_%s: header: %v", table, err)
 	}
+	header = append([]string(nil), header...) // ReuseRecord: the next row would overwrite it
 	dateCol := -1
 	dims := map[int]string{}
 	metrics := map[int]func(*Row) *int64{}

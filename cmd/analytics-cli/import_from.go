@@ -44,6 +44,10 @@ import (
 // --direct), so importing a file again stores nothing twice. Plausible's
 // aggregates go to the store as imported data (see package imported).
 
+// afterImportBatch, when set (by a test), runs after each batch of an
+// event import is queued and checkpointed: where an interrupt lands.
+var afterImportBatch func()
+
 // importSummary is what an import did, printed at its end and kept in its
 // checkpoint so that a resumed import reports the whole file.
 type importSummary struct {
@@ -262,7 +266,13 @@ func importEvents(c *cli.Context, cfg *config.Config, stdout io.Writer, from, si
 		if size > 0 {
 			bar.update(int(min(counted.n, size)), int(size))
 		}
-		return cp.save()
+		if err := cp.save(); err != nil {
+			return err
+		}
+		if afterImportBatch != nil {
+			afterImportBatch()
+		}
+		return nil
 	}
 	interrupted := func(err error) error {
 		return fmt.Errorf("%s: import stopped at row %d (%v); run the same command again to resume from row %d (checkpoint %s)",
