@@ -367,8 +367,10 @@ func columns(header []string, want ...string) (map[string]int, error) {
 // its own, so its id is its content and how many identical rows came
 // before it (two hits of one session in one second are two page views).
 func goatCounterRows(header []string, site string) (rowReader, error) {
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "2,")
+	// The version is the header's first field: "2,Path,..." is read as
+	// "2", "Path", ...; rows have no field under it.
+	if len(header) > 0 && strings.TrimPrefix(header[0], "\ufeff") == "2" {
+		header = header[1:]
 	}
 	col, err := columns(header, "Path", "Event", "Browser", "System", "Session", "Bot", "Referrer", "Referrer scheme", "Screen size", "Location", "Date")
 	if err != nil {
