@@ -43,6 +43,9 @@ var metricColumns = map[string]func(*Row) *int64{
 	"events":         func(r *Row) *int64 { return &r.Events },
 }
 
+// maxCount bounds one count of one row: far above any real site's day.
+const maxCount = 1_000_000_000_000
+
 // PlausibleSummary is what ReadPlausible read.
 type PlausibleSummary struct {
 	// Rows read, per table; Days written, per table.
@@ -180,6 +183,11 @@ func ReadPlausibleTable(table string, r io.Reader, sum *PlausibleSummary, fn fun
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				bad = header[i] + " is not a whole number >= 0"
+				break
+			}
+			if n > maxCount {
+				// Bounded so that no sum over rows and days overflows.
+				bad = header[i] + " is above 10^12"
 				break
 			}
 			*m(&row) += n

@@ -31,7 +31,7 @@ const (
 	SkipNoImportedData     = "no_imported_data"
 	SkipOutOfRange         = "out_of_range"
 	SkipUnsupportedQuery   = "unsupported_query"
-	SkipUnsupportedInterva = "unsupported_interval"
+	SkipUnsupportedInterval = "unsupported_interval"
 )
 
 // Warnings Plausible gives in meta.imports_warning with those reasons.
@@ -96,7 +96,7 @@ func (r *importsRun) meta() Object {
 	switch reason {
 	case SkipUnsupportedQuery:
 		o = append(o, Field{"imports_warning", warnUnsupportedQuery})
-	case SkipUnsupportedInterva:
+	case SkipUnsupportedInterval:
 		o = append(o, Field{"imports_warning", warnUnsupportedInterval})
 	}
 	return o
@@ -122,7 +122,7 @@ func importsPlan(q engine.Query) (table, prop string, timeDim string, reason str
 	for _, d := range q.Dimensions {
 		switch {
 		case d == engine.TimeHour:
-			return "", "", "", SkipUnsupportedInterva
+			return "", "", "", SkipUnsupportedInterval
 		case d == engine.TimeDay || d == engine.TimeWeek || d == engine.TimeMonth:
 			if timeDim != "" {
 				return "", "", "", SkipUnsupportedQuery

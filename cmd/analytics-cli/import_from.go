@@ -93,7 +93,7 @@ type checkpoint struct {
 	Site    string        `json:"site"`
 	Size    int64         `json:"size"`
 	ModTime time.Time     `json:"mod_time"`
-	Done    int           `json:"done"`   // rows (goatcounter, umami) or tables (plausible) fully handled
+	Done    int           `json:"done"`    // rows (goatcounter, umami) or tables (plausible) fully handled
 	Summary importSummary `json:"summary"` // of those
 	path    string
 }
@@ -520,7 +520,7 @@ func parseUmamiTime(s string) (time.Time, bool) {
 // import wrote for it.
 func importPlausible(c *cli.Context, cfg *config.Config, stdout io.Writer, site, name string) error {
 	if site == "" {
-		return fmt.Errorf("Plausible's export does not name the site here: give --site")
+		return fmt.Errorf("give --site: Plausible's export does not name the site")
 	}
 	f, err := os.Open(name)
 	if err != nil {
