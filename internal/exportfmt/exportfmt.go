@@ -9,7 +9,6 @@ package exportfmt
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -43,7 +42,7 @@ type derived struct {
 func Decode(line []byte, now time.Time) (analytics.Event, error) {
 	var x derived
 	if err := json.Unmarshal(line, &x); err != nil {
-		return analytics.Event{}, fmt.Errorf("not an exported event: %v", err)
+		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "not an exported event: %v", err)
 	}
 	m, err := importable(line)
 	if err != nil {
@@ -61,11 +60,11 @@ func Decode(line []byte, now time.Time) (analytics.Event, error) {
 		{"browser", x.Browser}, {"os", x.OS}, {"device", x.Device},
 	} {
 		if len(f.v) > maxDerived || !utf8.ValidString(f.v) {
-			return analytics.Event{}, fmt.Errorf("%s: at most %d bytes of UTF-8", f.name, maxDerived)
+			return analytics.Event{}, analytics.Errorf(analytics.Invalid, "%s: at most %d bytes of UTF-8", f.name, maxDerived)
 		}
 	}
 	if c := x.Country; c != "" && (len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z') {
-		return analytics.Event{}, fmt.Errorf("country: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", c)
+		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "country: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", c)
 	}
 	ev.Source, ev.ReferrerHost = x.Source, x.ReferrerHost
 	ev.UTMSource, ev.UTMMedium, ev.UTMCampaign, ev.UTMContent, ev.UTMTerm = x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMContent, x.UTMTerm
@@ -89,13 +88,13 @@ func importable(line []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
+		return nil, analytics.Errorf(analytics.Invalid, "not a JSON object: %v", err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("more than one JSON value on the line")
+		return nil, analytics.Errorf(analytics.Invalid, "more than one JSON value on the line")
 	}
 	if id, _ := m["id"].(string); id == "" {
-		return nil, fmt.Errorf("no \"id\": import needs each event's id, so that importing twice counts once")
+		return nil, analytics.Errorf(analytics.Invalid, "no \"id\": import needs each event's id, so that importing twice counts once")
 	}
 	str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
 	var q []string
