@@ -28,9 +28,9 @@ import (
 
 // Skip reasons, as Plausible's meta.imports_skip_reason names them.
 const (
-	SkipNoImportedData     = "no_imported_data"
-	SkipOutOfRange         = "out_of_range"
-	SkipUnsupportedQuery   = "unsupported_query"
+	SkipNoImportedData      = "no_imported_data"
+	SkipOutOfRange          = "out_of_range"
+	SkipUnsupportedQuery    = "unsupported_query"
 	SkipUnsupportedInterval = "unsupported_interval"
 )
 

@@ -302,10 +302,9 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				if len(line) == 0 {
 					continue
 				}
-				// Checked here, so that a bad line is named by its number
-				// before anything of it is sent; sent as it is.
-				_, err := exportfmt.Decode(line, time.Now())
-				if err != nil {
+				// A line that is no event stops the import before its batch
+				// is sent; the collector checks the rest, each event apart.
+				if err := exportfmt.Check(line); err != nil {
 					bar.done()
 					return fmt.Errorf("%s line %d: %v (%s before it were sent; fix the line and import again: they count once)", name, lineNo, err, plural(sent, "event"))
 				}

@@ -32,6 +32,13 @@ type derived struct {
 	Country      string `json:"country,omitempty"`
 }
 
+// Check is what a sender checks of a line before sending it: one JSON
+// object with an id (the receiver checks the rest, item by item).
+func Check(line []byte) error {
+	_, err := importable(line)
+	return err
+}
+
 // Decode turns one line of an export into the event to queue as it
 // is: the fields the collector takes, checked by the collector's own
 // rules, and every field it derived when the events were first collected
@@ -40,13 +47,13 @@ type derived struct {
 // again from the importing request: every event would get the admin's
 // country and browser.
 func Decode(line []byte, now time.Time) (analytics.Event, error) {
-	var x derived
-	if err := json.Unmarshal(line, &x); err != nil {
-		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "not an exported event: %v", err)
-	}
 	m, err := importable(line)
 	if err != nil {
 		return analytics.Event{}, err
+	}
+	var x derived
+	if err := json.Unmarshal(line, &x); err != nil {
+		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "not an exported event: %v", err)
 	}
 	delete(m, "referrer") // the source and referrer host come from the file
 	b, _ := json.Marshal(m)
