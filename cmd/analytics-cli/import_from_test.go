@@ -4,12 +4,14 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,4 +379,48 @@ func TestImportFromPlausible(t *testing.T) {
 	if again := check("after the second import"); again != first {
 		t.Errorf("a second import changed the answers:\n%s\n%s", first, again)
 	}
+}
+
+// FuzzPeerRows: any CSV row of a GoatCounter or Umami export is read
+// without a panic; a row that is not refused has an id, the site, and
+// either becomes an event by the collector's rules or is refused with a
+// reason.
+func FuzzPeerRows(f *testing.F) {
+	gc, _ := os.ReadFile("testdata/imports/goatcounter.csv")
+	um, _ := os.ReadFile("testdata/imports/umami.csv")
+	for _, line := range strings.Split(string(gc), "\n")[1:] {
+		f.Add(true, line)
+	}
+	for _, line := range strings.Split(string(um), "\n")[1:] {
+		f.Add(false, line)
+	}
+	gcHeader := strings.Split("2,Path,Title,Event,UserAgent,Browser,System,Session,Bot,Referrer,Referrer scheme,Screen size,Location,FirstVisit,Date", ",")
+	umHeader := strings.Split(strings.SplitN(string(um), "\n", 2)[0], ",")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, goat bool, line string) {
+		rec, err := csv.NewReader(strings.NewReader(line)).Read()
+		if err != nil {
+			return
+		}
+		var read rowReader
+		if goat {
+			read, err = goatCounterRows(slices.Clone(gcHeader), "fuzz.example")
+		} else {
+			read, err = umamiRows(umHeader, "fuzz.example")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, reason := read(rec)
+		if reason != "" {
+			return
+		}
+		if x.ID == "" || x.SiteID != "fuzz.example" {
+			t.Fatalf("row %q: id %q, site %q", line, x.ID, x.SiteID)
+		}
+		b, _ := json.Marshal(x)
+		if _, err := directEvent(b, now); err != nil && analytics.Message(err) == "" {
+			t.Fatalf("row %q refused without a reason", line)
+		}
+	})
 }
