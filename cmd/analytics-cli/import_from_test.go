@@ -424,3 +424,28 @@ func FuzzPeerRows(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkGoatCounterRow is the per-row cost of import --from goatcounter
+// before the queue: the row read, its id hashed, the event checked by the
+// collector's rules.
+func BenchmarkGoatCounterRow(b *testing.B) {
+	header := strings.Split("2,Path,Title,Event,UserAgent,Browser,System,Session,Bot,Referrer,Referrer scheme,Screen size,Location,FirstVisit,Date", ",")
+	read, err := goatCounterRows(header, "bench.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := []string{"/blog/post", "A post", "0", "", "Chrome 120", "Windows 10", "0a1b2c3d4e5f6071-8293a4b5c6d7e8f9", "0",
+		"www.reddit.com", "h", "1920,1080,1", "US-TX", "1", "2025-10-01T10:00:00Z"}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		x, reason := read(rec)
+		if reason != "" {
+			b.Fatal(reason)
+		}
+		line, _ := json.Marshal(x)
+		if _, err := directEvent(line, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
