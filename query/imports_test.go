@@ -7,7 +7,9 @@ import (
 )
 
 func TestImportsPlan(t *testing.T) {
-	is := func(dim string, v ...string) *engine.Filter { return &engine.Filter{Op: engine.OpIs, Dim: dim, Values: v} }
+	is := func(dim string, v ...string) *engine.Filter {
+		return &engine.Filter{Op: engine.OpIs, Dim: dim, Values: v}
+	}
 	tests := []struct {
 		name                         string
 		q                            engine.Query
