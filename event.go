@@ -802,6 +802,20 @@ func NormalizePath(p string) (string, error) {
 	return canonicalPath(p)
 }
 
+// CanonicalPathValue returns s, a path or a piece of one (a filter's
+// value: "post|1", "/café"), in the percent-encoding NormalizePath stores
+// paths in, so that it compares with stored paths: "post|1" is
+// "post%7C1", "/café" and "/caf%c3%a9" are "/caf%C3%A9". A value no path
+// could hold (control characters, too long) is returned as it is: it
+// matches nothing stored either way.
+func CanonicalPathValue(s string) string {
+	c, err := canonicalPath(s)
+	if err != nil {
+		return s
+	}
+	return c
+}
+
 // schemeLen returns the length of the scheme when s starts with one
 // followed by "://" (^[A-Za-z][A-Za-z0-9+.-]*://), else 0.
 func schemeLen(s string) int {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+	"strings"
 
 	"github.com/siteanalytics/analytics/block"
 )
@@ -28,6 +29,9 @@ type acc struct {
 	events, pageviews, visitors     int64
 	visits, bounces, visitPageviews int64
 	durationMs                      int64
+	// bounceVisits and bounces are the bounce rate's visits and their
+	// bounces: all the visits, or those s.bounceIn keeps.
+	bounceVisits int64
 }
 
 func (g *groups) of(k key) int32 {
@@ -243,8 +247,11 @@ func (s *scan) count(g *groups, fns []dimFn, k key, vis, visit int32, pv bool) {
 		t := s.visits
 		va := &g.acc[vg]
 		va.visits++
-		if t.events[visit] == 1 {
-			va.bounces++
+		if s.bounceIn == nil || s.bounceIn[visit] {
+			va.bounceVisits++
+			if t.events[visit] == 1 {
+				va.bounces++
+			}
 		}
 		va.visitPageviews += int64(t.pageviews[visit])
 		va.durationMs += t.lastMs[visit] - t.firstMs[visit]
@@ -265,6 +272,14 @@ func answer(s *scan, q Query) (Result, error) {
 	}
 	goals := s.goalMasks()
 	filter := s.rowFilter(q.Filter, goals)
+	if pf := pageBounceFilter(q.Filter); pf != nil && slices.Contains(q.Metrics, BounceRate) && s.visits != nil {
+		entry := s.rowFilter(pf, goals)
+		t := s.visits
+		s.bounceIn = make([]bool, t.len())
+		for v := range s.bounceIn {
+			s.bounceIn[v] = entry(int(t.firstB[v]), int(t.firstR[v]))
+		}
+	}
 	g := s.aggregate(q.Dimensions, filter, goals, visitMetrics)
 
 	var res Result
@@ -308,7 +323,7 @@ func answer(s *scan, q Query) (Result, error) {
 		}
 	}
 	if slices.Contains(q.Metrics, ConversionRate) || slices.Contains(q.Metrics, GroupConversionRate) {
-		bf := s.rowFilter(withoutGoals(q.Filter), goals)
+		bf := s.rowFilter(withoutTopProps(withoutGoals(q.Filter)), goals)
 		tg := s.aggregate(nil, bf, goals, false)
 		if len(tg.acc) > 0 {
 			baseTotal = tg.acc[0].visitors
@@ -388,6 +403,31 @@ func needsVisits(q Query) bool {
 	return walk(q.Filter)
 }
 
+// pageBounceFilter is the condition on the entry page that the bounce
+// rate reads under a page filter: the first event:page condition of the
+// top level (f itself, or a child of a top-level and), on
+// visit:entry_page instead; nil without one. Plausible counts a page's
+// bounce rate over the visits that entered on it: a visit that reached
+// the page later did not bounce from it.
+func pageBounceFilter(f *Filter) *Filter {
+	if f == nil {
+		return nil
+	}
+	if f.Dim == EventPage {
+		c := *f
+		c.Dim = EntryPage
+		return &c
+	}
+	if f.Op == OpAnd {
+		for _, ch := range f.Children {
+			if c := pageBounceFilter(ch); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
 // withoutGoals returns f without its event:goal conditions.
 func withoutGoals(f *Filter) *Filter {
 	if f == nil {
@@ -403,6 +443,31 @@ func withoutGoals(f *Filter) *Filter {
 	out.Children = nil
 	for _, c := range f.Children {
 		if c2 := withoutGoals(c); c2 != nil {
+			out.Children = append(out.Children, c2)
+		}
+	}
+	if len(out.Children) == 0 {
+		return nil
+	}
+	return &out
+}
+
+// withoutTopProps returns f without the event:props:* conditions of its
+// top level (f itself, or the children of a top-level and): a conversion
+// rate is in percent of the visitors the other filters select, whatever
+// properties the converting events carry (Plausible removes the goal and
+// custom-property filters from the rate's denominator).
+func withoutTopProps(f *Filter) *Filter {
+	if f == nil || strings.HasPrefix(f.Dim, PropPrefix) {
+		return nil
+	}
+	if f.Op != OpAnd {
+		return f
+	}
+	out := *f
+	out.Children = nil
+	for _, c := range f.Children {
+		if c2 := withoutTopProps(c); c2 != nil {
 			out.Children = append(out.Children, c2)
 		}
 	}
@@ -433,7 +498,7 @@ func metric(m string, a acc, total, baseTotal int64, group func() int64) any {
 	case ViewsPerVisit:
 		return ratio(a.visitPageviews, a.visits)
 	case BounceRate:
-		return ratio(100*a.bounces, a.visits)
+		return ratio(100*a.bounces, a.bounceVisits)
 	case VisitDuration:
 		if a.visits == 0 {
 			return nil

@@ -143,3 +143,125 @@ func TestTiesRankByTheNextMetric(t *testing.T) {
 		t.Fatalf("rows %v", res.Rows)
 	}
 }
+
+// TestConversionRateIgnoresPropertyFilters: the denominator of a conversion
+// rate leaves out the top level's goal and custom-property conditions
+// (Plausible's "conversion_rate when goal + custom prop filter applied":
+// 1 of 4 visitors, 25%).
+func TestConversionRateIgnoresPropertyFilters(t *testing.T) {
+	signup := func(user, author string) analytics.Event {
+		e := ev(user, "Signup", "/", time.Minute, "")
+		if author != "" {
+			e.Props = map[string]any{"author": author}
+		}
+		return e
+	}
+	evs := []analytics.Event{signup("a", ""), signup("b", "Uku"), signup("c", "Marko"), ev("d", "page_view", "/", time.Minute, "")}
+	q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{ConversionRate, Visitors, Events},
+		Goals: []Goal{{Name: "Signup", Event: "Signup"}},
+		Filter: &Filter{Op: OpAnd, Children: []*Filter{
+			{Op: OpIs, Dim: EventGoal, Values: []string{"Signup"}},
+			{Op: OpIs, Dim: PropPrefix + "author", Values: []string{"Uku"}},
+		}}}
+	res, err := New(memSource{"s": evs}).Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[] [25 1 1]}]" {
+		t.Fatalf("rows %v, want a conversion rate of 25 (1 of the 4 visitors)", res.Rows)
+	}
+}
+
+// TestBounceRateUnderAPageFilter: under an event:page filter the bounce
+// rate counts the visits that entered on the page (Plausible's "event:page
+// filter is interpreted as entry_page filter only for bounce_rate"); the
+// other visit metrics count every visit that viewed it.
+func TestBounceRateUnderAPageFilter(t *testing.T) {
+	evs := []analytics.Event{
+		ev("a", "page_view", "/ignore", 0, ""), ev("a", "page_view", "/plausible.io", time.Minute, ""),
+		ev("b", "page_view", "/important-page", 0, ""), ev("b", "page_view", "/", time.Minute, ""),
+		ev("c", "page_view", "/plausible.io", time.Minute, ""),
+	}
+	q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{Visitors, Visits, BounceRate, VisitDuration},
+		Filter: &Filter{Op: OpIs, Dim: EventPage, Values: []string{"/plausible.io", "/important-page"}}}
+	res, err := New(memSource{"s": evs}).Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Visits a, b, c; entered on a listed page: b (no bounce), c (bounce).
+	if fmt.Sprint(res.Rows) != "[{[] [3 3 50 40]}]" {
+		t.Fatalf("rows %v, want 3 visitors, 3 visits, bounce rate 50, duration 40", res.Rows)
+	}
+}
+
+// TestPropertyFiltersNeedTheProperty: contains and matches (and their
+// negations) select only events that have the custom property; is_not
+// keeps those without it (Plausible's "`contains` and `contains_not`
+// operator with custom properties").
+func TestPropertyFiltersNeedTheProperty(t *testing.T) {
+	with := func(user string, props map[string]any) analytics.Event {
+		e := ev(user, "page_view", "/", time.Minute, "")
+		e.Props = props
+		return e
+	}
+	evs := []analytics.Event{
+		with("a", map[string]any{"tier": "small-1", "value": "ax"}), with("b", map[string]any{"tier": "small-2", "value": "bx"}),
+		with("c", map[string]any{"tier": "small-3"}), with("d", nil),
+	}
+	e := New(memSource{"s": evs})
+	for _, tt := range []struct {
+		f    *Filter
+		want string
+	}{
+		{&Filter{Op: OpContainsNot, Dim: PropPrefix + "value", Values: []string{"b"}}, "[{[] [1]}]"},
+		{&Filter{Op: OpMatchesNot, Dim: PropPrefix + "value", Values: []string{"b|c"}}, "[{[] [1]}]"},
+		{&Filter{Op: OpMatches, Dim: PropPrefix + "value", Values: []string{".*"}}, "[{[] [2]}]"},
+		{&Filter{Op: OpIsNot, Dim: PropPrefix + "value", Values: []string{"bx"}}, "[{[] [3]}]"},
+		{&Filter{Op: OpIsNot, Dim: PropPrefix + "value", Values: []string{"bx", None}}, "[{[] [1]}]"},
+		{&Filter{Op: OpIs, Dim: PropPrefix + "value", Values: []string{None}}, "[{[] [2]}]"},
+	} {
+		q := Query{Site: "s", From: day, To: day.Add(24 * time.Hour), Metrics: []string{Visitors}, Filter: tt.f}
+		res, err := e.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(res.Rows) != tt.want {
+			t.Errorf("%s %v: %v, want %s", tt.f.Op, tt.f.Values, res.Rows, tt.want)
+		}
+	}
+}
+
+// TestStartOfDayWhereMidnightIsSkipped: America/Santiago skipped 2022-09-11
+// 00:00-00:59, so the day starts at 01:00 -03 (04:00 UTC) and an event at
+// 03:59 UTC (23:59 -04) is the day before's (Plausible's "handles timezone
+// gap when date starts at non-existent midnight").
+func TestStartOfDayWhereMidnightIsSkipped(t *testing.T) {
+	scl, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := StartOfDay(2022, 9, 11, scl).UTC(); !got.Equal(time.Date(2022, 9, 11, 4, 0, 0, 0, time.UTC)) {
+		t.Fatalf("2022-09-11 in Santiago starts at %v, want 04:00 UTC", got)
+	}
+	if got := StartOfDay(2022, 9, 12, scl).UTC(); !got.Equal(time.Date(2022, 9, 12, 3, 0, 0, 0, time.UTC)) {
+		t.Fatalf("2022-09-12 in Santiago starts at %v, want 03:00 UTC", got)
+	}
+	if got := StartOfDay(2022, 8, 32, time.UTC); !got.Equal(time.Date(2022, 9, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("day 32 of August is %v", got)
+	}
+	at := func(h, m int) analytics.Event {
+		e := ev(fmt.Sprint(h, m), "page_view", "/", 0, "")
+		e.Timestamp = time.Date(2022, 9, 11, h, m, 0, 0, time.UTC)
+		return e
+	}
+	e := New(memSource{"s": {at(3, 59), at(4, 0), at(5, 0)}})
+	q := Query{Site: "s", From: StartOfDay(2022, 9, 10, scl), To: StartOfDay(2022, 9, 12, scl), Location: scl,
+		Metrics: []string{Pageviews}, Dimensions: []string{TimeDay}}
+	res, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[{[2022-09-10] [1]} {[2022-09-11] [2]}]" {
+		t.Fatalf("days %v, want 1 page view on the 10th and 2 on the 11th", res.Rows)
+	}
+}

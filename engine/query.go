@@ -22,7 +22,12 @@
 //     their time alone: two at the same millisecond have no defined order.
 //   - bounce: a visit of exactly one event. visit_duration: the time from
 //     its first to its last event, in seconds (from millisecond timestamps,
-//     unrounded).
+//     unrounded). Under a top-level event:page condition (the first one),
+//     bounce_rate counts only the visits whose entry page satisfies it
+//     (Plausible's page bounce rate); the other visit metrics every visit.
+//   - conversion_rate and group_conversion_rate are in percent of the
+//     visitors the filter selects without its event:goal conditions and
+//     without its top-level event:props:* conditions.
 //
 // # Filters
 //

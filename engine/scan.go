@@ -25,6 +25,10 @@ type scan struct {
 	dicts   map[string]*gdict
 	goals   []goalMatcher
 	buckets *buckets
+	// bounceIn, when set, says per visit whether it counts in the bounce
+	// rate: under a top-level event:page filter, only the visits whose
+	// entry page satisfies it (see pageBounceFilter).
+	bounceIn []bool
 }
 
 type visitTable struct {
@@ -427,9 +431,17 @@ func (s *scan) rowFilter(f *Filter, goals func(bi, r int) uint64) func(bi, r int
 	}
 	val := s.valueFn(p)
 	d := s.dicts[p.name]
+	// contains, matches and their negations hold only for events that
+	// have the custom property (Plausible's has_key): an event without
+	// it neither contains "b" nor does not contain it. is_not holds for
+	// them (unless "(none)" is listed), is "(none)" selects them.
+	keyed := p.kind == propKey && f.Op != OpIs && f.Op != OpIsNot
 	var memo []int8 // per global id: 0 unknown, 1 match, 2 no match
 	return func(bi, r int) bool {
 		id := val(bi, r)
+		if keyed && id == d.none {
+			return false
+		}
 		if int(id) >= len(memo) {
 			memo = append(memo, make([]int8, len(d.vals)-len(memo))...)
 		}
@@ -540,12 +552,11 @@ func floorTo(t time.Time, dim string) time.Time {
 		// not mistaken for the other one.
 		return t.Add(-time.Duration(t.Minute())*time.Minute - time.Duration(t.Second())*time.Second - time.Duration(t.Nanosecond()))
 	case TimeDay:
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+		return StartOfDay(t.Year(), t.Month(), t.Day(), loc)
 	case TimeWeek:
-		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-		return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+		return StartOfDay(t.Year(), t.Month(), t.Day()-(int(t.Weekday())+6)%7, loc)
 	}
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+	return StartOfDay(t.Year(), t.Month(), 1, loc)
 }
 
 func nextBucket(t time.Time, dim string) time.Time {
@@ -553,11 +564,28 @@ func nextBucket(t time.Time, dim string) time.Time {
 	case TimeHour:
 		return t.Add(time.Hour)
 	case TimeDay:
-		return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, t.Location())
+		return StartOfDay(t.Year(), t.Month(), t.Day()+1, t.Location())
 	case TimeWeek:
-		return time.Date(t.Year(), t.Month(), t.Day()+7, 0, 0, 0, 0, t.Location())
+		return StartOfDay(t.Year(), t.Month(), t.Day()+7, t.Location())
 	}
-	return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, t.Location())
+	return StartOfDay(t.Year(), t.Month()+1, 1, t.Location())
+}
+
+// StartOfDay is the first instant of a local day in loc (day may be out of
+// its month's range: it is normalized as time.Date does). Where clocks
+// skip midnight (America/Santiago on 2022-09-11 went from 23:59:59 to
+// 01:00), the day starts when the skipped hour ends: time.Date would give
+// an instant of the day before (23:00 -04), counting its last hour in the
+// new day. Where midnight happens twice, the day starts at the first.
+func StartOfDay(year int, month time.Month, day int, loc *time.Location) time.Time {
+	d := time.Date(year, month, day, 0, 0, 0, 0, time.UTC)
+	t := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc)
+	if t.Day() != d.Day() {
+		if _, end := t.ZoneBounds(); !end.IsZero() {
+			t = end
+		}
+	}
+	return t
 }
 
 func labelOf(t time.Time, dim string) string {

@@ -315,9 +315,9 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 		bySite[c.ev.SiteID] = append(bySite[c.ev.SiteID], c)
 	}
 	// Sites are independent: their parts, manifests and versions are
-	// written side by side.
+	// written side by side, except on FerretDB (see writers).
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
+	g.SetLimit(s.writers())
 	for _, site := range sites {
 		g.Go(func() error {
 			bs, err := s.readBlockSite(gctx, site)
@@ -344,6 +344,17 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 		})
 	}
 	return g.Wait()
+}
+
+// writers is how many sites' blocks a batch writes at once. FerretDB's
+// SQLite backend takes one writer at a time and makes the others wait
+// with sleeps: written side by side, a batch of 100 events over 7 sites
+// took 130 ms instead of 42 ms one site after another.
+func (s *Store) writers() int {
+	if s.ferret {
+		return 1
+	}
+	return 8
 }
 
 // writeSiteBlocks writes w's parts under generation gen and returns the

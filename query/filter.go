@@ -1,6 +1,7 @@
 package query
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 
@@ -52,13 +53,14 @@ func eventOnly(p string) bool {
 	return p == engine.EventName || p == engine.EventGoal || strings.HasPrefix(p, engine.PropPrefix)
 }
 
-// wildcardRegexp turns a Plausible wildcard pattern into an RE2 pattern
+// wildcardAlts turns Plausible wildcard patterns (the alternatives of a
+// pattern, already split at its unescaped "|") into an RE2 pattern
 // matching the whole value, as Plausible's page_regex does: "**" and "*"
 // match any characters and "|" separates alternatives ("\|" is a literal
 // bar). The anchors hold for every alternative.
-func wildcardRegexp(pattern string) string {
+func wildcardAlts(patterns []string) string {
 	var alts []string
-	for _, alt := range splitUnescaped(pattern) {
+	for _, alt := range patterns {
 		q := regexp.QuoteMeta(alt)
 		q = strings.ReplaceAll(q, `\*\*`, `.*`)
 		q = strings.ReplaceAll(q, `\*`, `.*`)
@@ -100,6 +102,9 @@ func ParseV1Filters(s string, site Site) ([]*engine.Filter, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		return parseV1JSONFilters(s, site)
+	}
 	var conds []*engine.Filter
 	for _, part := range strings.Split(s, ";") {
 		part = strings.TrimSpace(part)
@@ -129,7 +134,7 @@ func ParseV1Filters(s string, site Site) ([]*engine.Filter, error) {
 		if err != nil {
 			return nil, err
 		}
-		f := &engine.Filter{Dim: key, Values: splitUnescaped(value)}
+		f := &engine.Filter{Dim: key, Values: pageValues(key, splitUnescaped(value))}
 		negated := op == "!=" || op == "!~"
 		switch {
 		case key == engine.EventGoal:
@@ -148,7 +153,7 @@ func ParseV1Filters(s string, site Site) ([]*engine.Filter, error) {
 				f.Op = engine.OpContainsNot
 			}
 		case strings.Contains(value, "*"):
-			f.Op, f.Values = engine.OpMatches, []string{wildcardRegexp(value)}
+			f.Op, f.Values = engine.OpMatches, []string{wildcardAlts(f.Values)}
 			if negated {
 				f.Op = engine.OpMatchesNot
 			}
@@ -227,4 +232,76 @@ func filtersOn(conds []*engine.Filter, p string) bool {
 	found := false
 	filterDims(conds, 0, func(d string, _ int) { found = found || d == p })
 	return found
+}
+
+// parseV1JSONFilters reads a v1 filters parameter written as a JSON list
+// of v2 filters (`[["is","event:page",["/en*"]]]`), which Plausible's v1
+// endpoints take as well as the legacy syntax.
+func parseV1JSONFilters(s string, site Site) ([]*engine.Filter, error) {
+	var raw []any
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, invalid("Invalid filters '%s': not a JSON list of filters (%v). See https://plausible.io/docs/stats-api#filtering", s, err)
+	}
+	var conds []*engine.Filter
+	for _, r := range raw {
+		f, err := parseV2Filter(r)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, f)
+	}
+	if err := resolveGoalFilters(conds, site); err != nil {
+		return nil, err
+	}
+	return conds, nil
+}
+
+// resolveGoalFilters checks the goal names of the top level's is/is_not
+// event:goal conditions; a case-insensitive one is resolved to the names
+// of the configured goals it matches (the engine then compares them
+// exactly).
+func resolveGoalFilters(conds []*engine.Filter, site Site) error {
+	for _, f := range conds {
+		if f.Dim != engine.EventGoal || (f.Op != engine.OpIs && f.Op != engine.OpIsNot) {
+			continue
+		}
+		if f.CaseInsensitive {
+			var names []string
+			for _, v := range f.Values {
+				found := false
+				for _, g := range site.Goals {
+					if strings.EqualFold(g.Name, v) {
+						names = append(names, g.Name)
+						found = true
+					}
+				}
+				if !found {
+					names = append(names, v) // refused just below, by its name
+				}
+			}
+			f.Values, f.CaseInsensitive = names, false
+		}
+		if err := checkGoals(f.Values, site, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pagePaths are the properties whose values are stored paths.
+var pagePaths = map[string]bool{engine.EventPage: true, engine.EntryPage: true, engine.ExitPage: true}
+
+// pageValues writes the values of a filter on a page property (is,
+// contains, wildcards; not regular expressions) in the percent-encoding
+// paths are stored in, so "/blog/post|1" finds the page stored as
+// "/blog/post%7C1" and "/café" the one stored as "/caf%C3%A9".
+func pageValues(dim string, values []string) []string {
+	if !pagePaths[dim] {
+		return values
+	}
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = analytics.CanonicalPathValue(v)
+	}
+	return out
 }

@@ -77,8 +77,8 @@ func round(f float64, decimals int) float64 {
 }
 
 // present writes an engine's metric value as Plausible's APIs do: counts,
-// bounce rate and visit duration as whole numbers, views per visit with
-// two decimals, percentages and conversion rates with one; nil stays nil
+// bounce rate and visit duration as whole numbers, views per visit and
+// conversion rates with two decimals (66.67), percentages with one; nil stays nil
 // (null: no value, as the visit duration of a bucket without visits).
 // Counts are exact; only ratios are rounded, and only for display.
 func present(metric string, v any) any {
@@ -89,16 +89,17 @@ func present(metric string, v any) any {
 	switch metric {
 	case engine.Visitors, engine.Visits, engine.Pageviews, engine.Events, engine.BounceRate, engine.VisitDuration:
 		return int64(math.Round(f))
-	case engine.ViewsPerVisit:
+	case engine.ViewsPerVisit, engine.ConversionRate, engine.GroupConversionRate:
 		return round(f, 2)
-	case engine.Percentage, engine.ConversionRate, engine.GroupConversionRate:
+	case engine.Percentage:
 		return round(f, 1)
 	}
 	return f
 }
 
 // change is Plausible's Compare.calculate_change: the bounce rate's
-// difference in points (nil when the old rate is 0), else the change in
+// difference in points (nil when the old rate is 0), a conversion rate's
+// difference in points (one decimal), else the change in
 // percent, rounded (100 from nothing, 0 from nothing to nothing; nil
 // without an old value).
 func change(metric string, old, cur any) any {
@@ -112,6 +113,11 @@ func change(metric string, old, cur any) any {
 			return int64(math.Round(c - o))
 		}
 		return nil
+	}
+	if metric == engine.ConversionRate || metric == engine.GroupConversionRate {
+		// A rate's change is its difference in points, with one
+		// decimal, as Plausible's Compare.calculate_change.
+		return round(c-o, 1)
 	}
 	switch {
 	case o == 0 && c > 0:

@@ -291,13 +291,16 @@ func TestV2Validation(t *testing.T) {
 	for _, tt := range []struct{ body, want string }{
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["is","visit:country",["USA"]]]}`, "Invalid visit:country filter, visit:country needs to be a valid 2-letter country code."},
 		{`{"site_id":"s","metrics":["conversion_rate"],"date_range":"7d"}`, "Metric `conversion_rate` can only be queried with event:goal filters or dimensions."},
-		{`{"site_id":"s","metrics":["bounce_rate"],"date_range":"7d","dimensions":["event:name"]}`, "Session metric(s) `bounce_rate` cannot be queried along with event dimensions."},
+		{`{"site_id":"s","metrics":["bounce_rate"],"date_range":"7d","dimensions":["event:name"]}`, "Session metric(s) `bounce_rate` cannot be queried along with event dimension(s) `event:name`"},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","include":{"time_labels":true}}`, "Invalid include.time_labels: requires a time dimension."},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","order_by":[["events","desc"]]}`, "Invalid order_by entry '{:events, :desc}'. Entry is not a queried metric or dimension."},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["or",[["is","event:goal",["Signup"]]]]]}`, "Invalid filters. Dimension `event:goal` can only be filtered at the top level."},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["is","event:goal",["Nope"]]]}`, "The goal `Nope` is not configured for this site."},
-		{`{"site_id":"s","metrics":["visitors"],"date_range":"8x"}`, `Invalid date_range "8x".`},
+		{`{"site_id":"s","metrics":["visitors"],"date_range":"8x"}`, `#/date_range: Invalid date range "8x"`},
 		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","filters":[["what","event:page",["/"]]]}`, `Unknown operator for filter '["what", "event:page", ["/"]]'.`},
+		{`{"site_id":"s","metrics":["visitors","baa"],"date_range":"7d"}`, `#/metrics/1: Invalid metric "baa"`},
+		{`{"site_id":"s","metrics":["visitors","visitors"],"date_range":"7d"}`, `#/metrics: Expected items to be unique but they were not.`},
+		{`{"site_id":"s","metrics":["visitors"],"date_range":"7d","dimensions":["event:props:"]}`, `#/dimensions/0: Invalid dimension "event:props:"`},
 	} {
 		if _, err := ParseV2([]byte(tt.body), utc, n); err == nil || !strings.Contains(analytics.Message(err), tt.want) {
 			t.Errorf("%s: %v\nwant %s", tt.body, err, tt.want)
@@ -349,5 +352,123 @@ func TestCompareRange(t *testing.T) {
 		if err != nil || c.First.String() != tt.first || c.Last.String() != tt.last {
 			t.Errorf("%s: %s .. %s %v", tt.mode, c.First, c.Last, err)
 		}
+	}
+}
+
+// TestV1JSONFilters: Plausible's v1 endpoints take filters as a JSON list
+// of v2 filters too (AggregateTest "with json filters").
+func TestV1JSONFilters(t *testing.T) {
+	got, err := ParseV1Filters(`[["contains","event:page",["/en*"]],["matches_wildcard_not","event:props:tier",["small*"]]]`, utc)
+	want := `[{"Op":"contains","Dim":"event:page","Values":["/en*"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"matches_not","Dim":"event:props:tier","Values":["^(?:small.*)$"],"Children":null,"CaseInsensitive":false}]`
+	if err != nil || mustJSON(t, got) != want {
+		t.Fatalf("%s %v\nwant %s", mustJSON(t, got), err, want)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{`[["is","event:goal",["Nope"]]]`, "The goal `Nope` is not configured for this site."},
+		{`[["is","badproperty",["x"]]]`, "Invalid filter"},
+		{`[["is","event:page"`, "not a JSON list of filters"},
+	} {
+		if _, err := ParseV1Filters(tt.in, utc); err == nil || !strings.Contains(analytics.Message(err), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+// TestGoalFilterCaseInsensitive: a case-insensitive goal filter names the
+// configured goals it matches (QueryTest "filtering by a custom event goal
+// (case insensitive)").
+func TestGoalFilterCaseInsensitive(t *testing.T) {
+	q, err := ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors"],"date_range":"all",
+		"filters":[["is","event:goal",["signup","visit /REGISTER"],{"case_sensitive":false}]]}`), utc, now("2021-02-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := q.Filters[0]; f.CaseInsensitive || strings.Join(f.Values, ",") != "Signup,Visit /register" {
+		t.Fatalf("goal filter %+v", f)
+	}
+	_, err = ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors"],"date_range":"all",
+		"filters":[["is","event:goal",["signups"],{"case_sensitive":false}]]}`), utc, now("2021-02-01T00:00:00Z"))
+	if err == nil || !strings.Contains(analytics.Message(err), "The goal `signups` is not configured") {
+		t.Fatalf("unknown goal: %v", err)
+	}
+}
+
+// TestV1ConversionRates: v1 gives conversion rates with two decimals and
+// their change in points (AggregateTest "can compare conversion_rate with
+// previous period"); a timeseries asks for each bucket's own rate
+// (TimeseriesTest "returns conversion rate when goal filter is applied").
+func TestV1ConversionRates(t *testing.T) {
+	f := &fake{fn: func(q engine.Query) engine.Result {
+		if q.From.Day() == 5 {
+			return engine.Result{Rows: []engine.Row{{Metrics: []any{50.0}}}}
+		}
+		return engine.Result{Rows: []engine.Row{{Metrics: []any{100.0 / 3}}}}
+	}}
+	v, _ := url.ParseQuery("period=day&date=2023-05-05&metrics=conversion_rate&filters=event:goal%3D%3DSignup&compare=previous_period")
+	q, err := ParseV1(Aggregate, v, utc, now("2023-06-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := q.Run(context.Background(), f)
+	if got, want := mustJSON(t, a), `{"results":{"conversion_rate":{"value":50,"change":16.7,"comparison_value":33.33}}}`; got != want {
+		t.Fatalf("%s\nwant %s", got, want)
+	}
+	f = &fake{fn: func(q engine.Query) engine.Result {
+		return engine.Result{Rows: []engine.Row{{Dimensions: []string{"2021-01-04"}, Metrics: []any{200.0 / 3}}}}
+	}}
+	v, _ = url.ParseQuery("period=7d&date=2021-01-11&metrics=conversion_rate&filters=event:goal%3D%3DSignup")
+	if q, err = ParseV1(Timeseries, v, utc, now("2021-02-01T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = q.Run(context.Background(), f)
+	if got := mustJSON(t, a); !strings.HasPrefix(got, `{"results":[{"date":"2021-01-04","conversion_rate":66.67},{"date":"2021-01-05","conversion_rate":0}`) {
+		t.Fatalf("timeseries %s", got)
+	}
+	if m := f.asked[0].Metrics; len(m) != 1 || m[0] != engine.GroupConversionRate {
+		t.Fatalf("asked the engine for %v, want each bucket's rate (group_conversion_rate)", m)
+	}
+}
+
+// TestV2TimeGranularity: v2's "time" is Plausible's QueryOptimizer rule
+// (QueryTest "timeseries with explicit order_by": 35 days are days).
+func TestV2TimeGranularity(t *testing.T) {
+	for _, tt := range []struct{ first, last, want string }{
+		{"2021-01-01", "2021-01-01", engine.TimeHour},
+		{"2021-01-01", "2021-01-02", engine.TimeHour},
+		{"2021-01-01", "2021-01-03", engine.TimeDay}, // "multiple breakdown timeseries with sources"
+		{"2020-12-01", "2021-01-04", engine.TimeDay},
+		{"2021-01-01", "2021-02-10", engine.TimeDay},
+		{"2021-01-01", "2021-02-11", engine.TimeMonth},
+	} {
+		f, _ := parseDate(tt.first)
+		l, _ := parseDate(tt.last)
+		if got := v2Granularity(dayRange(f, l, time.UTC)); got != tt.want {
+			t.Errorf("%s .. %s: %s, want %s", tt.first, tt.last, got, tt.want)
+		}
+	}
+}
+
+// TestPageFilterValuesAreEncodedAsStored: page filter values compare with
+// paths in their stored percent-encoding (Plausible's "can escape pipe
+// character in member + wildcard filter"); regular expressions are left
+// as written.
+func TestPageFilterValuesAreEncodedAsStored(t *testing.T) {
+	got, err := ParseV1Filters(`event:page==**post\|1|/something-else;visit:entry_page==/café`, utc)
+	want := `[{"Op":"matches","Dim":"event:page","Values":["^(?:.*post%7C1|/something-else)$"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"is","Dim":"visit:entry_page","Values":["/caf%C3%A9"],"Children":null,"CaseInsensitive":false}]`
+	if err != nil || mustJSON(t, got) != want {
+		t.Fatalf("%s %v\nwant %s", mustJSON(t, got), err, want)
+	}
+	q, err := ParseV2([]byte(`{"site_id":"dummy.site","metrics":["visitors"],"date_range":"all","filters":[
+		["contains","event:page",["post|1","/caf%c3%a9"]],["matches","event:page",["^/a|b$"]],["matches_wildcard","event:page",["/x|/y*"]]]}`), utc, now("2021-02-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = `[{"Op":"contains","Dim":"event:page","Values":["post%7C1","/caf%C3%A9"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"matches","Dim":"event:page","Values":["^/a|b$"],"Children":null,"CaseInsensitive":false},` +
+		`{"Op":"matches","Dim":"event:page","Values":["^(?:/x|/y.*)$"],"Children":null,"CaseInsensitive":false}]`
+	if got := mustJSON(t, q.Filters); got != want {
+		t.Fatalf("%s\nwant %s", got, want)
 	}
 }

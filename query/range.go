@@ -47,10 +47,10 @@ func (d date) days(e date) int      { return int(e.t.Sub(d.t).Hours()/24 + 0.5) 
 func (d date) startOfWeek() date    { return d.add(-((int(d.t.Weekday()) + 6) % 7)) } // Monday, as ISO and Plausible
 func (d date) addMonths(n int) date { return mkdate(d.t.Year(), d.t.Month()+time.Month(n), 1) }
 
-// midnight is the instant the day starts in loc. time.Date normalizes a
-// midnight that a DST gap skips to the first instant of the day.
+// midnight is the instant the day starts in loc: its first instant, also
+// where clocks skip midnight (see engine.StartOfDay).
 func (d date) midnight(loc *time.Location) time.Time {
-	return time.Date(d.t.Year(), d.t.Month(), d.t.Day(), 0, 0, 0, 0, loc)
+	return engine.StartOfDay(d.t.Year(), d.t.Month(), d.t.Day(), loc)
 }
 
 func parseDate(s string) (date, bool) {
@@ -228,7 +228,7 @@ func v2Range(raw any, today date, loc *time.Location) (Range, error) {
 			return Range{From: from, To: to, Loc: loc, First: dateOf(from, loc), Last: dateOf(to.Add(-time.Second), loc)}, nil
 		}
 	}
-	return Range{}, invalid("Invalid date_range %s.", inspect(raw))
+	return Range{}, invalid("#/date_range: Invalid date range %s", inspect(raw))
 }
 
 // compareRange is the range a comparison reads, as Plausible's
@@ -291,6 +291,21 @@ func granularity(r Range) string {
 		return engine.TimeDay
 	}
 	return engine.TimeHour
+}
+
+// v2Granularity resolves the v2 dimension "time" as Plausible's
+// QueryOptimizer does, from the range's first instant to its last (the
+// last day's 23:59:59) in whole hours and days: hours up to 48 hours (a
+// range of one or two days), days up to 40 days (41 days), else months.
+// (v1 timeseries keep granularity, Plausible's older rule.)
+func v2Granularity(r Range) string {
+	switch days := r.First.days(r.Last); {
+	case days <= 1:
+		return engine.TimeHour
+	case days <= 40:
+		return engine.TimeDay
+	}
+	return engine.TimeMonth
 }
 
 // bucket is the label of the bucket t falls in, as Plausible labels them

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/siteanalytics/analytics"
@@ -99,7 +100,15 @@ func ParseFunnel(v url.Values, site Site, now time.Time) (*Funnel, error) {
 	if q.Range, err = v1Range(q.Period, v.Get("date"), site.Loc(), now); err != nil {
 		return nil, err
 	}
-	if q.Filters, err = ParseV1Filters(v.Get("filters"), site); err != nil {
+	f := v.Get("filters")
+	if strings.HasPrefix(strings.TrimSpace(f), "[") {
+		// v2 filters as JSON (the dashboard's): values are taken as they
+		// are, where v1's syntax reads ';', '|' and '*' in them.
+		q.Filters, err = ParseV2Filters([]byte(f))
+	} else {
+		q.Filters, err = ParseV1Filters(f, site)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return q, nil

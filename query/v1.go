@@ -79,6 +79,9 @@ func ParseV1(kind Kind, v url.Values, site Site, now time.Time) (*V1, error) {
 			return nil, invalid("The `property` parameter is required. Please provide at least one property to show a breakdown by.")
 		}
 		q.Property = strings.TrimSpace(p[0])
+		if q.Property == "event:hostname" {
+			return nil, invalid("Property 'event:hostname' is currently not supported for breakdowns. This server does not collect it.")
+		}
 		err := checkProperty(q.Property, func(p string) error {
 			return invalid("Invalid property '%s'. Please provide a valid property for the breakdown endpoint: https://plausible.io/docs/stats-api#properties", p)
 		})
@@ -192,7 +195,7 @@ func (q *V1) parseMetrics(s string) error {
 			}
 		case engine.Visits, engine.BounceRate, engine.VisitDuration:
 			err = session(m)
-		case "time_on_page", "scroll_depth", "total_revenue", "average_revenue":
+		case "time_on_page", "total_revenue", "average_revenue":
 			err = invalid("Metric `%s` is not supported by this server. Find valid metrics from the documentation: https://plausible.io/docs/stats-api#metrics", m)
 		default:
 			err = invalid("The metric `%s` is not recognized. Find valid metrics from the documentation: https://plausible.io/docs/stats-api#metrics", m)
@@ -320,7 +323,16 @@ func (q *V1) timeseries(ctx context.Context, a engine.Answerer) (Object, error) 
 	if dim == "" {
 		dim = defaultInterval(q.Period, q.Range)
 	}
-	eq := q.Site.engineQuery(q.Range, q.Metrics, []string{dim}, q.Filters)
+	// A bucket's conversion rate is in percent of the bucket's own
+	// visitors (Plausible's timeseries asks for the group conversion
+	// rate), not of the whole range's.
+	metrics := slices.Clone(q.Metrics)
+	for i, m := range metrics {
+		if m == engine.ConversionRate {
+			metrics[i] = engine.GroupConversionRate
+		}
+	}
+	eq := q.Site.engineQuery(q.Range, metrics, []string{dim}, q.Filters)
 	eq.TimeLabels = true
 	res, err := a.Query(ctx, eq)
 	if err != nil {

@@ -126,11 +126,16 @@ func ParseV2(body []byte, site Site, now time.Time) (*V2, error) {
 	if !ok || len(ms) == 0 {
 		return nil, invalid("#/metrics: Required property metrics was not present or empty.")
 	}
-	for _, m := range ms {
+	seen := map[string]bool{}
+	for i, m := range ms {
 		s, _ := m.(string)
 		if !v2Metrics[s] {
-			return nil, invalid("Unknown metric '%s'.", inspect(m))
+			return nil, invalid("#/metrics/%d: Invalid metric %s", i, inspect(m))
 		}
+		if seen[s] {
+			return nil, invalid("#/metrics: Expected items to be unique but they were not.")
+		}
+		seen[s] = true
 		q.Metrics = append(q.Metrics, s)
 	}
 	dr, ok := raw["date_range"]
@@ -161,17 +166,16 @@ func ParseV2(body []byte, site Site, now time.Time) (*V2, error) {
 		if !ok {
 			return nil, invalid("Invalid dimensions '%s'", inspect(dims))
 		}
-		for _, x := range list {
+		for i, x := range list {
 			s, _ := x.(string)
+			bad := invalid("#/dimensions/%d: Invalid dimension %s", i, inspect(x))
 			if isTimeDim(s) {
 				switch s {
 				case engine.Time, engine.TimeHour, engine.TimeDay, engine.TimeWeek, engine.TimeMonth:
 				default:
-					return nil, invalid("Invalid dimensions '%s'", inspect(dims))
+					return nil, bad
 				}
-			} else if err := checkProperty(s, func(string) error {
-				return invalid("Invalid dimensions '%s'", inspect(dims))
-			}); err != nil {
+			} else if err := checkProperty(s, func(string) error { return bad }); err != nil {
 				return nil, err
 			}
 			q.Dimensions = append(q.Dimensions, s)
@@ -300,6 +304,27 @@ func (q *V2) parsePagination(raw any) error {
 	return nil
 }
 
+// ParseV2Filters parses a JSON list of v2 filters (the value of a v2
+// query's "filters"), joined by and. Errors are of kind
+// analytics.Invalid.
+func ParseV2Filters(raw []byte) ([]*engine.Filter, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var list []any
+	if err := d.Decode(&list); err != nil {
+		return nil, invalid("Invalid filters: %s. Send a JSON list of v2 filters, e.g. [[\"is\", \"visit:source\", [\"Google\"]]].", jsonProblem(err))
+	}
+	var out []*engine.Filter
+	for _, f := range list {
+		c, err := parseV2Filter(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // parseV2Filter parses one v2 filter: [op, dimension, clauses(,
 // modifiers)], or a logical ["and"|"or", [filters]], ["not", filter],
 // ["has_done"|"has_not_done", filter].
@@ -393,12 +418,14 @@ func parseV2Filter(raw any) (*engine.Filter, error) {
 		// Plausible's own wildcard operators: turned into RE2 here, so the
 		// engine knows regular expressions only.
 		for i, v := range f.Values {
-			f.Values[i] = wildcardRegexp(v)
+			f.Values[i] = wildcardAlts(pageValues(dim, splitUnescaped(v)))
 		}
 		f.Op = engine.OpMatches
 		if op == "matches_wildcard_not" {
 			f.Op = engine.OpMatchesNot
 		}
+	case "is", "is_not", "contains", "contains_not":
+		f.Values = pageValues(dim, f.Values)
 	case "matches", "matches_not":
 		for _, v := range f.Values {
 			if _, err := regexp.Compile(v); err != nil {
@@ -423,12 +450,8 @@ func (q *V2) validate() error {
 	if deep != "" {
 		return invalid("Invalid filters. Dimension `%s` can only be filtered at the top level.", deep)
 	}
-	for _, f := range q.Filters {
-		if f.Dim == engine.EventGoal && (f.Op == engine.OpIs || f.Op == engine.OpIsNot) {
-			if err := checkGoals(f.Values, q.Site, false); err != nil {
-				return err
-			}
-		}
+	if err := resolveGoalFilters(q.Filters, q.Site); err != nil {
+		return err
 	}
 	has := func(list []string, s string) bool {
 		for _, x := range list {
@@ -460,11 +483,13 @@ func (q *V2) validate() error {
 			}
 		}
 	}
-	var eventDim bool
+	var eventDims []string
 	for _, d := range q.Dimensions {
-		eventDim = eventDim || (strings.HasPrefix(d, "event:") && d != engine.EventPage)
+		if strings.HasPrefix(d, "event:") && d != engine.EventPage {
+			eventDims = append(eventDims, d)
+		}
 	}
-	if eventDim {
+	if len(eventDims) > 0 {
 		var bad []string
 		for _, m := range q.Metrics {
 			if has(sessionMetrics, m) {
@@ -472,7 +497,7 @@ func (q *V2) validate() error {
 			}
 		}
 		if len(bad) > 0 {
-			return invalid("Session metric(s) `%s` cannot be queried along with event dimensions.", strings.Join(bad, ", "))
+			return invalid("Session metric(s) `%s` cannot be queried along with event dimension(s) `%s`", strings.Join(bad, "`, `"), strings.Join(eventDims, "`, `"))
 		}
 	}
 	var timeDim string
@@ -504,7 +529,7 @@ func (q *V2) validate() error {
 // resolve fixes what depends on the final range: "time" becomes the
 // range's granularity, and the order goes to the engine with it.
 func (q *V2) resolve() {
-	g := granularity(q.Range)
+	g := v2Granularity(q.Range)
 	q.dims = make([]string, len(q.Dimensions))
 	for i, d := range q.Dimensions {
 		if d == engine.Time {

@@ -114,7 +114,7 @@ func TestV2QueryEndpoint(t *testing.T) {
 	if status, body := post(t, srv.URL+"/api/v2/query", `{"site_id":"dummy.site","metrics":["visitors"],"date_range":"7d"}`); status != 401 {
 		t.Fatalf("without a token: %d %s", status, body)
 	}
-	if status, body := post(t, srv.URL+"/api/v2/query", `{"site_id":"dummy.site","metrics":["nope"],"date_range":"7d"}`, auth...); status != 400 || body != `{"error":"Unknown metric '\"nope\"'."}` {
+	if status, body := post(t, srv.URL+"/api/v2/query", `{"site_id":"dummy.site","metrics":["nope"],"date_range":"7d"}`, auth...); status != 400 || body != `{"error":"#/metrics/0: Invalid metric \"nope\""}` {
 		t.Fatalf("bad metric: %d %s", status, body)
 	}
 	if status, body := post(t, srv.URL+"/api/v2/query", `{"metrics":["visitors"]}`, auth...); status != 400 || !strings.Contains(body, "site_id") {

@@ -119,7 +119,7 @@ func TestDashboardAssets(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain, _ := io.ReadAll(zr)
-	if !bytes.Contains(plain, []byte("/api/v1/stats/breakdown")) {
+	if !bytes.Contains(plain, []byte("/api/v2/query")) {
 		t.Error("app.js is not the dashboard's script")
 	}
 	// Revalidation and a stale version.

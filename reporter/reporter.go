@@ -44,6 +44,14 @@ type Config struct {
 	Realtime RealtimeReader
 	// Dashboard is served at / and /sites/{site_id}; nil serves none.
 	Dashboard *dashboard.Dashboard
+	// Blocks are the event blocks the engine reads (the same cached
+	// source), for the custom property keys GET /api/v1/sites/{site_id}
+	// lists; nil lists none.
+	Blocks engine.BlockSource
+	// AnswerCache is how many answers are kept (see answerCache: an
+	// answer is given again only while its blocks are unchanged); 0 is
+	// DefaultAnswerCache, negative keeps none. Needs Blocks.
+	AnswerCache int
 }
 
 // SiteLister lists the sites that have data, sorted.
@@ -81,6 +89,13 @@ func New(eng engine.Answerer, ready analytics.Pinger, log zerolog.Logger, cfg Co
 	if sl, ok := eng.(SiteLister); ok && rp.cfg.Sites == nil {
 		rp.cfg.Sites = sl
 	}
+	if cfg.Blocks != nil && cfg.AnswerCache >= 0 {
+		n := cfg.AnswerCache
+		if n == 0 {
+			n = DefaultAnswerCache
+		}
+		rp.eng = newAnswerCache(eng, cfg.Blocks, n)
+	}
 	return rp
 }
 
@@ -114,6 +129,7 @@ func (rp *Reporter) Handler() http.Handler {
 	httpx.GetAndHead(r, "/api/v1/stats/realtime", rp.auth(rp.handleRealtime(false)))
 	httpx.GetAndHead(r, "/api/v1/stats/realtime/visitors", rp.auth(rp.handleRealtime(true)))
 	httpx.GetAndHead(r, "/api/v1/sites", rp.auth(rp.handleSites()))
+	httpx.GetAndHead(r, "/api/v1/sites/:site_id", rp.handleSite())
 	if d := rp.cfg.Dashboard; d != nil {
 		// The page and its assets hold no data, so they need no token: the
 		// page asks for it when the API answers 401.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -182,8 +183,9 @@ func dashWorkload(t *testing.T, p *pipeline, site string, now time.Time) int {
 			events = append(events, ev)
 			if i%6 == 0 {
 				events = append(events, map[string]any{
-					"id": fmt.Sprintf("dash-ev-%d", i), "site_id": site, "event_type": []string{"signup", "download", "Order Completed"}[i%3],
+					"id": fmt.Sprintf("dash-ev-%d", i), "site_id": site, "event_type": []string{"signup", "download", "Order Completed"}[(i/6)%3],
 					"path": path, "user_id": fmt.Sprintf("visitor-%d", visitor), "timestamp": ts.UTC().Format(time.RFC3339),
+					"props": map[string]any{"plan": []string{"free", "pro", "team", "free"}[(i/6)%4]},
 				})
 			}
 			ts = ts.Add(30*time.Second + time.Duration((v*47+n*61)%210)*time.Second)
@@ -209,133 +211,246 @@ func dashWorkload(t *testing.T, p *pipeline, site string, now time.Time) int {
 
 // kpi is a headline number as the page shows it.
 type kpi struct {
-	Metric string `json:"metric"`
-	Value  string `json:"value"`
-	Text   string `json:"text"`
+	Metric   string `json:"metric"`
+	Value    string `json:"value"`
+	Text     string `json:"text"`
+	Change   string `json:"change"`
+	Previous string `json:"previous"`
 }
 
-const readKPIs = `[...document.querySelectorAll("#kpis .kpi")].map(k => ({metric: k.dataset.metric, value: k.dataset.value, text: k.querySelector(".value").textContent}))`
+const readKPIs = `[...document.querySelectorAll("#kpis .kpi")].map(k => ({metric: k.dataset.metric, value: k.dataset.value, text: k.querySelector(".value").textContent,
+	change: k.querySelector(".change") ? k.querySelector(".change").dataset.change : "", previous: k.querySelector(".change") ? k.querySelector(".change").dataset.previous : ""}))`
 
-// checkView compares the drawn view with the API for the same range.
-func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, params url.Values, interval, token string) {
+// dashView is a view of the dashboard as the test expects it: its first
+// and last day (the site's), the site's today, the chart's time
+// dimension, the v2 filters it applies and the comparison.
+type dashView struct {
+	From, To, Today string
+	Interval        string
+	Filters         []any
+	Compare         string
+}
+
+// v2Query posts a v2 query (with the token when there is one) and decodes
+// the answer; anything but 200 fails the test.
+func v2Query(t *testing.T, base string, body map[string]any, token string) map[string]any {
 	t.Helper()
-	q := func(extra map[string]string) url.Values {
-		v := url.Values{"site_id": {site}}
-		for k, vs := range params {
-			v[k] = vs
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest("POST", base+"/api/v2/query", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /api/v2/query %s: %d %v %v", b, resp.StatusCode, out, err)
+	}
+	return out
+}
+
+// body is the test's own v2 query for a view: written from the API's
+// documentation, not read from the page.
+func (v dashView) body(site string, metrics, dims []string, extra ...any) map[string]any {
+	b := map[string]any{"site_id": site, "metrics": metrics, "date_range": []string{v.From, v.To}, "date": v.Today}
+	if len(dims) > 0 {
+		b["dimensions"] = dims
+	}
+	filters := append(append([]any{}, v.Filters...), extra...)
+	if len(filters) > 0 {
+		b["filters"] = filters
+	}
+	if v.Compare != "" {
+		b["include"] = map[string]any{"comparisons": map[string]any{"mode": v.Compare}}
+	}
+	return b
+}
+
+func (v dashView) filtersOn(dim string) bool {
+	for _, f := range v.Filters {
+		if f.([]any)[1] == dim {
+			return true
 		}
-		for k, s := range extra {
-			v.Set(k, s)
-		}
-		return v
+	}
+	return false
+}
+
+// tableMetrics are the metrics each table shows, by property.
+func tableMetrics(prop string) []string {
+	switch {
+	case prop == "event:page":
+		return []string{"visitors", "pageviews"}
+	case prop == "event:name", strings.HasPrefix(prop, "event:props:"):
+		return []string{"visitors", "events"}
+	case prop == "event:goal":
+		return []string{"visitors", "events", "conversion_rate"}
+	case prop == "visit:entry_page":
+		return []string{"visitors", "visits"}
+	case prop == "visit:exit_page":
+		return []string{"visits"}
+	}
+	return []string{"visitors"}
+}
+
+// checkView compares every number the drawn view shows (headline, chart,
+// every table, goals, properties, funnel) with the v2 API's answer to the
+// same question, asked by the test.
+func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, v dashView, token string) {
+	t.Helper()
+	shownRange := dashEval[map[string]string](t, ctx, `({...document.getElementById("range").dataset})`)
+	if shownRange["from"] != v.From || shownRange["to"] != v.To {
+		t.Errorf("the page shows the range %v, want %s to %s", shownRange, v.From, v.To)
 	}
 	// Headline.
-	agg := apiGet(t, p.reporter, "/api/v1/stats/aggregate", q(map[string]string{"metrics": strings.Join(headline, ",")}), token)["results"].(map[string]any)
-	shown := map[string]kpi{}
-	for _, k := range dashEval[[]kpi](t, ctx, readKPIs) {
-		shown[k.Metric] = k
+	metrics := []string{"visitors", "visits", "pageviews"}
+	if !v.filtersOn("event:page") {
+		metrics = append(metrics, "views_per_visit")
 	}
-	for _, m := range headline {
-		want := agg[m].(map[string]any)
-		got, ok := shown[m]
-		if !ok {
-			t.Errorf("headline: no %s", m)
-			continue
-		}
-		if got.Value != fmt.Sprint(want["value"]) {
-			t.Errorf("headline %s: page shows %s, API %v", m, got.Value, want["value"])
-		}
-		if approx := strings.HasPrefix(got.Text, "≈"); approx != (want["approximate"] == true) {
-			t.Errorf("headline %s: approximate mark %v, API approximate %v", m, approx, want["approximate"])
-		}
+	metrics = append(metrics, "bounce_rate", "visit_duration", "events")
+	if v.filtersOn("event:goal") {
+		metrics = append(metrics, "conversion_rate")
 	}
-	// The visit duration reads as analytics-cli stats writes it.
-	if d, ok := agg["visit_duration"].(map[string]any)["value"].(float64); ok {
-		if got, want := strings.TrimPrefix(shown["visit_duration"].Text, "≈"), formatSeconds(int64(d)); got != want {
-			t.Errorf("visit duration: the page shows %q, the CLI %q", got, want)
-		}
+	agg := v2Query(t, p.reporter, v.body(site, metrics, nil), token)["results"].([]any)
+	shown := dashEval[[]kpi](t, ctx, readKPIs)
+	if len(shown) != len(metrics) {
+		t.Errorf("headline: %d numbers %v, want %v", len(shown), shown, metrics)
 	}
-	if v := agg["visitors"].(map[string]any)["value"].(float64); v > 0 {
-		want := agg["pageviews"].(map[string]any)["value"].(float64) / v
-		var got float64
-		fmt.Sscan(shown["views_per_visitor"].Value, &got)
-		if d := got - want; d > 1e-9 || d < -1e-9 {
-			t.Errorf("views per visitor: page %v, API %v", got, want)
+	var row map[string]any
+	if len(agg) > 0 {
+		row = agg[0].(map[string]any)
+	}
+	for i, m := range metrics {
+		if i >= len(shown) || row == nil {
+			break
+		}
+		want := row["metrics"].([]any)[i]
+		if shown[i].Metric != m || shown[i].Value != jsNumber(want) {
+			t.Errorf("headline %s: page shows %s=%s, API %v", m, shown[i].Metric, shown[i].Value, want)
+		}
+		if v.Compare != "" {
+			c := row["comparison"].(map[string]any)
+			if wc, wp := jsNumber(c["change"].([]any)[i]), jsNumber(c["metrics"].([]any)[i]); shown[i].Change != wc || shown[i].Previous != wp {
+				t.Errorf("headline %s compared: page shows change %s of %s, API %s of %s", m, shown[i].Change, shown[i].Previous, wc, wp)
+			}
+		}
+		if m == "visit_duration" && want != nil {
+			if got, w := shown[i].Text, formatSeconds(int64(want.(float64))); got != w {
+				t.Errorf("visit duration: the page shows %q, the CLI %q", got, w)
+			}
 		}
 	}
 
-	// Chart: one point per bucket of the API's timeseries.
-	ts := apiGet(t, p.reporter, "/api/v1/stats/timeseries", q(map[string]string{"metrics": "visitors,pageviews", "interval": interval}), token)["results"].([]any)
-	points := dashEval[[][]float64](t, ctx, `JSON.parse(document.getElementById("plot").dataset.points)`)
-	if len(points) != 3 || len(points[0]) != len(ts) {
-		t.Fatalf("chart: %d series of %d points, API has %d buckets", len(points), len(points[0]), len(ts))
+	// Chart: one point per bucket, every bucket of the range.
+	cb := v.body(site, []string{"visitors", "pageviews"}, []string{v.Interval})
+	inc, _ := cb["include"].(map[string]any)
+	if inc == nil {
+		inc = map[string]any{}
 	}
-	for i, row := range ts {
-		r := row.(map[string]any)
-		key := r["date"].(string)
-		layout := "2006-01-02"
-		if len(key) > 10 {
-			layout = "2006-01-02 15:04:05"
+	inc["time_labels"] = true
+	cb["include"] = inc
+	ts := v2Query(t, p.reporter, cb, token)
+	labels := ts["meta"].(map[string]any)["time_labels"].([]any)
+	byLabel := map[string][]any{}
+	cmpBy := map[string]any{}
+	for _, r := range ts["results"].([]any) {
+		r := r.(map[string]any)
+		l := r["dimensions"].([]any)[0].(string)
+		byLabel[l] = r["metrics"].([]any)
+		if c, ok := r["comparison"].(map[string]any); ok {
+			cmpBy[l] = c["metrics"].([]any)[0]
 		}
-		at, _ := time.Parse(layout, key)
-		if int64(points[0][i]) != at.Unix() || points[1][i] != r["visitors"].(float64) || points[2][i] != r["pageviews"].(float64) {
-			t.Errorf("chart point %d: page (%v, %v, %v), API %v", i, points[0][i], points[1][i], points[2][i], r)
+	}
+	points := dashEval[[][]float64](t, ctx, `JSON.parse(document.getElementById("plot").dataset.points)`)
+	shownLabels := dashEval[[]string](t, ctx, `JSON.parse(document.getElementById("plot").dataset.labels)`)
+	series := 3
+	if v.Compare != "" {
+		series = 4
+	}
+	if len(points) != series || len(points[0]) != len(labels) {
+		t.Fatalf("chart: %d series of %d points, want %d of %d (the API's buckets)", len(points), len(points[0]), series, len(labels))
+	}
+	for i, l := range labels {
+		l := l.(string)
+		want := byLabel[l]
+		if want == nil {
+			want = []any{0.0, 0.0}
+		}
+		if shownLabels[i] != l || points[1][i] != want[0].(float64) || points[2][i] != want[1].(float64) {
+			t.Errorf("chart point %d: page %s (%v, %v), API %s %v", i, shownLabels[i], points[1][i], points[2][i], l, want)
+		}
+		if v.Compare != "" {
+			if c, _ := cmpBy[l].(float64); points[3][i] != c {
+				t.Errorf("chart comparison point %d (%s): page %v, API %v", i, l, points[3][i], cmpBy[l])
+			}
 		}
 	}
 
 	// Every table, in the API's order.
-	type row struct {
+	type trow struct {
 		Key    string            `json:"key"`
 		Values map[string]string `json:"values"`
+		Change string            `json:"change"`
 	}
 	type table struct {
 		Card     string `json:"card"`
 		Property string `json:"property"`
-		Rows     []row  `json:"rows"`
-		Empty    bool   `json:"empty"`
+		Rows     []trow `json:"rows"`
+		Empty    string `json:"empty"`
 	}
-	tables := dashEval[[]table](t, ctx, `[...document.querySelectorAll(".grid .card")].map(c => {
+	tables := dashEval[[]table](t, ctx, `[...document.querySelectorAll(".grid .card")].filter(c => !c.hidden && c.id !== "card-funnels").map(c => {
 		const tb = c.querySelector("table");
 		const rows = tb ? [...tb.querySelectorAll("tbody tr")].map(tr => ({key: tr.dataset.key,
-			values: Object.fromEntries([...tr.querySelectorAll("td.num")].map(td => [td.dataset.metric, td.dataset.value]))})) : [];
-		return {card: c.id, property: c.querySelector(".body").dataset.property || "", rows, empty: !!c.querySelector(".empty")};
+			values: Object.fromEntries([...tr.querySelectorAll("td.num")].map(td => [td.dataset.metric, td.dataset.value])),
+			change: tr.querySelector("td.num").dataset.change || ""})) : [];
+		const e = c.querySelector(".empty");
+		return {card: c.id, property: c.querySelector(".body").dataset.property || "", rows, empty: e ? e.textContent : ""};
 	})`)
-	if len(tables) != 11 {
-		t.Fatalf("%d tables, want 11", len(tables))
+	if len(tables) < 11 {
+		t.Fatalf("%d tables, want at least 11", len(tables))
 	}
+	notSet := map[string]bool{"visit:utm_source": true, "visit:utm_medium": true, "visit:utm_campaign": true, "visit:utm_content": true, "visit:utm_term": true}
 	for _, tb := range tables {
 		if tb.Property == "" {
-			t.Errorf("%s: no table and no property (empty %v)", tb.Card, tb.Empty)
+			t.Errorf("%s: no table and no property (empty %q)", tb.Card, tb.Empty)
 			continue
 		}
-		metrics := "visitors"
-		switch tb.Property {
-		case "event:page":
-			metrics = "visitors,pageviews"
-		case "event:name":
-			metrics = "visitors,events"
-		case "visit:entry_page":
-			metrics = "visitors,visits"
-		case "visit:exit_page":
-			metrics = "visits"
+		metrics := tableMetrics(tb.Property)
+		var own []any
+		if tb.Property == "event:name" {
+			own = append(own, []any{"is_not", "event:name", []any{"pageview"}})
 		}
-		key := tb.Property[strings.Index(tb.Property, ":")+1:]
-		res := apiGet(t, p.reporter, "/api/v1/stats/breakdown", q(map[string]string{"property": tb.Property, "metrics": metrics, "limit": "10"}), token)["results"].([]any)
-		var want []row
+		if notSet[tb.Property] {
+			own = append(own, []any{"is_not", tb.Property, []any{"(not set)"}})
+		}
+		b := v.body(site, metrics, []string{tb.Property}, own...)
+		b["pagination"] = map[string]any{"limit": 10}
+		res := v2Query(t, p.reporter, b, token)["results"].([]any)
+		var want []trow
 		for _, r := range res {
 			m := r.(map[string]any)
-			if tb.Property == "event:name" && m[key] == "pageview" {
-				continue // the custom events table lists the others
+			w := trow{Key: m["dimensions"].([]any)[0].(string), Values: map[string]string{}}
+			for i, metric := range metrics {
+				w.Values[metric] = jsNumber(m["metrics"].([]any)[i])
 			}
-			w := row{Key: m[key].(string), Values: map[string]string{}}
-			for _, metric := range strings.Split(metrics, ",") {
-				w.Values[metric] = fmt.Sprint(m[metric])
+			if c, ok := m["comparison"].(map[string]any); ok {
+				w.Change = jsNumber(c["change"].([]any)[0])
 			}
 			want = append(want, w)
 		}
 		if len(want) == 0 {
-			if !tb.Empty {
-				t.Errorf("%s: API has no rows, the page does not say so", tb.Card)
+			wantText := "Nothing in this period."
+			if len(v.Filters) > 0 {
+				wantText = "Nothing matches these filters in this period."
+			}
+			if tb.Empty != wantText {
+				t.Errorf("%s: the API has no rows; the page says %q, want %q", tb.Card, tb.Empty, wantText)
 			}
 			continue
 		}
@@ -343,6 +458,39 @@ func checkView(t *testing.T, ctx context.Context, p *pipeline, site string, para
 			t.Errorf("%s (%s):\npage %s\nAPI  %s", tb.Card, tb.Property, g, w)
 		}
 	}
+
+	// The funnel, when the site has one.
+	fn := dashEval[map[string]any](t, ctx, `(c => c.hidden ? null : {name: c.querySelector(".body").dataset.funnel, steps: [...c.querySelectorAll(".funnel li")].map(li => [li.dataset.goal, li.dataset.visitors, li.dataset.dropoff, li.dataset.conversion])})(document.getElementById("card-funnels"))`)
+	if fn != nil {
+		params := url.Values{"site_id": {site}, "funnel": {fn["name"].(string)}, "period": {"custom"}, "date": {v.From + "," + v.To}}
+		if len(v.Filters) > 0 {
+			b, _ := json.Marshal(v.Filters)
+			params.Set("filters", string(b))
+		}
+		ans := apiGet(t, p.reporter, "/api/v1/stats/funnel", params, token)
+		var want [][]string
+		for _, s := range ans["steps"].([]any) {
+			s := s.(map[string]any)
+			want = append(want, []string{s["goal"].(string), jsNumber(s["visitors"]), jsNumber(s["dropoff"]), jsNumber(s["conversion_rate"])})
+		}
+		if g, w := fmt.Sprint(fn["steps"]), fmt.Sprint(want); g != w {
+			t.Errorf("funnel %s:\npage %s\nAPI  %s", fn["name"], g, w)
+		}
+	}
+}
+
+// dayOf is the UTC date n days from now.
+func dayOf(now time.Time, n int) string { return now.AddDate(0, 0, n).Format("2006-01-02") }
+
+// jsNumber writes a JSON value as the page's String(value) does.
+func jsNumber(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
 }
 
 func TestDashboardMatchesTheAPI(t *testing.T) {
@@ -364,7 +512,7 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	}
 	gen := waitDrawn(t, ctx, 0)
 	today := now.Format("2006-01-02")
-	checkView(t, ctx, p, site, url.Values{"period": {"7d"}, "date": {today}}, "date", "")
+	checkView(t, ctx, p, site, dashView{From: dayOf(now, -7), To: dayOf(now, -1), Today: today, Interval: "time:day"}, "")
 
 	// The page's requests: its own origin only, and a known number of API
 	// calls per load.
@@ -384,7 +532,7 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	}
 
 	// The HTML path is text: no element made of it, no dialog.
-	cells := dashEval[[]string](t, ctx, `[...document.querySelectorAll("#card-pages td.name .text")].map(e => e.textContent)`)
+	cells := dashEval[[]string](t, ctx, `[...document.querySelectorAll("#card-pages td.name .rowlink")].map(e => e.textContent)`)
 	found := false
 	for _, c := range cells {
 		found = found || c == xssPath
@@ -406,19 +554,20 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	if err := waitFor(ctx, `document.querySelector("#card-campaigns table")?.dataset.property === "visit:utm_source"`, 10*time.Second); err != nil {
 		t.Fatalf("UTM sources tab: %v", err)
 	}
-	checkView(t, ctx, p, site, url.Values{"period": {"7d"}, "date": {today}}, "date", "")
+	checkView(t, ctx, p, site, dashView{From: dayOf(now, -7), To: dayOf(now, -1), Today: today, Interval: "time:day"}, "")
 
-	// The period picker and the URL agree, both ways.
+	// The period picker and the URL agree, both ways; the open tab stays
+	// in the URL.
 	if _, err := chromedp.Run(ctx, eval(`(s => { s.value = "yesterday"; s.dispatchEvent(new Event("change")); })(document.getElementById("period"))`)); err != nil {
 		t.Fatal(err)
 	}
 	waitDrawn(t, ctx, gen)
 	yesterday := now.AddDate(0, 0, -1).Format("2006-01-02")
-	loc := dashEval[map[string]string](t, ctx, `({path: location.pathname, search: location.search, range: document.getElementById("range").textContent})`)
-	if loc["path"] != "/sites/"+site || loc["search"] != "?period=yesterday" || !strings.HasPrefix(loc["range"], yesterday) {
+	loc := dashEval[map[string]string](t, ctx, `({path: location.pathname, search: location.search, range: document.getElementById("range").dataset.from})`)
+	if loc["path"] != "/sites/"+site || loc["search"] != "?period=yesterday&tab.campaigns=visit%3Autm_source" || !strings.HasPrefix(loc["range"], yesterday) {
 		t.Errorf("after choosing yesterday: %v", loc)
 	}
-	checkView(t, ctx, p, site, url.Values{"period": {"day"}, "date": {yesterday}}, "hour", "")
+	checkView(t, ctx, p, site, dashView{From: yesterday, To: yesterday, Today: today, Interval: "time:hour"}, "")
 
 	from := now.AddDate(0, 0, -3).Format("2006-01-02")
 	custom := p.reporter + "/sites/" + site + "?period=custom&from=" + from + "&to=" + yesterday
@@ -430,13 +579,13 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 	if picker["period"] != "custom" || picker["from"] != from || picker["to"] != yesterday || picker["hidden"] != false {
 		t.Errorf("custom range from the URL: picker shows %v", picker)
 	}
-	checkView(t, ctx, p, site, url.Values{"period": {"custom"}, "date": {from + "," + yesterday}}, "date", "")
+	checkView(t, ctx, p, site, dashView{From: from, To: yesterday, Today: today, Interval: "time:day"}, "")
 	// Back within the page's history (the page may come from the
 	// back-forward cache, without a load event).
 	if _, err := chromedp.Run(ctx, eval(`history.back()`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, `location.search === "?period=yesterday" && document.getElementById("period").value === "yesterday" && document.documentElement.dataset.state === "ready"`, 30*time.Second); err != nil {
+	if err := waitFor(ctx, `location.search === "?period=yesterday&tab.campaigns=visit%3Autm_source" && document.getElementById("period").value === "yesterday" && document.documentElement.dataset.state === "ready"`, 30*time.Second); err != nil {
 		s := dashEval[string](t, ctx, `location.search + " " + document.getElementById("period").value`)
 		t.Errorf("back to yesterday: the page shows %q: %v", s, err)
 	}
@@ -465,8 +614,16 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 		t.Errorf("the view was reloaded (gen %d -> %d); realtime must refresh in place", gen, g)
 	}
 
-	// Screenshots, light and dark, desktop and phone; the phone layout has
-	// one column and no horizontal scroll.
+	if _, dialogs := w.take(); len(dialogs) > 0 {
+		t.Errorf("dialogs opened: %q", dialogs)
+	}
+}
+
+// screenshots writes the dashboard at url, desktop and phone, light and
+// dark, to docs/screenshots; the phone layout has one column and no
+// horizontal scroll.
+func screenshots(t *testing.T, ctx context.Context, start string) {
+	t.Helper()
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -508,19 +665,17 @@ func TestDashboardMatchesTheAPI(t *testing.T) {
 			}
 		}
 	}
-	if _, dialogs := w.take(); len(dialogs) > 0 {
-		t.Errorf("dialogs opened: %q", dialogs)
+	// Back to the desktop size for whatever the test does next.
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // dashboardAPICalls is what one load of a site's view asks: the sites, the
-// period and the one compared with, the time series, eleven tables and
-// the realtime line.
-const dashboardAPICalls = 1 + 2 + 1 + 11 + 1
-
-// headline are the metrics of the headline row (views per visitor is
-// derived from two of them).
-var headline = []string{"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"}
+// site's details (goals, funnels, property keys), the headline, the time
+// series, eleven tables, the properties panel, the probe for imported data
+// and the realtime line.
+const dashboardAPICalls = 1 + 1 + 1 + 1 + 11 + 1 + 1 + 1
 
 func TestDashboardLogin(t *testing.T) {
 	// Not parallel: a slow machine lets a 401 of the wrong token's view
@@ -559,7 +714,8 @@ func TestDashboardLogin(t *testing.T) {
 	if err := visible("dashboard"); err != nil {
 		t.Fatal(err)
 	}
-	checkView(t, ctx, p, site, url.Values{"period": {"30d"}, "date": {time.Now().UTC().Format("2006-01-02")}}, "date", token)
+	now := time.Now().UTC()
+	checkView(t, ctx, p, site, dashView{From: dayOf(now, -30), To: dayOf(now, -1), Today: dayOf(now, 0), Interval: "time:day"}, token)
 	// Kept for the session: a reload asks nothing.
 	if _, err := chromedp.Run(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
@@ -614,7 +770,8 @@ func TestDashboardPublicSite(t *testing.T) {
 	if ok := dashEval[bool](t, ctx, `document.getElementById("login").hidden && !document.getElementById("dashboard").hidden`); !ok {
 		t.Fatal("the public site's dashboard is not shown without a token")
 	}
-	checkView(t, ctx, p, "pub.example", url.Values{"period": {"30d"}, "date": {time.Now().UTC().Format("2006-01-02")}}, "date", "")
+	now := time.Now().UTC()
+	checkView(t, ctx, p, "pub.example", dashView{From: dayOf(now, -30), To: dayOf(now, -1), Today: dayOf(now, 0), Interval: "time:day"}, "")
 
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(p.reporter+"/sites/priv.example")); err != nil {
 		t.Fatal(err)

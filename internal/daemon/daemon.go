@@ -308,12 +308,16 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 		return err
 	}
 	defer settings.Close()
-	rc := reporter.Config{Token: cfg.ReporterToken, Open: cfg.ReporterOpen, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings}
+	rc := reporter.Config{Token: cfg.ReporterToken, Open: cfg.ReporterOpen, Dashboard: dash, Access: access, Sites: zonedSites{store, settings}, Settings: settings, Blocks: store}
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
 	// Imported aggregates join an answer only when a query asks (see query/imports.go).
 	r := reporter.New(query.WithImported(engine.New(store), store), store, log, rc)
+	m.AddAnswerCache(func() (entries, hits, misses int64) {
+		st := r.AnswerCacheStats()
+		return int64(st.Entries), st.Hits, st.Misses
+	})
 	built.Store(r)
 	r.NoteMode()
 	if open, _ := r.Mode(); open && public(ln) {

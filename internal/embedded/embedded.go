@@ -56,7 +56,23 @@ func FerretDB(ctx context.Context, dir, addr string, logw io.Writer) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	return ferret(ctx, &ferretdb.Config{Handler: "sqlite", SQLiteURL: "file:" + abs + "/"}, addr, logw)
+	srv, err := ferret(ctx, &ferretdb.Config{Handler: "sqlite", SQLiteURL: "file:" + abs + "/"}, addr, logw)
+	if err != nil {
+		return nil, err
+	}
+	ictx, cancel := context.WithCancel(context.Background())
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		indexIDs(ictx, abs, 500*time.Millisecond)
+	}()
+	stop := srv.stop
+	srv.stop = func() error {
+		cancel()
+		<-indexed
+		return stop()
+	}
+	return srv, nil
 }
 
 func ferret(ctx context.Context, cfg *ferretdb.Config, addr string, logw io.Writer) (*Server, error) {
@@ -73,7 +89,7 @@ func ferret(ctx context.Context, cfg *ferretdb.Config, addr string, logw io.Writ
 		logw = io.Discard
 	}
 	cfg.Listener = ferretdb.ListenerConfig{TCP: addr}
-	cfg.Logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Logger = slog.New(lazyHandler{h: slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})})
 	f, err := ferretdb.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedded ferretdb: %w", err)

@@ -114,6 +114,20 @@ func (m *Metrics) AddBlockCache(stats func() (bytes, limit, hits, misses int64))
 	)
 }
 
+// AddAnswerCache shows the reporter's answer cache (answers kept while
+// their event blocks are unchanged): entries as a gauge, hits and misses
+// as counters, read from stats when scraped.
+func (m *Metrics) AddAnswerCache(stats func() (entries, hits, misses int64)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "answer_cache_entries", Help: "Answers the reporter keeps with the event blocks they were computed from."},
+			func() float64 { e, _, _ := stats(); return float64(e) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "answer_cache_hits_total", Help: "Questions answered again from a kept answer (its event blocks unchanged)."},
+			func() float64 { _, h, _ := stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "answer_cache_misses_total", Help: "Questions the engine computed (not kept, or their event blocks changed)."},
+			func() float64 { _, _, mi := stats(); return float64(mi) }),
+	)
+}
+
 // counterHelp explains the counters the daemons report; a name missing here
 // is still exported, with a generic help text.
 var counterHelp = map[string]string{

@@ -219,3 +219,19 @@ func TestBlockCacheIsShown(t *testing.T) {
 		}
 	}
 }
+
+// The reporter's answer cache is shown, read when scraped.
+func TestAnswerCacheIsShown(t *testing.T) {
+	m := metrics.New()
+	var hits int64 = 1
+	m.AddAnswerCache(func() (int64, int64, int64) { return 12, hits, 5 })
+	hits = 30
+	got := scrape(t, m)
+	for name, want := range map[string]float64{
+		"analytics_answer_cache_entries": 12, "analytics_answer_cache_hits_total": 30, "analytics_answer_cache_misses_total": 5,
+	} {
+		if v := got.Sum(name); got[name] == nil || v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
+}

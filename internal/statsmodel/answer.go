@@ -122,8 +122,13 @@ func selects(f *engine.Filter, e *event, gs []engine.Goal) bool {
 		}
 		return done == (f.Op == engine.OpHasDone)
 	}
+	vals := values(f.Dim, e, gs)
+	if isPropDim(f.Dim) && f.Op != engine.OpIs && f.Op != engine.OpIsNot && vals[0] == engine.None {
+		// contains, matches and their negations need the property.
+		return false
+	}
 	any := false
-	for _, v := range values(f.Dim, e, gs) {
+	for _, v := range vals {
 		if holds(positive[f.Op], v, f) {
 			any = true
 		}
@@ -157,6 +162,60 @@ func withoutGoal(f *engine.Filter) (*engine.Filter, bool) {
 		return nil, true
 	}
 	return f, !mentionsGoal(f)
+}
+
+// entryPageCondition is the condition the bounce rate reads under a page
+// filter: the first event:page condition of f's top level (f, or what a
+// top-level and joins), nil without one. The bounce rate then counts only
+// the visits whose entry page satisfies it (Plausible: a page's bounce
+// rate is over the visits that entered on it).
+func entryPageCondition(f *engine.Filter) *engine.Filter {
+	if f == nil {
+		return nil
+	}
+	if f.Dim == engine.EventPage {
+		return f
+	}
+	if f.Op == engine.OpAnd {
+		for _, c := range f.Children {
+			if p := entryPageCondition(c); p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// selectsVisit reports whether the visit's entry page satisfies the page
+// condition f.
+func selectsVisit(f *engine.Filter, v *visit) bool {
+	any := false
+	if holds(positive[f.Op], v.entry, f) {
+		any = true
+	}
+	return any == (positive[f.Op] == f.Op)
+}
+
+// withoutTopProps is f without the event:props:* conditions of its top
+// level (f itself, or what a top-level and joins): the denominator of a
+// conversion rate ignores them, as it ignores the goal conditions.
+func withoutTopProps(f *engine.Filter) *engine.Filter {
+	if f == nil || strings.HasPrefix(f.Dim, engine.PropPrefix) {
+		return nil
+	}
+	if f.Op != engine.OpAnd {
+		return f
+	}
+	out := &engine.Filter{Op: engine.OpAnd}
+	for _, c := range f.Children {
+		if s := withoutTopProps(c); s != nil {
+			out.Children = append(out.Children, s)
+		}
+	}
+	if len(out.Children) == 0 {
+		return nil
+	}
+	return out
 }
 
 func mentionsGoal(f *engine.Filter) bool {
@@ -303,6 +362,7 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 		return engine.Result{}, err
 	}
 	noGoal, ok := withoutGoal(q.Filter)
+	noGoal = withoutTopProps(noGoal)
 	if conversion {
 		if !ok {
 			return engine.Result{}, invalid("conversion rates need event:goal filters outside or, not and has_done")
@@ -361,13 +421,17 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 		return 0
 	}
 
+	pageBounce := entryPageCondition(q.Filter)
 	var rows []engine.Row
 	for k, c := range cells {
 		row := engine.Row{Dimensions: tuples[k]}
-		var bounces, millis, views int64
+		var bounces, bounceVisits, millis, views int64
 		for v := range c.visits {
-			if len(v.events) == 1 {
-				bounces++
+			if pageBounce == nil || selectsVisit(pageBounce, v) {
+				bounceVisits++
+				if len(v.events) == 1 {
+					bounces++
+				}
 			}
 			millis += v.millis()
 			views += v.pageviews
@@ -388,7 +452,7 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 			case engine.ViewsPerVisit:
 				val = ratio(views, visits)
 			case engine.BounceRate:
-				val = ratio(100*bounces, visits)
+				val = ratio(100*bounces, bounceVisits)
 			case engine.VisitDuration:
 				if visits > 0 {
 					val = ratio(millis, 1000*visits)

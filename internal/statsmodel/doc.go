@@ -81,13 +81,16 @@
 //     from the visit's first event (not the selected event's). So a visit
 //     counts once in each page it viewed, and in the day it began only.
 //   - Visit metrics read whole visits (all their events in the range, not
-//     only the selected ones): bounce_rate = 100*bounces/visits,
+//     only the selected ones): bounce_rate = 100*bounces/visits (under a
+//     top-level event:page condition, the first one: of the visits whose
+//     entry page satisfies it only),
 //     visit_duration = total seconds/visits, views_per_visit = page views of
 //     the visits/visits.
 //   - percentage = 100*visitors of the row/visitors of the query's whole
 //     selection (no dimensions). conversion_rate = 100*visitors of the
 //     row/visitors of the whole range with the query's filter but without
-//     its event:goal conditions (no dimensions). group_conversion_rate =
+//     its event:goal conditions and its top-level event:props:* conditions
+//     (no dimensions). group_conversion_rate =
 //     100*visitors of the row/visitors of the row's values other than
 //     event:goal, with the filter without event:goal conditions.
 //   - Every metric is a float64. Each ratio is one division of exact
@@ -108,6 +111,9 @@
 // Values; contains: contains one of them; matches: an RE2 match (unanchored)
 // of one of them; the _not forms: none of them. CaseInsensitive compares
 // with strings.EqualFold / lower-cased contains / a "(?i)" prefix. On
+// event:props:<key>, an event without the key has the value "(none)" for
+// is and is_not, and satisfies neither contains, matches nor their _not
+// forms (Plausible's has_key). On
 // event:goal, a positive operator holds when one of the event's goals'
 // names satisfies it, a negative one when none does (an event of no goal
 // satisfies is_not); a name that is none of q.Goals' is no error, it

@@ -31,6 +31,7 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 	n := fs.Int("n", 1000000, "events stored for the measured site")
 	loads := fs.Int("loads", 7, "page loads per view (the median is reported)")
 	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
+	recent := fs.Bool("recent", false, "the events in the last 30 days (compacted, as processors leave them), and the views of the last 30 days: unfiltered, with two filters (a visit property and a page), compared with the previous period; else 400 days and the views of a day, 30 days and 12 months")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,13 +41,27 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 		return err
 	}
 	const site, empty = "dash-1m", "dash-empty"
+	from := time.Now().UTC().Truncate(time.Hour).AddDate(0, 0, -30)
 	err = fill(ctx, store, 0, *n, func(i int) analytics.Event {
 		ev := spread(i)
 		ev.SiteID = site
+		if *recent {
+			// Visits of five events a few seconds apart, in time order
+			// over the last 30 days.
+			ev.Timestamp = from.Add(time.Duration(float64(i) / float64(*n) * float64(30*24*time.Hour)))
+		}
 		return ev
 	}, out)
 	if err != nil {
 		return err
+	}
+	if *recent {
+		t0 := time.Now()
+		hours, err := store.Compact(ctx, site, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "compacted %d hours in %v\n", hours, time.Since(t0).Round(time.Second))
 	}
 	// A site that is known, but has nothing in the views.
 	ev := spread(0)
@@ -58,8 +73,12 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(reporter.New(engine.New(store), store, zerolog.Nop(), reporter.Config{Dashboard: d, Sites: store}).Handler())
+	// The reporter as it runs (its answer cache on), and one that computes
+	// every answer (the engine's block cache still warm).
+	srv := httptest.NewServer(reporter.New(engine.New(store), store, zerolog.Nop(), reporter.Config{Dashboard: d, Sites: store, Blocks: store}).Handler())
 	defer srv.Close()
+	bare := httptest.NewServer(reporter.New(engine.New(store), store, zerolog.Nop(), reporter.Config{Dashboard: d, Sites: store, Blocks: store, AnswerCache: -1}).Handler())
+	defer bare.Close()
 	fmt.Fprintf(out, "page weight: %d bytes gzipped (HTML, script with uPlot, styles)\n", d.Weight())
 
 	bctx, cancel, err := headless(ctx)
@@ -80,35 +99,46 @@ func dashboardLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv 
 	}
 	// The stored days run from 2025-01-01 for 400 days; views end on
 	// 2026-01-31.
-	for _, v := range []struct{ name, query string }{
+	views := []struct{ name, query string }{
 		{"one day (hourly)", "?period=custom&from=2026-01-20&to=2026-01-20"},
 		{"30 days (daily)", "?period=custom&from=2026-01-01&to=2026-01-31"},
 		{"12 months (monthly)", "?period=custom&from=2025-02-01&to=2026-01-31"},
-	} {
-		var base, full []time.Duration
-		var calls int
-		for i := 0; i < *loads; i++ {
-			for _, s := range []string{empty, site} {
-				mu.Lock()
-				api = 0
-				mu.Unlock()
-				d, err := drawn(bctx, srv.URL+"/sites/"+s+v.query)
-				if err != nil {
-					return fmt.Errorf("%s %s: %w", s, v.name, err)
-				}
-				mu.Lock()
-				calls = api
-				mu.Unlock()
-				if s == site {
-					full = append(full, d)
-				} else {
-					base = append(base, d)
+	}
+	if *recent {
+		views = []struct{ name, query string }{
+			{"30 days", "?period=30d"},
+			{"30 days, 2 filters", "?period=30d&f=is,visit:source,Google&f=is,event:page,/page/3"},
+			{"30 days, compared", "?period=30d&compare=previous_period"},
+			{"30 days, 2 filters, compared", "?period=30d&compare=previous_period&f=is,visit:source,Google&f=is,event:page,/page/3"},
+		}
+	}
+	for _, server := range []struct{ name, url string }{{"", srv.URL}, {" (no answer cache)", bare.URL}} {
+		for _, v := range views {
+			var base, full []time.Duration
+			var calls int
+			for i := 0; i < *loads; i++ {
+				for _, s := range []string{empty, site} {
+					mu.Lock()
+					api = 0
+					mu.Unlock()
+					d, err := drawn(bctx, server.url+"/sites/"+s+v.query)
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", s, v.name, err)
+					}
+					mu.Lock()
+					calls = api
+					mu.Unlock()
+					if s == site {
+						full = append(full, d)
+					} else {
+						base = append(base, d)
+					}
 				}
 			}
+			b, f := pctOf(base, .5), pctOf(full, .5)
+			fmt.Fprintf(out, "%-48s %d events: drawn in %8s (median of %d loads); empty site %8s (%.1fx); %d API calls\n",
+				v.name+server.name, *n, ms(f), *loads, ms(b), float64(f)/float64(b), calls)
 		}
-		b, f := pctOf(base, .5), pctOf(full, .5)
-		fmt.Fprintf(out, "%-20s %d events: drawn in %8s (median of %d loads); empty site %8s (%.1fx); %d API calls\n",
-			v.name, *n, ms(f), *loads, ms(b), float64(f)/float64(b), calls)
 	}
 	return nil
 }

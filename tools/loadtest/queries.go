@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -108,6 +110,13 @@ func queriesLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv fu
 	fmt.Fprintf(out, "compacted %d hours of %s in %v\n", hours, site, time.Since(t0).Round(time.Second))
 	store.Close(ctx)
 
+	// The reporter's memory is measured from here: what storing left on
+	// the heap is returned to the system and the peak RSS reset.
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	fmt.Fprintf(out, "before the reporter: process RSS %s\n", rss())
+
 	// A restarted reporter: a new store, its cache empty.
 	store, err = mongostore.Open(ctx, uri, mongostore.DefaultConfig())
 	if err != nil {
@@ -189,8 +198,8 @@ func queriesLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv fu
 		fmt.Fprintf(out, "| %s | %v | %v | %v |\n", q.name, first.Round(time.Millisecond), p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond))
 	}
 	cs := store.BlockCacheStats()
-	fmt.Fprintf(out, "\nworst 30-day warm p50 %v; block cache %d MiB of %d MiB (%d entries); process RSS %s (FerretDB embedded in this process)\n",
-		worstWarm.Round(time.Millisecond), cs.Bytes>>20, cs.Limit>>20, cs.Entries, rss())
+	fmt.Fprintf(out, "\nworst 30-day warm p50 %v; block cache %d MiB of %d MiB (%d entries); process RSS %s, peak while answering %s (FerretDB embedded in this process)\n",
+		worstWarm.Round(time.Millisecond), cs.Bytes>>20, cs.Limit>>20, cs.Entries, rss(), peakRSS())
 	return nil
 }
 
@@ -203,14 +212,22 @@ func fnv32(s string) uint32 {
 	return h
 }
 
-func rss() string {
+func rss() string { return procStatus("VmRSS:") }
+
+// peakRSS is the process's peak RSS since resetPeakRSS (Linux).
+func peakRSS() string { return procStatus("VmHWM:") }
+
+// resetPeakRSS resets the peak RSS the kernel keeps (Linux 4.0 and later).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func procStatus(field string) string {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return "?"
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
+		if strings.HasPrefix(l, field) {
+			return strings.TrimSpace(strings.TrimPrefix(l, field))
 		}
 	}
 	return "?"

@@ -171,7 +171,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 
 	// Baseline: the database's own bulk insert rate for the same documents.
 	scratch := store.Database().Collection("baseline")
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	for i := 0; i < *n; i += 1000 {
 		docs := make([]any, 0, 1000)
 		for j := i; j < min(i+1000, *n); j++ {
@@ -184,7 +184,8 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 		}
 	}
 	base := float64(*n) / time.Since(t0).Seconds()
-	fmt.Fprintf(out, "baseline: raw InsertMany of the same %d event documents %8.0f events/s\n", *n, base)
+	baseCPU := cpuPerEvent(c0, *n)
+	fmt.Fprintf(out, "baseline: raw InsertMany of the same %d event documents %8.0f events/s, %5.1f µs CPU/event\n", *n, base, baseCPU)
 	// The seed design's drain (a BullMQ worker, one job at a time): take
 	// the job from Redis, insert its one document, mark the job done.
 	seedN := min(*n, 3000)
@@ -261,7 +262,7 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 		}
 		defer pprof.StopCPUProfile()
 	}
-	t0 = time.Now()
+	t0, c0 = time.Now(), cpuTime()
 	go func() { done <- p.Run(pctx) }()
 	last := time.Now()
 	for p.Counters.Stored.Load() < int64(*n) {
@@ -279,7 +280,9 @@ func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	cancel()
 	<-done
 	rate := float64(*n) / el.Seconds()
-	fmt.Fprintf(out, "processor: stored %d events (batch %d)       %8.0f events/s (%.2fx raw insert, %.1fx the seed's drain)\n", *n, *batch, rate, rate/base, rate/seed)
+	procCPU := cpuPerEvent(c0, *n)
+	fmt.Fprintf(out, "processor: stored %d events (batch %d)       %8.0f events/s (%.2fx raw insert, %.1fx the seed's drain), %5.1f µs CPU/event (%.2fx raw insert's)\n",
+		*n, *batch, rate, rate/base, rate/seed, procCPU, procCPU/baseCPU)
 	if !*restart {
 		return nil
 	}
@@ -414,4 +417,10 @@ func fill(ctx context.Context, store *mongostore.Store, from, to int, event func
 		}
 	}
 	return nil
+}
+
+// cpuPerEvent is the CPU time per event since c0, in microseconds (the
+// processor's and the embedded FerretDB's: one process).
+func cpuPerEvent(c0 time.Duration, n int) float64 {
+	return float64(cpuTime()-c0) / float64(time.Microsecond) / float64(n)
 }
