@@ -3,7 +3,6 @@ package analytics
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/netip"
 	"net/url"
@@ -13,24 +12,27 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/siteanalytics/analytics/sdk/rules"
 )
 
-// Limits of an event, as the SPEC states them. The SDK and the JS snippet
-// check the same numbers so a bad event is refused where it is made.
+// Limits of an event, as the SPEC states them (package sdk/rules, which the
+// SDK shares; the JS snippet checks the same numbers) so a bad event is
+// refused where it is made.
 const (
-	MaxSiteIDLen    = 128
-	MaxEventTypeLen = 64
-	MaxPathBytes    = 2048
-	MaxUserIDBytes  = 256
-	MaxURLBytes     = 2048 // referrer and url
-	MaxUABytes      = 1024
+	MaxSiteIDLen    = rules.MaxSiteIDLen
+	MaxEventTypeLen = rules.MaxEventTypeLen
+	MaxPathBytes    = rules.MaxPathBytes
+	MaxUserIDBytes  = rules.MaxUserIDBytes
+	MaxURLBytes     = rules.MaxURLBytes // referrer and url
+	MaxUABytes      = rules.MaxUABytes
 	MaxUTMBytes     = 128 // longer campaign values are cut, not refused
-	MaxIDLen        = 128
-	MaxProps        = 32
-	MaxPropKeyBytes = 128
-	MaxPropsBytes   = 4096
-	MaxFuture       = time.Hour
-	MaxBatch        = 1000
+	MaxIDLen        = rules.MaxIDLen
+	MaxProps        = rules.MaxProps
+	MaxPropKeyBytes = rules.MaxPropKeyBytes
+	MaxPropsBytes   = rules.MaxPropsBytes
+	MaxFuture       = rules.MaxFuture
+	MaxBatch        = rules.MaxBatch
 	MaxBodyBytes    = 1 << 20
 )
 
@@ -150,346 +152,56 @@ func (e *Event) Day() string { return e.Timestamp.UTC().Format(DateLayout) }
 // DateLayout is the layout of the `date` query parameter and of stored days.
 const DateLayout = "2006-01-02"
 
-// The fields of an event on the wire, in the order of the bits of
-// wireEvent.has.
-const (
-	fID = iota
-	fSiteID
-	fEventType
-	fPath
-	fUserID
-	fTimestamp
-	fReferrer
-	fURL
-	fUserAgent
-	fIP
-	fProps
-)
-
-var fieldNames = [...]string{"id", "site_id", "event_type", "path", "user_id", "timestamp", "referrer", "url", "user_agent", "ip", "props"}
-
-const fieldList = "id, site_id, event_type, path, user_id, timestamp, referrer, url, user_agent, ip and props"
-
-func fieldIndex(name []byte) int {
-	switch string(name) { // compiled without allocating
-	case "id":
-		return fID
-	case "site_id":
-		return fSiteID
-	case "event_type":
-		return fEventType
-	case "path":
-		return fPath
-	case "user_id":
-		return fUserID
-	case "timestamp":
-		return fTimestamp
-	case "referrer":
-		return fReferrer
-	case "url":
-		return fURL
-	case "user_agent":
-		return fUserAgent
-	case "ip":
-		return fIP
-	case "props":
-		return fProps
-	}
-	return -1
+// Input is an event as a sender's format carried it, before the rules: what
+// a decoder (package ingest: the collector's own JSON, Segment's messages,
+// Plausible's, Umami's and GoatCounter's requests) read from the wire. An
+// empty string is a field that was not sent.
+type Input struct {
+	ID, SiteID, EventType, Path, UserID string
+	// Timestamp is the event's time as sent (RFC 3339 with a zone); When is
+	// its time when the sender's format was read already (Segment's clock
+	// skew correction). Both empty means the receive time.
+	Timestamp string
+	When      time.Time
+	// Referrer, URL, UserAgent and IP describe the browser behind the event
+	// (ClientHints).
+	Referrer, URL, UserAgent, IP string
+	// Props must satisfy ValidateProps: decoders check them as they read
+	// them (or fit them, as Segment's free-form properties are), so the
+	// rules do not encode them again.
+	Props map[string]any
+	// Campaign labels the format carries beside the URL (Segment's
+	// context.campaign); each one that is not empty once cleaned wins over
+	// the URL's utm_ parameter.
+	UTMSource, UTMMedium, UTMCampaign, UTMContent, UTMTerm string
 }
 
-// wireEvent is what a client sent, before the rules are applied. A field
-// that is absent or null is not in has.
-type wireEvent struct {
-	str   [fProps]string // the string fields, by field index
-	has   uint16
-	props map[string]any
-	when  time.Time // the timestamp, when the sender's format was read already (Segment's)
-}
-
-func (w *wireEvent) get(f int) (string, bool) { return w.str[f], w.has&(1<<f) != 0 }
-
-// DecodeEvent parses one JSON event, validates it against the SPEC's rules and
-// returns it normalized. now is the receive time: the default timestamp and
-// the reference for "not in the future". An event without an id gets one from
-// newID. Errors are *Error of kind Invalid whose message names the field.
-//
-// The JSON is read strictly: a field that is unknown or appears twice (at the
-// top level or in props), a string that is not valid UTF-8 and data after
-// the object are refused, where encoding/json would silently take the last
-// value, replace bad bytes or match field names case-insensitively.
-func DecodeEvent(data []byte, now time.Time, newID func() string) (Event, error) {
-	return decodeEvent(data, now, newID, false)
-}
-
-func decodeEvent(data []byte, now time.Time, newID func() string, inBatch bool) (Event, error) {
-	var w wireEvent
-	if err := w.decode(data, inBatch); err != nil {
-		return Event{}, err
-	}
-	return w.normalize(now, newID)
-}
-
-// DecodeBatch parses the body of POST /events: a JSON array of events or an
-// object {"events": [...]}. It returns the valid events and, for each invalid
-// one, a Rejection with its index. The error is non-nil only when the body as
-// a whole is unusable (not JSON, not an array, too many events, empty).
-func DecodeBatch(data []byte, now time.Time, newID func() string) ([]Event, []Rejection, error) {
-	r := reader{data: data}
-	r.skipWS()
-	var raws [][]byte
-	var n int
-	var err error
-	switch c := r.peek(); {
-	case r.eof():
-		return nil, nil, Errorf(Invalid, "body is empty: send a JSON array of events")
-	case c == '[':
-		raws, n, err = r.readArray(MaxBatch)
-	case c == '{':
-		raws, n, err = r.readEnvelope()
-	case r.kind() != "":
-		return nil, nil, Errorf(Invalid, `body is not JSON of events but %s: send a JSON array of events or {"events": [...]}`, r.kind())
-	default:
-		return nil, nil, Errorf(Invalid, "body is not JSON: send a JSON array of events")
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := r.end(); err != nil {
-		return nil, nil, err
-	}
-	if n == 0 {
-		return nil, nil, Errorf(Invalid, "no events in the batch: send at least one")
-	}
-	if n > MaxBatch {
-		return nil, nil, Errorf(Invalid, "too many events: %d (at most %d per batch); split them into several requests", n, MaxBatch)
-	}
-	events := make([]Event, 0, len(raws))
-	var rejected []Rejection
-	for i, raw := range raws {
-		ev, err := decodeEvent(raw, now, newID, true)
-		if err != nil {
-			rejected = append(rejected, Rejection{Index: i, Error: Message(err)})
-			continue
-		}
-		events = append(events, ev)
-	}
-	return events, rejected, nil
-}
-
-// Rejection says why the event at Index of a batch was refused.
-type Rejection struct {
-	Index int    `json:"index"`
-	Error string `json:"error"`
-}
-
-// decode reads one event object into w. It checks the JSON syntax and the
-// types of the fields; normalize applies the rules.
-func (w *wireEvent) decode(data []byte, inBatch bool) error {
-	r := reader{data: data}
-	r.skipWS()
-	if r.eof() {
-		return Errorf(Invalid, "body is not valid JSON: it is empty; send one event as a JSON object")
-	}
-	if c := r.peek(); c != '{' {
-		switch kind := r.kind(); kind {
-		case "":
-			return r.syntaxError("a JSON object")
-		case "an array":
-			if !inBatch {
-				return Errorf(Invalid, "an event must be a JSON object, got an array (several events go to POST /events)")
-			}
-			return Errorf(Invalid, "an event must be a JSON object, got an array")
-		default:
-			return Errorf(Invalid, "an event must be a JSON object, got %s", kind)
-		}
-	}
-	r.pos++
-	var seen uint16
-	if r.skipWS(); r.peek() == '}' {
-		r.pos++
-		return r.end()
-	}
-	for {
-		r.skipWS()
-		name, err := r.readKey()
-		if err != nil {
-			return err
-		}
-		f := fieldIndex(name)
-		if f < 0 {
-			return Errorf(Invalid, "unknown field %s: an event has only the fields %s", quote(string(name), 64), fieldList)
-		}
-		if seen&(1<<f) != 0 {
-			return Errorf(Invalid, "duplicate field %q: send each field once", fieldNames[f])
-		}
-		seen |= 1 << f
-		if err := r.colon(); err != nil {
-			return err
-		}
-		if f == fProps {
-			err = w.decodeProps(&r)
-		} else {
-			err = w.decodeString(&r, f)
-		}
-		if err != nil {
-			return err
-		}
-		more, err := r.next('}')
-		if err != nil {
-			return err
-		}
-		if !more {
-			return r.end()
-		}
-	}
-}
-
-func (w *wireEvent) decodeString(r *reader, f int) error {
-	switch c := r.peek(); {
-	case c == '"':
-		b, err := r.readString()
-		if err != nil {
-			return err
-		}
-		if !utf8.Valid(b) {
-			return Errorf(Invalid, "%s: must be valid UTF-8 text", fieldNames[f])
-		}
-		w.str[f] = string(b)
-		w.has |= 1 << f
-		return nil
-	case c == 'n':
-		return r.literal("null")
-	case r.kind() != "":
-		return Errorf(Invalid, "%s: must be a string, got %s", fieldNames[f], r.kind())
-	default:
-		return r.syntaxError("a JSON value")
-	}
-}
-
-// decodeProps reads the props object. Its size is measured on the bytes the
-// client sent (not counting whitespace between tokens), so the limit does not
-// depend on how Go would encode it again.
-func (w *wireEvent) decodeProps(r *reader) error {
-	switch c := r.peek(); {
-	case c == 'n':
-		return r.literal("null")
-	case c != '{' && r.kind() != "":
-		return Errorf(Invalid, `props: must be an object like {"plan": "pro"}, got %s`, r.kind())
-	case c != '{':
-		return r.syntaxError("a JSON value")
-	}
-	start, spaces := r.pos, r.spaces
-	r.pos++
-	r.skipWS()
-	var props map[string]any
-	if r.peek() == '}' {
-		r.pos++
-	} else {
-		for {
-			r.skipWS()
-			kb, err := r.readKey()
-			if err != nil {
-				return err
-			}
-			key := string(kb)
-			if err := ValidatePropKey(key); err != nil {
-				return err
-			}
-			if props == nil {
-				props = make(map[string]any, 8)
-			}
-			if _, dup := props[key]; dup {
-				return Errorf(Invalid, "props: duplicate key %q: send each key once", key)
-			}
-			if len(props) == MaxProps {
-				return Errorf(Invalid, "props: more than %d keys; at most %d are allowed", MaxProps, MaxProps)
-			}
-			if err := r.colon(); err != nil {
-				return err
-			}
-			v, err := r.readPropValue(key)
-			if err != nil {
-				return err
-			}
-			props[key] = v
-			more, err := r.next('}')
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-		}
-	}
-	if size := r.pos - start - (r.spaces - spaces); size > MaxPropsBytes {
-		return Errorf(Invalid, "props: %d bytes of JSON, at most %d allowed", size, MaxPropsBytes)
-	}
-	w.props = props
-	return nil
-}
-
-func (r *reader) readPropValue(key string) (any, error) {
-	switch c := r.peek(); {
-	case c == '"':
-		b, err := r.readString()
-		if err != nil {
-			return nil, err
-		}
-		if !utf8.Valid(b) {
-			return nil, Errorf(Invalid, "props.%s: must be valid UTF-8 text", key)
-		}
-		return string(b), nil
-	case c == '-' || c >= '0' && c <= '9':
-		num, err := r.readNumber()
-		if err != nil {
-			return nil, err
-		}
-		f, err := strconv.ParseFloat(string(num), 64)
-		if err != nil {
-			return nil, Errorf(Invalid, "props.%s: number %s is out of range; numbers must fit in a 64-bit float (send larger ones as strings)",
-				key, truncate(string(num), 40))
-		}
-		return f, nil
-	case c == 't':
-		return true, r.literal("true")
-	case c == 'f':
-		return false, r.literal("false")
-	case c == 'n' && r.kind() != "", c == '{', c == '[':
-		return nil, Errorf(Invalid, "props.%s: must be a string, number or boolean, got %s", key, kindOf(c))
-	default:
-		return nil, r.syntaxError("a JSON value")
-	}
-}
-
-func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error) {
+// Normalize applies the event rules of the SPEC to in and returns the event
+// in its normal form: timestamp in UTC, path canonical, campaign parameters
+// read from the path or url before their query is dropped, id assigned.
+// now is the receive time: the default timestamp and the reference for
+// "not in the future"; an event without an id gets one from newID. Errors
+// are *Error of kind Invalid whose message starts with the event field that
+// is wrong ("path: ..."), so a decoder can name its own format's field.
+func (in *Input) Normalize(now time.Time, newID func() string) (Event, error) {
 	ev := Event{}
-	site, _ := w.get(fSiteID)
-	if site == "" {
+	if in.SiteID == "" {
 		return ev, Errorf(Invalid, "site_id: required")
 	}
-	if err := ValidateSiteID(site); err != nil {
+	if err := ValidateSiteID(in.SiteID); err != nil {
 		return ev, err
 	}
-	ev.SiteID = site
+	ev.SiteID = in.SiteID
 
-	typ, _ := w.get(fEventType)
-	if typ == "" {
-		return ev, Errorf(Invalid, "event_type: required")
+	if err := rules.ValidateEventType(in.EventType); err != nil {
+		return ev, ruleError(err)
 	}
-	if n := utf8.RuneCountInString(typ); n > MaxEventTypeLen {
-		return ev, Errorf(Invalid, "event_type: %d characters, at most %d allowed", n, MaxEventTypeLen)
-	}
-	if hasControl(typ) {
-		return ev, Errorf(Invalid, "event_type: must not contain control characters")
-	}
-	ev.EventType = typ
+	ev.EventType = in.EventType
 
-	if err := w.normalizeClient(&ev); err != nil {
+	if err := in.normalizeClient(&ev); err != nil {
 		return ev, err
 	}
-	p, _ := w.get(fPath)
-	if p != "" {
+	if p := in.Path; p != "" {
 		n, err := NormalizePath(p)
 		if err != nil {
 			return ev, err
@@ -503,23 +215,23 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 		ev.Path = n
 	}
 	// The campaign parameters are read before the query is dropped; path's
-	// win over url's.
-	ev.setUTM(p)
+	// win over url's, and the format's own labels over both.
+	ev.UTMSource = campaignValue(in.UTMSource)
+	ev.UTMMedium = campaignValue(in.UTMMedium)
+	ev.UTMCampaign = campaignValue(in.UTMCampaign)
+	ev.UTMContent = campaignValue(in.UTMContent)
+	ev.UTMTerm = campaignValue(in.UTMTerm)
+	ev.setUTM(in.Path)
 	ev.setUTM(ev.Client.URL)
 
-	if user, ok := w.get(fUserID); ok {
-		if len(user) > MaxUserIDBytes {
-			return ev, Errorf(Invalid, "user_id: %d bytes, at most %d allowed", len(user), MaxUserIDBytes)
-		}
-		if hasControl(user) {
-			return ev, Errorf(Invalid, "user_id: must not contain control characters")
-		}
-		ev.UserID = user
+	if err := rules.ValidateUserID(in.UserID); err != nil {
+		return ev, ruleError(err)
 	}
+	ev.UserID = in.UserID
 
 	ev.Timestamp = now.UTC()
-	if s, _ := w.get(fTimestamp); s != "" || !w.when.IsZero() {
-		ts := w.when
+	if s := in.Timestamp; s != "" || !in.When.IsZero() {
+		ts := in.When
 		if s != "" {
 			var err error
 			if ts, err = ParseTimestamp(s); err != nil {
@@ -538,11 +250,11 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 		ev.Timestamp = ts
 	}
 
-	if len(w.props) > 0 {
-		ev.Props = w.props
+	if len(in.Props) > 0 {
+		ev.Props = in.Props
 	}
 
-	if id, _ := w.get(fID); id != "" {
+	if id := in.ID; id != "" {
 		if err := ValidateID(id); err != nil {
 			return ev, err
 		}
@@ -555,32 +267,20 @@ func (w *wireEvent) normalize(now time.Time, newID func() string) (Event, error)
 
 // normalizeClient checks the fields that describe the browser behind the
 // event (referrer, url, user_agent, ip) into ev.Client.
-func (w *wireEvent) normalizeClient(ev *Event) error {
-	for _, f := range [...]int{fReferrer, fURL} {
-		u, _ := w.get(f)
-		if u == "" {
-			continue
-		}
-		if len(u) > MaxURLBytes {
-			return Errorf(Invalid, "%s: %d bytes, at most %d allowed", fieldNames[f], len(u), MaxURLBytes)
-		}
-		n := schemeLen(u)
-		if hasControl(u) || n == 0 || len(u) == n+len("://") || strings.IndexByte("/?#", u[n+len("://")]) >= 0 {
-			return Errorf(Invalid, "%s: %s is not a URL such as https://news.example.com/item", fieldNames[f], quote(u, 80))
-		}
+func (in *Input) normalizeClient(ev *Event) error {
+	if err := rules.ValidateURL("referrer", in.Referrer); err != nil {
+		return ruleError(err)
 	}
-	ev.Client.Referrer, _ = w.get(fReferrer)
-	ev.Client.URL, _ = w.get(fURL)
-	if ua, _ := w.get(fUserAgent); ua != "" {
-		if len(ua) > MaxUABytes {
-			return Errorf(Invalid, "user_agent: %d bytes, at most %d allowed", len(ua), MaxUABytes)
-		}
-		if hasControl(ua) {
-			return Errorf(Invalid, "user_agent: must not contain control characters")
-		}
-		ev.Client.UserAgent = ua
+	if err := rules.ValidateURL("url", in.URL); err != nil {
+		return ruleError(err)
 	}
-	if ip, _ := w.get(fIP); ip != "" {
+	ev.Client.Referrer = in.Referrer
+	ev.Client.URL = in.URL
+	if err := rules.ValidateUserAgent(in.UserAgent); err != nil {
+		return ruleError(err)
+	}
+	ev.Client.UserAgent = in.UserAgent
+	if ip := in.IP; ip != "" {
 		a, err := netip.ParseAddr(ip)
 		if err != nil || a.Zone() != "" {
 			return Errorf(Invalid, "ip: %s is not an IPv4 or IPv6 address", quote(ip, 64))
@@ -590,9 +290,6 @@ func (w *wireEvent) normalizeClient(ev *Event) error {
 	return nil
 }
 
-// setUTM fills the campaign fields still empty from the query of u (a path
-// or URL). Values are cut at MaxUTMBytes and lose control characters: they
-// label a campaign, and a label too long to show is not worth refusing an
 // event over.
 func (e *Event) setUTM(u string) {
 	i := strings.IndexByte(u, '?')
@@ -636,6 +333,9 @@ func (e *Event) setUTM(u string) {
 // campaignValue is v as a campaign label: without control characters or
 // surrounding spaces, cut at MaxUTMBytes.
 func campaignValue(v string) string {
+	if v == "" {
+		return ""
+	}
 	v = strings.TrimSpace(strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
@@ -656,66 +356,25 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// ValidateSiteID checks the site_id rule: 1-128 chars of A-Za-z0-9._:-.
-func ValidateSiteID(s string) error {
-	if s == "" {
-		return Errorf(Invalid, "site_id: required")
-	}
-	if len(s) > MaxSiteIDLen {
-		return Errorf(Invalid, "site_id: %d characters, at most %d allowed", len(s), MaxSiteIDLen)
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return !isIDChar(r) }); i >= 0 {
-		return Errorf(Invalid, "site_id: %q has a character outside A-Za-z0-9._:- at position %d", s, i)
-	}
-	return nil
-}
+// ValidateSiteID checks the site_id rule: 1-128 chars of A-Za-z0-9._:-
+// (rules.ValidateSiteID, shared with the SDK).
+func ValidateSiteID(s string) error { return ruleError(rules.ValidateSiteID(s)) }
 
 // ValidateID checks an idempotency key: 1-128 chars of A-Za-z0-9._:-.
-func ValidateID(s string) error {
-	if len(s) > MaxIDLen {
-		return Errorf(Invalid, "id: %d characters, at most %d allowed", len(s), MaxIDLen)
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return !isIDChar(r) }); i >= 0 {
-		return Errorf(Invalid, "id: %s has a character outside A-Za-z0-9._:- at position %d", quote(s, 80), i)
-	}
-	return nil
-}
+func ValidateID(s string) error { return ruleError(rules.ValidateID(s)) }
 
-func isIDChar(r rune) bool { return r < utf8.RuneSelf && idChar[r] }
+// ValidatePropKey checks that k can be a field name in MongoDB and FerretDB
+// (rules.ValidatePropKey): 1-128 bytes of valid UTF-8 without "." or
+// control characters, not starting with "$".
+func ValidatePropKey(k string) error { return ruleError(rules.ValidatePropKey(k)) }
 
-// idChar marks the bytes of A-Za-z0-9._:-, checked for every event's id and
-// site.
-var idChar = func() (t [utf8.RuneSelf]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") {
-		t[c] = true
+// ruleError is an error of the shared rules as an *Error of kind Invalid,
+// with the same message ("field: reason").
+func ruleError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return t
-}()
-
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
-}
-
-// ValidatePropKey checks that k can be a field name in MongoDB and FerretDB,
-// which refuse (or misread) keys that are empty, contain "." or NUL, or start
-// with "$": 1-128 bytes of valid UTF-8 without "." or control characters,
-// not starting with "$".
-func ValidatePropKey(k string) error {
-	switch {
-	case k == "":
-		return Errorf(Invalid, "props: keys must not be empty")
-	case len(k) > MaxPropKeyBytes:
-		return Errorf(Invalid, "props: key %s is %d bytes, at most %d allowed", quote(k, 40), len(k), MaxPropKeyBytes)
-	case !utf8.ValidString(k):
-		return Errorf(Invalid, "props: key %q is not valid UTF-8", k)
-	case k[0] == '$':
-		return Errorf(Invalid, `props: key %q must not start with "$" (MongoDB cannot store it)`, k)
-	case strings.IndexByte(k, '.') >= 0:
-		return Errorf(Invalid, `props: key %q must not contain "." (MongoDB cannot store it)`, k)
-	case hasControl(k):
-		return Errorf(Invalid, "props: key %q must not contain control characters", k)
-	}
-	return nil
+	return &Error{Kind: Invalid, Msg: err.Error()}
 }
 
 // ValidateProps checks props built in Go (DecodeEvent checks what it reads
@@ -762,44 +421,14 @@ func ValidateProps(props map[string]any) error {
 }
 
 // NormalizePath returns the canonical form of a page path, the one every
-// client's path is stored under:
-//
-//   - Input that starts with a URL scheme ("https://") is a full URL and is
-//     reduced to its path; anything else is a path, which must start with
-//     "/". Everything from the first "?" or "#" (query, fragment) is dropped,
-//     so "/login?next=https://x/" is "/login".
-//   - Percent-encoding is made canonical: every valid %XX is decoded (a "%"
-//     not followed by two hex digits is a literal "%"), then the bytes
-//     A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ / are kept and every
-//     other byte is written %XX in upper case. "/café", "/caf%c3%a9" and
-//     "https://example.com/caf%C3%A9" are all "/caf%C3%A9".
-//   - The decoded path must not contain control characters (such as %00 or
-//     %0A), and the canonical form must be at most 2048 bytes.
-//
-// The canonical form is a fixed point: NormalizePath maps it to itself.
+// client's path is stored under (rules.NormalizePath, shared with the SDK):
+// a full URL is reduced to its path, the query and fragment are dropped,
+// percent-encoding is made canonical ("/café", "/caf%c3%a9" and
+// "https://example.com/caf%C3%A9" are all "/caf%C3%A9"); control characters
+// and more than 2048 bytes are refused. The canonical form is a fixed point.
 func NormalizePath(p string) (string, error) {
-	orig := p
-	if n := schemeLen(p); n > 0 {
-		rest := p[n+len("://"):]
-		host := rest
-		p = "/"
-		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-			host = rest[:i]
-			if rest[i] == '/' {
-				p = rest[i:]
-			}
-		}
-		if host == "" {
-			return "", Errorf(Invalid, "path: %s is neither a path nor a valid URL (a URL needs a host, as in https://example.com/pricing)", quote(orig, 80))
-		}
-	}
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	if !strings.HasPrefix(p, "/") {
-		return "", Errorf(Invalid, "path: %s must start with / (or be a full URL)", quote(orig, 80))
-	}
-	return canonicalPath(p)
+	n, err := rules.NormalizePath(p)
+	return n, ruleError(err)
 }
 
 // CanonicalPathValue returns s, a path or a piece of one (a filter's
@@ -809,111 +438,11 @@ func NormalizePath(p string) (string, error) {
 // could hold (control characters, too long) is returned as it is: it
 // matches nothing stored either way.
 func CanonicalPathValue(s string) string {
-	c, err := canonicalPath(s)
+	c, err := rules.CanonicalPath(s)
 	if err != nil {
 		return s
 	}
 	return c
-}
-
-// schemeLen returns the length of the scheme when s starts with one
-// followed by "://" (^[A-Za-z][A-Za-z0-9+.-]*://), else 0.
-func schemeLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'):
-		case i > 0 && c == ':':
-			if strings.HasPrefix(s[i:], "://") {
-				return i
-			}
-			return 0
-		default:
-			return 0
-		}
-	}
-	return 0
-}
-
-// pathKeep marks the bytes a canonical path holds as they are.
-var pathKeep = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
-		t[c] = true
-	}
-	return t
-}()
-
-const upperHex = "0123456789ABCDEF"
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-// pathByte returns the byte of p at i after percent-decoding, and the
-// index of the next one.
-func pathByte(p string, i int) (byte, int) {
-	if p[i] == '%' && i+2 < len(p) {
-		hi, ok1 := unhex(p[i+1])
-		lo, ok2 := unhex(p[i+2])
-		if ok1 && ok2 {
-			return hi<<4 | lo, i + 3
-		}
-	}
-	return p[i], i + 1
-}
-
-func canonicalPath(p string) (string, error) {
-	i := 0
-	for i < len(p) && pathKeep[p[i]] {
-		i++
-	}
-	if i == len(p) { // already canonical: the common case, no allocation
-		if len(p) > MaxPathBytes {
-			return "", Errorf(Invalid, "path: %d bytes, at most %d allowed", len(p), MaxPathBytes)
-		}
-		return p, nil
-	}
-	// First pass: check the decoded bytes and measure the canonical form.
-	size := i
-	var prev byte
-	for j := i; j < len(p); {
-		var c byte
-		c, j = pathByte(p, j)
-		// C0 controls, DEL, and C1 controls (U+0080-U+009F, C2 80-C2 9F in UTF-8).
-		if c < 0x20 || c == 0x7f || prev == 0xc2 && c >= 0x80 && c <= 0x9f {
-			return "", Errorf(Invalid, "path: must not contain control characters (such as %%00 or %%0A)")
-		}
-		prev = c
-		if pathKeep[c] {
-			size++
-		} else {
-			size += 3
-		}
-	}
-	if size > MaxPathBytes {
-		return "", Errorf(Invalid, "path: %d bytes once percent-encoded, at most %d allowed", size, MaxPathBytes)
-	}
-	b := make([]byte, i, size)
-	copy(b, p[:i])
-	for j := i; j < len(p); {
-		var c byte
-		c, j = pathByte(p, j)
-		if pathKeep[c] {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
-		}
-	}
-	return string(b), nil
 }
 
 var unixEpoch = time.Unix(0, 0).UTC()
@@ -987,556 +516,3 @@ func truncate(s string, n int) string {
 
 // quote is %q of s, shortened to about n bytes.
 func quote(s string, n int) string { return strconv.Quote(truncate(s, n)) }
-
-// reader is a small, strict JSON reader for the fixed shapes of events and
-// batches. Unlike encoding/json it refuses duplicate names and keeps raw
-// bytes (so invalid UTF-8 is seen, and sizes are measured as sent), and it
-// reads an event in one pass with few allocations.
-type reader struct {
-	data    []byte
-	pos     int
-	spaces  int    // whitespace bytes skipped between tokens so far
-	scratch []byte // unescaped strings
-	// checked says a reader went over data before and found it valid, so
-	// members only looks for where values end (Segment's messages are
-	// read twice: cut out of the batch, then field by field).
-	checked bool
-}
-
-func (r *reader) eof() bool { return r.pos >= len(r.data) }
-
-// peek returns the next byte, or 0 at the end.
-func (r *reader) peek() byte {
-	if r.pos < len(r.data) {
-		return r.data[r.pos]
-	}
-	return 0
-}
-
-// skipWS skips JSON whitespace, counting it in r.spaces.
-func (r *reader) skipWS() {
-	start := r.pos
-	for r.pos < len(r.data) {
-		switch r.data[r.pos] {
-		case ' ', '\t', '\n', '\r':
-			r.pos++
-			continue
-		}
-		break
-	}
-	r.spaces += r.pos - start
-}
-
-// end checks that nothing but whitespace follows the value.
-func (r *reader) end() error {
-	r.skipWS()
-	if !r.eof() {
-		return Errorf(Invalid, "unexpected data after the JSON value at byte %d: send exactly one JSON value", r.pos)
-	}
-	return nil
-}
-
-// syntaxError describes what was found where want was expected.
-func (r *reader) syntaxError(want string) error {
-	if r.eof() {
-		return Errorf(Invalid, "body is not valid JSON: it ends too early (expected %s)", want)
-	}
-	c, size := utf8.DecodeRune(r.data[r.pos:])
-	found := strconv.QuoteRune(c)
-	if c == utf8.RuneError && size == 1 {
-		found = "byte " + strconv.Quote(string(r.data[r.pos:r.pos+1]))
-	}
-	return Errorf(Invalid, "body is not valid JSON: expected %s at byte %d, found %s", want, r.pos, found)
-}
-
-// kindOf names the JSON value that starts with c, or "" for none.
-func kindOf(c byte) string {
-	switch {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || c >= '0' && c <= '9':
-		return "a number"
-	}
-	return ""
-}
-
-// kind names the JSON value at r.pos, or "" when none starts there (a
-// literal must be complete: "nope" is not null).
-func (r *reader) kind() string {
-	rest := r.data[r.pos:]
-	switch c := r.peek(); {
-	case c == 't' && !bytes.HasPrefix(rest, []byte("true")),
-		c == 'f' && !bytes.HasPrefix(rest, []byte("false")),
-		c == 'n' && !bytes.HasPrefix(rest, []byte("null")):
-		return ""
-	default:
-		return kindOf(c)
-	}
-}
-
-func (r *reader) colon() error {
-	r.skipWS()
-	if r.peek() != ':' {
-		return r.syntaxError(`":" after a field name`)
-	}
-	r.pos++
-	r.skipWS()
-	return nil
-}
-
-// next reads the "," between members (true) or the closing byte (false).
-func (r *reader) next(closing byte) (bool, error) {
-	r.skipWS()
-	switch r.peek() {
-	case ',':
-		r.pos++
-		return true, nil
-	case closing:
-		r.pos++
-		return false, nil
-	}
-	return false, r.syntaxError(`"," or "` + string(closing) + `"`)
-}
-
-func (r *reader) literal(lit string) error {
-	if !bytes.HasPrefix(r.data[r.pos:], []byte(lit)) {
-		return r.syntaxError(lit)
-	}
-	r.pos += len(lit)
-	return nil
-}
-
-func (r *reader) readKey() ([]byte, error) {
-	if r.peek() != '"' {
-		return nil, r.syntaxError("a field name in double quotes")
-	}
-	return r.readString()
-}
-
-// readString reads a string whose opening quote is at r.pos and returns its
-// unescaped bytes, which are valid only until the next call. A lone UTF-16
-// surrogate escape (\ud800) becomes bytes that are not valid UTF-8, so
-// callers refuse it like any other invalid UTF-8.
-func (r *reader) readString() ([]byte, error) {
-	start := r.pos + 1
-	i := start
-	for ; i < len(r.data); i++ {
-		c := r.data[i]
-		if c == '"' {
-			r.pos = i + 1
-			return r.data[start:i], nil
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
-	}
-	b := append(r.scratch[:0], r.data[start:i]...)
-	for i < len(r.data) {
-		c := r.data[i]
-		switch {
-		case c == '"':
-			r.pos = i + 1
-			r.scratch = b
-			return b, nil
-		case c < 0x20:
-			r.pos = i
-			return nil, Errorf(Invalid, `body is not valid JSON: control character %U in a string at byte %d; escape it (\n, \t, \u00XX)`, rune(c), i)
-		case c != '\\':
-			b = append(b, c)
-			i++
-			continue
-		}
-		if i+1 >= len(r.data) {
-			break
-		}
-		switch e := r.data[i+1]; e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			u, ok := hex4(r.data, i+2)
-			if !ok {
-				if i+6 > len(r.data) {
-					i = len(r.data)
-					continue
-				}
-				return nil, Errorf(Invalid, `body is not valid JSON: \u must be followed by 4 hex digits (byte %d)`, i)
-			}
-			i += 6
-			if u >= 0xd800 && u < 0xdc00 && i+1 < len(r.data) && r.data[i] == '\\' && r.data[i+1] == 'u' {
-				if lo, ok := hex4(r.data, i+2); ok && lo >= 0xdc00 && lo < 0xe000 {
-					b = utf8.AppendRune(b, 0x10000+(u-0xd800)<<10+(lo-0xdc00))
-					i += 6
-					continue
-				}
-			}
-			if u >= 0xd800 && u < 0xe000 { // a lone surrogate: keep it as invalid UTF-8
-				b = append(b, 0xe0|byte(u>>12), 0x80|byte(u>>6)&0x3f, 0x80|byte(u)&0x3f)
-			} else {
-				b = utf8.AppendRune(b, u)
-			}
-			continue
-		default:
-			esc := `\` + string(rune(e))
-			if e < 0x21 || e > 0x7e {
-				esc = fmt.Sprintf(`\ followed by byte 0x%02X`, e)
-			}
-			return nil, Errorf(Invalid, `body is not valid JSON: invalid escape %s in a string at byte %d; JSON allows \" \\ \/ \b \f \n \r \t \uXXXX`, esc, i)
-		}
-		i += 2
-	}
-	r.pos = len(r.data)
-	return nil, r.syntaxError(`the closing " of a string`)
-}
-
-func hex4(data []byte, i int) (rune, bool) {
-	if i+4 > len(data) {
-		return 0, false
-	}
-	var u rune
-	for _, c := range data[i : i+4] {
-		h, ok := unhex(c)
-		if !ok {
-			return 0, false
-		}
-		u = u<<4 | rune(h)
-	}
-	return u, true
-}
-
-// readNumber reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (r *reader) readNumber() ([]byte, error) {
-	start := r.pos
-	if r.peek() == '-' {
-		r.pos++
-	}
-	switch c := r.peek(); {
-	case c == '0':
-		r.pos++
-	case c >= '1' && c <= '9':
-		r.digits()
-	default:
-		return nil, r.syntaxError("a digit")
-	}
-	if r.peek() == '.' {
-		r.pos++
-		if c := r.peek(); c < '0' || c > '9' {
-			return nil, r.syntaxError("a digit after the decimal point")
-		}
-		r.digits()
-	}
-	if c := r.peek(); c == 'e' || c == 'E' {
-		r.pos++
-		if c := r.peek(); c == '+' || c == '-' {
-			r.pos++
-		}
-		if c := r.peek(); c < '0' || c > '9' {
-			return nil, r.syntaxError("a digit in the exponent")
-		}
-		r.digits()
-	}
-	return r.data[start:r.pos], nil
-}
-
-func (r *reader) digits() {
-	for r.pos < len(r.data) && r.data[r.pos] >= '0' && r.data[r.pos] <= '9' {
-		r.pos++
-	}
-}
-
-// maxDepth bounds the nesting of the values skipVal reads, as encoding/json
-// does.
-const maxDepth = 10000
-
-// skipValue reads any JSON value, checking its syntax, without keeping it.
-func (r *reader) skipValue() error {
-	var open []byte // the containers the value is inside: '{' or '['
-	for {
-		// A value starts here.
-		r.skipWS()
-		switch c := r.peek(); {
-		case c == '{' || c == '[':
-			r.pos++
-			r.skipWS()
-			if r.peek() == c+2 { // '}' is '{'+2 and ']' is '['+2
-				r.pos++
-				break
-			}
-			if len(open) == maxDepth {
-				return Errorf(Invalid, "body is not valid JSON: nested more than %d levels deep", maxDepth)
-			}
-			open = append(open, c)
-			if c == '{' {
-				if err := r.member(); err != nil {
-					return err
-				}
-			}
-			continue
-		case c == '"':
-			if _, err := r.readString(); err != nil {
-				return err
-			}
-		case c == '-' || c >= '0' && c <= '9':
-			if _, err := r.readNumber(); err != nil {
-				return err
-			}
-		case c == 't':
-			if err := r.literal("true"); err != nil {
-				return err
-			}
-		case c == 'f':
-			if err := r.literal("false"); err != nil {
-				return err
-			}
-		case c == 'n':
-			if err := r.literal("null"); err != nil {
-				return err
-			}
-		default:
-			return r.syntaxError("a JSON value")
-		}
-		// The value ended: close what it ends, up to the next value.
-		for {
-			if len(open) == 0 {
-				return nil
-			}
-			top := open[len(open)-1]
-			more, err := r.next(top + 2)
-			if err != nil {
-				return err
-			}
-			if more {
-				if top == '{' {
-					if err := r.member(); err != nil {
-						return err
-					}
-				}
-				break
-			}
-			open = open[:len(open)-1]
-		}
-	}
-}
-
-// members calls f with the name and the raw value of each member of the
-// object at r.pos, in order, checking the syntax as it goes. name is valid
-// only during the call.
-func (r *reader) members(f func(name, value []byte) error) error { return r.membersOwn(f, nil) }
-
-// membersOwn is members where own, when not nil, may read a member's value
-// itself (from r.pos, after the colon) and report that it did; f is then not
-// called for it.
-func (r *reader) membersOwn(f func(name, value []byte) error, own func(name []byte) (bool, error)) error {
-	if r.peek() != '{' {
-		return r.syntaxError("a JSON object")
-	}
-	r.pos++
-	if r.skipWS(); r.peek() == '}' {
-		r.pos++
-		return nil
-	}
-	for {
-		r.skipWS()
-		name, err := r.readKey()
-		if err != nil {
-			return err
-		}
-		// An escaped name is in the scratch space: the value's strings
-		// must not overwrite it.
-		held := r.scratch
-		r.scratch = nil
-		if err := r.colon(); err != nil {
-			return err
-		}
-		done := false
-		if own != nil {
-			var err error
-			if done, err = own(name); err != nil {
-				return err
-			}
-		}
-		if !done {
-			start := r.pos
-			if r.checked {
-				r.skipChecked()
-			} else if err := r.skipValue(); err != nil {
-				return err
-			}
-			if err := f(name, r.data[start:r.pos]); err != nil {
-				return err
-			}
-		}
-		if cap(held) > cap(r.scratch) {
-			r.scratch = held
-		}
-		more, err := r.next('}')
-		if err != nil || !more {
-			return err
-		}
-	}
-}
-
-// skipChecked moves past the value at r.pos of data that was found valid
-// before: it only finds the value's end.
-func (r *reader) skipChecked() {
-	depth := 0
-	for {
-		switch c := r.data[r.pos]; c {
-		case '"':
-			r.pos = closingQuote(r.data, r.pos+1) + 1
-		case '{', '[':
-			depth++
-			r.pos++
-			continue
-		case '}', ']':
-			depth--
-			r.pos++
-		case ',', ':', ' ', '\t', '\n', '\r':
-			r.pos++
-			continue
-		default: // a number or a literal
-			for r.pos < len(r.data) && !endOfScalar[r.data[r.pos]] {
-				r.pos++
-			}
-		}
-		if depth == 0 {
-			return
-		}
-	}
-}
-
-// endOfScalar marks the bytes that end a number or literal.
-var endOfScalar = func() (t [256]bool) {
-	for _, c := range []byte(",:}] \t\n\r") {
-		t[c] = true
-	}
-	return t
-}()
-
-// closingQuote returns the index of the quote that ends the string whose
-// text starts at i: the first one not escaped by an odd run of backslashes.
-func closingQuote(data []byte, i int) int {
-	for {
-		q := i + bytes.IndexByte(data[i:], '"')
-		n := 0
-		for k := q - 1; k >= i && data[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			return q
-		}
-		i = q + 1
-	}
-}
-
-// member reads an object member's name and colon.
-func (r *reader) member() error {
-	r.skipWS()
-	if _, err := r.readKey(); err != nil {
-		return err
-	}
-	return r.colon()
-}
-
-// readArray reads an array of values and returns the first limit of them
-// raw, and how many there are.
-func (r *reader) readArray(limit int) ([][]byte, int, error) {
-	r.pos++ // '['
-	var raws [][]byte
-	n := 0
-	if r.skipWS(); r.peek() == ']' {
-		r.pos++
-		return nil, 0, nil
-	}
-	for {
-		r.skipWS()
-		start := r.pos
-		if err := r.skipValue(); err != nil {
-			return nil, 0, err
-		}
-		if n < limit {
-			raws = append(raws, r.data[start:r.pos])
-		}
-		n++
-		more, err := r.next(']')
-		if err != nil {
-			return nil, 0, err
-		}
-		if !more {
-			return raws, n, nil
-		}
-	}
-}
-
-// readEnvelope reads {"events": [...]}.
-func (r *reader) readEnvelope() ([][]byte, int, error) {
-	const shape = `body must be a JSON array of events or {"events": [...]}`
-	r.pos++ // '{'
-	var raws [][]byte
-	n, seen, found := 0, false, false
-	if r.skipWS(); r.peek() == '}' {
-		r.pos++
-		return nil, 0, Errorf(Invalid, shape)
-	}
-	for {
-		r.skipWS()
-		name, err := r.readKey()
-		if err != nil {
-			return nil, 0, err
-		}
-		if string(name) != "events" {
-			return nil, 0, Errorf(Invalid, `unknown field %s: a batch object has only "events"`, quote(string(name), 64))
-		}
-		if seen {
-			return nil, 0, Errorf(Invalid, `duplicate field "events": send each field once`)
-		}
-		seen = true
-		if err := r.colon(); err != nil {
-			return nil, 0, err
-		}
-		switch c := r.peek(); {
-		case c == '[':
-			raws, n, err = r.readArray(MaxBatch)
-			if err != nil {
-				return nil, 0, err
-			}
-			found = true
-		case c == 'n':
-			if err := r.literal("null"); err != nil {
-				return nil, 0, err
-			}
-		case r.kind() != "":
-			return nil, 0, Errorf(Invalid, "events: must be an array, got %s", r.kind())
-		default:
-			return nil, 0, r.syntaxError("a JSON value")
-		}
-		more, err := r.next('}')
-		if err != nil {
-			return nil, 0, err
-		}
-		if !more {
-			break
-		}
-	}
-	if !found {
-		return nil, 0, Errorf(Invalid, shape)
-	}
-	return raws, n, nil
-}

@@ -66,30 +66,38 @@ func fnv(b []byte) uint32 {
 // its address's rate limit (429). GET and HEAD (the snippet, health
 // checks) pass.
 func (c *Collector) guard(next http.Handler) http.Handler {
-	anyOrigin := c.allowOrigin("*") == "*"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !anyOrigin {
-			if origin := pageOrigin(r); origin != "" && c.allowOrigin(origin) == "" {
-				c.refuse(w, &refusal{status: http.StatusForbidden,
-					msg: "origin " + origin + " may not send events here (it is not in CORS_ORIGINS)"})
-				return
-			}
-		}
-		if lim := c.cfg.Limits.PerIP; lim != nil && r.Method != http.MethodOptions {
-			if ip := enrich.ClientIP(r, c.cfg.Limits.Trusted); ip.IsValid() {
-				if ok, retry := lim.Allow(ratelimit.Client(ip), 1, time.Now()); !ok {
-					c.refuse(w, &refusal{status: http.StatusTooManyRequests, retry: retry,
-						msg: "too many requests from this address: slow down and retry after the Retry-After seconds"})
-					return
-				}
-			}
+		if rf := c.screen(r); rf != nil {
+			c.refuse(w, rf)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// screen is guard's decision for one request that sends events: a
+// *refusal (403 for a foreign origin, 429 over the address's rate limit)
+// or nil. GoatCounter's GET /count calls it itself.
+func (c *Collector) screen(r *http.Request) *refusal {
+	if c.allowOrigin("*") != "*" {
+		if origin := pageOrigin(r); origin != "" && c.allowOrigin(origin) == "" {
+			return &refusal{status: http.StatusForbidden,
+				msg: "origin " + origin + " may not send events here (it is not in CORS_ORIGINS)"}
+		}
+	}
+	if lim := c.cfg.Limits.PerIP; lim != nil && r.Method != http.MethodOptions {
+		if ip := enrich.ClientIP(r, c.cfg.Limits.Trusted); ip.IsValid() {
+			if ok, retry := lim.Allow(ratelimit.Client(ip), 1, time.Now()); !ok {
+				return &refusal{status: http.StatusTooManyRequests, retry: retry,
+					msg: "too many requests from this address: slow down and retry after the Retry-After seconds"}
+			}
+		}
+	}
+	return nil
 }
 
 // pageOrigin is the origin a browser request comes from: its Origin

@@ -20,6 +20,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/enrich"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/js"
 )
@@ -44,6 +45,11 @@ type Config struct {
 	// of kind Invalid naming what is wrong (answered 401). nil means the
 	// open default: the write key is the site id.
 	SiteForKey func(ctx context.Context, key string) (string, error)
+	// SiteForDomain returns the site a domain names, for the peers'
+	// trackers (Plausible's domain, Umami's website id, GoatCounter's
+	// host): *sites.Registry's SiteForDomain in registered mode. nil means
+	// the open default: the domain is the site id.
+	SiteForDomain func(domain string) (string, bool)
 	// Sites admits or refuses each request's sites (registered mode); nil
 	// admits any valid site id from anyone (open mode).
 	Sites Gate
@@ -131,7 +137,13 @@ func (c *Collector) Handler() http.Handler {
 		httpx.Handle(r, http.MethodPost, "/v1/"+kind.name, h)
 		httpx.Handle(r, http.MethodPost, "/v1/"+kind.short, h)
 	}
-	httpx.Handle(r, http.MethodPost, "/v1/import", c.handleSegment(analytics.SegmentBatch))
+	httpx.Handle(r, http.MethodPost, "/v1/import", c.handleSegment(ingest.SegmentBatch))
+	httpx.Handle(r, http.MethodPost, "/api/event", c.handlePlausible())
+	httpx.Handle(r, http.MethodPost, "/api/send", c.handleUmami())
+	count := c.handleGoatCounter()
+	httpx.Handle(r, http.MethodGet, "/count", count)
+	httpx.Handle(r, http.MethodPost, "/count", count)
+	httpx.GetAndHead(r, "/js/:script", plausibleScript())
 	httpx.GetAndHead(r, "/t.js", snippet())
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))
@@ -141,7 +153,7 @@ func (c *Collector) Handler() http.Handler {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, failure(r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow")))
 	})
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusNotFound, failure("no such endpoint: "+r.URL.Path+" (try POST /event, POST /events or Segment's POST /v1/batch)"))
+		httpx.WriteJSON(w, http.StatusNotFound, failure("no such endpoint: "+r.URL.Path+" (try POST /event, POST /events, Segment's POST /v1/batch, Plausible's POST /api/event, Umami's POST /api/send or GoatCounter's GET /count)"))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
 		c.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
@@ -202,7 +214,7 @@ func (c *Collector) handleEvent() http.Handler {
 			c.fail(w, err, 1)
 			return
 		}
-		ev, err := analytics.DecodeEvent(body, c.cfg.Now(), c.cfg.NewID)
+		ev, err := ingest.DecodeEvent(body, c.cfg.Now(), c.cfg.NewID)
 		if err != nil {
 			c.fail(w, err, 1)
 			return
@@ -239,9 +251,9 @@ var botDropped = eventReply{Success: true, Counted: new(bool),
 
 // batchReply is the answer of POST /events.
 type batchReply struct {
-	Success  bool                  `json:"success"`
-	Accepted int                   `json:"accepted"`
-	Rejected []analytics.Rejection `json:"rejected"`
+	Success  bool               `json:"success"`
+	Accepted int                `json:"accepted"`
+	Rejected []ingest.Rejection `json:"rejected"`
 	// Bots is the number of events dropped as sent by a crawler or a
 	// headless browser (answered 202 so they are not retried).
 	Bots  int    `json:"bots,omitempty"`
@@ -255,13 +267,13 @@ func (c *Collector) handleEvents() http.Handler {
 			c.fail(w, err, 0)
 			return
 		}
-		events, rejected, err := analytics.DecodeBatch(body, c.cfg.Now(), c.cfg.NewID)
+		events, rejected, err := ingest.DecodeBatch(body, c.cfg.Now(), c.cfg.NewID)
 		if err != nil {
 			c.fail(w, err, 0)
 			return
 		}
 		if rejected == nil {
-			rejected = []analytics.Rejection{}
+			rejected = []ingest.Rejection{}
 		}
 		c.Counters.Rejected.Add(int64(len(rejected)))
 		if len(events) == 0 {
@@ -284,6 +296,13 @@ func (c *Collector) handleEvents() http.Handler {
 // It returns how many events were kept (not bots); nil error means they
 // are all in the queue and counted as accepted, else none may be promised.
 func (c *Collector) queue(r *http.Request, events []analytics.Event, key string) (int, error) {
+	return c.queueCookieless(r, events, key, false)
+}
+
+// queueCookieless is queue where cookieless gives every event without a
+// user id a cookieless visitor id, whatever the request's ?cookieless
+// says: the peers' trackers send none.
+func (c *Collector) queueCookieless(r *http.Request, events []analytics.Event, key string, cookieless bool) (int, error) {
 	valid := len(events)
 	hints, err := c.admit(r, events, key)
 	if err != nil {
@@ -297,7 +316,7 @@ func (c *Collector) queue(r *http.Request, events []analytics.Event, key string)
 	// twice QUEUE_TIMEOUT.
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.QueueTimeout)
 	defer cancel()
-	events, err = c.enrich(ctx, r, events)
+	events, err = c.enrich(ctx, r, events, cookieless)
 	if err != nil {
 		return valid, c.blame(r, err)
 	}
@@ -334,7 +353,7 @@ func (c *Collector) dropHints(events []analytics.Event) {
 // The request's address and User-Agent go no further than this call. An
 // error (the day's salt could not be read from Redis within ctx) is
 // Unavailable.
-func (c *Collector) enrich(ctx context.Context, r *http.Request, events []analytics.Event) ([]analytics.Event, error) {
+func (c *Collector) enrich(ctx context.Context, r *http.Request, events []analytics.Event, cookieless bool) ([]analytics.Event, error) {
 	if c.cfg.Enricher == nil {
 		for i := range events {
 			events[i].Client = analytics.ClientHints{}
@@ -342,7 +361,7 @@ func (c *Collector) enrich(ctx context.Context, r *http.Request, events []analyt
 		return events, nil
 	}
 	q := c.cfg.Enricher.Request(r)
-	cookieless := isTrue(r.URL.Query().Get("cookieless"))
+	cookieless = cookieless || isTrue(r.URL.Query().Get("cookieless"))
 	kept := events[:0]
 	for i := range events {
 		bot, err := q.Event(ctx, &events[i], cookieless)
@@ -453,7 +472,7 @@ var (
 	eventBody = bodyRule{max: analytics.MaxBodyBytes, maxText: "1 MiB"}
 	// Segment's clients send JSON under any content type (analytics.js
 	// says text/plain to avoid a CORS preflight).
-	segmentBody = bodyRule{max: analytics.MaxSegmentBodyBytes, maxText: "500 KB", anyType: true}
+	segmentBody = bodyRule{max: ingest.MaxSegmentBodyBytes, maxText: "500 KB", anyType: true}
 )
 
 // readBody reads at most rule.max bytes of the body, gunzipping it when the

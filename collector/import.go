@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/exportfmt"
 	"github.com/siteanalytics/analytics/internal/httpx"
 )
@@ -36,22 +37,22 @@ func (c *Collector) handleImport() http.Handler {
 		}
 		var raws []json.RawMessage
 		if err := json.Unmarshal(body, &raws); err != nil {
-			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: []analytics.Rejection{},
+			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: []ingest.Rejection{},
 				Error: "body is not a JSON array of exported events (the lines of analytics-cli export): " + err.Error()})
 			return
 		}
 		if len(raws) == 0 || len(raws) > analytics.MaxBatch {
-			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: []analytics.Rejection{},
+			httpx.WriteJSON(w, http.StatusBadRequest, batchReply{Rejected: []ingest.Rejection{},
 				Error: fmt.Sprintf("%d events: send 1 to %d", len(raws), analytics.MaxBatch)})
 			return
 		}
 		now := c.cfg.Now()
 		events := make([]analytics.Event, 0, len(raws))
-		rejected := []analytics.Rejection{}
+		rejected := []ingest.Rejection{}
 		for i, raw := range raws {
 			ev, err := exportfmt.Decode(raw, now)
 			if err != nil {
-				rejected = append(rejected, analytics.Rejection{Index: i, Error: analytics.Message(err)})
+				rejected = append(rejected, ingest.Rejection{Index: i, Error: analytics.Message(err)})
 				continue
 			}
 			events = append(events, ev)

@@ -5,15 +5,16 @@ import (
 	"net/http"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/httpx"
 )
 
 // segmentKinds are the message endpoints of Segment's HTTP Tracking API, by
 // full name and by the one-letter path analytics.js uses.
 var segmentKinds = [...]struct{ name, short string }{
-	{analytics.SegmentTrack, "t"}, {analytics.SegmentPage, "p"}, {analytics.SegmentScreen, "s"},
-	{analytics.SegmentIdentify, "i"}, {analytics.SegmentGroup, "g"}, {analytics.SegmentAlias, "a"},
-	{analytics.SegmentBatch, "b"},
+	{ingest.SegmentTrack, "t"}, {ingest.SegmentPage, "p"}, {ingest.SegmentScreen, "s"},
+	{ingest.SegmentIdentify, "i"}, {ingest.SegmentGroup, "g"}, {ingest.SegmentAlias, "a"},
+	{ingest.SegmentBatch, "b"},
 }
 
 // segmentOK is Segment's answer to a request it took.
@@ -36,7 +37,7 @@ func (c *Collector) handleSegment(kind string) http.Handler {
 			c.fail(w, err, 0)
 			return
 		}
-		req, err := analytics.ParseSegment(kind, body)
+		req, err := ingest.ParseSegment(kind, body)
 		if err != nil {
 			c.fail(w, err, 0)
 			return
@@ -71,7 +72,7 @@ func (c *Collector) handleSegment(kind string) http.Handler {
 // segmentSite resolves the request's write key (Authorization: Bearer, or
 // the Basic auth user name, else the body's writeKey) to its site, and
 // returns both.
-func (c *Collector) segmentSite(r *http.Request, req *analytics.SegmentRequest) (site, key string, err error) {
+func (c *Collector) segmentSite(r *http.Request, req *ingest.SegmentRequest) (site, key string, err error) {
 	key = writeKey(r)
 	if key == "" {
 		key = req.WriteKey

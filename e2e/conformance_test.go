@@ -1,26 +1,25 @@
 package e2e
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/sdk"
 )
 
-// TestConformanceSDKValidationMatchesCollector keeps the SDK's copy of the event rules
-// (the SDK may not import this module) in step with the collector's: every
-// case must be accepted by both or refused by both.
+// TestConformanceSDKValidationMatchesCollector: the SDK and the collector
+// share the rules of package sdk/rules (limits, paths, ids, props keys),
+// and each still checks what its own input carries (a time.Time or an RFC
+// 3339 string, Go values or JSON props, their size as sent): every case
+// must be accepted by both or refused by both, blaming the same field.
 func TestConformanceSDKValidationMatchesCollector(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
@@ -87,103 +86,12 @@ func TestConformanceSDKValidationMatchesCollector(t *testing.T) {
 			wire["props"] = ev.Props
 		}
 		body, _ := json.Marshal(wire)
-		_, colErr := analytics.DecodeEvent(body, now, analytics.NewID)
+		_, colErr := ingest.DecodeEvent(body, now, analytics.NewID)
 		if (sdkErr == nil) != (colErr == nil) {
 			t.Errorf("case %d %s: SDK says %v, collector says %v", i, body, sdkErr, colErr)
 		}
 		if sdkErr != nil && colErr != nil && !strings.HasPrefix(analytics.Message(colErr), fe.Field) {
 			t.Errorf("case %d: SDK blames %s, collector says %q", i, fe.Field, analytics.Message(colErr))
-		}
-	}
-}
-
-// TestConformanceSDKPathsMatchCollector feeds the same paths to the collector's
-// NormalizePath and to the SDK, and requires the SDK to send exactly the
-// canonical form the collector computes (or to refuse the same paths, for
-// the same reason): one page is one row of top_paths whichever client
-// recorded it.
-func TestConformanceSDKPathsMatchCollector(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	sent := map[string]string{} // event id -> path as sent
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		var evs []struct{ ID, Path string }
-		if err := json.NewDecoder(zr).Decode(&evs); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		mu.Lock()
-		for _, ev := range evs {
-			sent[ev.ID] = ev.Path
-		}
-		mu.Unlock()
-		w.WriteHeader(202)
-	}))
-	defer srv.Close()
-	client, err := sdk.New(sdk.Config{Endpoint: srv.URL, SiteID: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close(context.Background())
-	paths := []string{
-		"/pricing", "/", "/a?b=c", "/a#top", "/login?next=https://evil.example/", "/r/https://x.y/z",
-		"https://example.com/blog/post-1?utm=x#top", "https://example.com", "https://example.com?x", "android-app://com.example/s",
-		"/café", "/caf%C3%A9", "/caf%c3%a9", "https://example.com/café", "/a b", "/a%20b", "/x ", "/x\u00a0", "/search%20",
-		"/%7Euser/%41%2d%5F", "/a!$&'()*+,;=:@b", "/a%2Fb", "/a%3Fb%23c", "/100%", "/a%zzb%4", "/a%25b",
-		"/a|b[c]^`{}\"<>\\", "/%FF%fe", "/\xff", "/" + strings.Repeat("a", 2047), "/" + strings.Repeat("é", 341) + "a",
-		"pricing", "?a=b", "//example.com/a", "http://", "https:///a", "1http://x/a", "/a%00", "/a%0a", "/a\tb", "/a%7F",
-		"/a\u0085", "/a%C2%85", "/" + strings.Repeat("a", 2048), "/" + strings.Repeat("é", 341) + "ab",
-	}
-	want := map[string]string{}
-	for i, p := range paths {
-		id := fmt.Sprintf("p%d", i)
-		canonical, colErr := analytics.NormalizePath(p)
-		sdkErr := client.Track(sdk.Event{ID: id, EventType: "page_view", Path: p})
-		var fe *sdk.FieldError
-		switch {
-		case colErr == nil && sdkErr == nil:
-			want[id] = canonical
-		case colErr != nil && sdkErr != nil:
-			if !errors.As(sdkErr, &fe) || "path: "+fe.Reason != analytics.Message(colErr) {
-				t.Errorf("%q: SDK says %v, collector says %q", p, sdkErr, analytics.Message(colErr))
-			}
-		default:
-			t.Errorf("%q: SDK says %v, collector says %v", p, sdkErr, colErr)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := client.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, p := range paths {
-		id := fmt.Sprintf("p%d", i)
-		if w, ok := want[id]; ok && sent[id] != w {
-			t.Errorf("%q: SDK sent %q, collector's canonical form is %q", p, sent[id], w)
-		}
-	}
-	if len(sent) != len(want) {
-		t.Errorf("SDK sent %d events, want %d", len(sent), len(want))
-	}
-	// Spellings of one page are one path, from either client.
-	for _, same := range [][]string{
-		{"/café", "/caf%C3%A9", "/caf%c3%a9", "https://example.com/café"},
-		{"/a b", "/a%20b"},
-	} {
-		for _, p := range same {
-			col, _ := analytics.NormalizePath(p)
-			i := slices.Index(paths, p)
-			if first, _ := analytics.NormalizePath(same[0]); col != first || sent[fmt.Sprintf("p%d", i)] != first {
-				t.Errorf("%q is recorded as %q by the collector and %q by the SDK; %q as %q",
-					p, col, sent[fmt.Sprintf("p%d", i)], same[0], first)
-			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 )
 
 // request is one POST the snippet made to the stand-in collector.
@@ -57,7 +58,7 @@ func newCollector(t *testing.T, page func(r *http.Request) string) *collector {
 }
 
 // wait returns the requests received once they hold n events, each of
-// which the collector accepts (analytics.DecodeBatch), and the raw wire
+// which the collector accepts (ingest.DecodeBatch), and the raw wire
 // objects of those events in the order sent.
 func (c *collector) wait(t *testing.T, n int) ([]request, []analytics.Event, []map[string]any) {
 	t.Helper()
@@ -69,7 +70,7 @@ func (c *collector) wait(t *testing.T, n int) ([]request, []analytics.Event, []m
 		var evs []analytics.Event
 		var raw []map[string]any
 		for _, r := range reqs {
-			got, rej, err := analytics.DecodeBatch(r.body, time.Now(), analytics.NewID)
+			got, rej, err := ingest.DecodeBatch(r.body, time.Now(), analytics.NewID)
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("the collector refuses what the snippet sent: %v %+v\n%s", err, rej, r.body)
 			}

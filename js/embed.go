@@ -19,3 +19,9 @@ var ETag = func() string {
 	sum := sha256.Sum256(Script)
 	return `"` + hex.EncodeToString(sum[:8]) + `"`
 }()
+
+// PlausibleScript is the Plausible-compatible script the collector serves
+// at /js/script.js (plausible.js, readable and small enough unminified).
+//
+//go:embed plausible.js
+var PlausibleScript []byte

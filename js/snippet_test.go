@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/testenv/chrome"
 
 	"github.com/siteanalytics/analytics"
@@ -98,7 +99,7 @@ func TestSnippetSendsOnlyStorableProps(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling interval: beacons arrive asynchronously
 		mu.Lock()
 		for _, b := range bodies {
-			evs, rej, err := analytics.DecodeBatch(b, time.Now(), analytics.NewID)
+			evs, rej, err := ingest.DecodeBatch(b, time.Now(), analytics.NewID)
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("the collector refuses what the snippet sent: %v %+v\n%s", err, rej, b)
 			}

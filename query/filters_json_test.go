@@ -26,7 +26,8 @@ func TestFunnelJSONFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []*engine.Filter{
-		{Op: "is", Dim: "event:page", Values: []string{"/a;b|c*"}},
+		// A page value is compared in the encoding paths are stored in.
+		{Op: "is", Dim: "event:page", Values: []string{"/a;b%7Cc*"}},
 		{Op: "is_not", Dim: "visit:source", Values: []string{"Google"}},
 		{Op: "contains", Dim: "event:props:plan", Values: []string{"pro"}, CaseInsensitive: true},
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/siteanalytics/analytics/sdk/rules"
 )
 
 // TestTrackValidatesBrowserFields: referrer, url, user_agent and ip are
@@ -104,7 +106,7 @@ func TestPathKeepsOnlyCampaignParameters(t *testing.T) {
 // id is a valid event id for a test case.
 func id(s string) string {
 	return strings.Map(func(r rune) rune {
-		if notIDChar(r) {
+		if rules.ValidateID(string(r)) != nil {
 			return '_'
 		}
 		return r

@@ -14,29 +14,25 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/siteanalytics/analytics/sdk/rules"
 )
 
 // Limits checked at the call, so an oversize or invalid event is refused
 // where it is made, never discovered later at the server. The rules are the
-// collector's (the main module's conformance test keeps them in step); the
-// byte limits are Segment's.
+// collector's: both apply package rules (sdk/rules); the byte limits are
+// Segment's.
 const (
 	MaxEventBytes = 32 << 10  // one event, JSON-encoded
 	MaxBatchBytes = 500 << 10 // one request body, before gzip
 	MaxBatchSize  = 1000      // events per request, the collector's limit
 
-	maxSiteID    = 128
-	maxEventType = 64
-	maxPath      = 2048
-	maxURL       = 2048 // referrer and url
-	maxUserAgent = 1024
-	maxUserID    = 256
-	maxProps     = 32
-	maxPropKey   = 128
-	maxPropBytes = 4096
-	maxFuture    = time.Hour
+	maxURL       = rules.MaxURLBytes // referrer and url
+	maxUserAgent = rules.MaxUABytes
+	maxProps     = rules.MaxProps
+	maxPropBytes = rules.MaxPropsBytes
+	maxFuture    = rules.MaxFuture
 )
 
 // Event is one analytics event. SiteID defaults to the client's; ID and
@@ -95,23 +91,11 @@ func validate(ev *Event, now time.Time) error {
 	if ev.SiteID == "" {
 		return fieldErr("site_id", "required (set Config.SiteID or Event.SiteID)")
 	}
-	if len(ev.SiteID) > maxSiteID {
-		return fieldErr("site_id", "%d characters, at most %d allowed", len(ev.SiteID), maxSiteID)
+	if err := rules.ValidateSiteID(ev.SiteID); err != nil {
+		return fromRules(err)
 	}
-	if i := strings.IndexFunc(ev.SiteID, notIDChar); i >= 0 {
-		return fieldErr("site_id", "%q has a character outside A-Za-z0-9._:- at position %d", ev.SiteID, i)
-	}
-	if ev.EventType == "" {
-		return fieldErr("event_type", "required")
-	}
-	if n := utf8.RuneCountInString(ev.EventType); n > maxEventType {
-		return fieldErr("event_type", "%d characters, at most %d allowed", n, maxEventType)
-	}
-	if !utf8.ValidString(ev.EventType) {
-		return fieldErr("event_type", "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(ev.EventType, unicode.IsControl) >= 0 {
-		return fieldErr("event_type", "must not contain control characters")
+	if err := rules.ValidateEventType(ev.EventType); err != nil {
+		return fromRules(err)
 	}
 	// The collector checks the browser's fields before the path.
 	if err := validateURL("referrer", ev.Referrer); err != nil {
@@ -128,14 +112,8 @@ func validate(ev *Event, now time.Time) error {
 			return fieldErr("url", "%s is not a page URL: %s", quote(ev.URL, 80), fe.Reason)
 		}
 	}
-	if len(ev.UserAgent) > maxUserAgent {
-		return fieldErr("user_agent", "%d bytes, at most %d allowed", len(ev.UserAgent), maxUserAgent)
-	}
-	if !utf8.ValidString(ev.UserAgent) {
-		return fieldErr("user_agent", "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(ev.UserAgent, unicode.IsControl) >= 0 {
-		return fieldErr("user_agent", "must not contain control characters")
+	if err := rules.ValidateUserAgent(ev.UserAgent); err != nil {
+		return fromRules(err)
 	}
 	if ev.IP != "" {
 		if a, err := netip.ParseAddr(ev.IP); err != nil || a.Zone() != "" {
@@ -156,14 +134,8 @@ func validate(ev *Event, now time.Time) error {
 		}
 		ev.Path = p
 	}
-	if len(ev.UserID) > maxUserID {
-		return fieldErr("user_id", "%d bytes, at most %d allowed", len(ev.UserID), maxUserID)
-	}
-	if !utf8.ValidString(ev.UserID) {
-		return fieldErr("user_id", "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(ev.UserID, unicode.IsControl) >= 0 {
-		return fieldErr("user_id", "must not contain control characters")
+	if err := rules.ValidateUserID(ev.UserID); err != nil {
+		return fromRules(err)
 	}
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = now
@@ -180,33 +152,14 @@ func validate(ev *Event, now time.Time) error {
 	}
 	if ev.ID == "" {
 		ev.ID = newID(now)
-	} else if len(ev.ID) > 128 || strings.IndexFunc(ev.ID, notIDChar) >= 0 {
-		return fieldErr("id", "%q must be 1-128 chars of A-Za-z0-9._:-", ev.ID)
+	} else if err := rules.ValidateID(ev.ID); err != nil {
+		return fromRules(err)
 	}
 	return nil
 }
 
-// validateURL checks a referrer or page URL: at most 2048 bytes of UTF-8
-// text without control characters, with a scheme and a host.
-func validateURL(field, u string) error {
-	if u == "" {
-		return nil
-	}
-	if len(u) > maxURL {
-		return fieldErr(field, "%d bytes, at most %d allowed", len(u), maxURL)
-	}
-	if !utf8.ValidString(u) {
-		return fieldErr(field, "must be valid UTF-8 text")
-	}
-	if strings.IndexFunc(u, unicode.IsControl) >= 0 {
-		return fieldErr(field, "must not contain control characters")
-	}
-	n := schemeLen(u)
-	if n == 0 || strings.IndexAny(u[n+len("://"):]+"/", "/?#") == 0 {
-		return fieldErr(field, "%s is not an absolute URL with a host, such as https://news.example.com/item", quote(u, 80))
-	}
-	return nil
-}
+// validateURL checks a referrer or page URL (rules.ValidateURL).
+func validateURL(field, u string) error { return fromRules(rules.ValidateURL(field, u)) }
 
 // campaignKeys are the query parameters a path keeps.
 var campaignKeys = [...]string{"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"}
@@ -237,180 +190,28 @@ func campaignQuery(q string) string {
 	return b.String()
 }
 
-func notIDChar(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == ':' || r == '-')
-}
-
 var unixEpoch = time.Unix(0, 0).UTC()
 
-// normalizePath is the collector's NormalizePath (analytics.NormalizePath,
-// copied because this module imports only the standard library): it returns
-// the canonical form of a page path, the one every client's path is stored
-// under. Input that starts with a URL scheme ("https://") is a full URL and
-// is reduced to its path; anything else is a path and must start with "/".
-// Everything from the first "?" or "#" is dropped. Every valid %XX is
-// decoded (a "%" not followed by two hex digits is a literal "%"), then the
-// bytes A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ / are kept and every
-// other byte is written %XX in upper case, so "/café", "/caf%c3%a9" and
-// "https://example.com/caf%C3%A9" are all "/caf%C3%A9". The decoded path
-// must not contain control characters and the canonical form must be at
-// most 2048 bytes. The main module's e2e tests check that both functions
-// give the same answer for the same input.
+// normalizePath is the collector's canonical form of a page path
+// (rules.NormalizePath): "/café", "/caf%c3%a9" and
+// "https://example.com/caf%C3%A9" are all "/caf%C3%A9".
 func normalizePath(p string) (string, error) {
-	orig := p
-	if n := schemeLen(p); n > 0 {
-		rest := p[n+len("://"):]
-		host := rest
-		p = "/"
-		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-			host = rest[:i]
-			if rest[i] == '/' {
-				p = rest[i:]
-			}
-		}
-		if host == "" {
-			return "", fieldErr("path", "%s is neither a path nor a valid URL (a URL needs a host, as in https://example.com/pricing)", quote(orig, 80))
-		}
-	}
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	if !strings.HasPrefix(p, "/") {
-		return "", fieldErr("path", "%s must start with / (or be a full URL)", quote(orig, 80))
-	}
-	return canonicalPath(p)
+	n, err := rules.NormalizePath(p)
+	return n, fromRules(err)
 }
 
-// schemeLen returns the length of the scheme when s starts with one
-// followed by "://" (^[A-Za-z][A-Za-z0-9+.-]*://), else 0.
-func schemeLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'):
-		case i > 0 && c == ':':
-			if strings.HasPrefix(s[i:], "://") {
-				return i
-			}
-			return 0
-		default:
-			return 0
-		}
-	}
-	return 0
-}
+func quote(s string, n int) string { return rules.Quote(s, n) }
 
-// pathKeep marks the bytes a canonical path holds as they are.
-var pathKeep = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/") {
-		t[c] = true
-	}
-	return t
-}()
+// validPropKey is the collector's rule for props keys (rules.ValidatePropKey).
+func validPropKey(k string) error { return fromRules(rules.ValidatePropKey(k)) }
 
-const upperHex = "0123456789ABCDEF"
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
+// fromRules is an error of the shared rules as a *FieldError.
+func fromRules(err error) error {
+	var re *rules.Error
+	if errors.As(err, &re) {
+		return &FieldError{Field: re.Field, Reason: re.Reason}
 	}
-	return 0, false
-}
-
-// pathByte returns the byte of p at i after percent-decoding, and the
-// index of the next one.
-func pathByte(p string, i int) (byte, int) {
-	if p[i] == '%' && i+2 < len(p) {
-		hi, ok1 := unhex(p[i+1])
-		lo, ok2 := unhex(p[i+2])
-		if ok1 && ok2 {
-			return hi<<4 | lo, i + 3
-		}
-	}
-	return p[i], i + 1
-}
-
-func canonicalPath(p string) (string, error) {
-	i := 0
-	for i < len(p) && pathKeep[p[i]] {
-		i++
-	}
-	if i == len(p) { // already canonical: the common case, no allocation
-		if len(p) > maxPath {
-			return "", fieldErr("path", "%d bytes, at most %d allowed", len(p), maxPath)
-		}
-		return p, nil
-	}
-	// First pass: check the decoded bytes and measure the canonical form.
-	size := i
-	var prev byte
-	for j := i; j < len(p); {
-		var c byte
-		c, j = pathByte(p, j)
-		// C0 controls, DEL, and C1 controls (U+0080-U+009F, C2 80-C2 9F in UTF-8).
-		if c < 0x20 || c == 0x7f || prev == 0xc2 && c >= 0x80 && c <= 0x9f {
-			return "", fieldErr("path", "must not contain control characters (such as %%00 or %%0A)")
-		}
-		prev = c
-		if pathKeep[c] {
-			size++
-		} else {
-			size += 3
-		}
-	}
-	if size > maxPath {
-		return "", fieldErr("path", "%d bytes once percent-encoded, at most %d allowed", size, maxPath)
-	}
-	b := make([]byte, i, size)
-	copy(b, p[:i])
-	for j := i; j < len(p); {
-		var c byte
-		c, j = pathByte(p, j)
-		if pathKeep[c] {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
-		}
-	}
-	return string(b), nil
-}
-
-// quote is %q of s, shortened to about n bytes at a rune boundary.
-func quote(s string, n int) string {
-	if len(s) > n {
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = s[:n] + "..."
-	}
-	return strconv.Quote(s)
-}
-
-// validPropKey is the collector's rule for props keys, which become field
-// names in MongoDB and FerretDB: 1-128 bytes of valid UTF-8, without "." or
-// control characters, not starting with "$".
-func validPropKey(k string) error {
-	switch {
-	case k == "":
-		return fieldErr("props", "keys must not be empty")
-	case len(k) > maxPropKey:
-		return fieldErr("props", "key %s is %d bytes, at most %d allowed", quote(k, 40), len(k), maxPropKey)
-	case !utf8.ValidString(k):
-		return fieldErr("props", "key %q is not valid UTF-8", k)
-	case k[0] == '$':
-		return fieldErr("props", `key %q must not start with "$" (MongoDB cannot store it)`, k)
-	case strings.IndexByte(k, '.') >= 0:
-		return fieldErr("props", `key %q must not contain "." (MongoDB cannot store it)`, k)
-	case strings.IndexFunc(k, unicode.IsControl) >= 0:
-		return fieldErr("props", "key %q must not contain control characters", k)
-	}
-	return nil
+	return err
 }
 
 // validateProps checks props with the collector's rules. The 4 KiB limit is

@@ -11,56 +11,6 @@ import (
 	"time"
 )
 
-// TestNormalizePath is the collector's table for analytics.NormalizePath;
-// the main module's e2e.TestConformanceSDKPathsMatchCollector compares the two
-// functions on the same inputs.
-func TestNormalizePath(t *testing.T) {
-	for _, tt := range []struct{ name, in, want string }{
-		{"plain path unchanged", "/pricing", "/pricing"},
-		{"query holding a URL dropped", "/login?next=https://evil.example/", "/login"},
-		{"URL inside a path is a path", "/r/https://x.y/z", "/r/https://x.y/z"},
-		{"full URL reduced to its path", "https://example.com/blog/post-1?utm=x#top", "/blog/post-1"},
-		{"bare origin", "https://example.com", "/"},
-		{"raw UTF-8 encoded", "/café", "/caf%C3%A9"},
-		{"lower-case hex upper-cased", "/caf%c3%a9", "/caf%C3%A9"},
-		{"URL with raw UTF-8", "https://example.com/café", "/caf%C3%A9"},
-		{"space encoded", "/a b", "/a%20b"},
-		{"encoded space kept", "/a%20b", "/a%20b"},
-		{"trailing space", "/x ", "/x%20"},
-		{"trailing no-break space", "/x\u00a0", "/x%C2%A0"},
-		{"unreserved characters decoded", "/%7Euser", "/~user"},
-		{"stray percent is literal", "/100%", "/100%25"},
-		{"encoded query stays encoded", "/a%3Fb", "/a%3Fb"},
-		{"invalid UTF-8 kept as bytes", "/\xff", "/%FF"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := normalizePath(tt.in)
-			if err != nil || got != tt.want {
-				t.Fatalf("normalizePath(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-			}
-			if again, err := normalizePath(got); err != nil || again != got {
-				t.Fatalf("canonical form is not a fixed point: %q -> %q, %v", got, again, err)
-			}
-		})
-	}
-	for _, tt := range []struct{ name, in, want string }{
-		{"relative", "pricing", `"pricing" must start with / (or be a full URL)`},
-		{"URL without host", "http://", `"http://" is neither a path nor a valid URL`},
-		{"encoded NUL", "/a%00", "must not contain control characters"},
-		{"encoded newline", "/a%0A", "must not contain control characters"},
-		{"too long", "/" + strings.Repeat("a", 2048), "2049 bytes, at most 2048 allowed"},
-		{"too long once encoded", "/" + strings.Repeat("é", 341) + "ab", "2049 bytes once percent-encoded, at most 2048 allowed"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := normalizePath(tt.in)
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != "path" || !strings.Contains(fe.Reason, tt.want) {
-				t.Fatalf("normalizePath(%q): %v, want a path error containing %q", tt.in, err, tt.want)
-			}
-		})
-	}
-}
-
 // TestTrackRefusesWhatTheCollectorRefuses covers the rules of issue 8:
 // props keys the database cannot store, numbers JSON cannot carry, and
 // strings encoding/json would change after they were checked.

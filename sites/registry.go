@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,11 +62,15 @@ type Registry struct {
 // Hashes are kept as bytes, not as the hex text stored: a hash written in
 // upper-case hex (by hand, by another tool) is the same hash.
 type snapshot struct {
-	sites  map[string]*entry            // by id
-	byKey  map[[sha256.Size]byte]string // write key hash -> site id
-	tokens map[[sha256.Size]byte]*Token // by hash
-	access ReporterAccess
-	loaded time.Time
+	sites map[string]*entry            // by id
+	byKey map[[sha256.Size]byte]string // write key hash -> site id
+	// byDomain: each entry of the sites' Domains ("example.com",
+	// "*.example.com") -> site id; the first site by id keeps a domain
+	// two sites list.
+	byDomain map[string]string
+	tokens   map[[sha256.Size]byte]*Token // by hash
+	access   ReporterAccess
+	loaded   time.Time
 }
 
 // entry is a site and its write key's hash, decoded for comparing.
@@ -135,6 +140,15 @@ func (r *Registry) Refresh(ctx context.Context) error {
 		return fmt.Errorf("sites: load the registry: %w", err)
 	}
 	s := &snapshot{sites: make(map[string]*entry, len(list)), byKey: make(map[[sha256.Size]byte]string, len(list)), tokens: map[[sha256.Size]byte]*Token{}, loaded: time.Now()}
+	s.byDomain = map[string]string{}
+	slices.SortFunc(list, func(a, b Site) int { return strings.Compare(a.ID, b.ID) })
+	for i := range list {
+		for _, d := range list[i].Domains {
+			if d = strings.ToLower(d); s.byDomain[d] == "" {
+				s.byDomain[d] = list[i].ID
+			}
+		}
+	}
 	for i := range list {
 		e := &entry{Site: &list[i]}
 		if sum, ok := decodeHash(e.KeyHash); ok {
@@ -248,6 +262,35 @@ func (r *Registry) SiteForKey(_ context.Context, key string) (string, error) {
 		return id, nil
 	}
 	return "", analytics.Errorf(analytics.Invalid, "unknown write key: in registered mode the write key is the one `analytics-cli sites add` printed")
+}
+
+// SiteForDomain returns the registered site a domain names, for the
+// trackers that address a site by domain (Plausible's domain, GoatCounter's
+// host) or by an id of their own (Umami's website id): the site with that
+// id, else the site that lists it in its Domains, else the one with a
+// "*.parent" entry for it. "www." in front is ignored, as Plausible
+// ignores it. ok is false when no site claims it.
+func (r *Registry) SiteForDomain(domain string) (string, bool) {
+	s := r.cur.Load()
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	for _, d := range [...]string{domain, strings.TrimPrefix(domain, "www.")} {
+		if _, ok := s.sites[d]; ok {
+			return d, true
+		}
+		if id, ok := s.byDomain[d]; ok {
+			return id, true
+		}
+	}
+	for d := domain; ; {
+		_, parent, ok := strings.Cut(d, ".")
+		if !ok {
+			return "", false
+		}
+		if id, ok := s.byDomain["*."+parent]; ok {
+			return id, true
+		}
+		d = parent
+	}
 }
 
 // HasTokens reports whether any reporter token exists.

@@ -358,3 +358,27 @@ func BenchmarkAdmit(b *testing.B) {
 		})
 	})
 }
+
+// TestSiteForDomain: a site is found by its id, a domain it lists (www.
+// ignored, any case) or a "*.parent" entry; the first site by id keeps a
+// domain two list.
+func TestSiteForDomain(t *testing.T) {
+	reg := sites.NewRegistry(memSource{sites: []sites.Site{
+		{ID: "shop", Domains: []string{"shop.example", "*.shop.example"}},
+		{ID: "blog", Domains: []string{"blog.example", "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", "shop.example"}},
+		{ID: "example.org"},
+	}}, sites.RegistryConfig{})
+	if err := reg.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for domain, want := range map[string]string{
+		"shop.example": "blog", "www.shop.example": "blog", "a.b.shop.example": "shop", "Blog.Example.": "blog",
+		"0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d": "blog", "example.org": "example.org", "www.example.org": "example.org",
+		"other.example": "", "example": "", "": "",
+	} {
+		got, ok := reg.SiteForDomain(domain)
+		if got != want || ok != (want != "") {
+			t.Errorf("SiteForDomain(%q) = %q, %v; want %q", domain, got, ok, want)
+		}
+	}
+}

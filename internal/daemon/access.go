@@ -41,7 +41,7 @@ func collectorAccess(ctx context.Context, cfg *config.Config, cc *collector.Conf
 		_ = src.Close(context.Background())
 		return nil, err
 	}
-	cc.Sites, cc.SiteForKey = reg, reg.SiteForKey
+	cc.Sites, cc.SiteForKey, cc.SiteForDomain = reg, reg.SiteForKey, reg.SiteForDomain
 	return func() { reg.Close(); _ = src.Close(context.Background()) }, nil
 }
 

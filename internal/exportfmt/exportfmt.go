@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 )
 
 // derived are the fields of an exported event that the collector derives.
@@ -57,7 +58,7 @@ func Decode(line []byte, now time.Time) (analytics.Event, error) {
 	}
 	delete(m, "referrer") // the source and referrer host come from the file
 	b, _ := json.Marshal(m)
-	ev, err := analytics.DecodeEvent(b, now, analytics.NewID)
+	ev, err := ingest.DecodeEvent(b, now, analytics.NewID)
 	if err != nil {
 		return analytics.Event{}, err
 	}

@@ -1,4 +1,4 @@
-package analytics
+package ingest
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/siteanalytics/analytics"
 )
 
 // Limits of Segment's HTTP Tracking API, which its clients already respect:
@@ -79,7 +81,7 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 	r := reader{data: body}
 	r.skipWS()
 	if r.peek() != '{' {
-		return nil, Errorf(Invalid, `body must be a JSON object (a Segment message, or {"batch": [...]} for /v1/batch)`)
+		return nil, analytics.Errorf(analytics.Invalid, `body must be a JSON object (a Segment message, or {"batch": [...]} for /v1/batch)`)
 	}
 	req := &SegmentRequest{kind: kind}
 	start := r.pos
@@ -97,7 +99,7 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 			context = v
 		case "batch":
 			if kind == SegmentBatch && !isNull(v) {
-				err = Errorf(Invalid, "batch: must be an array of messages, got %s", kindOf(v[0]))
+				err = analytics.Errorf(analytics.Invalid, "batch: must be an array of messages, got %s", kindOf(v[0]))
 			}
 		}
 		return err
@@ -128,10 +130,10 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 		return nil, err
 	}
 	if batch == nil {
-		return nil, Errorf(Invalid, `batch: required; send {"batch": [messages...]}`)
+		return nil, analytics.Errorf(analytics.Invalid, `batch: required; send {"batch": [messages...]}`)
 	}
 	if n > MaxSegmentBatch {
-		return nil, Errorf(Invalid, "batch: %d messages, at most %d per request; split them into several requests", n, MaxSegmentBatch)
+		return nil, analytics.Errorf(analytics.Invalid, "batch: %d messages, at most %d per request; split them into several requests", n, MaxSegmentBatch)
 	}
 	req.messages = raws
 	return req, checkMessageSizes(raws)
@@ -143,7 +145,7 @@ func ParseSegment(kind string, body []byte) (*SegmentRequest, error) {
 func checkMessageSizes(msgs [][]byte) error {
 	for i, m := range msgs {
 		if len(m) > MaxSegmentMessageBytes {
-			return Errorf(Invalid, "message %d is %d bytes, at most %d (32 KB) allowed per message; send less in its properties", i, len(m), MaxSegmentMessageBytes)
+			return analytics.Errorf(analytics.Invalid, "message %d is %d bytes, at most %d (32 KB) allowed per message; send less in its properties", i, len(m), MaxSegmentMessageBytes)
 		}
 	}
 	return nil
@@ -157,13 +159,13 @@ func (s *SegmentRequest) Messages() int { return len(s.messages) }
 // correction); newID names messages without a messageId. A message that
 // breaks a rule is left out with a Rejection naming its index and the
 // reason; group and alias messages are left out and counted in ignored.
-func (s *SegmentRequest) Events(site string, now time.Time, newID func() string) (events []Event, rejected []Rejection, ignored int) {
-	events = make([]Event, 0, len(s.messages))
+func (s *SegmentRequest) Events(site string, now time.Time, newID func() string) (events []analytics.Event, rejected []Rejection, ignored int) {
+	events = make([]analytics.Event, 0, len(s.messages))
 	for i, raw := range s.messages {
 		ev, ok, err := s.event(raw, site, now, newID)
 		switch {
 		case err != nil:
-			rejected = append(rejected, Rejection{Index: i, Error: Message(err)})
+			rejected = append(rejected, Rejection{Index: i, Error: analytics.Message(err)})
 		case !ok:
 			ignored++
 		default:
@@ -175,9 +177,9 @@ func (s *SegmentRequest) Events(site string, now time.Time, newID func() string)
 
 // event maps one message; ok is false for a message that is accepted and
 // not recorded (group, alias).
-func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID func() string) (Event, bool, error) {
+func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID func() string) (analytics.Event, bool, error) {
 	if raw[0] != '{' {
-		return Event{}, false, Errorf(Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
+		return analytics.Event{}, false, analytics.Errorf(analytics.Invalid, "message must be a JSON object, got %s", kindOf(raw[0]))
 	}
 	var m segMessage
 	// context and properties are read where they stand (properties once
@@ -244,45 +246,45 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 	if typ == SegmentBatch {
 		t, err := segString(m.Type, "type", false)
 		if err != nil {
-			return Event{}, false, err
+			return analytics.Event{}, false, err
 		}
 		switch t {
 		case SegmentTrack, SegmentPage, SegmentScreen, SegmentIdentify, SegmentGroup, SegmentAlias:
 			typ = t
 		case "":
-			return Event{}, false, Errorf(Invalid, "type: required in a batch (track, page, screen, identify, group or alias)")
+			return analytics.Event{}, false, analytics.Errorf(analytics.Invalid, "type: required in a batch (track, page, screen, identify, group or alias)")
 		default:
-			return Event{}, false, Errorf(Invalid, "type: %s is not one of track, page, screen, identify, group, alias", quote(t, 40))
+			return analytics.Event{}, false, analytics.Errorf(analytics.Invalid, "type: %s is not one of track, page, screen, identify, group, alias", quote(t, 40))
 		}
 	}
 	if typ == SegmentGroup || typ == SegmentAlias {
-		return Event{}, false, nil
+		return analytics.Event{}, false, nil
 	}
 
 	var w wireEvent
 	set := func(f int, v string) {
 		if v != "" {
-			w.str[f], w.has = v, w.has|1<<f
+			w.str[f] = v
 		}
 	}
 	set(fSiteID, site)
 	user, err := segString(m.UserID, "userId", true)
 	if err != nil {
-		return Event{}, false, err
+		return analytics.Event{}, false, err
 	}
 	if user == "" {
 		if user, err = segString(m.AnonymousID, "anonymousId", true); err != nil {
-			return Event{}, false, err
+			return analytics.Event{}, false, err
 		}
 	}
 	if user == "" {
-		return Event{}, false, Errorf(Invalid, "userId or anonymousId: one is required")
+		return analytics.Event{}, false, analytics.Errorf(analytics.Invalid, "userId or anonymousId: one is required")
 	}
 	set(fUserID, user)
 
 	id, err := segString(m.MessageID, "messageId", false)
 	if err != nil {
-		return Event{}, false, err
+		return analytics.Event{}, false, err
 	}
 	set(fID, segmentID(id))
 
@@ -290,27 +292,27 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 		ctx, ctxErr = parseContext(m.Context)
 	}
 	if ctxErr != nil {
-		return Event{}, false, ctxErr
+		return analytics.Event{}, false, ctxErr
 	}
 	ctx.under(&s.context)
 	if !propsRead {
 		props, size, page, propsErr = segProperties(m.Properties, typ)
 	}
 	if propsErr != nil {
-		return Event{}, false, propsErr
+		return analytics.Event{}, false, propsErr
 	}
 	switch typ {
 	case SegmentTrack:
 		name, err := segString(m.Event, "event", false)
 		if err != nil {
-			return Event{}, false, err
+			return analytics.Event{}, false, err
 		}
 		if name == "" {
-			return Event{}, false, Errorf(Invalid, "event: required in a track message (the event's name, such as \"Order Completed\")")
+			return analytics.Event{}, false, analytics.Errorf(analytics.Invalid, "event: required in a track message (the event's name, such as \"Order Completed\")")
 		}
 		set(fEventType, name)
 	case SegmentPage, SegmentScreen:
-		set(fEventType, PageView)
+		set(fEventType, analytics.PageView)
 		set(fPath, firstOf(page.Path, ctx.Page.Path))
 		set(fURL, firstOf(page.URL, ctx.Page.URL))
 		set(fReferrer, firstOf(page.Referrer, ctx.Page.Referrer))
@@ -320,7 +322,7 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 		}{{m.Name, "name"}, {m.Category, "category"}} {
 			v, err := segString(f.raw, f.name, false)
 			if err != nil {
-				return Event{}, false, err
+				return analytics.Event{}, false, err
 			}
 			if v != "" {
 				if props == nil {
@@ -348,28 +350,16 @@ func (s *SegmentRequest) event(raw []byte, site string, now time.Time, newID fun
 	}
 
 	if w.when, err = s.timestamp(&m, now); err != nil {
-		return Event{}, false, err
+		return analytics.Event{}, false, err
 	}
 
+	// context.campaign wins over the page URL's utm_ parameters.
+	w.utm = [5]string{ctx.Campaign.Source, ctx.Campaign.Medium, ctx.Campaign.Name, ctx.Campaign.Content, ctx.Campaign.Term}
 	ev, err := w.normalize(now, newID)
 	if err != nil {
-		return Event{}, false, segmentError(err)
+		return analytics.Event{}, false, segmentError(err)
 	}
-	ev.UTMCampaign = campaignOr(ctx.Campaign.Name, ev.UTMCampaign)
-	ev.UTMSource = campaignOr(ctx.Campaign.Source, ev.UTMSource)
-	ev.UTMMedium = campaignOr(ctx.Campaign.Medium, ev.UTMMedium)
-	ev.UTMTerm = campaignOr(ctx.Campaign.Term, ev.UTMTerm)
-	ev.UTMContent = campaignOr(ctx.Campaign.Content, ev.UTMContent)
 	return ev, true, nil
-}
-
-// campaignOr is the context.campaign value v as a campaign label, or else
-// what the page's URL said.
-func campaignOr(v, fromURL string) string {
-	if c := campaignValue(v); c != "" {
-		return c
-	}
-	return fromURL
 }
 
 // typeOf is the type of a message whose type field is raw, when it is known
@@ -401,7 +391,7 @@ func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (time.Time, err
 	if err != nil || v == "" {
 		return time.Time{}, err
 	}
-	ts, err := ParseTimestamp(v)
+	ts, err := analytics.ParseTimestamp(v)
 	if err != nil {
 		return time.Time{}, renameField(err, "timestamp", field)
 	}
@@ -412,10 +402,10 @@ func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (time.Time, err
 	var at time.Time
 	switch {
 	case sent != "":
-		at, err = ParseTimestamp(sent)
+		at, err = analytics.ParseTimestamp(sent)
 	case s.sentAt != "":
 		if s.sent.IsZero() && s.sentErr == nil {
-			s.sent, s.sentErr = ParseTimestamp(s.sentAt)
+			s.sent, s.sentErr = analytics.ParseTimestamp(s.sentAt)
 		}
 		at, err = s.sent, s.sentErr
 	default:
@@ -431,7 +421,7 @@ func (s *SegmentRequest) timestamp(m *segMessage, now time.Time) (time.Time, err
 // rule, else a hash of it (Segment allows any string), so a resent message
 // still maps to the same id. "" lets the collector assign one.
 func segmentID(id string) string {
-	if id == "" || ValidateID(id) == nil {
+	if id == "" || analytics.ValidateID(id) == nil {
 		return id
 	}
 	sum := sha256.Sum256([]byte(id))
@@ -453,7 +443,7 @@ func segProperties(raw []byte, typ string) (map[string]any, int, segPage, error)
 		return nil, 0, segPage{}, nil
 	}
 	if raw[0] != '{' {
-		return nil, 0, segPage{}, Errorf(Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
+		return nil, 0, segPage{}, analytics.Errorf(analytics.Invalid, "properties: must be an object, got %s", kindOf(raw[0]))
 	}
 	return readProperties(&reader{data: raw, checked: true}, typ)
 }
@@ -508,7 +498,7 @@ func readProperties(r *reader, typ string) (map[string]any, int, segPage, error)
 			return nil
 		}
 		k := string(name)
-		if ValidatePropKey(k) != nil {
+		if analytics.ValidatePropKey(k) != nil {
 			return nil
 		}
 		if props == nil {
@@ -527,15 +517,15 @@ func readProperties(r *reader, typ string) (map[string]any, int, segPage, error)
 	return fitProps(props, size), size, page, nil
 }
 
-// fitProps keeps the first MaxProps keys of props in byte order, and fewer
-// when their JSON passes MaxPropsBytes. sent is the size of their JSON as
+// fitProps keeps the first analytics.MaxProps keys of props in byte order, and fewer
+// when their JSON passes analytics.MaxPropsBytes. sent is the size of their JSON as
 // sent: encoded again it can only grow by the longer form of a number
 // ("1e20" is 100000000000000000000), so well under the limit it fits.
 func fitProps(props map[string]any, sent int) map[string]any {
 	if len(props) == 0 {
 		return nil
 	}
-	if len(props) <= MaxProps && sent+MaxProps*24 <= MaxPropsBytes {
+	if len(props) <= analytics.MaxProps && sent+analytics.MaxProps*24 <= analytics.MaxPropsBytes {
 		return props
 	}
 	keys := make([]string, 0, len(props))
@@ -543,11 +533,11 @@ func fitProps(props map[string]any, sent int) map[string]any {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	for _, k := range keys[min(len(keys), MaxProps):] {
+	for _, k := range keys[min(len(keys), analytics.MaxProps):] {
 		delete(props, k)
 	}
-	keys = keys[:min(len(keys), MaxProps)]
-	for len(keys) > 0 && ValidateProps(props) != nil {
+	keys = keys[:min(len(keys), analytics.MaxProps)]
+	for len(keys) > 0 && analytics.ValidateProps(props) != nil {
 		delete(props, keys[len(keys)-1])
 		keys = keys[:len(keys)-1]
 	}
@@ -569,7 +559,7 @@ func parseContext(raw []byte) (segContext, error) {
 		return c, nil
 	}
 	if raw[0] != '{' {
-		return c, Errorf(Invalid, "context: must be an object, got %s", kindOf(raw[0]))
+		return c, analytics.Errorf(analytics.Invalid, "context: must be an object, got %s", kindOf(raw[0]))
 	}
 	return readContext(&reader{data: raw, checked: true})
 }
@@ -623,7 +613,7 @@ func segStrings(raw []byte, field string, names []string, out []string) error {
 		return nil
 	}
 	if raw[0] != '{' {
-		return Errorf(Invalid, "%s: must be an object, got %s", field, kindOf(raw[0]))
+		return analytics.Errorf(analytics.Invalid, "%s: must be an object, got %s", field, kindOf(raw[0]))
 	}
 	r := reader{data: raw, checked: true}
 	return r.members(func(name, v []byte) error {
@@ -643,7 +633,7 @@ func segStrings(raw []byte, field string, names []string, out []string) error {
 func segString(raw []byte, field string, numbers bool) (string, error) {
 	v, problem := segValue(raw, numbers)
 	if problem != "" {
-		return "", Errorf(Invalid, "%s: %s", field, problem)
+		return "", analytics.Errorf(analytics.Invalid, "%s: %s", field, problem)
 	}
 	return v, nil
 }
@@ -653,7 +643,7 @@ func segString(raw []byte, field string, numbers bool) (string, error) {
 func segMember(raw []byte, field string, name []byte) (string, error) {
 	v, problem := segValue(raw, false)
 	if problem != "" {
-		return "", Errorf(Invalid, "%s.%s: %s", field, name, problem)
+		return "", analytics.Errorf(analytics.Invalid, "%s.%s: %s", field, name, problem)
 	}
 	return v, nil
 }
@@ -714,19 +704,19 @@ var segmentFields = [...][2]string{
 
 // segmentError renames the event field an error of normalize names.
 func segmentError(err error) error {
-	msg := Message(err)
+	msg := analytics.Message(err)
 	for _, f := range segmentFields {
 		if strings.HasPrefix(msg, f[0]) {
-			return Errorf(Invalid, "%s%s", f[1], msg[len(f[0]):])
+			return analytics.Errorf(analytics.Invalid, "%s%s", f[1], msg[len(f[0]):])
 		}
 	}
 	return err
 }
 
 func renameField(err error, from, to string) error {
-	msg := Message(err)
+	msg := analytics.Message(err)
 	if strings.HasPrefix(msg, from+": ") {
-		return Errorf(Invalid, "%s: %s", to, msg[len(from)+2:])
+		return analytics.Errorf(analytics.Invalid, "%s: %s", to, msg[len(from)+2:])
 	}
 	return err
 }

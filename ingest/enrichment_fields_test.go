@@ -1,4 +1,4 @@
-package analytics_test
+package ingest_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 )
 
 // The fields that describe the browser: campaign parameters read from the
@@ -68,7 +69,7 @@ func TestDecodeEventClientFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := analytics.DecodeEvent([]byte(tt.body), now, fixedID)
+			ev, err := ingest.DecodeEvent([]byte(tt.body), now, fixedID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +93,7 @@ func TestDecodeEventClientFields(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := analytics.DecodeEvent([]byte(tt.body), now, fixedID)
+			_, err := ingest.DecodeEvent([]byte(tt.body), now, fixedID)
 			if err == nil || !strings.Contains(analytics.Message(err), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
@@ -103,7 +104,7 @@ func TestDecodeEventClientFields(t *testing.T) {
 // The hints never reach the queue: Event's JSON (what is queued) has no
 // field for them.
 func TestClientHintsAreNeverQueued(t *testing.T) {
-	ev, err := analytics.DecodeEvent([]byte(`{"site_id":"s","event_type":"x","user_agent":"UA-SECRET","ip":"198.51.100.7","referrer":"https://ref.example/secret"}`), now, fixedID)
+	ev, err := ingest.DecodeEvent([]byte(`{"site_id":"s","event_type":"x","user_agent":"UA-SECRET","ip":"198.51.100.7","referrer":"https://ref.example/secret"}`), now, fixedID)
 	if err != nil {
 		t.Fatal(err)
 	}

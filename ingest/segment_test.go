@@ -1,4 +1,4 @@
-package analytics_test
+package ingest_test
 
 import (
 	"fmt"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 )
 
 // segmentEvents maps one message sent to the endpoint of kind.
-func segmentEvents(t *testing.T, kind, body string) ([]analytics.Event, []analytics.Rejection, int) {
+func segmentEvents(t *testing.T, kind, body string) ([]analytics.Event, []ingest.Rejection, int) {
 	t.Helper()
-	req, err := analytics.ParseSegment(kind, []byte(body))
+	req, err := ingest.ParseSegment(kind, []byte(body))
 	if err != nil {
 		t.Fatalf("ParseSegment: %v", err)
 	}
@@ -116,7 +117,7 @@ func TestSegmentBatchContextAndSentAt(t *testing.T) {
 		{"type":"track","messageId":"b","userId":"u","event":"e","context":{"ip":"198.51.100.2"}},
 		{"type":"group","userId":"u","groupId":"g"},
 		{"type":"alias","userId":"u","previousId":"p"}]}`
-	req, err := analytics.ParseSegment(analytics.SegmentBatch, []byte(body))
+	req, err := ingest.ParseSegment(ingest.SegmentBatch, []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestSegmentBatchContextAndSentAt(t *testing.T) {
 
 // Properties and context before the type are read as well as after it.
 func TestSegmentFieldsInAnyOrder(t *testing.T) {
-	req, err := analytics.ParseSegment(analytics.SegmentBatch, []byte(`{"batch":[
+	req, err := ingest.ParseSegment(ingest.SegmentBatch, []byte(`{"batch":[
 		{"properties":{"path":"/late","plan":"pro"},"context":{"ip":"198.51.100.3"},"type":"page","userId":"u"},
 		{"properties":{"path":"/p","n":{"o":1}},"type":"track","event":"e","userId":"u"}]}`))
 	if err != nil {
@@ -171,8 +172,8 @@ func TestSegmentRejections(t *testing.T) {
 		{"sentAt not a time", `{"type":"track","userId":"u","event":"e","timestamp":"2025-11-12T10:00:00Z","sentAt":"soon"}`, `sentAt: "soon" is not an RFC 3339 time`},
 		{"timestamp in the future", `{"type":"track","userId":"u","event":"e","timestamp":"2025-11-12T21:00:00Z"}`, "more than 1h in the future"},
 		{"path not a path", `{"type":"page","userId":"u","properties":{"path":"pricing"}}`, "path (properties.path or context.page.path): \"pricing\" must start with /"},
-		{"url not a URL", `{"type":"page","userId":"u","properties":{"url":"e.com/x"}}`, "url (properties.url or context.page.url): \"e.com/x\" is not a URL"},
-		{"referrer not a URL", `{"type":"page","userId":"u","context":{"page":{"referrer":"nowhere"}}}`, "referrer (properties.referrer or context.page.referrer): \"nowhere\" is not a URL"},
+		{"url not a URL", `{"type":"page","userId":"u","properties":{"url":"e.com/x"}}`, "url (properties.url or context.page.url): \"e.com/x\" is not an absolute URL with a host"},
+		{"referrer not a URL", `{"type":"page","userId":"u","context":{"page":{"referrer":"nowhere"}}}`, "referrer (properties.referrer or context.page.referrer): \"nowhere\" is not an absolute URL with a host"},
 		{"ip not an address", `{"type":"page","userId":"u","context":{"ip":"1.2.3"}}`, `context.ip: "1.2.3" is not an IPv4 or IPv6 address`},
 		{"userAgent not a string", `{"type":"page","userId":"u","context":{"userAgent":1}}`, "context.userAgent: must be a string, got a number"},
 		{"context not an object", `{"type":"page","userId":"u","context":"x"}`, "context: must be an object, got a string"},
@@ -183,7 +184,7 @@ func TestSegmentRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body := `{"batch":[{"type":"track","userId":"ok","event":"fine"},` + tt.msg + `]}`
-			evs, rej, _ := segmentEvents(t, analytics.SegmentBatch, body)
+			evs, rej, _ := segmentEvents(t, ingest.SegmentBatch, body)
 			if len(evs) != 1 || len(rej) != 1 || rej[0].Index != 1 || !strings.Contains(rej[0].Error, tt.want) {
 				t.Fatalf("events %d, rejected %+v; want message 1 refused with %q", len(evs), rej, tt.want)
 			}
@@ -193,14 +194,14 @@ func TestSegmentRejections(t *testing.T) {
 
 // What refuses a request as a whole (answered 400, resent by nobody).
 func TestParseSegmentRefusesTheRequest(t *testing.T) {
-	many := `{"batch":[` + strings.Repeat(`{},`, analytics.MaxSegmentBatch) + `{}]}`
+	many := `{"batch":[` + strings.Repeat(`{},`, ingest.MaxSegmentBatch) + `{}]}`
 	tests := []struct{ name, kind, body, want string }{
 		{"empty", "batch", ``, "body must be a JSON object"},
 		{"array", "batch", `[{}]`, "body must be a JSON object"},
 		{"not JSON", "track", `{"userId":`, "body is not valid JSON"},
 		{"no batch", "batch", `{"writeKey":"k"}`, `batch: required`},
 		{"batch not an array", "batch", `{"batch":{}}`, "batch: must be an array of messages, got an object"},
-		{"too many messages", "batch", many, fmt.Sprintf("batch: %d messages, at most 2500 per request", analytics.MaxSegmentBatch+1)},
+		{"too many messages", "batch", many, fmt.Sprintf("batch: %d messages, at most 2500 per request", ingest.MaxSegmentBatch+1)},
 		{"writeKey not a string", "track", `{"writeKey":5}`, "writeKey: must be a string"},
 		{"batch context not an object", "batch", `{"batch":[],"context":1}`, "context: must be an object"},
 		{"message over 32 KB", "batch", `{"batch":[{},{"type":"track","userId":"u","event":"e","properties":{"p":"` + strings.Repeat("x", 32<<10) + `"}}]}`,
@@ -210,14 +211,14 @@ func TestParseSegmentRefusesTheRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := analytics.ParseSegment(tt.kind, []byte(tt.body))
+			_, err := ingest.ParseSegment(tt.kind, []byte(tt.body))
 			if analytics.KindOf(err) != analytics.Invalid || !strings.Contains(analytics.Message(err), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
 		})
 	}
-	req, err := analytics.ParseSegment("batch", []byte(`{"batch":[`+strings.Repeat(`{},`, analytics.MaxSegmentBatch-1)+`{}]}`))
-	if err != nil || req.Messages() != analytics.MaxSegmentBatch {
+	req, err := ingest.ParseSegment("batch", []byte(`{"batch":[`+strings.Repeat(`{},`, ingest.MaxSegmentBatch-1)+`{}]}`))
+	if err != nil || req.Messages() != ingest.MaxSegmentBatch {
 		t.Fatalf("2500 messages: %v", err)
 	}
 }

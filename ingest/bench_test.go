@@ -1,10 +1,11 @@
-package analytics_test
+package ingest_test
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/ingest"
 )
 
 func BenchmarkDecodeEvent(b *testing.B) {
@@ -12,7 +13,7 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := analytics.DecodeEvent(body, now, analytics.NewID); err != nil {
+		if _, err := ingest.DecodeEvent(body, now, analytics.NewID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -26,7 +27,7 @@ func BenchmarkDecodeEventPropsAndEncodedPath(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := analytics.DecodeEvent(body, now, analytics.NewID); err != nil {
+		if _, err := ingest.DecodeEvent(body, now, analytics.NewID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +39,7 @@ func BenchmarkDecodeBatch100(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if evs, _, err := analytics.DecodeBatch(body, now, analytics.NewID); err != nil || len(evs) != 100 {
+		if evs, _, err := ingest.DecodeBatch(body, now, analytics.NewID); err != nil || len(evs) != 100 {
 			b.Fatal(err)
 		}
 	}
