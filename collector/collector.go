@@ -131,6 +131,7 @@ func (c *Collector) Handler() http.Handler {
 	r := httprouter.New()
 	httpx.Handle(r, http.MethodPost, "/event", c.handleEvent())
 	httpx.Handle(r, http.MethodPost, "/events", c.handleEvents())
+	httpx.Handle(r, http.MethodPost, "/import", c.handleImport())
 	for _, kind := range segmentKinds {
 		h := c.handleSegment(kind.name)
 		httpx.Handle(r, http.MethodPost, "/v1/"+kind.name, h)

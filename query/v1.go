@@ -55,7 +55,10 @@ type V1 struct {
 	Limit, Page int
 	// Compare: an aggregate's compare=previous_period.
 	Compare bool
-	today   date
+	// WithImported: with_imported=true, imported data asked for (see
+	// imports.go); the answer then says whether it is in it.
+	WithImported bool
+	today        date
 }
 
 // ParseV1 validates the parameters of a v1 endpoint for site, in the order
@@ -121,6 +124,13 @@ func ParseV1(kind Kind, v url.Values, site Site, now time.Time) (*V1, error) {
 			}
 			q.Page = n
 		}
+	}
+	switch w := v.Get("with_imported"); w {
+	case "", "false":
+	case "true":
+		q.WithImported = true
+	default:
+		return nil, invalid("Invalid value for `with_imported` parameter: `%s`. Use true or false.", w)
 	}
 	if kind == Aggregate {
 		switch c := v.Get("compare"); c {
@@ -239,13 +249,25 @@ func (q *V1) Run(ctx context.Context, a engine.Answerer) (Object, error) {
 	if q.Range, err = resolveAll(ctx, a, q.Site, q.Range); err != nil {
 		return nil, err
 	}
+	a, imp := withImports(a, q.WithImported)
+	if q.Range, err = imp.widen(ctx, q.Site.ID, q.Range); err != nil {
+		return nil, err
+	}
+	var out Object
 	switch q.Kind {
 	case Timeseries:
-		return q.timeseries(ctx, a)
+		out, err = q.timeseries(ctx, a)
 	case Breakdown:
-		return q.breakdown(ctx, a)
+		out, err = q.breakdown(ctx, a)
+	default:
+		out, err = q.aggregate(ctx, a)
 	}
-	return q.aggregate(ctx, a)
+	if err != nil || imp == nil {
+		return out, err
+	}
+	// v1 answers have no meta in Plausible; one asked with with_imported
+	// gets v2's, so that it says whether imported data is in it.
+	return append(out, Field{"meta", imp.meta()}), nil
 }
 
 func (q *V1) totals(ctx context.Context, a engine.Answerer, r Range) ([]any, error) {

@@ -624,6 +624,10 @@ func (q *V2) Run(ctx context.Context, a engine.Answerer) (Object, error) {
 	if q.Range, err = resolveAll(ctx, a, q.Site, q.Range); err != nil {
 		return nil, err
 	}
+	a, imp := withImports(a, q.Imports)
+	if q.Range, err = imp.widen(ctx, q.Site.ID, q.Range); err != nil {
+		return nil, err
+	}
 	q.resolve()
 	ti, tdim := q.timeDim()
 	// With comparisons, Plausible answers every time bucket, so that rows
@@ -706,8 +710,8 @@ func (q *V2) Run(ctx context.Context, a engine.Answerer) (Object, error) {
 	}
 	// meta's keys are sorted, as Plausible's.
 	meta := Object{}
-	if q.Imports {
-		meta = append(meta, Field{"imports_included", false}, Field{"imports_skip_reason", "no_imported_data"})
+	if imp != nil {
+		meta = append(meta, imp.meta()...)
 	}
 	if q.TimeLabels {
 		meta = append(meta, Field{"time_labels", timeLabels(tdim, q.Range)})

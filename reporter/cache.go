@@ -10,6 +10,7 @@ import (
 
 	"github.com/siteanalytics/analytics/block"
 	"github.com/siteanalytics/analytics/engine"
+	"github.com/siteanalytics/analytics/imported"
 )
 
 // DefaultAnswerCache is how many answers the reporter keeps by default.
@@ -184,4 +185,15 @@ func (rp *Reporter) AnswerCacheStats() CacheStats {
 	n := c.lru.Len()
 	c.mu.Unlock()
 	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: n}
+}
+
+// ImportedSource passes the wrapped answerer's imported data through (see
+// query.ImportsAnswerer), nil without any. The answers kept here are those
+// of events only: query adds imported rows to them afresh on every query,
+// so an import is seen at once.
+func (c *answerCache) ImportedSource() imported.Source {
+	if ia, ok := c.eng.(interface{ ImportedSource() imported.Source }); ok {
+		return ia.ImportedSource()
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -21,6 +20,7 @@ import (
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/exportfmt"
 	"github.com/siteanalytics/analytics/internal/tty"
 )
 
@@ -207,71 +207,57 @@ func errorsJoin(a, b error) error {
 	return b
 }
 
-// importBatch is how many events one POST /events carries.
-const importBatch = 500
-
-// importable turns one line of an export (or any NDJSON event) into what
-// the collector takes: the fields it derives itself (source, browser,
-// country...) are dropped, UTM parameters go back into the path's query
-// and the referrer host becomes a referrer, so the collector derives the
-// same source and campaign again. An event needs an id: that is what makes
-// a second import count nothing.
-func importable(line []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("more than one JSON value on the line")
-	}
-	if id, _ := m["id"].(string); id == "" {
-		return nil, fmt.Errorf("no \"id\": import needs each event's id, so that importing twice counts once")
-	}
-	str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
-	var q []string
-	for _, k := range []string{"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"} {
-		if v := str(k); v != "" {
-			q = append(q, k+"="+url.QueryEscape(v))
-		}
-	}
-	if p, ok := m["path"].(string); ok && len(q) > 0 && !strings.Contains(p, "?") {
-		m["path"] = p + "?" + strings.Join(q, "&")
-	}
-	if h := str("referrer_host"); h != "" {
-		if _, set := m["referrer"]; !set {
-			m["referrer"] = "https://" + h + "/"
-		}
-	}
-	for _, k := range []string{"source", "browser", "os", "device", "country"} {
-		delete(m, k)
-	}
-	return m, nil
-}
+// importBatch is how many events one POST /import carries, at most;
+// importBatchBytes how many bytes of them, past which a batch goes (below
+// the collector's 1 MiB bound on a body, even with a last large line).
+const (
+	importBatch      = 500
+	importBatchBytes = 512 << 10
+)
 
 func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
-	var collector, key string
+	var collector, key, from, site string
 	var direct bool
 	return &cli.Command{
 		Name:  "import",
 		Usage: "send an export (or any NDJSON of events with ids) through the collector, or with --direct straight into the queue",
-		Description: "Each line is one event; events go to the collector's POST /events, " + fmt.Sprint(importBatch) + " at a time, with their ids,\n" +
+		Description: "Each line is one event; events go to the collector's POST /import, " + fmt.Sprint(importBatch) + " at a time, with their ids,\n" +
 			"so importing a file twice counts its events once. A bad line stops the import with an error naming it;\n" +
 			"fix it and run the import again (what was sent before counts once). FILE - reads stdin.\n" +
-			"Through a collector, the fields it derives (source, browser, OS, device, country) are derived again from the\n" +
-			"importing request. With --direct the events go straight into the pipeline's Redis queue (REDIS_URL, or the\n" +
+			"The collector keeps every field of the file (source, campaign, browser, OS, device, country) when the import\n" +
+			"is authenticated: with the site's write key (--key) in registered mode; in open mode, from a server (no\n" +
+			"Origin or Referer, as this command sends). With --direct the events go straight into the pipeline's Redis queue (REDIS_URL, or the\n" +
 			"running serve's), keeping every field of the file, and are stored exactly once like collected events;\n" +
-			"the collector's access rules, rate limits and bot filter do not apply: it is for whoever runs the pipeline.",
-		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE\n   analytics-cli import --direct [--redis-url URL] FILE",
+			"the collector's access rules, rate limits and bot filter do not apply: it is for whoever runs the pipeline.\n\n" +
+			"--from reads another tool's export. goatcounter: GoatCounter's CSV export (version 2, gzipped or not), one\n" +
+			"event per hit; umami: Umami's data export (CSV of website_event rows), one event per row. Their events are\n" +
+			"queued as with --direct, every field kept, with ids derived from the rows, so importing again stores nothing\n" +
+			"twice. plausible: Plausible's CSV export (the zip of imported_*.csv daily aggregates), kept as the site's\n" +
+			"imported data beside its events (a day imported again replaces that day); answers include it only when\n" +
+			"asked (v2 include.imports, v1 with_imported=true) and then say so. A file of another kind is refused with\n" +
+			"what it looks like; progress shows on a terminal; Ctrl+C leaves FILE.import-checkpoint and the same command\n" +
+			"resumes from it; the end prints rows read, events queued, duplicates and refused rows by reason.",
+		UsageText: "analytics-cli import [--collector URL] [--key WRITE_KEY] FILE\n   analytics-cli import --direct [--redis-url URL] FILE\n" +
+			"   analytics-cli import --from goatcounter|umami --site SITE FILE\n   analytics-cli import --from plausible --site SITE FILE",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "collector", Value: cfg.CollectorURL, Destination: &collector, EnvVars: []string{"COLLECTOR_URL"}, Usage: "the collector's URL"},
 			&cli.StringFlag{Name: "key", Destination: &key, EnvVars: []string{"ANALYTICS_WRITE_KEY"}, Usage: "the site's write key, for a collector in registered mode (sent as Authorization: Bearer)"},
 			&cli.BoolFlag{Name: "direct", Destination: &direct, Usage: "queue the events straight into the pipeline's Redis, keeping every derived field of the file (source, browser, OS, device, country, campaign)"},
-		}, cfg.RedisFlags()...),
+			&cli.StringFlag{Name: "from", Destination: &from, Usage: "read another tool's export: plausible, umami or goatcounter"},
+			&cli.StringFlag{Name: "site", Destination: &site, Usage: "with --from: the site id the data is for (umami: default the file's website_id)"},
+		}, append(cfg.RedisFlags(), cfg.MongoFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("import needs one FILE (or - for stdin)")
+			}
+			if from != "" {
+				if c.IsSet("collector") || c.IsSet("key") || direct {
+					return fmt.Errorf("--from queues events into Redis (plausible: writes the store), not through a collector: drop --collector, --key and --direct")
+				}
+				return importFrom(c, cfg, stdout, from, site, c.Args().First())
+			}
+			if site != "" {
+				return fmt.Errorf("--site is for --from; an analytics-cli export names each event's site")
 			}
 			if direct {
 				if c.IsSet("collector") || c.IsSet("key") {
@@ -293,7 +279,8 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			sc.Buffer(make([]byte, 64<<10), 2<<20)
 			bar := newProgressBar(progressOut(c))
 			client := &http.Client{Timeout: 30 * time.Second}
-			var batch []map[string]any
+			var batch []json.RawMessage
+			batchBytes := 0
 			var lines []int
 			sent, accepted, lineNo := 0, 0, 0
 			send := func() error {
@@ -315,14 +302,19 @@ func importCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				if len(line) == 0 {
 					continue
 				}
-				m, err := importable(line)
-				if err != nil {
+				// A line that is no event stops the import before its batch
+				// is sent; the collector checks the rest, each event apart.
+				if err := exportfmt.Check(line); err != nil {
 					bar.done()
 					return fmt.Errorf("%s line %d: %v (%s before it were sent; fix the line and import again: they count once)", name, lineNo, err, plural(sent, "event"))
 				}
-				batch = append(batch, m)
+				batch = append(batch, json.RawMessage(bytes.Clone(line)))
 				lines = append(lines, lineNo)
-				if len(batch) == importBatch {
+				batchBytes += len(line) + 1
+				// The collector takes at most 1 MiB a request: events with
+				// large props go fewer at a time.
+				if len(batch) == importBatch || batchBytes > importBatchBytes {
+					batchBytes = 0
 					if err := send(); err != nil {
 						bar.done()
 						return fmt.Errorf("%s: %w", name, err)
@@ -357,13 +349,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // postEvents sends one batch, with the write key when given; lines are the
 // input lines of its events, for errors. It retries a 503 (the collector's Retry-After) a few times.
-func postEvents(ctx context.Context, client *http.Client, collector, key string, batch []map[string]any, lines []int) (int, error) {
+func postEvents(ctx context.Context, client *http.Client, collector, key string, batch []json.RawMessage, lines []int) (int, error) {
 	body, err := json.Marshal(batch)
 	if err != nil {
 		return 0, err
 	}
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(collector, "/")+"/events", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(collector, "/")+"/import", bytes.NewReader(body))
 		if err != nil {
 			return 0, err
 		}

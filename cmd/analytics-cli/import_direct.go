@@ -4,68 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/ingest"
 	"github.com/siteanalytics/analytics/internal/config"
 	"github.com/siteanalytics/analytics/internal/daemon"
+	"github.com/siteanalytics/analytics/internal/exportfmt"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
 )
 
 // directEvent turns one line of an export into the event to queue as it
-// is: the fields the collector takes, checked by the collector's own
-// rules, and every field it derived when the events were first collected
-// (source, referrer host, campaign, browser, OS, device, country) kept
-// from the file. Going through a collector instead would derive those
-// again from the importing request: every event would get the admin's
-// country and browser.
+// is (see exportfmt.Decode).
 func directEvent(line []byte, now time.Time) (analytics.Event, error) {
-	var x exported
-	if err := json.Unmarshal(line, &x); err != nil {
-		return analytics.Event{}, fmt.Errorf("not an exported event: %v", err)
-	}
-	m, err := importable(line)
-	if err != nil {
-		return analytics.Event{}, err
-	}
-	delete(m, "referrer") // the source and referrer host come from the file
-	b, _ := json.Marshal(m)
-	ev, err := ingest.DecodeEvent(b, now, analytics.NewID)
-	if err != nil {
-		return analytics.Event{}, err
-	}
-	for _, f := range []struct{ name, v string }{
-		{"source", x.Source}, {"referrer_host", x.ReferrerHost}, {"utm_source", x.UTMSource}, {"utm_medium", x.UTMMedium},
-		{"utm_campaign", x.UTMCampaign}, {"utm_content", x.UTMContent}, {"utm_term", x.UTMTerm},
-		{"browser", x.Browser}, {"os", x.OS}, {"device", x.Device},
-	} {
-		if len(f.v) > maxDerived || !utf8.ValidString(f.v) {
-			return analytics.Event{}, fmt.Errorf("%s: at most %d bytes of UTF-8", f.name, maxDerived)
-		}
-	}
-	if c := x.Country; c != "" && (len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z') {
-		return analytics.Event{}, fmt.Errorf("country: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", c)
-	}
-	ev.Source, ev.ReferrerHost = x.Source, x.ReferrerHost
-	ev.UTMSource, ev.UTMMedium, ev.UTMCampaign, ev.UTMContent, ev.UTMTerm = x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMContent, x.UTMTerm
-	ev.Browser, ev.OS, ev.Device, ev.Country = x.Browser, x.OS, x.Device, x.Country
-	ev.Client = analytics.ClientHints{}
-	return ev, nil
+	return exportfmt.Decode(line, now)
 }
-
-// maxDerived bounds a derived field read from a file; what the collector
-// derives is far shorter.
-const maxDerived = 256
 
 // directQueue queues events straight into the pipeline's Redis, through
 // the visit annotation the collector applies when VISIT_TIMEOUT is on, so

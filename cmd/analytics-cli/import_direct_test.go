@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/config"
+	"github.com/siteanalytics/analytics/internal/testenv"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
 )
@@ -62,11 +64,31 @@ func getBody(t *testing.T, url string) string {
 
 // Import keeps what export wrote. Events collected with different
 // browsers, systems, devices, countries, sources and campaigns are
-// exported and imported with --direct into another pipeline: every field
+// exported and imported into another pipeline, with --direct and through
+// a collector in registered mode with the site's write key: every field
 // of every event, every breakdown, the aggregates and /stats come out as
-// they went in (through a collector the importing request would supply
-// browser and country for all of them).
+// they went in (before, through a collector the importing request
+// supplied browser and country for all of them). Without the key the
+// collector refuses the import, saying why.
 func TestImportDirectKeepsEveryDerivedField(t *testing.T) {
+	t.Run("direct", func(t *testing.T) {
+		testImportKeepsEveryDerivedField(t, func(t *testing.T, site string) (*pipeline, []string) {
+			return startPipeline(t), []string{"--direct"}
+		})
+	})
+	t.Run("collector with the write key", func(t *testing.T) {
+		testImportKeepsEveryDerivedField(t, func(t *testing.T, site string) (*pipeline, []string) {
+			dst := startPipelineEnv(t, map[string]string{"SITES_MODE": "registered", "SITES_REFRESH": "200ms"}, serveArgs)
+			key := writeKeyRe.FindString(dst.cli(t, "sites", "add", "--domain", site, site))
+			if key == "" {
+				t.Fatal("sites add printed no write key")
+			}
+			return dst, []string{"--collector", dst.collector, "--key", key}
+		})
+	})
+}
+
+func testImportKeepsEveryDerivedField(t *testing.T, destination func(t *testing.T, site string) (*pipeline, []string)) {
 	src := startPipeline(t)
 	const site = "direct.example"
 	browsers := []string{"Chrome", "Firefox", "Safari"}
@@ -104,10 +126,23 @@ func TestImportDirectKeepsEveryDerivedField(t *testing.T) {
 	if out, err := runCLI(t, src, "export", "--site", site, "-o", nd); err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
-	dst := startPipeline(t)
-	out, err := runCLI(t, dst, "import", "--direct", nd)
-	if err != nil || !strings.Contains(out, fmt.Sprintf("imported %d events", len(events))) {
-		t.Fatalf("import --direct: %v\n%s", err, out)
+	dst, how := destination(t, site)
+	var out string
+	var err error
+	testenv.Eventually(t, 10*time.Second, func() error {
+		out, err = runCLI(t, dst, append(append([]string{"import"}, how...), nd)...)
+		return err
+	})
+	if !strings.Contains(out, fmt.Sprintf("imported %d events", len(events))) {
+		t.Fatalf("import %v: %s", how, out)
+	}
+	if !slices.Contains(how, "--direct") {
+		// Without the key, the collector refuses to keep the file's
+		// fields, and says why (the registry was read: the import above went through).
+		_, err := runCLI(t, dst, "import", "--collector", dst.collector, nd)
+		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "needs its write key") {
+			t.Fatalf("import without the write key: %v", err)
+		}
 	}
 	dst.waitProcessed(t, len(events), len(events))
 
@@ -152,7 +187,7 @@ func TestImportDirectKeepsEveryDerivedField(t *testing.T) {
 		}
 	}
 	// A second import counts nothing more.
-	if out, err := runCLI(t, dst, "import", "--direct", nd); err != nil {
+	if out, err := runCLI(t, dst, append(append([]string{"import"}, how...), nd)...); err != nil {
 		t.Fatalf("second import: %v\n%s", err, out)
 	}
 	dst.waitProcessed(t, 2*len(events), len(events))

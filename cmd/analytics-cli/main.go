@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			discovering(&cfg, needs{mongo: true}, funnelsCommand(&cfg, stdout)),
 			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, forgetCommand(&cfg, stdout))),
 			discovering(&cfg, needs{mongo: true}, exportCommand(&cfg, stdout)),
-			discovering(&cfg, needs{collector: true, redis: true}, validated(&cfg, importCommand(&cfg, stdout))),
+			discovering(&cfg, needs{collector: true, redis: true, mongo: true}, validated(&cfg, importCommand(&cfg, stdout))),
 			backupCommand(&cfg, stdout),
 			restoreCommand(&cfg, stdout),
 		},

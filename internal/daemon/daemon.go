@@ -25,6 +25,7 @@ import (
 	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/processor"
+	"github.com/siteanalytics/analytics/query"
 	"github.com/siteanalytics/analytics/realtime"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/reporter"
@@ -311,7 +312,8 @@ func RunReporter(ctx context.Context, cfg *config.Config, store *mongostore.Stor
 	if rdb != nil {
 		rc.Realtime = realtime.New(rdb, cfg.Prefix)
 	}
-	r := reporter.New(engine.New(store), store, log, rc)
+	// Imported aggregates join an answer only when a query asks (see query/imports.go).
+	r := reporter.New(query.WithImported(engine.New(store), store), store, log, rc)
 	m.AddAnswerCache(func() (entries, hits, misses int64) {
 		st := r.AnswerCacheStats()
 		return int64(st.Entries), st.Hits, st.Misses
