@@ -34,16 +34,18 @@ func OSName(s string) string {
 }
 
 // DeviceName maps another tool's device (or screen size class) to ours:
-// desktop, mobile or tablet. Plausible's and Umami's "laptop" is a
+// Desktop, Mobile or Tablet. Plausible's and Umami's "laptop" is a
 // desktop here, as the collector sees no screen.
 func DeviceName(s string) string {
 	switch l := strings.ToLower(strings.TrimSpace(s)); l {
 	case "laptop", "desktop":
-		return "desktop"
-	case "mobile", "tablet", "":
-		return l
+		return "Desktop"
+	case "mobile":
+		return "Mobile"
+	case "tablet":
+		return "Tablet"
 	default:
-		return l
+		return strings.TrimSpace(s)
 	}
 }
 
@@ -67,17 +69,17 @@ var browsers = map[string]string{
 	"safari": "Safari", "ios": "Safari", "ios-webview": "Safari", "mobile safari": "Safari",
 	"edge": "Edge", "edge-chromium": "Edge", "edge-ios": "Edge", "microsoft edge": "Edge", "edgios": "Edge",
 	"opera": "Opera", "opera-mini": "Opera Mini", "opera mini": "Opera Mini",
-	"samsung": "Samsung Internet", "samsung browser": "Samsung Internet", "samsung internet": "Samsung Internet",
+	"samsung": "Samsung Browser", "samsung browser": "Samsung Browser", "samsung internet": "Samsung Browser",
 	"ie": "Internet Explorer", "internet explorer": "Internet Explorer",
 	"yandexbrowser": "Yandex Browser", "yandex browser": "Yandex Browser",
 	"vivaldi": "Vivaldi", "silk": "Amazon Silk", "android": "Android Browser", "android browser": "Android Browser",
 }
 
 var systems = map[string]string{
-	"mac": "macOS", "mac os": "macOS", "macos": "macOS", "mac os x": "macOS", "os x": "macOS",
+	"mac": "Mac", "mac os": "Mac", "macos": "Mac", "mac os x": "Mac", "os x": "Mac",
 	"ios": "iOS", "ipados": "iOS",
 	"android": "Android", "android os": "Android",
 	"linux": "Linux", "gnu/linux": "Linux", "ubuntu": "Linux",
-	"chrome os": "ChromeOS", "chromeos": "ChromeOS", "chromium os": "ChromeOS",
+	"chrome os": "Chrome OS", "chromeos": "Chrome OS", "chromium os": "Chrome OS",
 	"freebsd": "FreeBSD", "openbsd": "OpenBSD",
 }

@@ -102,17 +102,17 @@ func TestOpenPlausible(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	for in, want := range map[string]string{"Chrome 86": "Chrome", "edge-chromium": "Edge", "crios": "Chrome", "samsung": "Samsung Internet", "Brave": "Brave"} {
+	for in, want := range map[string]string{"Chrome 86": "Chrome", "edge-chromium": "Edge", "crios": "Chrome", "samsung": "Samsung Browser", "Brave": "Brave"} {
 		if got := BrowserName(in); got != want {
 			t.Errorf("BrowserName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for in, want := range map[string]string{"Mac": "macOS", "macOS 10.15": "macOS", "Windows 10": "Windows", "GNU/Linux": "Linux", "Android OS": "Android", "Chrome OS": "ChromeOS", "iOS 17.1": "iOS"} {
+	for in, want := range map[string]string{"Mac": "Mac", "macOS 10.15": "Mac", "Windows 10": "Windows", "GNU/Linux": "Linux", "Android OS": "Android", "Chrome OS": "Chrome OS", "iOS 17.1": "iOS"} {
 		if got := OSName(in); got != want {
 			t.Errorf("OSName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for in, want := range map[string]string{"Laptop": "desktop", "Mobile": "mobile", "tablet": "tablet"} {
+	for in, want := range map[string]string{"Laptop": "Desktop", "Mobile": "Mobile", "tablet": "Tablet"} {
 		if got := DeviceName(in); got != want {
 			t.Errorf("DeviceName(%q) = %q, want %q", in, got, want)
 		}

@@ -440,11 +440,11 @@ func deviceOfScreen(s string) string {
 	}
 	switch {
 	case n < 576:
-		return "mobile"
+		return "Mobile"
 	case n < 992:
-		return "tablet"
+		return "Tablet"
 	}
-	return "desktop"
+	return "Desktop"
 }
 
 // umamiRows reads Umami's data export: website_event rows with their

@@ -120,7 +120,7 @@ visit:utm_source: [(not set)]=[2 2 4 5 50 60]; [newsletter]=[1 1 1 1 100 0]
 visit:utm_campaign: [(not set)]=[3 3 5 6 67 40]
 visit:browser: [Chrome]=[1 1 3 4 0 120]; [Firefox]=[1 1 1 1 100 0]; [Safari]=[1 1 1 1 100 0]
 visit:os: [Windows]=[1 1 3 4 0 120]; [Linux]=[1 1 1 1 100 0]; [iOS]=[1 1 1 1 100 0]
-visit:device: [desktop]=[2 2 4 5 50 60]; [mobile]=[1 1 1 1 100 0]
+visit:device: [Desktop]=[2 2 4 5 50 60]; [Mobile]=[1 1 1 1 100 0]
 visit:country: [US]=[1 1 3 4 0 120]; [DE]=[1 1 1 1 100 0]; [FR]=[1 1 1 1 100 0]
 visit:entry_page: [/]=[2 2 4 5 50 60]; [/pricing]=[1 1 1 1 100 0]
 visit:exit_page: [/about]=[1 1 3 4 0 120]; [/]=[1 1 1 1 100 0]; [/pricing]=[1 1 1 1 100 0]
@@ -166,7 +166,7 @@ visit:utm_source: [(not set)]=[1 1 2 3 0 360]; [twitter]=[1 1 1 1 100 0]
 visit:utm_campaign: [(not set)]=[1 1 2 3 0 360]; [launch]=[1 1 1 1 100 0]
 visit:browser: [Chrome]=[1 1 2 3 0 360]; [Safari]=[1 1 1 1 100 0]
 visit:os: [Windows]=[1 1 2 3 0 360]; [iOS]=[1 1 1 1 100 0]
-visit:device: [desktop]=[1 1 2 3 0 360]; [mobile]=[1 1 1 1 100 0]
+visit:device: [Desktop]=[1 1 2 3 0 360]; [Mobile]=[1 1 1 1 100 0]
 visit:country: [US]=[1 1 2 3 0 360]; [GB]=[1 1 1 1 100 0]
 visit:entry_page: [/]=[2 2 3 4 50 180]
 visit:exit_page: [/docs]=[1 1 2 3 0 360]; [/]=[1 1 1 1 100 0]
@@ -283,9 +283,9 @@ func TestImportFromPlausible(t *testing.T) {
 	// views ten minutes apart, from Google, in Chrome.
 	queueCollected(t, p, []analytics.Event{
 		{ID: "pl-1", SiteID: site, EventType: analytics.PageView, Path: "/", UserID: "u1", Timestamp: time.Date(2025, 9, 2, 10, 0, 0, 0, time.UTC),
-			Source: "Google", ReferrerHost: "google.com", Browser: "Chrome", OS: "Windows", Device: "desktop", Country: "US"},
+			Source: "Google", ReferrerHost: "google.com", Browser: "Chrome", OS: "Windows", Device: "Desktop", Country: "US"},
 		{ID: "pl-2", SiteID: site, EventType: analytics.PageView, Path: "/blog", UserID: "u1", Timestamp: time.Date(2025, 9, 2, 10, 10, 0, 0, time.UTC),
-			Source: "Google", ReferrerHost: "google.com", Browser: "Chrome", OS: "Windows", Device: "desktop", Country: "US"},
+			Source: "Google", ReferrerHost: "google.com", Browser: "Chrome", OS: "Windows", Device: "Desktop", Country: "US"},
 	})
 	p.waitProcessed(t, 2, 2)
 	agg := func(include bool, extra string) map[string]any {
@@ -324,8 +324,8 @@ func TestImportFromPlausible(t *testing.T) {
 		for _, c := range []struct{ dims, metrics, filters, want string }{
 			{`["visit:source"]`, `["visitors","visits","bounce_rate"]`, ``, `[Google]=[12 14 29]; [Direct / None]=[4 5 40]`},
 			{`["visit:browser"]`, `["visitors","visits"]`, ``, `[Chrome]=[8 9]; [Firefox]=[5 6]; [Safari]=[3 4]`},
-			{`["visit:os"]`, `["visitors"]`, ``, `[Linux]=[6]; [Windows]=[6]; [macOS]=[4]`},
-			{`["visit:device"]`, `["visitors"]`, ``, `[desktop]=[8]; [mobile]=[8]`},
+			{`["visit:os"]`, `["visitors"]`, ``, `[Linux]=[6]; [Windows]=[6]; [Mac]=[4]`},
+			{`["visit:device"]`, `["visitors"]`, ``, `[Desktop]=[8]; [Mobile]=[8]`},
 			{`["visit:country"]`, `["visitors","pageviews"]`, ``, `[US]=[10 22]; [DE]=[6 18]`},
 			{`["event:page"]`, `["visitors","pageviews"]`, ``, `[/]=[14 27]; [/blog]=[5 13]`},
 			{`["visit:entry_page"]`, `["visitors","visits"]`, ``, `[/]=[14 17]; [/blog]=[2 2]`},
