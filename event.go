@@ -62,6 +62,10 @@ type Event struct {
 	// clients cannot set them.
 	Source       string `json:"source,omitempty"`        // "Google", "news.example.com"; "" is direct
 	ReferrerHost string `json:"referrer_host,omitempty"` // host of an outside referrer, without www.
+	// ReferrerURL is an outside referrer's URL without its query and
+	// fragment ("https://news.example.com/item"): what visit:referrer
+	// answers. Events stored before 2026-12-07 have only ReferrerHost.
+	ReferrerURL string `json:"referrer_url,omitempty"`
 	Browser      string `json:"browser,omitempty"`
 	OS           string `json:"os,omitempty"`
 	Device       string `json:"device,omitempty"`  // desktop, mobile or tablet
@@ -117,6 +121,7 @@ type Visit struct {
 type VisitAttrs struct {
 	Source       string `json:"source,omitempty" bson:"source,omitempty"`
 	ReferrerHost string `json:"referrer_host,omitempty" bson:"referrer_host,omitempty"`
+	ReferrerURL  string `json:"referrer_url,omitempty" bson:"referrer_url,omitempty"`
 	UTMSource    string `json:"utm_source,omitempty" bson:"utm_source,omitempty"`
 	UTMMedium    string `json:"utm_medium,omitempty" bson:"utm_medium,omitempty"`
 	UTMCampaign  string `json:"utm_campaign,omitempty" bson:"utm_campaign,omitempty"`
@@ -128,8 +133,17 @@ type VisitAttrs struct {
 
 // VisitAttrs returns the event's own visit attributes.
 func (e *Event) VisitAttrs() VisitAttrs {
-	return VisitAttrs{Source: e.Source, ReferrerHost: e.ReferrerHost, UTMSource: e.UTMSource, UTMMedium: e.UTMMedium,
+	return VisitAttrs{Source: e.Source, ReferrerHost: e.ReferrerHost, ReferrerURL: e.ReferrerURL, UTMSource: e.UTMSource, UTMMedium: e.UTMMedium,
 		UTMCampaign: e.UTMCampaign, Browser: e.Browser, OS: e.OS, Device: e.Device, Country: e.Country}
+}
+
+// Referrer is the visit's referrer as visit:referrer answers it: its URL,
+// or its host for an event stored before URLs were kept.
+func (a VisitAttrs) Referrer() string {
+	if a.ReferrerURL != "" {
+		return a.ReferrerURL
+	}
+	return a.ReferrerHost
 }
 
 // ClientHints are the optional event fields a server-side sender fills on a

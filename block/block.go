@@ -177,7 +177,7 @@ func Values(e *analytics.Event) [NumCols]string {
 	if e.Visit != nil && !e.Visit.Late {
 		a = e.Visit.Attrs
 	}
-	v[Source], v[Referrer], v[UTMSource], v[UTMMedium], v[UTMCampaign] = a.Source, a.ReferrerHost, a.UTMSource, a.UTMMedium, a.UTMCampaign
+	v[Source], v[Referrer], v[UTMSource], v[UTMMedium], v[UTMCampaign] = a.Source, a.Referrer(), a.UTMSource, a.UTMMedium, a.UTMCampaign
 	v[UTMContent], v[UTMTerm] = e.UTMContent, e.UTMTerm
 	v[Browser], v[OS], v[Device], v[Country] = a.Browser, a.OS, a.Device, a.Country
 	return v

@@ -163,7 +163,7 @@ func (e pev) wire(site string, i int, now time.Time) (map[string]any, error) {
 			if v == "" {
 				continue
 			}
-			// Plausible keeps the referrer URL; we keep its host.
+			// The referrer's URL and host, as the collector keeps them.
 			host := v
 			if strings.Contains(v, "://") {
 				u, err := url.Parse(v)
@@ -173,6 +173,9 @@ func (e pev) wire(site string, i int, now time.Time) (map[string]any, error) {
 				host = u.Host
 			}
 			w["referrer_host"] = strings.TrimPrefix(host, "www.")
+			if strings.Contains(v, "://") {
+				w["referrer_url"], _, _ = strings.Cut(v, "?")
+			}
 		case "screen_size":
 			w["device"] = v
 		default:

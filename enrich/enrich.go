@@ -75,7 +75,7 @@ func (e *Enricher) Request(r *http.Request) *Req {
 	return q
 }
 
-// Event fills ev's Source, ReferrerHost, Browser, OS, Device and Country
+// Event fills ev's Source, ReferrerHost, ReferrerURL, Browser, OS, Device and Country
 // from ev.Client and the request, and in cookieless mode (cookieless, or
 // Config.Cookieless) gives an event without a UserID the visitor id of
 // (the salt of the event's UTC day, or today's once that one is gone; site, IP, User-Agent). ev.Client, if set, speaks for
@@ -126,6 +126,9 @@ func (q *Req) Event(ctx context.Context, ev *analytics.Event, cookieless bool) (
 	}
 	ev.Browser, ev.OS, ev.Device, ev.Country = a.Browser, a.OS, a.Device, q.country
 	ev.Source, ev.ReferrerHost = Source(c.Referrer, pageHost, ev.UTMSource)
+	if ev.ReferrerHost != "" {
+		ev.ReferrerURL = ReferrerURL(c.Referrer)
+	}
 
 	if s := q.e.cfg.Salts; s != nil && ev.UserID == "" && (cookieless || q.e.cfg.Cookieless) {
 		// The salt of the event's own day, so events a browser queued

@@ -240,3 +240,14 @@ var hosts = func() map[string]hostEntry {
 	}
 	return m
 }()
+
+// ReferrerURL is referrer as visit:referrer keeps it: the URL without its
+// query and fragment (which carry search terms and tokens), as sent
+// otherwise. Call it for an outside referrer only (Source gave a host).
+func ReferrerURL(referrer string) string {
+	u := strings.TrimSpace(referrer)
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}

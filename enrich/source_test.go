@@ -1,6 +1,10 @@
 package enrich
 
 import (
+	"context"
+	"net/http/httptest"
+
+	"github.com/siteanalytics/analytics"
 	"strings"
 	"testing"
 )
@@ -127,5 +131,33 @@ func TestSourceAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per run, want 0", n)
+	}
+}
+
+// visit:referrer answers the referrer's URL without its query and
+// fragment (search terms, tokens), and nothing for the site's own pages.
+func TestReferrerURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://www.google.com/search?q=analytics#top": "https://www.google.com/search",
+		"https://facebook.com":                          "https://facebook.com",
+		" https://news.ycombinator.com/item?id=1 ":      "https://news.ycombinator.com/item",
+	} {
+		if got := ReferrerURL(in); got != want {
+			t.Errorf("ReferrerURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, tt := range []struct{ ref, own, url string }{
+		{"https://news.example.com/a?x=1", "example.com", "https://news.example.com/a"},
+		{"https://example.com/pricing?x=1", "example.com", ""}, // moving between own pages
+		{"", "example.com", ""},
+	} {
+		ev := analytics.Event{Client: analytics.ClientHints{Referrer: tt.ref, URL: "https://" + tt.own + "/"}}
+		req := httptest.NewRequest("POST", "/event", nil)
+		if _, err := New(Config{}).Request(req).Event(context.Background(), &ev, false); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ReferrerURL != tt.url {
+			t.Errorf("referrer %q on %s: ReferrerURL %q, want %q", tt.ref, tt.own, ev.ReferrerURL, tt.url)
+		}
 	}
 }

@@ -215,6 +215,7 @@ type rawEvent struct {
 	UTMTerm      string         `bson:"utm_term,omitempty"`
 	Source       string         `bson:"source,omitempty"`
 	ReferrerHost string         `bson:"referrer_host,omitempty"`
+	ReferrerURL  string         `bson:"referrer_url,omitempty"`
 	Browser      string         `bson:"browser,omitempty"`
 	OS           string         `bson:"os,omitempty"`
 	Device       string         `bson:"device,omitempty"`
@@ -236,7 +237,7 @@ func (s *Store) rawDoc(partition int, e analytics.Entry, now time.Time, scoped b
 		ID: rawID(ev, scoped), SiteID: ev.SiteID, EventType: ev.EventType, Timestamp: ev.Timestamp,
 		CreatedAt: now, Entry: entryKey(partition, e.ID), Path: ev.Path, UserID: ev.UserID, Props: ev.Props,
 		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
-		Source: ev.Source, ReferrerHost: ev.ReferrerHost, Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country,
+		Source: ev.Source, ReferrerHost: ev.ReferrerHost, ReferrerURL: ev.ReferrerURL, Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country,
 	}
 	if ev.Visit != nil {
 		b, _ := json.Marshal(ev.Visit) // strings, numbers and a time always encode
@@ -263,7 +264,7 @@ func (d *rawEvent) event() (analytics.Event, error) {
 	}
 	return analytics.Event{ID: id, SiteID: d.SiteID, EventType: d.EventType, Path: d.Path, UserID: d.UserID, Timestamp: d.Timestamp,
 		Props: d.Props, UTMSource: d.UTMSource, UTMMedium: d.UTMMedium, UTMCampaign: d.UTMCampaign, UTMContent: d.UTMContent, UTMTerm: d.UTMTerm,
-		Source: d.Source, ReferrerHost: d.ReferrerHost, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country, Visit: v}, nil
+		Source: d.Source, ReferrerHost: d.ReferrerHost, ReferrerURL: d.ReferrerURL, Browser: d.Browser, OS: d.OS, Device: d.Device, Country: d.Country, Visit: v}, nil
 }
 
 type rawOwner struct{ site, entry string }

@@ -45,7 +45,7 @@ func appendEventVisit(b []byte, ev *analytics.Event, visit *analytics.Visit) ([]
 	for _, f := range [...]struct{ name, v string }{
 		{"utm_source", ev.UTMSource}, {"utm_medium", ev.UTMMedium}, {"utm_campaign", ev.UTMCampaign},
 		{"utm_content", ev.UTMContent}, {"utm_term", ev.UTMTerm}, {"source", ev.Source},
-		{"referrer_host", ev.ReferrerHost}, {"browser", ev.Browser}, {"os", ev.OS}, {"device", ev.Device},
+		{"referrer_host", ev.ReferrerHost}, {"referrer_url", ev.ReferrerURL}, {"browser", ev.Browser}, {"os", ev.OS}, {"device", ev.Device},
 		{"country", ev.Country},
 	} {
 		b = appendField(b, f.name, f.v)
@@ -93,7 +93,7 @@ func appendVisit(b []byte, v *analytics.Visit) ([]byte, error) {
 	a := v.Attrs
 	start := len(b)
 	for _, f := range [...]struct{ name, v string }{
-		{"source", a.Source}, {"referrer_host", a.ReferrerHost}, {"utm_source", a.UTMSource},
+		{"source", a.Source}, {"referrer_host", a.ReferrerHost}, {"referrer_url", a.ReferrerURL}, {"utm_source", a.UTMSource},
 		{"utm_medium", a.UTMMedium}, {"utm_campaign", a.UTMCampaign}, {"browser", a.Browser},
 		{"os", a.OS}, {"device", a.Device}, {"country", a.Country},
 	} {

@@ -207,7 +207,7 @@ func decode(s string) (*state, error) {
 func joinAttrs(v analytics.VisitAttrs) string { return string(appendAttrs(nil, v)) }
 
 func appendAttrs(b []byte, v analytics.VisitAttrs) []byte {
-	for i, f := range [...]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country} {
+	for i, f := range [...]string{v.Source, v.ReferrerHost, v.UTMSource, v.UTMMedium, v.UTMCampaign, v.Browser, v.OS, v.Device, v.Country, v.ReferrerURL} {
 		if i > 0 {
 			b = append(b, group...)
 		}
@@ -218,11 +218,16 @@ func appendAttrs(b []byte, v analytics.VisitAttrs) []byte {
 
 func splitAttrs(s string) (analytics.VisitAttrs, error) {
 	at := strings.Split(s, group)
-	if len(at) != 9 {
-		return analytics.VisitAttrs{}, fmt.Errorf("attributes %q: %d fields, want 9", s, len(at))
+	// Visit states written before referrer URLs were kept have 9 fields.
+	if len(at) != 9 && len(at) != 10 {
+		return analytics.VisitAttrs{}, fmt.Errorf("attributes %q: %d fields, want 10", s, len(at))
 	}
-	return analytics.VisitAttrs{Source: at[0], ReferrerHost: at[1], UTMSource: at[2], UTMMedium: at[3], UTMCampaign: at[4],
-		Browser: at[5], OS: at[6], Device: at[7], Country: at[8]}, nil
+	a := analytics.VisitAttrs{Source: at[0], ReferrerHost: at[1], UTMSource: at[2], UTMMedium: at[3], UTMCampaign: at[4],
+		Browser: at[5], OS: at[6], Device: at[7], Country: at[8]}
+	if len(at) == 10 {
+		a.ReferrerURL = at[9]
+	}
+	return a, nil
 }
 
 // appendAnnotation appends an annotation as the state keeps it: "L", or

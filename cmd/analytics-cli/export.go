@@ -37,6 +37,7 @@ type exported struct {
 	Props        map[string]any `json:"props,omitempty"`
 	Source       string         `json:"source,omitempty"`
 	ReferrerHost string         `json:"referrer_host,omitempty"`
+	ReferrerURL  string         `json:"referrer_url,omitempty"`
 	UTMSource    string         `json:"utm_source,omitempty"`
 	UTMMedium    string         `json:"utm_medium,omitempty"`
 	UTMCampaign  string         `json:"utm_campaign,omitempty"`
@@ -50,13 +51,13 @@ type exported struct {
 
 func toExported(ev analytics.Event) exported {
 	return exported{ID: ev.ID, SiteID: ev.SiteID, EventType: ev.EventType, Timestamp: ev.Timestamp.UTC().Format(time.RFC3339Nano),
-		Path: ev.Path, UserID: ev.UserID, Props: ev.Props, Source: ev.Source, ReferrerHost: ev.ReferrerHost,
+		Path: ev.Path, UserID: ev.UserID, Props: ev.Props, Source: ev.Source, ReferrerHost: ev.ReferrerHost, ReferrerURL: ev.ReferrerURL,
 		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
 		Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country}
 }
 
 var csvHeader = []string{"id", "site_id", "event_type", "timestamp", "path", "user_id", "source", "referrer_host",
-	"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "browser", "os", "device", "country", "props"}
+	"utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "browser", "os", "device", "country", "props", "referrer_url"}
 
 func (e exported) csvRow() []string {
 	props := ""
@@ -65,7 +66,7 @@ func (e exported) csvRow() []string {
 		props = string(b)
 	}
 	row := []string{e.ID, e.SiteID, e.EventType, e.Timestamp, e.Path, e.UserID, e.Source, e.ReferrerHost,
-		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm, e.Browser, e.OS, e.Device, e.Country, props}
+		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm, e.Browser, e.OS, e.Device, e.Country, props, e.ReferrerURL}
 	for i, v := range row {
 		row[i] = csvCell(v)
 	}

@@ -414,6 +414,9 @@ func goatCounterRows(header []string, site string) (rowReader, error) {
 				ref = "https://" + ref
 			}
 			x.Source, x.ReferrerHost = enrich.Source(ref, "", "")
+			if x.ReferrerHost != "" {
+				x.ReferrerURL = enrich.ReferrerURL(ref)
+			}
 		case "c":
 			x.UTMSource = ref
 			x.Source, _ = enrich.Source("", "", ref)
@@ -494,7 +497,11 @@ func umamiRows(header []string, site string) (rowReader, error) {
 		}
 		x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMContent, x.UTMTerm = get("utm_source"), get("utm_medium"), get("utm_campaign"), get("utm_content"), get("utm_term")
 		if d := get("referrer_domain"); d != "" {
-			x.Source, x.ReferrerHost = enrich.Source("https://"+d+get("referrer_path"), get("hostname"), x.UTMSource)
+			ref := "https://" + d + get("referrer_path")
+			x.Source, x.ReferrerHost = enrich.Source(ref, get("hostname"), x.UTMSource)
+			if x.ReferrerHost != "" {
+				x.ReferrerURL = enrich.ReferrerURL(ref)
+			}
 		} else if x.UTMSource != "" {
 			x.Source, _ = enrich.Source("", "", x.UTMSource)
 		}

@@ -22,6 +22,7 @@ import (
 type derived struct {
 	Source       string `json:"source,omitempty"`
 	ReferrerHost string `json:"referrer_host,omitempty"`
+	ReferrerURL  string `json:"referrer_url,omitempty"`
 	UTMSource    string `json:"utm_source,omitempty"`
 	UTMMedium    string `json:"utm_medium,omitempty"`
 	UTMCampaign  string `json:"utm_campaign,omitempty"`
@@ -63,7 +64,7 @@ func Decode(line []byte, now time.Time) (analytics.Event, error) {
 		return analytics.Event{}, err
 	}
 	for _, f := range []struct{ name, v string }{
-		{"source", x.Source}, {"referrer_host", x.ReferrerHost}, {"utm_source", x.UTMSource}, {"utm_medium", x.UTMMedium},
+		{"source", x.Source}, {"referrer_host", x.ReferrerHost}, {"referrer_url", x.ReferrerURL}, {"utm_source", x.UTMSource}, {"utm_medium", x.UTMMedium},
 		{"utm_campaign", x.UTMCampaign}, {"utm_content", x.UTMContent}, {"utm_term", x.UTMTerm},
 		{"browser", x.Browser}, {"os", x.OS}, {"device", x.Device},
 	} {
@@ -74,7 +75,7 @@ func Decode(line []byte, now time.Time) (analytics.Event, error) {
 	if c := x.Country; c != "" && (len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z') {
 		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "country: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", c)
 	}
-	ev.Source, ev.ReferrerHost = x.Source, x.ReferrerHost
+	ev.Source, ev.ReferrerHost, ev.ReferrerURL = x.Source, x.ReferrerHost, x.ReferrerURL
 	ev.UTMSource, ev.UTMMedium, ev.UTMCampaign, ev.UTMContent, ev.UTMTerm = x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMContent, x.UTMTerm
 	ev.Browser, ev.OS, ev.Device, ev.Country = x.Browser, x.OS, x.Device, x.Country
 	ev.Client = analytics.ClientHints{}
@@ -114,9 +115,13 @@ func importable(line []byte) (map[string]any, error) {
 	if p, ok := m["path"].(string); ok && len(q) > 0 && !strings.Contains(p, "?") {
 		m["path"] = p + "?" + strings.Join(q, "&")
 	}
+	u := str("referrer_url")
 	if h := str("referrer_host"); h != "" {
 		if _, set := m["referrer"]; !set {
 			m["referrer"] = "https://" + h + "/"
+			if u != "" {
+				m["referrer"] = u
+			}
 		}
 	}
 	for _, k := range []string{"source", "browser", "os", "device", "country"} {

@@ -232,10 +232,10 @@ func visitValue(d string, v *visit) string {
 		}
 		return v.attrs.Source
 	case engine.Referrer:
-		if v.attrs.ReferrerHost == "" {
+		if v.attrs.Referrer() == "" {
 			return engine.Direct
 		}
-		return v.attrs.ReferrerHost
+		return v.attrs.Referrer()
 	case engine.UTMSource:
 		return v.attrs.UTMSource
 	case engine.UTMMedium:

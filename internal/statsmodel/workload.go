@@ -160,6 +160,12 @@ func Workload(seed int64, n int) []analytics.Event {
 		br := browsers[r.Intn(len(browsers))]
 		attrs := analytics.VisitAttrs{Source: src.source, ReferrerHost: src.host, Browser: br.browser, OS: br.os, Device: br.device,
 			Country: countries[r.Intn(len(countries))]}
+		// Most referrers come with their URL (two pages of one host are
+		// two referrers); some only with a host, as events stored before
+		// URLs were kept.
+		if src.host != "" && r.Intn(5) != 0 {
+			attrs.ReferrerURL = "https://" + src.host + []string{"/", "/a", "/b"}[r.Intn(3)]
+		}
 		var utmContent, utmTerm string
 		if r.Intn(4) == 0 {
 			attrs.UTMSource = []string{"newsletter", "google", "x"}[r.Intn(3)]
@@ -227,7 +233,7 @@ func Workload(seed int64, n int) []analytics.Event {
 			e.Browser, e.OS, e.Device = attrs.Browser, attrs.OS, attrs.Device
 			e.Country = attrs.Country
 			if i == 0 {
-				e.Source, e.ReferrerHost = attrs.Source, attrs.ReferrerHost
+				e.Source, e.ReferrerHost, e.ReferrerURL = attrs.Source, attrs.ReferrerHost, attrs.ReferrerURL
 				e.UTMSource, e.UTMMedium, e.UTMCampaign = attrs.UTMSource, attrs.UTMMedium, attrs.UTMCampaign
 				e.UTMContent, e.UTMTerm = utmContent, utmTerm
 			} else if r.Intn(8) == 0 {

@@ -139,7 +139,7 @@ func (m *Model) Periods() map[string]*Period {
 			source = "Direct / None"
 		}
 		values := map[string]string{
-			"source": source, "referrer": p.attrs.ReferrerHost, "utm_source": p.attrs.UTMSource, "utm_medium": p.attrs.UTMMedium,
+			"source": source, "referrer": p.attrs.Referrer(), "utm_source": p.attrs.UTMSource, "utm_medium": p.attrs.UTMMedium,
 			"utm_campaign": p.attrs.UTMCampaign, "browser": p.attrs.Browser, "os": p.attrs.OS, "device": p.attrs.Device,
 			"country": p.attrs.Country, "entry_page": entry, "exit_page": exit,
 		}
@@ -269,6 +269,10 @@ func Generate(rng interface{ IntN(int) int }, sites []string, visitors, n int, f
 			p.t = p.t.Add(timeout + time.Duration(1+rng.IntN(4*3600))*time.Second)
 			ref := Referrers[rng.IntN(len(Referrers))]
 			e.Client.Referrer, e.Source, e.ReferrerHost = ref.URL, ref.Source, ref.Host
+			if ref.Host != "" {
+				// The collector keeps the URL without its query.
+				e.ReferrerURL, _, _ = strings.Cut(ref.URL, "?")
+			}
 			e.Timestamp = p.t
 		default:
 			p.t = p.t.Add(gaps[rng.IntN(len(gaps))])
