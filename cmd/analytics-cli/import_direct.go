@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
 )
@@ -78,11 +78,11 @@ type directQueue struct {
 }
 
 func openDirectQueue(ctx context.Context, cfg *config.Config) (*directQueue, error) {
-	rdb, err := daemon.ConnectRedis(ctx, cfg, zerolog.Nop())
+	rdb, err := app.ConnectRedis(ctx, cfg, zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}
-	keys := daemon.Keys(cfg)
+	keys := app.Keys(cfg)
 	if err := redisqueue.CheckMeta(ctx, rdb, keys); err != nil {
 		_ = rdb.Close()
 		return nil, err

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
+	command := &cli.App{
 		Name:    "analytics-cli",
 		Version: version.String(),
 		Usage:   "self-hosted website analytics: stats, maintenance, and a one-command quick start",
@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			restoreCommand(&cfg, stdout),
 		},
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
 }
 
 // discovering makes cmd and its subcommands take --data-dir and first look

@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
+	command := &cli.App{
 		Name:    "collector",
 		Version: version.String(),
 		Usage:   "accept analytics events over HTTP and queue them in Redis",
@@ -52,18 +52,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			rdb, err := daemon.ConnectRedis(c.Context, &cfg, log)
+			rdb, err := app.ConnectRedis(c.Context, &cfg, log)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			ln, err := daemon.Listen(cfg.Host, cfg.IngestionPort, "--port or INGESTION_PORT")
+			ln, err := app.Listen(cfg.Host, cfg.IngestionPort, "--port or INGESTION_PORT")
 			if err != nil {
 				return err
 			}
-			daemon.TuneCollectorGC(getenv)
-			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log, nil)
+			app.TuneCollectorGC(getenv)
+			return app.RunCollector(c.Context, &cfg, rdb, ln, log, nil)
 		},
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
 }

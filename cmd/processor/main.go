@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
+	command := &cli.App{
 		Name:    "processor",
 		Version: version.String(),
 		Usage:   "store queued events in MongoDB and keep the rollups",
@@ -54,23 +54,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			rdb, err := daemon.ConnectRedis(c.Context, &cfg, log)
+			rdb, err := app.ConnectRedis(c.Context, &cfg, log)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			store, err := daemon.OpenStore(c.Context, &cfg)
+			store, err := app.OpenStore(c.Context, &cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close(context.Background())
 			explicit := c.IsSet(config.FlagPort) || cfg.SetInEnv("PROCESSOR_PORT")
-			ln, err := daemon.ListenDefault(cfg.Host, cfg.ProcessorPort, explicit, "--port or PROCESSOR_PORT", log)
+			ln, err := app.ListenDefault(cfg.Host, cfg.ProcessorPort, explicit, "--port or PROCESSOR_PORT", log)
 			if err != nil {
 				return err
 			}
-			return daemon.RunProcessor(c.Context, &cfg, rdb, store, log, nil, ln)
+			return app.RunProcessor(c.Context, &cfg, rdb, store, log, nil, ln)
 		},
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
 }

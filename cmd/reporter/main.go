@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
+	command := &cli.App{
 		Name:    "reporter",
 		Version: version.String(),
 		Usage:   "serve GET /stats (views, unique users, top paths) from MongoDB rollups",
@@ -52,12 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			store, err := daemon.OpenStore(c.Context, &cfg)
+			store, err := app.OpenStore(c.Context, &cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close(context.Background())
-			ln, err := daemon.Listen(cfg.Host, cfg.ReportingPort, "--port or REPORTING_PORT")
+			ln, err := app.Listen(cfg.Host, cfg.ReportingPort, "--port or REPORTING_PORT")
 			if err != nil {
 				return err
 			}
@@ -70,8 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				}
 				defer rdb.Close()
 			}
-			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log, nil)
+			return app.RunReporter(c.Context, &cfg, store, rdb, ln, log, nil)
 		},
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
 }

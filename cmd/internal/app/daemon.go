@@ -1,7 +1,7 @@
-// Package daemon wires the concrete pieces (redisqueue, mongostore) into the
+// Package app wires the concrete pieces (redisqueue, mongostore) into the
 // collector, processor and reporter, for the cmd mains and the all-in-one
 // quick start. It is the only place besides cmd/ that knows both sides.
-package daemon
+package app
 
 import (
 	"context"
