@@ -228,8 +228,9 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	pc.Workers = cfg.Workers
 	pc.Realtime = realtime.New(rdb, cfg.Prefix)
 	p := processor.New(m.Consumer(consumer, redisqueue.QueuedAt), store, log, pc)
-	m.AddQueue(func(ctx context.Context) (redisqueue.Status, error) {
-		return redisqueue.ReadStatus(ctx, rdb, Keys(cfg))
+	m.AddQueue(func(ctx context.Context) (metrics.QueueStatus, error) {
+		st, err := redisqueue.ReadStatus(ctx, rdb, Keys(cfg))
+		return queueMetrics(st), err
 	})
 	stopPort := serveProcessorPort(cfg, m, rdb, store, ln, log)
 	defer stopPort()
@@ -259,12 +260,22 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	return err
 }
 
+// queueMetrics is the part of the queue's status that /metrics exports.
+func queueMetrics(st redisqueue.Status) metrics.QueueStatus {
+	out := metrics.QueueStatus{DeadLetters: st.DeadLetters, Processors: len(st.Processors)}
+	for _, p := range st.Partitions {
+		out.Partitions = append(out.Partitions, metrics.PartitionStatus{
+			Partition: p.Partition, Length: p.Length, Pending: p.Pending, Owned: p.Owner != "", OldestAge: p.OldestAge})
+	}
+	return out
+}
+
 // reportCounters adds a daemon's counters to the fleet totals in Redis every
 // second, and exports the same snapshot on m's /metrics: one source for
 // both, so `analytics-cli queue` and /metrics agree. The returned function
 // makes the last report and stops.
 func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, m *metrics.Metrics, snapshot func() map[string]int64) func() {
-	m.AddCounters(snapshot)
+	m.AddCounters(snapshot, redisqueue.CounterHelp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
