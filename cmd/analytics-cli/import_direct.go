@@ -91,7 +91,7 @@ func openDirectQueue(ctx context.Context, cfg *config.Config) (*directQueue, err
 	pc.Timeout = 30 * time.Second // a tool, not a request: room for a batch of importBatch on a busy Redis
 	pc.MaxBacklog = cfg.MaxBacklog
 	pub := redisqueue.NewPublisher(rdb, keys, pc)
-	q := &directQueue{rdb: rdb, pub: pub, queue: pub, where: cfg.RedisDescription()}
+	q := &directQueue{rdb: rdb, pub: pub, queue: pub, where: app.RedisDescription(cfg)}
 	var ann *visits.Annotator
 	if cfg.VisitTimeout > 0 {
 		ann = visits.New(rdb, keys.Prefix, cfg.VisitTimeout)

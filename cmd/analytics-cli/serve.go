@@ -295,7 +295,7 @@ func (es *embeddedServers) stop() {
 // fails at once naming the first; with both servers configured nothing is
 // kept in the folder and no lock is taken.
 func startEmbedded(ctx context.Context, cfg *config.Config, command string) (*embeddedServers, error) {
-	es := &embeddedServers{redisNote: "Redis: " + cfg.RedisDescription(), mongoNote: "MongoDB: " + cfg.MongoURI}
+	es := &embeddedServers{redisNote: "Redis: " + app.RedisDescription(cfg), mongoNote: "MongoDB: " + cfg.MongoURI}
 	if !cfg.HasRedis() || cfg.MongoURI == "" {
 		l, err := lockData(cfg.DataDir, command)
 		if err != nil {

@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			// reporter starts without it and answers the rest.
 			var rdb redis.UniversalClient
 			if cfg.HasRedis() {
-				if rdb, err = cfg.RedisClient(); err != nil {
+				if rdb, err = app.RedisClient(&cfg); err != nil {
 					return err
 				}
 				defer rdb.Close()

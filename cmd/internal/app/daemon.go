@@ -90,7 +90,7 @@ func URL(ln net.Listener) string {
 // ConnectRedis opens the configured Redis and checks that it answers and
 // that its settings cannot silently drop queued events.
 func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (redis.UniversalClient, error) {
-	rdb, err := cfg.RedisClient()
+	rdb, err := RedisClient(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set --redis-url, REDIS_URL or REDIS_HOST)", cfg.RedisDescription(), err)
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set --redis-url, REDIS_URL or REDIS_HOST)", RedisDescription(cfg), err)
 	}
 	if policy, err := rdb.ConfigGet(pctx, "maxmemory-policy").Result(); err == nil {
 		if p := policy["maxmemory-policy"]; p != "" && p != "noeviction" {
