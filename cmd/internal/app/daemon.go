@@ -203,7 +203,7 @@ func NewEnricher(cfg *config.Config, rdb redis.UniversalClient, keys redisqueue.
 		}
 		geo, closeGeo = db, func() { _ = db.Close() }
 	}
-	return enrich.New(enrich.Config{Geo: geo, Trusted: trusted, Salts: enrich.NewSalts(rdb, keys.Prefix, time.Now), Cookieless: cfg.Cookieless}), closeGeo, nil
+	return enrich.New(enrich.Config{Geo: geo, Trusted: trusted, Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: rdb}, keys.Prefix, time.Now), Cookieless: cfg.Cookieless}), closeGeo, nil
 }
 
 // RunProcessor moves events from Redis to the store until ctx ends, then
