@@ -15,8 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/dashboard"
-	"github.com/siteanalytics/analytics/realtime"
 	"github.com/siteanalytics/analytics/reporter"
 )
 
@@ -40,9 +40,9 @@ type fakeRealtime struct {
 	err     error
 }
 
-func (f *fakeRealtime) Read(_ context.Context, site string, minutes int) (realtime.Summary, error) {
+func (f *fakeRealtime) Read(_ context.Context, site string, minutes int) (analytics.RealtimeSummary, error) {
 	f.minutes = minutes
-	return realtime.Summary{Minutes: minutes, Visitors: 3, Pageviews: 7, Events: 9, Series: []realtime.Minute{{Minute: time.Unix(60, 0).UTC(), Pageviews: 7, Events: 9}}}, f.err
+	return analytics.RealtimeSummary{Minutes: minutes, Visitors: 3, Pageviews: 7, Events: 9, Series: []analytics.RealtimeMinute{{Minute: time.Unix(60, 0).UTC(), Pageviews: 7, Events: 9}}}, f.err
 }
 
 func dashboardServer(t *testing.T, cfg reporter.Config) *httptest.Server {

@@ -18,7 +18,6 @@ import (
 	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
-	"github.com/siteanalytics/analytics/realtime"
 )
 
 // Config tunes the reporter.
@@ -41,7 +40,7 @@ type Config struct {
 	// answerer is used if it lists sites.
 	Sites SiteLister
 	// Realtime answers /api/v1/stats/realtime; nil answers 501.
-	Realtime RealtimeReader
+	Realtime analytics.RealtimeReader
 	// Dashboard is served at / and /sites/{site_id}; nil serves none.
 	Dashboard *dashboard.Dashboard
 }
@@ -49,11 +48,6 @@ type Config struct {
 // SiteLister lists the sites that have data, sorted.
 type SiteLister interface {
 	Sites(ctx context.Context) ([]string, error)
-}
-
-// RealtimeReader reads a site's last minutes (package realtime).
-type RealtimeReader interface {
-	Read(ctx context.Context, site string, minutes int) (realtime.Summary, error)
 }
 
 // Settings looks a site's settings up: its IANA time zone (nil is UTC),

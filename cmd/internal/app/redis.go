@@ -93,4 +93,3 @@ func RedisDescription(c *config.Config) string {
 	}
 	return fmt.Sprintf("localhost:%d", c.RedisPort)
 }
-

@@ -64,4 +64,3 @@ func TestRedisClientKeepsTimeoutsSetInTheURL(t *testing.T) {
 		t.Fatalf("read %v dial %v ctx %v", o.ReadTimeout, o.DialTimeout, o.ContextTimeoutEnabled)
 	}
 }
-
