@@ -36,10 +36,6 @@ type Config struct {
 	// from each request; nil leaves events as sent (tests of the queue
 	// path).
 	Enricher *enrich.Enricher
-	// Visits notes each event's place in its visit (package visits) just
-	// before the events are queued; nil queues events without it (no
-	// visit counters).
-	Visits Annotator
 	// SiteForKey returns the site a Segment write key sends for, or an error
 	// of kind Invalid naming what is wrong (answered 401). nil means the
 	// open default: the write key is the site id.
@@ -53,12 +49,6 @@ type Config struct {
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
-}
-
-// Annotator sets each event's Visit. An error means none may be queued
-// (the collector answers 503); kind Unavailable when its store is down.
-type Annotator interface {
-	Annotate(ctx context.Context, events []analytics.Event) error
 }
 
 // DefaultQueueTimeout is the QueueTimeout used when none is given.
@@ -376,21 +366,14 @@ func (c *Collector) blame(r *http.Request, err error) error {
 
 func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
-// publish notes each event's place in its visit and queues the events, both
-// under ctx, which carries the request's queue deadline; the publisher
-// returns an Unavailable error once it passes (answered 503: the events may
-// still land, which is why every event carries an id). The visit annotation
-// is the last step before the queue, so nothing annotated is dropped after
-// it but by a failed publish.
+// publish queues the events under ctx, which carries the request's queue
+// deadline; the publisher returns an Unavailable error once it passes
+// (answered 503: the events may still land, which is why every event
+// carries an id). Visits are noted by the publisher itself (the wiring
+// hands the collector visits.Annotator.Queue, which annotates and queues
+// in one script call), so nothing annotated is dropped but by a failed
+// publish.
 func (c *Collector) publish(ctx context.Context, events []analytics.Event) error {
-	if c.cfg.Visits != nil {
-		if err := c.cfg.Visits.Annotate(ctx, events); err != nil {
-			if ctx.Err() != nil && analytics.KindOf(err) != analytics.Unavailable {
-				err = analytics.Wrap(analytics.Unavailable, fmt.Sprintf("Redis did not answer within %v", c.cfg.QueueTimeout), err)
-			}
-			return err
-		}
-	}
 	err := c.pub.Publish(ctx, events)
 	if err != nil && ctx.Err() != nil && analytics.KindOf(err) == analytics.Internal {
 		// A publisher that reports the deadline as a plain error: still 503.
