@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/retry"
 )
 
 // ConsumerConfig tunes partition ownership.
@@ -496,16 +497,15 @@ func (c *Consumer) Fetch(ctx context.Context, max int) (analytics.Batch, error) 
 		if err != nil || len(b.Entries) > 0 {
 			return b, err
 		}
-		t := time.NewTimer(wait)
+		// Jittered, so idle processors do not poll Redis in step.
+		t := time.NewTimer(retry.Jitter(wait))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return analytics.Batch{}, ctx.Err()
 		case <-t.C:
 		}
-		if wait *= 2; wait > c.cfg.IdlePoll {
-			wait = c.cfg.IdlePoll
-		}
+		wait = retry.Next(wait, c.cfg.IdlePoll)
 	}
 }
 
