@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,14 +67,14 @@ func fnv(b []byte) uint32 {
 // its address's rate limit (429). GET and HEAD (the snippet, health
 // checks) pass.
 func (c *Collector) guard(next http.Handler) http.Handler {
-	anyOrigin := c.allowOrigin("*") == "*"
+	anyOrigin := slices.Contains(c.cfg.AllowedOrigins, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if !anyOrigin {
-			if origin := pageOrigin(r); origin != "" && c.allowOrigin(origin) == "" {
+			if origin := pageOrigin(r); origin != "" && !c.originAllowed(origin) {
 				c.refuse(w, &refusal{status: http.StatusForbidden,
 					msg: "origin " + origin + " may not send events here (it is not in CORS_ORIGINS)"})
 				return

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/rs/cors"
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
@@ -85,6 +86,8 @@ type Collector struct {
 	ready analytics.Pinger
 	log   zerolog.Logger
 	cfg   Config
+	// cors answers preflights and adds the CORS headers of AllowedOrigins.
+	cors *cors.Cors
 	// Counters is exported for /metrics-style reporting and tests.
 	Counters Counters
 }
@@ -107,7 +110,12 @@ func New(pub analytics.Publisher, ready analytics.Pinger, log zerolog.Logger, cf
 	if cfg.SiteForKey == nil {
 		cfg.SiteForKey = keyIsSite
 	}
-	return &Collector{pub: pub, ready: ready, log: log, cfg: cfg}
+	return &Collector{pub: pub, ready: ready, log: log, cfg: cfg, cors: cors.New(cors.Options{
+		AllowedOrigins: cfg.AllowedOrigins,
+		AllowedMethods: []string{http.MethodPost, http.MethodGet, http.MethodHead},
+		AllowedHeaders: []string{"Content-Type", "Content-Encoding", "Authorization"},
+		MaxAge:         86400,
+	})}
 }
 
 // Handler returns the routes of the ingestion API, all in one place.
@@ -125,7 +133,7 @@ func (c *Collector) Handler() http.Handler {
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))
 	r.HandleOPTIONS = true
-	r.GlobalOPTIONS = http.HandlerFunc(c.preflight)
+	r.GlobalOPTIONS = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, failure(r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow")))
 	})
@@ -136,7 +144,9 @@ func (c *Collector) Handler() http.Handler {
 		c.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
 		httpx.WriteJSON(w, http.StatusInternalServerError, failure("internal error"))
 	}
-	return c.cors(c.guard(r))
+	// The guard is outside CORS: a preflight from a foreign origin is
+	// refused 403 like its request, not answered 204 without headers.
+	return c.guard(c.cors.Handler(r))
 }
 
 // failureReply is every error answer of the collector.
@@ -147,41 +157,11 @@ type failureReply struct {
 
 func failure(msg string) failureReply { return failureReply{Error: msg} }
 
-// cors adds the CORS headers every browser request needs.
-func (c *Collector) cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" {
-			if allow := c.allowOrigin(origin); allow != "" {
-				w.Header().Set("Access-Control-Allow-Origin", allow)
-				if allow != "*" {
-					w.Header().Add("Vary", "Origin")
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (c *Collector) allowOrigin(origin string) string {
-	for _, o := range c.cfg.AllowedOrigins {
-		if o == "*" {
-			return "*"
-		}
-		if strings.EqualFold(o, origin) {
-			return origin
-		}
-	}
-	return ""
-}
-
-func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Access-Control-Request-Method") != "" {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Methods", "POST, GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization")
-		h.Set("Access-Control-Max-Age", "86400")
-	}
-	w.WriteHeader(http.StatusNoContent)
+// originAllowed reports whether origin (a page's scheme://host[:port])
+// may send: the CORS policy's own answer, asked with a request that carries
+// origin, because the guard also judges requests by their Referer.
+func (c *Collector) originAllowed(origin string) bool {
+	return c.cors.OriginAllowed(&http.Request{Header: http.Header{"Origin": {origin}}})
 }
 
 func (c *Collector) handleEvent() http.Handler {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/rs/cors"
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
@@ -127,20 +128,14 @@ func (rp *Reporter) Handler() http.Handler {
 		rp.log.Error().Interface("panic", v).Msg("handler panic")
 		httpx.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// Dashboards on other origins read stats from the browser, sending
-		// the token: the preflight must allow Authorization.
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		if req.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		r.ServeHTTP(w, req)
-	})
+	// Dashboards on other origins read stats from the browser, sending the
+	// token: any origin, and the preflight must allow Authorization.
+	return cors.New(cors.Options{
+		AllowedOrigins: []string{"*"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		MaxAge:         86400,
+	}).Handler(r)
 }
 
 func (rp *Reporter) handleStats() http.Handler {
