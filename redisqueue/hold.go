@@ -92,28 +92,18 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 // renew renews the lease, and the hold key with it, every third of the
 // TTL until stopped or the lease is lost.
 func (h *Hold) renew(ctx context.Context) {
-	defer close(h.done)
 	l := h.lease
-	t := time.NewTicker(l.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	renewEvery(ctx, l.ttl, h.done, func() bool {
 		rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+		defer cancel()
 		lost, err := l.renew(rctx)
 		if err == nil && !lost {
 			// A hold key that lapses lets no processor in while the lease
 			// is held; the next round sets it again.
 			_ = l.rdb.Set(rctx, l.keys.Hold(h.Partition), l.name, l.ttl).Err()
 		}
-		cancel()
-		if lost {
-			return
-		}
-	}
+		return !lost
+	})
 }
 
 // WriteContext implements analytics.Fence.

@@ -102,6 +102,25 @@ func (l *lease) release(ctx context.Context, clean bool) {
 	_ = releaseScript.Run(ctx, l.rdb, []string{l.keys.Lease(l.p), l.keys.Fence(l.p)}, l.name, mark).Err()
 }
 
+// renewEvery calls renew every third of ttl, until ctx ends or renew
+// returns false, and closes done when it stops: a lease renewed a third of
+// the way through its TTL survives two renewals that fail.
+func renewEvery(ctx context.Context, ttl time.Duration, done chan<- struct{}, renew func() bool) {
+	defer close(done)
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !renew() {
+				return
+			}
+		}
+	}
+}
+
 // writeContext is the context a write under the lease runs in: see
 // fencedContext.
 func (l *lease) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {

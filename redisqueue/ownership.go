@@ -16,17 +16,7 @@ import (
 // gives back the ones above it or wanted by a maintenance job.
 
 func (c *Consumer) loop(ctx context.Context) {
-	defer close(c.done)
-	t := time.NewTicker(c.cfg.LeaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.maintain(ctx)
-		}
-	}
+	renewEvery(ctx, c.cfg.LeaseTTL, c.done, func() bool { c.maintain(ctx); return true })
 }
 
 // maintain is one round of heartbeat, renewal, takeover and give-back.
