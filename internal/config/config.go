@@ -366,22 +366,7 @@ func (c *Config) Validate(flags []cli.Flag) error {
 // flagFor returns the name of the flag among flags that writes to dst, or "".
 func flagFor(flags []cli.Flag, dst any) string {
 	for _, f := range flags {
-		var d any
-		switch f := f.(type) {
-		case *cli.IntFlag:
-			d = f.Destination
-		case *cli.Int64Flag:
-			d = f.Destination
-		case *cli.StringFlag:
-			d = f.Destination
-		case *cli.DurationFlag:
-			d = f.Destination
-		case *cli.BoolFlag:
-			d = f.Destination
-		case *cli.Float64Flag:
-			d = f.Destination
-		}
-		if d != nil && d == dst {
+		if d := flagDestination(f); d != nil && d == dst {
 			return f.Names()[0]
 		}
 	}
