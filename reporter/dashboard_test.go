@@ -155,9 +155,11 @@ func TestSitesEndpoint(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/api/v1/sites", "Authorization", "Bearer TOK"); code != 401 {
 		t.Errorf("the token is case-sensitive; TOK got %d", code)
 	}
-	// A browser on another origin may send the token.
+	// A browser on another origin may send the token: its preflight (which
+	// always names the method) allows the header.
 	req, _ := http.NewRequest("OPTIONS", srv.URL+"/api/v1/sites", nil)
 	req.Header.Set("Origin", "https://elsewhere.example")
+	req.Header.Set("Access-Control-Request-Method", "GET")
 	req.Header.Set("Access-Control-Request-Headers", "authorization")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
