@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Name:    "collector",
 		Version: version.String(),
 		Usage:   "accept analytics events over HTTP and queue them in Redis",
-		Flags:   flags(&cfg),
+		Flags:   cfg.CollectorFlags(),
 		Writer:  stdout,
 		Action: func(c *cli.Context) error {
 			if err := cfg.Validate(c.App.Flags); err != nil {
@@ -59,16 +59,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		},
 	}
 	return command.RunContext(ctx, args)
-}
-
-// flags are the collector's flags, writing into cfg.
-func flags(cfg *config.Config) []cli.Flag {
-	return append(append([]cli.Flag{
-		&cli.IntFlag{Name: config.FlagPort, Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "HTTP port; 0 picks a free one (env INGESTION_PORT)"},
-		&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
-		cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
-		&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
-		&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
-		cfg.QueueTimeoutFlag(),
-	}, append(append(cfg.EnrichFlags(), cfg.AccessFlags()...), append(cfg.RedisFlags(), cfg.MongoFlags()...)...)...), cfg.LogFlags()...)
 }

@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Name:    "reporter",
 		Version: version.String(),
 		Usage:   "serve GET /stats (views, unique users, top paths) from MongoDB rollups",
-		Flags:   flags(&cfg),
+		Flags:   cfg.ReporterFlags(),
 		Writer:  stdout,
 		Action: func(c *cli.Context) error {
 			if err := cfg.Validate(c.App.Flags); err != nil {
@@ -67,16 +67,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		},
 	}
 	return command.RunContext(ctx, args)
-}
-
-// flags are the reporter's flags, writing into cfg.
-func flags(cfg *config.Config) []cli.Flag {
-	return append(append([]cli.Flag{
-		&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
-		&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
-		cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
-		&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
-		&cli.BoolFlag{Name: "open", Value: cfg.ReporterOpen, Destination: &cfg.ReporterOpen, Usage: "answer without a token while none exists, even after one existed (env REPORTER_OPEN)"},
-		&cli.StringFlag{Name: "collector-url", Value: cfg.CollectorURL, Destination: &cfg.CollectorURL, Usage: "the collector's address as browsers reach it, for the dashboard's script tag (env COLLECTOR_URL)"},
-	}, append(cfg.MongoFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...)
 }

@@ -40,19 +40,17 @@ func TestSettingsAreTheVariablesRead(t *testing.T) {
 	}
 }
 
-// The help of every shared flag names the variable FromEnv reads into the
-// flag's setting.
-func TestSharedFlagsNameTheirVariable(t *testing.T) {
+// The help of every flag of the daemons (the shared ones among them) names
+// the variable FromEnv reads into the flag's setting; analytics-cli's
+// commands are checked in their package.
+func TestDaemonFlagsNameTheirVariable(t *testing.T) {
 	c := Default()
-	var flags []cli.Flag
-	flags = append(flags, c.RedisFlags()...)
-	flags = append(flags, c.QueueTimeoutFlag(), c.MetricsPortFlag(), c.MetricsHostFlag())
-	flags = append(flags, c.EnrichFlags()...)
-	flags = append(flags, c.AccessFlags()...)
-	flags = append(flags, c.MongoFlags()...)
-	flags = append(flags, c.LogFlags()...)
-	for _, d := range FlagEnvDrift(&c, flags) {
-		t.Error(d)
+	for name, flags := range map[string][]cli.Flag{
+		"collector": c.CollectorFlags(), "processor": c.ProcessorFlags(), "reporter": c.ReporterFlags(),
+	} {
+		for _, d := range FlagEnvDrift(&c, flags) {
+			t.Errorf("%s: %s", name, d)
+		}
 	}
 	// The check can fail: a flag of BatchSize whose help names LEASE_TTL.
 	bad := &cli.IntFlag{Name: "batch-size", Destination: &c.BatchSize, Usage: "entries (env LEASE_TTL)"}
