@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Publisher is the collector's side of the queue.
@@ -123,6 +124,34 @@ type Store interface {
 type StatsReader interface {
 	// Stats returns the stats for q; a site with no events has zero stats.
 	Stats(ctx context.Context, q StatsQuery) (Stats, error)
+}
+
+// RealtimeWindow is how many minutes the dashboard's realtime line covers.
+const RealtimeWindow = 30
+
+// RealtimeReader reads a site's last minutes (package realtime keeps them
+// in Redis).
+type RealtimeReader interface {
+	// Read sums the last minutes (1 to RealtimeWindow, the current one
+	// included) of site.
+	Read(ctx context.Context, site string, minutes int) (RealtimeSummary, error)
+}
+
+// RealtimeSummary is a site's last minutes; Series has one row per minute,
+// oldest first.
+type RealtimeSummary struct {
+	Minutes   int              `json:"minutes"`
+	Visitors  int64            `json:"visitors"`
+	Pageviews int64            `json:"pageviews"`
+	Events    int64            `json:"events"`
+	Series    []RealtimeMinute `json:"series"`
+}
+
+// RealtimeMinute is one minute of a RealtimeSummary.
+type RealtimeMinute struct {
+	Minute    time.Time `json:"minute"`
+	Pageviews int64     `json:"pageviews"`
+	Events    int64     `json:"events"`
 }
 
 // Pinger reports whether a dependency answers, for /readyz.

@@ -66,10 +66,10 @@ type Event struct {
 	// fragment ("https://news.example.com/item"): what visit:referrer
 	// answers. Events stored before 2026-12-07 have only ReferrerHost.
 	ReferrerURL string `json:"referrer_url,omitempty"`
-	Browser      string `json:"browser,omitempty"`
-	OS           string `json:"os,omitempty"`
-	Device       string `json:"device,omitempty"`  // desktop, mobile or tablet
-	Country      string `json:"country,omitempty"` // ISO 3166-1 alpha-2
+	Browser     string `json:"browser,omitempty"`
+	OS          string `json:"os,omitempty"`
+	Device      string `json:"device,omitempty"`  // desktop, mobile or tablet
+	Country     string `json:"country,omitempty"` // ISO 3166-1 alpha-2
 
 	// Visit is the collector's note of the event's place in its visitor's
 	// visit (see package visits); nil when visits are not annotated (no

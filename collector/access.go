@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,8 +84,8 @@ func (c *Collector) guard(next http.Handler) http.Handler {
 // *refusal (403 for a foreign origin, 429 over the address's rate limit)
 // or nil. GoatCounter's GET /count calls it itself.
 func (c *Collector) screen(r *http.Request) *refusal {
-	if c.allowOrigin("*") != "*" {
-		if origin := pageOrigin(r); origin != "" && c.allowOrigin(origin) == "" {
+	if !slices.Contains(c.cfg.AllowedOrigins, "*") {
+		if origin := pageOrigin(r); origin != "" && !c.originAllowed(origin) {
 			return &refusal{status: http.StatusForbidden,
 				msg: "origin " + origin + " may not send events here (it is not in CORS_ORIGINS)"}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/ratelimit"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/sites"
 )
 
@@ -53,7 +54,7 @@ func registeredServer(t *testing.T, q *memQueue, key string, hash func(string) s
 	cfg := collector.DefaultConfig()
 	cfg.Sites, cfg.SiteForKey = reg, reg.SiteForKey
 	cfg.QueueTimeout = 10 * time.Second // the first salt read of a loaded machine may be slow
-	cfg.Enricher = enrich.New(enrich.Config{Geo: geoByAddress{}, Salts: enrich.NewSalts(rdb, prefix, nil), Cookieless: true})
+	cfg.Enricher = enrich.New(enrich.Config{Geo: geoByAddress{}, Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil), Cookieless: true})
 	for _, o := range opts {
 		o(&cfg)
 	}

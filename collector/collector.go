@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/rs/cors"
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
@@ -37,10 +38,6 @@ type Config struct {
 	// from each request; nil leaves events as sent (tests of the queue
 	// path).
 	Enricher *enrich.Enricher
-	// Visits notes each event's place in its visit (package visits) just
-	// before the events are queued; nil queues events without it (no
-	// visit counters).
-	Visits Annotator
 	// SiteForKey returns the site a Segment write key sends for, or an error
 	// of kind Invalid naming what is wrong (answered 401). nil means the
 	// open default: the write key is the site id.
@@ -59,12 +56,6 @@ type Config struct {
 	// Now and NewID are the clock and id source; tests fix them.
 	Now   func() time.Time
 	NewID func() string
-}
-
-// Annotator sets each event's Visit. An error means none may be queued
-// (the collector answers 503); kind Unavailable when its store is down.
-type Annotator interface {
-	Annotate(ctx context.Context, events []analytics.Event) error
 }
 
 // DefaultQueueTimeout is the QueueTimeout used when none is given.
@@ -101,6 +92,8 @@ type Collector struct {
 	ready analytics.Pinger
 	log   zerolog.Logger
 	cfg   Config
+	// cors answers preflights and adds the CORS headers of AllowedOrigins.
+	cors *cors.Cors
 	// Counters is exported for /metrics-style reporting and tests.
 	Counters Counters
 }
@@ -123,7 +116,12 @@ func New(pub analytics.Publisher, ready analytics.Pinger, log zerolog.Logger, cf
 	if cfg.SiteForKey == nil {
 		cfg.SiteForKey = keyIsSite
 	}
-	return &Collector{pub: pub, ready: ready, log: log, cfg: cfg}
+	return &Collector{pub: pub, ready: ready, log: log, cfg: cfg, cors: cors.New(cors.Options{
+		AllowedOrigins: cfg.AllowedOrigins,
+		AllowedMethods: []string{http.MethodPost, http.MethodGet, http.MethodHead},
+		AllowedHeaders: []string{"Content-Type", "Content-Encoding", "Authorization"},
+		MaxAge:         86400,
+	})}
 }
 
 // Handler returns the routes of the ingestion API, all in one place.
@@ -148,7 +146,7 @@ func (c *Collector) Handler() http.Handler {
 	httpx.GetAndHead(r, "/healthz", httpx.Health())
 	httpx.GetAndHead(r, "/readyz", httpx.Ready(map[string]analytics.Pinger{"redis": c.ready}, c.cfg.QueueTimeout))
 	r.HandleOPTIONS = true
-	r.GlobalOPTIONS = http.HandlerFunc(c.preflight)
+	r.GlobalOPTIONS = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, failure(r.Method+" is not allowed here; allowed: "+w.Header().Get("Allow")))
 	})
@@ -159,7 +157,9 @@ func (c *Collector) Handler() http.Handler {
 		c.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panic")
 		httpx.WriteJSON(w, http.StatusInternalServerError, failure("internal error"))
 	}
-	return c.cors(c.guard(r))
+	// The guard is outside CORS: a preflight from a foreign origin is
+	// refused 403 like its request, not answered 204 without headers.
+	return c.guard(c.cors.Handler(r))
 }
 
 // failureReply is every error answer of the collector.
@@ -170,41 +170,11 @@ type failureReply struct {
 
 func failure(msg string) failureReply { return failureReply{Error: msg} }
 
-// cors adds the CORS headers every browser request needs.
-func (c *Collector) cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" {
-			if allow := c.allowOrigin(origin); allow != "" {
-				w.Header().Set("Access-Control-Allow-Origin", allow)
-				if allow != "*" {
-					w.Header().Add("Vary", "Origin")
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (c *Collector) allowOrigin(origin string) string {
-	for _, o := range c.cfg.AllowedOrigins {
-		if o == "*" {
-			return "*"
-		}
-		if strings.EqualFold(o, origin) {
-			return origin
-		}
-	}
-	return ""
-}
-
-func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Access-Control-Request-Method") != "" {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Methods", "POST, GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization")
-		h.Set("Access-Control-Max-Age", "86400")
-	}
-	w.WriteHeader(http.StatusNoContent)
+// originAllowed reports whether origin (a page's scheme://host[:port])
+// may send: the CORS policy's own answer, asked with a request that carries
+// origin, because the guard also judges requests by their Referer.
+func (c *Collector) originAllowed(origin string) bool {
+	return c.cors.OriginAllowed(&http.Request{Header: http.Header{"Origin": {origin}}})
 }
 
 func (c *Collector) handleEvent() http.Handler {
@@ -396,21 +366,14 @@ func (c *Collector) blame(r *http.Request, err error) error {
 
 func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
 
-// publish notes each event's place in its visit and queues the events, both
-// under ctx, which carries the request's queue deadline; the publisher
-// returns an Unavailable error once it passes (answered 503: the events may
-// still land, which is why every event carries an id). The visit annotation
-// is the last step before the queue, so nothing annotated is dropped after
-// it but by a failed publish.
+// publish queues the events under ctx, which carries the request's queue
+// deadline; the publisher returns an Unavailable error once it passes
+// (answered 503: the events may still land, which is why every event
+// carries an id). Visits are noted by the publisher itself (the wiring
+// hands the collector visits.Annotator.Queue, which annotates and queues
+// in one script call), so nothing annotated is dropped but by a failed
+// publish.
 func (c *Collector) publish(ctx context.Context, events []analytics.Event) error {
-	if c.cfg.Visits != nil {
-		if err := c.cfg.Visits.Annotate(ctx, events); err != nil {
-			if ctx.Err() != nil && analytics.KindOf(err) != analytics.Unavailable {
-				err = analytics.Wrap(analytics.Unavailable, fmt.Sprintf("Redis did not answer within %v", c.cfg.QueueTimeout), err)
-			}
-			return err
-		}
-	}
 	err := c.pub.Publish(ctx, events)
 	if err != nil && ctx.Err() != nil && analytics.KindOf(err) == analytics.Internal {
 		// A publisher that reports the deadline as a plain error: still 503.

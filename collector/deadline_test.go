@@ -20,6 +20,7 @@ import (
 	"github.com/siteanalytics/analytics/collector"
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // slowLink forwards TCP connections to a server, holding each chunk of its
@@ -91,7 +92,7 @@ func TestRequestWaitsAtMostQueueTimeoutInAll(t *testing.T) {
 
 	cfg := collector.DefaultConfig()
 	cfg.QueueTimeout = timeout
-	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(slow, prefix, nil)})
+	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: slow}, prefix, nil)})
 	srv := httptest.NewServer(collector.New(stalledQueue{}, stalledQueue{}, zerolog.Nop(), cfg).Handler())
 	t.Cleanup(srv.Close)
 	start := time.Now()

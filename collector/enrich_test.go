@@ -15,6 +15,7 @@ import (
 	"github.com/siteanalytics/analytics/collector"
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // fixedGeo says every public address is in Germany.
@@ -101,7 +102,7 @@ func TestCookielessVisitorIDs(t *testing.T) {
 	now := time.Now()
 	q := &memQueue{}
 	cfg := collector.DefaultConfig()
-	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(rdb, prefix, func() time.Time { return now })})
+	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, func() time.Time { return now })})
 	srv := httptest.NewServer(collector.New(q, q, zerolog.Nop(), cfg).Handler())
 	t.Cleanup(srv.Close)
 	body := `[{"site_id":"s","event_type":"page_view","ip":"203.0.113.1","user_agent":"UA-1"},
@@ -121,7 +122,7 @@ func TestCookielessVisitorIDs(t *testing.T) {
 
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { down.Close() })
-	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(down, prefix, nil)})
+	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: down}, prefix, nil)})
 	srv2 := httptest.NewServer(collector.New(q, q, zerolog.Nop(), cfg).Handler())
 	t.Cleanup(srv2.Close)
 	resp, out := do(t, "POST", srv2.URL+"/event?cookieless=1", "application/json", "", []byte(`{"site_id":"s","event_type":"x"}`))
@@ -139,7 +140,7 @@ func TestCookielessSaltOfTheEventsDay(t *testing.T) {
 	day := now.Truncate(24 * time.Hour)
 	q := &memQueue{}
 	cfg := collector.DefaultConfig()
-	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(rdb, prefix, func() time.Time { return now })})
+	cfg.Enricher = enrich.New(enrich.Config{Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, func() time.Time { return now })})
 	srv := httptest.NewServer(collector.New(q, q, zerolog.Nop(), cfg).Handler())
 	t.Cleanup(srv.Close)
 	ev := func(ts time.Time) string {

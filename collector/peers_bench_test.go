@@ -13,6 +13,7 @@ import (
 	"github.com/siteanalytics/analytics/collector"
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // BenchmarkPeers sends page views through each ingest endpoint, in the
@@ -32,7 +33,7 @@ func BenchmarkPeers(b *testing.B) {
 	rdb, prefix := testenv.Redis(b)
 	h := benchHandler(b, func(c *collector.Config) {
 		trusted, _ := enrich.ParseTrustedProxies("127.0.0.1")
-		c.Enricher = enrich.New(enrich.Config{Geo: enrich.IPLoc{}, Trusted: trusted, Salts: enrich.NewSalts(rdb, prefix, nil)})
+		c.Enricher = enrich.New(enrich.Config{Geo: enrich.IPLoc{}, Trusted: trusted, Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil)})
 	})
 	ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 	type endpoint struct {

@@ -11,6 +11,7 @@ import (
 
 	analytics "github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 const (
@@ -34,7 +35,7 @@ func TestEnricher(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	trusted, _ := ParseTrustedProxies("10.0.0.0/8")
-	salts := NewSalts(rdb, prefix, nil)
+	salts := NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil)
 	e := New(Config{Geo: IPLoc{}, Trusted: trusted, Salts: salts})
 	ctx := context.Background()
 
@@ -178,7 +179,7 @@ func TestEnricher(t *testing.T) {
 	t.Run("salt error", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		fresh := New(Config{Salts: NewSalts(rdb, prefix+"other:", nil), Cookieless: true})
+		fresh := New(Config{Salts: NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix+"other:", nil), Cookieless: true})
 		ev := analytics.Event{SiteID: "s", Client: analytics.ClientHints{IP: "8.8.8.8"}}
 		_, err := fresh.Request(browserRequest(chromeUA, "80.156.0.1:1")).Event(cctx, &ev, false)
 		if !errors.Is(err, context.Canceled) {
@@ -209,7 +210,7 @@ func TestEnricherNoGeo(t *testing.T) {
 func BenchmarkEnrich(b *testing.B) {
 	rdb, prefix := testenv.Redis(b)
 	trusted, _ := ParseTrustedProxies("10.0.0.0/8")
-	e := New(Config{Geo: IPLoc{}, Trusted: trusted, Salts: NewSalts(rdb, prefix, nil)})
+	e := New(Config{Geo: IPLoc{}, Trusted: trusted, Salts: NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil)})
 	r := browserRequest(chromeUA, "10.0.0.2:4000")
 	r.Header.Set("X-Forwarded-For", "80.156.0.1")
 	ctx := context.Background()

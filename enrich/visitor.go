@@ -10,8 +10,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // SaltLifetime is how long a day's salt exists, counted from the start of
@@ -25,11 +23,22 @@ const saltBytes = 32
 // ErrSaltExpired is returned for a day whose salt's lifetime has passed.
 var ErrSaltExpired = errors.New("enrich: the salt of that day has expired")
 
+// SaltStore keeps each day's salt where every collector finds it (Redis:
+// redisqueue.SaltStore).
+type SaltStore interface {
+	// GetOrSet stores salt under key, to be deleted at expires, unless the
+	// key holds one already, and returns the one the key holds after: the
+	// first collector to set a day's salt wins, and everyone reads the
+	// winner.
+	GetOrSet(ctx context.Context, key string, salt []byte, expires time.Time) ([]byte, error)
+}
+
 // Salts hands out the random salt of each UTC day, the key of cookieless
-// visitor ids. Redis keeps it so every collector uses the same salt for the
-// same day; a copy is cached in memory. Safe for concurrent use.
+// visitor ids. A SaltStore shared by the collectors keeps it so every
+// collector uses the same salt for the same day; a copy is cached in
+// memory. Safe for concurrent use.
 type Salts struct {
-	rdb    redis.UniversalClient
+	store  SaltStore
 	prefix string
 	now    func() time.Time
 
@@ -37,20 +46,20 @@ type Salts struct {
 	cache map[int64][]byte // by Unix second of the day's start
 }
 
-// NewSalts returns Salts stored in rdb under prefix+"salt:YYYY-MM-DD" (the
+// NewSalts returns Salts kept in store under prefix+"salt:YYYY-MM-DD" (the
 // prefix lets tests and several pipelines share one Redis; "" in
 // production). now is the clock; nil means time.Now.
-func NewSalts(rdb redis.UniversalClient, prefix string, now func() time.Time) *Salts {
+func NewSalts(store SaltStore, prefix string, now func() time.Time) *Salts {
 	if now == nil {
 		now = time.Now
 	}
-	return &Salts{rdb: rdb, prefix: prefix, now: now, cache: make(map[int64][]byte)}
+	return &Salts{store: store, prefix: prefix, now: now, cache: make(map[int64][]byte)}
 }
 
 // Salt returns the 32-byte salt of the UTC day that contains day, creating
 // it when no collector has yet. It returns ErrSaltExpired (and creates
-// nothing) for a day that began SaltLifetime or more ago, and a wrapped
-// Redis error when Redis cannot be reached. The slice must not be changed.
+// nothing) for a day that began SaltLifetime or more ago, and the store's
+// error, wrapped, when the store cannot be reached. The slice must not be changed.
 func (s *Salts) Salt(ctx context.Context, day time.Time) ([]byte, error) {
 	start := startOfDay(day)
 	expires := start.Add(SaltLifetime)
@@ -68,21 +77,14 @@ func (s *Salts) Salt(ctx context.Context, day time.Time) ([]byte, error) {
 	var fresh [saltBytes]byte
 	_, _ = rand.Read(fresh[:]) // never fails
 	key := s.prefix + "salt:" + start.Format(time.DateOnly)
-	// SET NX then GET in one round trip: whichever collector sets first
-	// wins, and everyone reads the winner. The expiry is absolute, so the
-	// salt dies at the same moment whoever created it.
-	var get *redis.StringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SetArgs(ctx, key, fresh[:], redis.SetArgs{Mode: "NX", ExpireAt: expires})
-		get = p.Get(ctx, key)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) { // SET NX answers nil when the key exists
+	// The expiry is absolute, so the salt dies at the same moment whoever
+	// created it.
+	b, err := s.store.GetOrSet(ctx, key, fresh[:], expires)
+	if err != nil {
 		return nil, fmt.Errorf("enrich: salt %s: %w", key, err)
 	}
-	b, err := get.Bytes()
-	if err != nil || len(b) != saltBytes {
-		return nil, fmt.Errorf("enrich: salt %s: want %d bytes, Redis has %d (%v)", key, saltBytes, len(b), err)
+	if len(b) != saltBytes {
+		return nil, fmt.Errorf("enrich: salt %s: want %d bytes, the store has %d", key, saltBytes, len(b))
 	}
 
 	s.mu.Lock()

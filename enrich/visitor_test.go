@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/siteanalytics/analytics/internal/testenv"
+	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // Redis sets key expiries against its own clock, so the tests use the real
@@ -31,7 +32,7 @@ func TestSaltsAgreeAcrossCollectors(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := NewSalts(rdb, prefix, nil)
+			s := NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil)
 			var err error
 			if salts[i], err = s.Salt(ctx, day.Add(time.Duration(i)*time.Hour)); err != nil {
 				t.Error(err)
@@ -59,7 +60,7 @@ func TestSaltsAgreeAcrossCollectors(t *testing.T) {
 func TestSaltsPerDay(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()
-	s := NewSalts(rdb, prefix, nil)
+	s := NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil)
 	todaySalt, err := s.Salt(ctx, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func TestSaltsPerDay(t *testing.T) {
 		t.Error("two visitors got the same id")
 	}
 	// Another collector, with an empty cache, reads the same salt.
-	other, err := NewSalts(rdb, prefix, nil).Salt(ctx, time.Now())
+	other, err := NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil).Salt(ctx, time.Now())
 	if err != nil || string(other) != string(todaySalt) {
 		t.Errorf("second collector: salt %x, %v; want %x", other, err, todaySalt)
 	}
@@ -96,7 +97,7 @@ func TestSaltsPerDay(t *testing.T) {
 func TestSaltExpired(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()
-	s := NewSalts(rdb, prefix, nil)
+	s := NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil)
 	old := today().Add(-48 * time.Hour)
 	if _, err := s.Salt(ctx, old); !errors.Is(err, ErrSaltExpired) {
 		t.Fatalf("Salt(%s) = %v, want ErrSaltExpired", old.Format(time.DateOnly), err)
@@ -107,7 +108,7 @@ func TestSaltExpired(t *testing.T) {
 
 	// A cached salt stops being handed out when its day's 48 h have passed.
 	now := time.Now()
-	s = NewSalts(rdb, prefix, func() time.Time { return now })
+	s = NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, func() time.Time { return now })
 	if _, err := s.Salt(ctx, now); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestSaltRedisDown(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := NewSalts(rdb, prefix, nil).Salt(ctx, time.Now()); err == nil || !strings.Contains(err.Error(), "enrich: salt") {
+	if _, err := NewSalts(redisqueue.SaltStore{RDB: rdb}, prefix, nil).Salt(ctx, time.Now()); err == nil || !strings.Contains(err.Error(), "enrich: salt") {
 		t.Errorf("err = %v, want a wrapped Redis error", err)
 	}
 }

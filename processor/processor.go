@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/internal/retry"
 )
 
 // Config tunes the processor.
@@ -118,11 +119,12 @@ func (p *Processor) work(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			p.log.Warn().Err(err).Dur("retry_in", backoff).Msg("fetch failed")
-			if !sleep(ctx, backoff) {
+			wait := retry.Jitter(backoff)
+			p.log.Warn().Err(err).Dur("retry_in", wait).Msg("fetch failed")
+			if !sleep(ctx, wait) {
 				return
 			}
-			backoff = min(backoff*2, p.cfg.MaxBackoff)
+			backoff = retry.Next(backoff, p.cfg.MaxBackoff)
 			continue
 		}
 		backoff = p.cfg.MinBackoff
@@ -270,7 +272,8 @@ func (p *Processor) deadLetter(ctx context.Context, b analytics.Batch, e analyti
 // fenced reports whether err says the lease was no longer certainly held.
 func fenced(err error) bool { return errors.Is(err, analytics.ErrFenced) }
 
-// retry calls f until it succeeds or ctx ends, backing off between tries. A
+// retry calls f until it succeeds or ctx ends, backing off (jittered)
+// between tries. A
 // fenced failure is never retried: the batch must be dropped.
 func (p *Processor) retry(ctx context.Context, what string, f func() error) error {
 	backoff := p.cfg.MinBackoff
@@ -283,11 +286,12 @@ func (p *Processor) retry(ctx context.Context, what string, f func() error) erro
 			return errors.Join(err, ctx.Err())
 		}
 		p.Counters.Retries.Add(1)
-		p.log.Warn().Err(err).Dur("retry_in", backoff).Msgf("%s failed", what)
-		if !sleep(ctx, backoff) {
+		wait := retry.Jitter(backoff)
+		p.log.Warn().Err(err).Dur("retry_in", wait).Msgf("%s failed", what)
+		if !sleep(ctx, wait) {
 			return errors.Join(err, ctx.Err())
 		}
-		backoff = min(backoff*2, p.cfg.MaxBackoff)
+		backoff = retry.Next(backoff, p.cfg.MaxBackoff)
 	}
 }
 

@@ -31,7 +31,9 @@ import (
 )
 
 // Window is how many minutes the realtime line covers.
-const Window = 30
+const Window = analytics.RealtimeWindow
+
+var _ analytics.RealtimeReader = (*Store)(nil)
 
 // keep is how long a minute's keys live after the minute ends.
 const keep = (Window + 5) * time.Minute
@@ -124,21 +126,11 @@ func (s *Store) Record(ctx context.Context, events []analytics.Event) error {
 	return nil
 }
 
-// Minute is one minute of the window.
-type Minute struct {
-	Minute    time.Time `json:"minute"`
-	Pageviews int64     `json:"pageviews"`
-	Events    int64     `json:"events"`
-}
+// Minute is one minute of the window (the reader's contract's type).
+type Minute = analytics.RealtimeMinute
 
-// Summary is a site's last minutes.
-type Summary struct {
-	Minutes   int      `json:"minutes"`
-	Visitors  int64    `json:"visitors"`
-	Pageviews int64    `json:"pageviews"`
-	Events    int64    `json:"events"`
-	Series    []Minute `json:"series"`
-}
+// Summary is a site's last minutes (the reader's contract's type).
+type Summary = analytics.RealtimeSummary
 
 // union counts the distinct members of the sets KEYS without sending
 // them to the client.

@@ -187,3 +187,50 @@ func TestReadRefusesAHeldPartition(t *testing.T) {
 		t.Fatalf("still owns %v under a hold", a.Owned())
 	}
 }
+
+// A maintenance job's Hold is fenced by the same lease as a processor: its
+// renewals keep the write context open well past one TTL, the hold key is
+// renewed with it, and a lease taken by another ends the context at the
+// next renewal, with ErrFenced.
+func TestHoldRenewsAndIsFencedLikeAConsumer(t *testing.T) {
+	rdb, k := setup(t)
+	k.Partitions = 1
+	ctx := context.Background()
+	ttl := time.Second
+	h, err := HoldPartition(ctx, rdb, k, "site-x", "rebuild", ttl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(true)
+	// Three TTLs later the lease, the hold key and the write context live on.
+	deadline := time.Now().Add(3 * ttl)
+	for time.Now().Before(deadline) {
+		wctx, cancel := h.WriteContext(ctx)
+		cause := context.Cause(wctx)
+		cancel()
+		if cause != nil {
+			t.Fatalf("write context ended while the hold renews: %v", cause)
+		}
+		time.Sleep(ttl / 10)
+	}
+	if n, err := rdb.Exists(ctx, k.Lease(0), k.Hold(0)).Result(); err != nil || n != 2 {
+		t.Fatalf("lease and hold keys after three TTLs: %d of 2 exist (%v)", n, err)
+	}
+	wctx, cancel := h.WriteContext(ctx)
+	defer cancel()
+	if err := rdb.Set(ctx, k.Lease(0), "thief", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wctx.Done():
+	case <-time.After(ttl):
+		t.Fatal("write context still open a TTL after the lease was taken")
+	}
+	if !errors.Is(context.Cause(wctx), analytics.ErrFenced) {
+		t.Fatalf("cause %v, want ErrFenced", context.Cause(wctx))
+	}
+	h.Release(true)
+	if owner, _ := rdb.Get(ctx, k.Lease(0)).Result(); owner != "thief" {
+		t.Fatalf("release of a lost lease deleted another's: owner %q", owner)
+	}
+}

@@ -19,18 +19,10 @@ import (
 type Hold struct {
 	Partition int
 
-	rdb  redis.UniversalClient
-	keys Keys
-	name string
-	ttl  time.Duration
-
-	mu       sync.Mutex
-	until    time.Time
-	lost     context.Context
-	loseThis context.CancelCauseFunc
-	stop     context.CancelFunc
-	done     chan struct{}
-	once     sync.Once
+	lease *lease
+	stop  context.CancelFunc
+	done  chan struct{}
+	once  sync.Once
 }
 
 var _ analytics.Fence = (*Hold)(nil)
@@ -53,7 +45,8 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 	// take a renewal of the other's lease for their own.
 	name = fmt.Sprintf("%s-%08x", name, rand.Uint32())
 	told := false
-	var wait int64
+	var l *lease
+	var wait time.Duration
 	for {
 		// The hold key lives as long as the job renews it, so a crashed job
 		// frees the partition by itself.
@@ -61,11 +54,10 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 			return nil, unavailable("redis: request partition hold", err)
 		}
 		var err error
-		wait, err = acquireScript.Run(ctx, rdb, []string{k.Lease(p), k.Fence(p)}, name, ttl.Milliseconds()).Int64()
-		if err != nil {
+		if l, wait, err = acquireLease(ctx, rdb, k, p, name, ttl); err != nil {
 			return nil, unavailable("redis: take partition lease", err)
 		}
-		if wait >= 0 {
+		if l != nil {
 			break
 		}
 		if !told && waiting != nil {
@@ -79,9 +71,7 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 		case <-time.After(ttl / 10):
 		}
 	}
-	sent := time.Now()
-	h := &Hold{Partition: p, rdb: rdb, keys: k, name: name, ttl: ttl, until: sent.Add(ttl - margin(ttl)), done: make(chan struct{})}
-	h.lost, h.loseThis = context.WithCancelCause(context.Background())
+	h := &Hold{Partition: p, lease: l, done: make(chan struct{})}
 	hctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
 	go h.renew(hctx)
@@ -93,49 +83,32 @@ func HoldPartition(ctx context.Context, rdb redis.UniversalClient, k Keys, siteI
 		case <-ctx.Done():
 			h.Release(false)
 			return nil, ctx.Err()
-		case <-time.After(time.Duration(wait) * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	return h, nil
 }
 
+// renew renews the lease, and the hold key with it, every third of the
+// TTL until stopped or the lease is lost.
 func (h *Hold) renew(ctx context.Context) {
-	defer close(h.done)
-	t := time.NewTicker(h.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	l := h.lease
+	renewEvery(ctx, l.ttl, h.done, func() bool {
+		rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+		defer cancel()
+		lost, err := l.renew(rctx)
+		if err == nil && !lost {
+			// A hold key that lapses lets no processor in while the lease
+			// is held; the next round sets it again.
+			_ = l.rdb.Set(rctx, l.keys.Hold(h.Partition), l.name, l.ttl).Err()
 		}
-		rctx, cancel := context.WithTimeout(ctx, h.ttl/3)
-		sent := time.Now()
-		n, err := renewScript.Run(rctx, h.rdb, []string{h.keys.Lease(h.Partition), h.keys.Fence(h.Partition)}, h.name, h.ttl.Milliseconds()).Int()
-		if err == nil && n == 1 {
-			err = h.rdb.Set(rctx, h.keys.Hold(h.Partition), h.name, h.ttl).Err()
-		}
-		cancel()
-		switch {
-		case err != nil:
-			// Not renewed: the deadline stays where it was.
-		case n == 0:
-			h.loseThis(ErrFenced)
-			return
-		default:
-			h.mu.Lock()
-			h.until = sent.Add(h.ttl - margin(h.ttl))
-			h.mu.Unlock()
-		}
-	}
+		return !lost
+	})
 }
 
 // WriteContext implements analytics.Fence.
 func (h *Hold) WriteContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	h.mu.Lock()
-	until := h.until
-	h.mu.Unlock()
-	return fencedContext(ctx, until, h.lost, h.ttl)
+	return h.lease.writeContext(ctx)
 }
 
 // Release stops renewing and gives the partition back. clean says that no
@@ -145,14 +118,9 @@ func (h *Hold) Release(clean bool) {
 	h.once.Do(func() {
 		h.stop()
 		<-h.done
-		h.loseThis(ErrFenced)
-		mark := "0"
-		if clean {
-			mark = "1"
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = releaseScript.Run(ctx, h.rdb, []string{h.keys.Lease(h.Partition), h.keys.Fence(h.Partition)}, h.name, mark).Err()
-		_ = h.rdb.Del(ctx, h.keys.Hold(h.Partition)).Err()
+		h.lease.release(ctx, clean)
+		_ = h.lease.rdb.Del(ctx, h.lease.keys.Hold(h.Partition)).Err()
 	})
 }

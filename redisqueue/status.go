@@ -35,6 +35,25 @@ const (
 	CounterDisconnected = "disconnected" // requests whose client hung up before their events were queued
 )
 
+// CounterHelp explains the counters the daemons report, for the help text
+// of their /metrics totals (metrics.AddCounters).
+var CounterHelp = map[string]string{
+	CounterAccepted:     "Events the collector queued and answered 2xx.",
+	CounterRejected:     "Events the collector refused as invalid (400, 413, 415, or dropped inside a batch).",
+	CounterUnavailable:  "Events the collector answered 503 because the queue was unavailable or too full.",
+	CounterBots:         "Events from crawlers and headless browsers, answered 202 and dropped.",
+	CounterStored:       "Events the processor stored for the first time.",
+	CounterDuplicates:   "Events the processor skipped because their id was stored before (redelivery, client retry).",
+	CounterRetried:      "Failed store, acknowledge or dead-letter attempts the processor retried.",
+	CounterDeadLettered: "Entries the processor moved to the dead-letter stream because they can never be stored.",
+	CounterFenced:       "Batches cut off by their lease's write deadline (replayed later).",
+	CounterTakeovers:    "Partition leases this processor took over from an owner that vanished without giving them back (a crash, a kill, a network partition).",
+	"forbidden":         "Events the collector refused with 403 (unregistered site, foreign origin, wrong write key).",
+	"rate_limited":      "Events the collector refused with 429 by a per-IP or per-site rate limit.",
+	"hints_ignored":     "Events whose ip and user_agent the collector ignored: their request carried no valid write key to speak for another browser.",
+	CounterDisconnected: "Requests whose client hung up before their events were queued (not a queue failure; nothing was promised).",
+}
+
 // Counters is the hash of fleet-wide totals.
 func (k Keys) Counters() string { return k.Prefix + "counters" }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
-	"github.com/siteanalytics/analytics/realtime"
 )
 
 // answerError answers a failed query: 400 with the message for invalid
@@ -189,14 +188,14 @@ func (rp *Reporter) handleRealtime(visitorsOnly bool) http.Handler {
 			httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": analytics.Message(err)})
 			return
 		}
-		minutes := realtime.Window
+		minutes := analytics.RealtimeWindow
 		if visitorsOnly {
 			minutes = 5
 		}
 		if s := v.Get("minutes"); s != "" && !visitorsOnly {
 			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > realtime.Window {
-				httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("minutes: %q must be a whole number from 1 to %d", s, realtime.Window)})
+			if err != nil || n < 1 || n > analytics.RealtimeWindow {
+				httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("minutes: %q must be a whole number from 1 to %d", s, analytics.RealtimeWindow)})
 				return
 			}
 			minutes = n

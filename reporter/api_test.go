@@ -131,7 +131,7 @@ func TestV2QueryEndpoint(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") ||
-		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
+		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "content-type") {
 		t.Fatalf("preflight %d %v", resp.StatusCode, resp.Header)
 	}
 }

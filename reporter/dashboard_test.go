@@ -15,8 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/dashboard"
-	"github.com/siteanalytics/analytics/realtime"
 	"github.com/siteanalytics/analytics/reporter"
 )
 
@@ -40,9 +40,9 @@ type fakeRealtime struct {
 	err     error
 }
 
-func (f *fakeRealtime) Read(_ context.Context, site string, minutes int) (realtime.Summary, error) {
+func (f *fakeRealtime) Read(_ context.Context, site string, minutes int) (analytics.RealtimeSummary, error) {
 	f.minutes = minutes
-	return realtime.Summary{Minutes: minutes, Visitors: 3, Pageviews: 7, Events: 9, Series: []realtime.Minute{{Minute: time.Unix(60, 0).UTC(), Pageviews: 7, Events: 9}}}, f.err
+	return analytics.RealtimeSummary{Minutes: minutes, Visitors: 3, Pageviews: 7, Events: 9, Series: []analytics.RealtimeMinute{{Minute: time.Unix(60, 0).UTC(), Pageviews: 7, Events: 9}}}, f.err
 }
 
 func dashboardServer(t *testing.T, cfg reporter.Config) *httptest.Server {
@@ -155,16 +155,18 @@ func TestSitesEndpoint(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/api/v1/sites", "Authorization", "Bearer TOK"); code != 401 {
 		t.Errorf("the token is case-sensitive; TOK got %d", code)
 	}
-	// A browser on another origin may send the token.
+	// A browser on another origin may send the token: its preflight (which
+	// always names the method) allows the header.
 	req, _ := http.NewRequest("OPTIONS", srv.URL+"/api/v1/sites", nil)
 	req.Header.Set("Origin", "https://elsewhere.example")
+	req.Header.Set("Access-Control-Request-Method", "GET")
 	req.Header.Set("Access-Control-Request-Headers", "authorization")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+	if resp.StatusCode != 204 || !strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {
 		t.Errorf("preflight: %d, allow headers %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Headers"))
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/rs/cors"
 	"github.com/rs/zerolog"
 
 	"github.com/siteanalytics/analytics"
@@ -18,7 +19,6 @@ import (
 	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/query"
-	"github.com/siteanalytics/analytics/realtime"
 )
 
 // Config tunes the reporter.
@@ -41,7 +41,7 @@ type Config struct {
 	// answerer is used if it lists sites.
 	Sites SiteLister
 	// Realtime answers /api/v1/stats/realtime; nil answers 501.
-	Realtime RealtimeReader
+	Realtime analytics.RealtimeReader
 	// Dashboard is served at / and /sites/{site_id}; nil serves none.
 	Dashboard *dashboard.Dashboard
 	// Blocks are the event blocks the engine reads (the same cached
@@ -57,11 +57,6 @@ type Config struct {
 // SiteLister lists the sites that have data, sorted.
 type SiteLister interface {
 	Sites(ctx context.Context) ([]string, error)
-}
-
-// RealtimeReader reads a site's last minutes (package realtime).
-type RealtimeReader interface {
-	Read(ctx context.Context, site string, minutes int) (realtime.Summary, error)
 }
 
 // Settings looks a site's settings up: its IANA time zone (nil is UTC),
@@ -149,20 +144,14 @@ func (rp *Reporter) Handler() http.Handler {
 		rp.log.Error().Interface("panic", v).Msg("handler panic")
 		httpx.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// Dashboards on other origins read stats from the browser, sending
-		// the token: the preflight must allow Authorization.
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		if req.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		r.ServeHTTP(w, req)
-	})
+	// Dashboards on other origins read stats from the browser, sending the
+	// token: any origin, and the preflight must allow Authorization.
+	return cors.New(cors.Options{
+		AllowedOrigins: []string{"*"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		MaxAge:         86400,
+	}).Handler(r)
 }
 
 func (rp *Reporter) handleStats() http.Handler {

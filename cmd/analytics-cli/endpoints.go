@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
 )
 
@@ -113,7 +114,7 @@ func useServe(c *cli.Context, cfg *config.Config, w io.Writer, n needs) (hint st
 		var defaults []string
 		if n.redis && !cfg.HasRedis() {
 			defaults = append(defaults, "REDIS_URL")
-			fmt.Fprintf(w, "Note: %s; using the Redis at %s (the default)\n", noServe(why), cfg.RedisDescription())
+			fmt.Fprintf(w, "Note: %s; using the Redis at %s (the default)\n", noServe(why), app.RedisDescription(cfg))
 		}
 		if n.reporter && !cfg.SetInEnv("REPORTER_URL") && !c.IsSet("reporter") {
 			defaults = append(defaults, "REPORTER_URL")
@@ -134,7 +135,7 @@ func useServe(c *cli.Context, cfg *config.Config, w io.Writer, n needs) (hint st
 			}
 			fmt.Fprintf(w, "Using the Redis of %s: %s\n", where, e.RedisURL)
 		case cfg.RedisURL != e.RedisURL:
-			fmt.Fprintf(w, "Note: using the Redis your settings name (%s), not the one of %s (%s)\n", cfg.RedisDescription(), where, e.RedisURL)
+			fmt.Fprintf(w, "Note: using the Redis your settings name (%s), not the one of %s (%s)\n", app.RedisDescription(cfg), where, e.RedisURL)
 		}
 	}
 	if n.mongo && e.MongoURI != "" {

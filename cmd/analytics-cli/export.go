@@ -18,8 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/exportfmt"
 	"github.com/siteanalytics/analytics/internal/tty"
 )
@@ -143,7 +143,7 @@ func exportCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 			if !toT.IsZero() {
 				toT = toT.AddDate(0, 0, 1)
 			}
-			store, err := daemon.OpenStore(c.Context, cfg)
+			store, err := app.OpenStore(c.Context, cfg)
 			if err != nil {
 				return err
 			}

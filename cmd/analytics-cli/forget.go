@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
 )
@@ -37,7 +37,7 @@ func forgetCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				return err
 			}
 			defer closeAll()
-			hold, err := redisqueue.HoldPartition(c.Context, rdb, daemon.Keys(cfg), site, "forget", cfg.LeaseTTL,
+			hold, err := redisqueue.HoldPartition(c.Context, rdb, app.Keys(cfg), site, "forget", cfg.LeaseTTL,
 				func(p int, why string) {
 					fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
 				})

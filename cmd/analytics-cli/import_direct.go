@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/exportfmt"
 	"github.com/siteanalytics/analytics/redisqueue"
 	"github.com/siteanalytics/analytics/visits"
@@ -38,11 +38,11 @@ type directQueue struct {
 }
 
 func openDirectQueue(ctx context.Context, cfg *config.Config) (*directQueue, error) {
-	rdb, err := daemon.ConnectRedis(ctx, cfg, zerolog.Nop())
+	rdb, err := app.ConnectRedis(ctx, cfg, zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}
-	keys := daemon.Keys(cfg)
+	keys := app.Keys(cfg)
 	if err := redisqueue.CheckMeta(ctx, rdb, keys); err != nil {
 		_ = rdb.Close()
 		return nil, err
@@ -51,7 +51,7 @@ func openDirectQueue(ctx context.Context, cfg *config.Config) (*directQueue, err
 	pc.Timeout = 30 * time.Second // a tool, not a request: room for a batch of importBatch on a busy Redis
 	pc.MaxBacklog = cfg.MaxBacklog
 	pub := redisqueue.NewPublisher(rdb, keys, pc)
-	q := &directQueue{rdb: rdb, pub: pub, queue: pub, where: cfg.RedisDescription()}
+	q := &directQueue{rdb: rdb, pub: pub, queue: pub, where: app.RedisDescription(cfg)}
 	var ann *visits.Annotator
 	if cfg.VisitTimeout > 0 {
 		ann = visits.New(rdb, keys.Prefix, cfg.VisitTimeout)

@@ -23,10 +23,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/enrich"
 	"github.com/siteanalytics/analytics/imported"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 )
 
 // import --from reads another tool's export:
@@ -558,7 +558,7 @@ func importPlausible(c *cli.Context, cfg *config.Config, stdout io.Writer, site,
 	if cp.Done > 0 {
 		fmt.Fprintf(errWriter(c), "resuming %s at its table %d of %d (from %s)\n", name, cp.Done+1, len(files), cp.path)
 	}
-	store, err := daemon.OpenStore(c.Context, cfg)
+	store, err := app.OpenStore(c.Context, cfg)
 	if err != nil {
 		return err
 	}

@@ -40,29 +40,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
-		Name:    "analytics-cli",
-		Version: version.String(),
-		Usage:   "self-hosted website analytics: stats, maintenance, and a one-command quick start",
-		Writer:  stdout,
-		Commands: []*cli.Command{
-			discovering(&cfg, needs{reporter: true}, statsCommand(&cfg, stdout)),
-			validated(&cfg, serveCommand(&cfg, stdout)),
-			validated(&cfg, embeddedCommand(&cfg, stdout)),
-			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, rebuildCommand(&cfg, stdout))),
-			validated(&cfg, discovering(&cfg, needs{redis: true}, queueCommand(&cfg, stdout))),
-			discovering(&cfg, needs{mongo: true, collector: true}, sitesCommand(&cfg, stdout)),
-			discovering(&cfg, needs{mongo: true, reporter: true}, tokensCommand(&cfg, stdout)),
-			discovering(&cfg, needs{mongo: true}, goalsCommand(&cfg, stdout)),
-			discovering(&cfg, needs{mongo: true}, funnelsCommand(&cfg, stdout)),
-			validated(&cfg, discovering(&cfg, needs{redis: true, mongo: true}, forgetCommand(&cfg, stdout))),
-			discovering(&cfg, needs{mongo: true}, exportCommand(&cfg, stdout)),
-			discovering(&cfg, needs{collector: true, redis: true, mongo: true}, validated(&cfg, importCommand(&cfg, stdout))),
-			backupCommand(&cfg, stdout),
-			restoreCommand(&cfg, stdout),
-		},
+	command := &cli.App{
+		Name:     "analytics-cli",
+		Version:  version.String(),
+		Usage:    "self-hosted website analytics: stats, maintenance, and a one-command quick start",
+		Writer:   stdout,
+		Commands: commands(&cfg, stdout),
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
+}
+
+// commands are analytics-cli's commands, their flags writing into cfg.
+func commands(cfg *config.Config, stdout io.Writer) []*cli.Command {
+	return []*cli.Command{
+		discovering(cfg, needs{reporter: true}, statsCommand(cfg, stdout)),
+		validated(cfg, serveCommand(cfg, stdout)),
+		validated(cfg, embeddedCommand(cfg, stdout)),
+		validated(cfg, discovering(cfg, needs{redis: true, mongo: true}, rebuildCommand(cfg, stdout))),
+		validated(cfg, discovering(cfg, needs{redis: true}, queueCommand(cfg, stdout))),
+		discovering(cfg, needs{mongo: true, collector: true}, sitesCommand(cfg, stdout)),
+		discovering(cfg, needs{mongo: true, reporter: true}, tokensCommand(cfg, stdout)),
+		discovering(cfg, needs{mongo: true}, goalsCommand(cfg, stdout)),
+		discovering(cfg, needs{mongo: true}, funnelsCommand(cfg, stdout)),
+		validated(cfg, discovering(cfg, needs{redis: true, mongo: true}, forgetCommand(cfg, stdout))),
+		discovering(cfg, needs{mongo: true}, exportCommand(cfg, stdout)),
+		discovering(cfg, needs{collector: true, redis: true, mongo: true}, validated(cfg, importCommand(cfg, stdout))),
+		backupCommand(cfg, stdout),
+		restoreCommand(cfg, stdout),
+	}
 }
 
 // discovering makes cmd and its subcommands take --data-dir and first look

@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/redisqueue"
 )
 
@@ -29,7 +29,7 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 				return err
 			}
 			defer rdb.Close()
-			st, err := redisqueue.ReadStatus(c.Context, rdb, daemon.Keys(cfg))
+			st, err := redisqueue.ReadStatus(c.Context, rdb, app.Keys(cfg))
 			if err != nil {
 				return err
 			}
@@ -50,7 +50,7 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 					return err
 				}
 				defer rdb.Close()
-				keys := daemon.Keys(cfg)
+				keys := app.Keys(cfg)
 				st, err := redisqueue.ReadStatus(c.Context, rdb, keys)
 				if err != nil {
 					return err
@@ -74,7 +74,7 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 					return err
 				}
 				defer rdb.Close()
-				keys := daemon.Keys(cfg)
+				keys := app.Keys(cfg)
 				if err := redisqueue.CheckMeta(c.Context, rdb, keys); err != nil {
 					return err
 				}
@@ -92,7 +92,7 @@ func queueCommand(cfg *config.Config, stdout io.Writer) *cli.Command {
 
 // connectQuietly opens Redis for a one-off command: no logs, just errors.
 func connectQuietly(c *cli.Context, cfg *config.Config) (redis.UniversalClient, error) {
-	return daemon.ConnectRedis(c.Context, cfg, zerolog.Nop())
+	return app.ConnectRedis(c.Context, cfg, zerolog.Nop())
 }
 
 func printQueue(w io.Writer, st redisqueue.Status) error {

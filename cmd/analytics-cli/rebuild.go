@@ -11,8 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/tty"
 	"github.com/siteanalytics/analytics/mongostore"
 	"github.com/siteanalytics/analytics/redisqueue"
@@ -55,11 +55,11 @@ func openPipeline(ctx context.Context, cfg *config.Config, name string) (redis.U
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rdb, err := daemon.ConnectRedis(ctx, cfg, log)
+	rdb, err := app.ConnectRedis(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store, err := daemon.OpenStore(ctx, cfg)
+	store, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		rdb.Close()
 		return nil, nil, nil, err
@@ -78,7 +78,7 @@ func rebuildSite(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		return res, fmt.Errorf("rebuild of %s refused: %w", site, err)
 	}
 	for attempt := 1; ; attempt++ {
-		hold, err := redisqueue.HoldPartition(ctx, rdb, daemon.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
+		hold, err := redisqueue.HoldPartition(ctx, rdb, app.Keys(cfg), site, "rebuild", cfg.LeaseTTL,
 			func(p int, why string) {
 				fmt.Fprintf(stdout, "waiting for partition %d: %s (at most %v)...\n", p, why, 2*cfg.LeaseTTL)
 			})

@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/embedded"
 	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/mongostore"
@@ -119,34 +119,34 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	}
 	redisNote, mongoNote, redisChild, volatileQueue := es.redisNote, es.mongoNote, es.redisChild, es.volatile
 
-	rdb, err := daemon.ConnectRedis(ctx, cfg, log)
+	rdb, err := app.ConnectRedis(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	store, err := daemon.OpenStore(ctx, cfg)
+	store, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close(context.Background())
-	cln, err := daemon.Listen(cfg.Host, cfg.IngestionPort, "--ingestion-port or INGESTION_PORT")
+	cln, err := app.Listen(cfg.Host, cfg.IngestionPort, "--ingestion-port or INGESTION_PORT")
 	if err != nil {
 		return err
 	}
-	rln, err := daemon.Listen(cfg.Host, cfg.ReportingPort, "--reporting-port or REPORTING_PORT")
+	rln, err := app.Listen(cfg.Host, cfg.ReportingPort, "--reporting-port or REPORTING_PORT")
 	if err != nil {
 		cln.Close()
 		return err
 	}
 	m := metrics.New() // one registry: the three stages and this process
-	metricsURL, stopMetrics, err := daemon.StartMetrics(cfg, m, log)
+	metricsURL, stopMetrics, err := app.StartMetrics(cfg, m, log)
 	if err != nil {
 		cln.Close()
 		rln.Close()
 		return err
 	}
 	defer stopMetrics()
-	cURL, rURL := daemon.URL(cln), daemon.URL(rln)
+	cURL, rURL := app.URL(cln), app.URL(rln)
 	if metricsURL == "" {
 		metricsURL = rURL + metrics.RouteMetrics + " (and on the collector's port)"
 	}
@@ -203,13 +203,13 @@ Press Ctrl+C to stop.
 	collectorDone := make(chan struct{})
 	start(0, func() error {
 		defer close(collectorDone)
-		return daemon.RunCollector(collectorCtx, cfg, rdb, cln, logs["collector"], m)
+		return app.RunCollector(collectorCtx, cfg, rdb, cln, logs["collector"], m)
 	})
 	start(1, func() error {
-		return daemon.RunProcessor(processorCtx, cfg, rdb, store, logs["processor"], m, nil)
+		return app.RunProcessor(processorCtx, cfg, rdb, store, logs["processor"], m, nil)
 	})
 	start(2, func() error {
-		return daemon.RunReporter(reporterCtx, cfg, store, rdb, rln, logs["reporter"], m)
+		return app.RunReporter(reporterCtx, cfg, store, rdb, rln, logs["reporter"], m)
 	})
 	// A redis-server child that dies is started again (the collector answers
 	// 503 meanwhile); if it cannot be, serve stops and exits non-zero so a
@@ -257,7 +257,7 @@ func drain(rdb redis.UniversalClient, cfg *config.Config, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		n, err := redisqueue.Backlog(ctx, rdb, daemon.Keys(cfg))
+		n, err := redisqueue.Backlog(ctx, rdb, app.Keys(cfg))
 		if err == nil && n == 0 {
 			return
 		}
@@ -295,7 +295,7 @@ func (es *embeddedServers) stop() {
 // fails at once naming the first; with both servers configured nothing is
 // kept in the folder and no lock is taken.
 func startEmbedded(ctx context.Context, cfg *config.Config, command string) (*embeddedServers, error) {
-	es := &embeddedServers{redisNote: "Redis: " + cfg.RedisDescription(), mongoNote: "MongoDB: " + cfg.MongoURI}
+	es := &embeddedServers{redisNote: "Redis: " + app.RedisDescription(cfg), mongoNote: "MongoDB: " + cfg.MongoURI}
 	if !cfg.HasRedis() || cfg.MongoURI == "" {
 		l, err := lockData(cfg.DataDir, command)
 		if err != nil {

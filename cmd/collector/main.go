@@ -12,8 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -31,19 +31,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
+	command := &cli.App{
 		Name:    "collector",
 		Version: version.String(),
 		Usage:   "accept analytics events over HTTP and queue them in Redis",
-		Flags: append(append([]cli.Flag{
-			&cli.IntFlag{Name: config.FlagPort, Value: cfg.IngestionPort, Destination: &cfg.IngestionPort, Usage: "HTTP port; 0 picks a free one (env INGESTION_PORT)"},
-			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
-			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
-			&cli.Int64Flag{Name: "max-backlog", Value: cfg.MaxBacklog, Destination: &cfg.MaxBacklog, Usage: "answer 503 when this many events wait in Redis; 0 turns it off (env MAX_BACKLOG)"},
-			&cli.StringFlag{Name: "cors-origins", Value: cfg.CORSOrigins, Destination: &cfg.CORSOrigins, Usage: "comma-separated origins allowed to send from browsers, * for any (env CORS_ORIGINS)"},
-			cfg.QueueTimeoutFlag(),
-		}, append(append(cfg.EnrichFlags(), cfg.AccessFlags()...), append(cfg.RedisFlags(), cfg.MongoFlags()...)...)...), cfg.LogFlags()...),
-		Writer: stdout,
+		Flags:   cfg.CollectorFlags(),
+		Writer:  stdout,
 		Action: func(c *cli.Context) error {
 			if err := cfg.Validate(c.App.Flags); err != nil {
 				return err
@@ -52,18 +45,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			rdb, err := daemon.ConnectRedis(c.Context, &cfg, log)
+			rdb, err := app.ConnectRedis(c.Context, &cfg, log)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			ln, err := daemon.Listen(cfg.Host, cfg.IngestionPort, "--port or INGESTION_PORT")
+			ln, err := app.Listen(cfg.Host, cfg.IngestionPort, "--port or INGESTION_PORT")
 			if err != nil {
 				return err
 			}
-			daemon.TuneCollectorGC(getenv)
-			return daemon.RunCollector(c.Context, &cfg, rdb, ln, log, nil)
+			app.TuneCollectorGC(getenv)
+			return app.RunCollector(c.Context, &cfg, rdb, ln, log, nil)
 		},
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
+	"github.com/siteanalytics/analytics/cmd/internal/app"
 	"github.com/siteanalytics/analytics/internal/config"
-	"github.com/siteanalytics/analytics/internal/daemon"
 	"github.com/siteanalytics/analytics/internal/version"
 )
 
@@ -31,19 +31,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	app := &cli.App{
+	command := &cli.App{
 		Name:    "reporter",
 		Version: version.String(),
 		Usage:   "serve GET /stats (views, unique users, top paths) from MongoDB rollups",
-		Flags: append(append([]cli.Flag{
-			&cli.IntFlag{Name: config.FlagPort, Value: cfg.ReportingPort, Destination: &cfg.ReportingPort, Usage: "HTTP port; 0 picks a free one (env REPORTING_PORT)"},
-			&cli.StringFlag{Name: "host", Value: cfg.Host, Destination: &cfg.Host, Usage: "interface to listen on; empty means all (env HOST)"},
-			cfg.MetricsPortFlag(), cfg.MetricsHostFlag(),
-			&cli.StringFlag{Name: "token", Value: cfg.ReporterToken, Destination: &cfg.ReporterToken, Usage: "require Authorization: Bearer <token> (env REPORTER_TOKEN)"},
-			&cli.BoolFlag{Name: "open", Value: cfg.ReporterOpen, Destination: &cfg.ReporterOpen, Usage: "answer without a token while none exists, even after one existed (env REPORTER_OPEN)"},
-			&cli.StringFlag{Name: "collector-url", Value: cfg.CollectorURL, Destination: &cfg.CollectorURL, Usage: "the collector's address as browsers reach it, for the dashboard's script tag (env COLLECTOR_URL)"},
-		}, append(cfg.MongoFlags(), cfg.RedisFlags()...)...), cfg.LogFlags()...),
-		Writer: stdout,
+		Flags:   cfg.ReporterFlags(),
+		Writer:  stdout,
 		Action: func(c *cli.Context) error {
 			if err := cfg.Validate(c.App.Flags); err != nil {
 				return err
@@ -52,12 +45,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
-			store, err := daemon.OpenStore(c.Context, &cfg)
+			store, err := app.OpenStore(c.Context, &cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close(context.Background())
-			ln, err := daemon.Listen(cfg.Host, cfg.ReportingPort, "--port or REPORTING_PORT")
+			ln, err := app.Listen(cfg.Host, cfg.ReportingPort, "--port or REPORTING_PORT")
 			if err != nil {
 				return err
 			}
@@ -65,13 +58,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			// reporter starts without it and answers the rest.
 			var rdb redis.UniversalClient
 			if cfg.HasRedis() {
-				if rdb, err = cfg.RedisClient(); err != nil {
+				if rdb, err = app.RedisClient(&cfg); err != nil {
 					return err
 				}
 				defer rdb.Close()
 			}
-			return daemon.RunReporter(c.Context, &cfg, store, rdb, ln, log, nil)
+			return app.RunReporter(c.Context, &cfg, store, rdb, ln, log, nil)
 		},
 	}
-	return app.RunContext(ctx, args)
+	return command.RunContext(ctx, args)
 }

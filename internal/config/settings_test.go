@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 // Every variable FromEnv reads is documented in Settings, and every
@@ -35,5 +37,35 @@ func TestSettingsAreTheVariablesRead(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("FromEnv reads %s, which Settings does not document", strings.Join(missing, ", "))
+	}
+}
+
+// The help of every flag of the daemons (the shared ones among them) names
+// the variable FromEnv reads into the flag's setting; analytics-cli's
+// commands are checked in their package.
+func TestDaemonFlagsNameTheirVariable(t *testing.T) {
+	c := Default()
+	for name, flags := range map[string][]cli.Flag{
+		"collector": c.CollectorFlags(), "processor": c.ProcessorFlags(), "reporter": c.ReporterFlags(),
+	} {
+		for _, d := range FlagEnvDrift(&c, flags) {
+			t.Errorf("%s: %s", name, d)
+		}
+	}
+	// The check can fail: a flag of BatchSize whose help names LEASE_TTL.
+	bad := &cli.IntFlag{Name: "batch-size", Destination: &c.BatchSize, Usage: "entries (env LEASE_TTL)"}
+	if d := FlagEnvDrift(&c, []cli.Flag{bad}); len(d) != 1 || !strings.Contains(d[0], "Config.LeaseTTL") {
+		t.Errorf("a drifting flag: %v", d)
+	}
+}
+
+// FlagEnvDrift knows the field of every variable FromEnv reads, so no
+// flag's variable is passed over.
+func TestEveryVariableSetsAField(t *testing.T) {
+	fields := envFields()
+	for _, s := range Settings {
+		if !s.Runtime && fields[s.Env] == "" {
+			t.Errorf("%s: setting it alone changes no Config field", s.Env)
+		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/siteanalytics/analytics/internal/retry"
 )
 
 // Server is a running embedded server.
@@ -265,12 +267,14 @@ func (s *Server) Supervise(ctx context.Context, maxFailures int, report func(Res
 // restart to count as a success.
 const stableAfter = 5 * time.Second
 
+// backoff is the wait before the restart that follows failures failed
+// ones: doubling from 100ms to 2s, jittered.
 func backoff(failures int) time.Duration {
 	d := 100 * time.Millisecond << (failures - 1)
 	if d > 2*time.Second {
 		d = 2 * time.Second
 	}
-	return d
+	return retry.Jitter(d)
 }
 
 // redisChild is a redis-server child process that may be restarted.

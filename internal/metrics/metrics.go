@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/siteanalytics/analytics"
-	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // Namespace prefixes every metric of the product.
@@ -89,11 +88,19 @@ func (m *Metrics) Handler() http.Handler {
 // redisqueue.ReportCounters: the fleet totals `analytics-cli queue` shows
 // are the sums of exactly these values, so a counter added to a snapshot
 // shows up in both without further code. Names used by several snapshots
-// of one process are summed.
-func (m *Metrics) AddCounters(snapshot func() map[string]int64) {
+// of one process are summed. help explains the names (whoever defines the
+// names supplies it: redisqueue.CounterHelp); a name it lacks is still
+// exported, with a generic help text.
+func (m *Metrics) AddCounters(snapshot func() map[string]int64, help map[string]string) {
 	m.counters.mu.Lock()
 	defer m.counters.mu.Unlock()
 	m.counters.snapshots = append(m.counters.snapshots, snapshot)
+	for name, h := range help {
+		if m.counters.help == nil {
+			m.counters.help = map[string]string{}
+		}
+		m.counters.help[name] = h
+	}
 }
 
 // AddBlockCache exports a reporter's cache of decoded event blocks: its
@@ -128,30 +135,12 @@ func (m *Metrics) AddAnswerCache(stats func() (entries, hits, misses int64)) {
 	)
 }
 
-// counterHelp explains the counters the daemons report; a name missing here
-// is still exported, with a generic help text.
-var counterHelp = map[string]string{
-	redisqueue.CounterAccepted:     "Events the collector queued and answered 2xx.",
-	redisqueue.CounterRejected:     "Events the collector refused as invalid (400, 413, 415, or dropped inside a batch).",
-	redisqueue.CounterUnavailable:  "Events the collector answered 503 because the queue was unavailable or too full.",
-	redisqueue.CounterBots:         "Events from crawlers and headless browsers, answered 202 and dropped.",
-	redisqueue.CounterStored:       "Events the processor stored for the first time.",
-	redisqueue.CounterDuplicates:   "Events the processor skipped because their id was stored before (redelivery, client retry).",
-	redisqueue.CounterRetried:      "Failed store, acknowledge or dead-letter attempts the processor retried.",
-	redisqueue.CounterDeadLettered: "Entries the processor moved to the dead-letter stream because they can never be stored.",
-	redisqueue.CounterFenced:       "Batches cut off by their lease's write deadline (replayed later).",
-	redisqueue.CounterTakeovers:    "Partition leases this processor took over from an owner that vanished without giving them back (a crash, a kill, a network partition).",
-	"forbidden":                    "Events the collector refused with 403 (unregistered site, foreign origin, wrong write key).",
-	"rate_limited":                 "Events the collector refused with 429 by a per-IP or per-site rate limit.",
-	"hints_ignored":                "Events whose ip and user_agent the collector ignored: their request carried no valid write key to speak for another browser.",
-	redisqueue.CounterDisconnected: "Requests whose client hung up before their events were queued (not a queue failure; nothing was promised).",
-}
-
 // counters is a collector over snapshot functions; it describes nothing up
 // front (an unchecked collector) because the names are the snapshots' keys.
 type counters struct {
 	mu        sync.Mutex
 	snapshots []func() map[string]int64
+	help      map[string]string
 	descs     map[string]*prometheus.Desc
 }
 
@@ -172,7 +161,7 @@ func (c *counters) Collect(ch chan<- prometheus.Metric) {
 	for name, v := range sum {
 		d := c.descs[name]
 		if d == nil {
-			help := counterHelp[name]
+			help := c.help[name]
 			if help == "" {
 				help = "Running total " + strconv.Quote(name) + " of this process (the fleet's sum is in `analytics-cli queue`)."
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/siteanalytics/analytics/internal/httpx"
 	"github.com/siteanalytics/analytics/internal/metrics"
 	"github.com/siteanalytics/analytics/internal/testenv"
-	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // scrape serves m's /metrics and parses it with the Prometheus text parser.
@@ -37,9 +37,9 @@ func scrape(t *testing.T, m *metrics.Metrics) testenv.Metrics {
 func TestCountersComeFromTheSnapshots(t *testing.T) {
 	m := metrics.New()
 	m.AddCounters(func() map[string]int64 {
-		return map[string]int64{redisqueue.CounterAccepted: 7, "rate_limited": 3, "brand-new": 1}
-	})
-	m.AddCounters(func() map[string]int64 { return map[string]int64{redisqueue.CounterStored: 5, "rate_limited": 2} })
+		return map[string]int64{"accepted": 7, "rate_limited": 3, "brand-new": 1}
+	}, map[string]string{"accepted": "Events queued."})
+	m.AddCounters(func() map[string]int64 { return map[string]int64{"stored": 5, "rate_limited": 2} }, nil)
 	got := scrape(t, m)
 	for name, want := range map[string]float64{
 		"analytics_accepted_total": 7, "analytics_rate_limited_total": 5, "analytics_stored_total": 5, "analytics_brand_new_total": 1,
@@ -52,8 +52,11 @@ func TestCountersComeFromTheSnapshots(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, v, want)
 		}
 	}
-	if h := got["analytics_rate_limited_total"].GetHelp(); !strings.Contains(h, "429") {
-		t.Errorf("rate_limited help %q", h)
+	if h := got["analytics_accepted_total"].GetHelp(); h != "Events queued." {
+		t.Errorf("accepted help %q, want the one AddCounters was given", h)
+	}
+	if h := got["analytics_brand_new_total"].GetHelp(); !strings.Contains(h, "Running total") {
+		t.Errorf("brand-new help %q, want the generic one", h)
 	}
 	for _, runtime := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_cpu_seconds_total"} {
 		if got[runtime] == nil {
@@ -140,14 +143,14 @@ func TestPublishLatencyByResult(t *testing.T) {
 func TestQueueStateAtScrapeTime(t *testing.T) {
 	m := metrics.New()
 	reads := 0
-	m.AddQueue(func(context.Context) (redisqueue.Status, error) {
+	m.AddQueue(func(context.Context) (metrics.QueueStatus, error) {
 		reads++
-		return redisqueue.Status{
-			Partitions: []redisqueue.PartitionStatus{
-				{Partition: 0, Length: 4, Pending: 1, Owner: "p1", OldestAge: 1500 * time.Millisecond},
+		return metrics.QueueStatus{
+			Partitions: []metrics.PartitionStatus{
+				{Partition: 0, Length: 4, Pending: 1, Owned: true, OldestAge: 1500 * time.Millisecond},
 				{Partition: 1},
 			},
-			DeadLetters: 2, Processors: []string{"p1"},
+			DeadLetters: 2, Processors: 1,
 		}, nil
 	})
 	got := scrape(t, m)
@@ -174,7 +177,9 @@ func TestQueueStateAtScrapeTime(t *testing.T) {
 	if reads != 1 {
 		t.Errorf("two scrapes at once read Redis %d times, want 1 (cached for %v)", reads, metrics.QueueCacheFor)
 	}
-	m.AddQueue(func(context.Context) (redisqueue.Status, error) { return redisqueue.Status{}, errors.New("redis down") })
+	m.AddQueue(func(context.Context) (metrics.QueueStatus, error) {
+		return metrics.QueueStatus{}, errors.New("redis down")
+	})
 	got = scrape(t, m)
 	if v := got.Sum("analytics_queue_status_up"); v != 0 || got["analytics_queue_backlog_events"] != nil {
 		t.Errorf("with Redis down: status_up %v, backlog %v", v, got["analytics_queue_backlog_events"])
@@ -191,7 +196,13 @@ func TestProcessorLag(t *testing.T) {
 	m := metrics.New()
 	queued := time.Now().Add(-2 * time.Second)
 	id := func(i int) string { return fmt.Sprintf("%d-0-%d", queued.UnixMilli(), i) }
-	c := m.Consumer(consumer{}, redisqueue.QueuedAt)
+	// The queue's ids start with the milliseconds they were queued at.
+	queuedAt := func(id string) (time.Time, bool) {
+		ms, _, _ := strings.Cut(id, "-")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		return time.UnixMilli(n), err == nil
+	}
+	c := m.Consumer(consumer{}, queuedAt)
 	if err := c.Ack(context.Background(), analytics.Batch{Entries: []analytics.Entry{{ID: id(0)}, {ID: id(1)}, {ID: "not-an-id"}}}); err != nil {
 		t.Fatal(err)
 	}

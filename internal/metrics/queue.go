@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/siteanalytics/analytics/redisqueue"
 )
 
 // QueueCacheFor is how long a read of the queue's state answers scrapes:
@@ -19,12 +17,29 @@ const QueueCacheFor = time.Second
 // queueReadTimeout bounds one read, well within a scrape's timeout.
 const queueReadTimeout = 2 * time.Second
 
-// AddQueue exports the queue's state, as read reports it
-// (redisqueue.ReadStatus: what `analytics-cli queue` prints), read at
+// QueueStatus is the part of the queue's state that /metrics exports. The
+// wiring fills it from the queue's own status (redisqueue.ReadStatus: what
+// `analytics-cli queue` prints), so this package knows no queue.
+type QueueStatus struct {
+	Partitions  []PartitionStatus
+	DeadLetters int64
+	Processors  int // processors that sent a heartbeat in the last minute
+}
+
+// PartitionStatus is one partition's state in QueueStatus.
+type PartitionStatus struct {
+	Partition int
+	Length    int64         // events not yet acknowledged
+	Pending   int64         // entries handed to the owner, not yet acknowledged
+	Owned     bool          // a processor holds the partition's lease
+	OldestAge time.Duration // age of the oldest unacknowledged entry, 0 when empty
+}
+
+// AddQueue exports the queue's state, as read reports it, read at
 // scrape time and cached for QueueCacheFor. The queue is shared, so every
 // process that exports it reports the same values: aggregate with max(),
 // not sum(). Calling it again replaces the reader.
-func (m *Metrics) AddQueue(read func(ctx context.Context) (redisqueue.Status, error)) {
+func (m *Metrics) AddQueue(read func(ctx context.Context) (QueueStatus, error)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.queue != nil {
@@ -58,9 +73,9 @@ var (
 // QueueCacheFor.
 type queueCollector struct {
 	mu   sync.Mutex
-	read func(ctx context.Context) (redisqueue.Status, error)
+	read func(ctx context.Context) (QueueStatus, error)
 	at   time.Time
-	st   redisqueue.Status
+	st   QueueStatus
 	err  error
 }
 
@@ -80,7 +95,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range st.Partitions {
 		part := strconv.Itoa(p.Partition)
 		owned := 0.0
-		if p.Owner != "" {
+		if p.Owned {
 			owned = 1
 		}
 		ch <- prometheus.MustNewConstMetric(queueBacklog, prometheus.GaugeValue, float64(p.Length), part)
@@ -89,10 +104,10 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueOwned, prometheus.GaugeValue, owned, part)
 	}
 	ch <- prometheus.MustNewConstMetric(queueDead, prometheus.GaugeValue, float64(st.DeadLetters))
-	ch <- prometheus.MustNewConstMetric(queueProcessors, prometheus.GaugeValue, float64(len(st.Processors)))
+	ch <- prometheus.MustNewConstMetric(queueProcessors, prometheus.GaugeValue, float64(st.Processors))
 }
 
-func (q *queueCollector) status() (redisqueue.Status, error) {
+func (q *queueCollector) status() (QueueStatus, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if time.Since(q.at) < QueueCacheFor {

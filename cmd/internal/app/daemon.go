@@ -1,7 +1,7 @@
-// Package daemon wires the concrete pieces (redisqueue, mongostore) into the
+// Package app wires the concrete pieces (redisqueue, mongostore) into the
 // collector, processor and reporter, for the cmd mains and the all-in-one
 // quick start. It is the only place besides cmd/ that knows both sides.
-package daemon
+package app
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func URL(ln net.Listener) string {
 // ConnectRedis opens the configured Redis and checks that it answers and
 // that its settings cannot silently drop queued events.
 func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (redis.UniversalClient, error) {
-	rdb, err := cfg.RedisClient()
+	rdb, err := RedisClient(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func ConnectRedis(ctx context.Context, cfg *config.Config, log zerolog.Logger) (
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set --redis-url, REDIS_URL or REDIS_HOST)", cfg.RedisDescription(), err)
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w (start redis-server, or set --redis-url, REDIS_URL or REDIS_HOST)", RedisDescription(cfg), err)
 	}
 	if policy, err := rdb.ConfigGet(pctx, "maxmemory-policy").Result(); err == nil {
 		if p := policy["maxmemory-policy"]; p != "" && p != "noeviction" {
@@ -204,7 +204,7 @@ func NewEnricher(cfg *config.Config, rdb redis.UniversalClient, keys redisqueue.
 		}
 		geo, closeGeo = db, func() { _ = db.Close() }
 	}
-	return enrich.New(enrich.Config{Geo: geo, Trusted: trusted, Salts: enrich.NewSalts(rdb, keys.Prefix, time.Now), Cookieless: cfg.Cookieless}), closeGeo, nil
+	return enrich.New(enrich.Config{Geo: geo, Trusted: trusted, Salts: enrich.NewSalts(redisqueue.SaltStore{RDB: rdb}, keys.Prefix, time.Now), Cookieless: cfg.Cookieless}), closeGeo, nil
 }
 
 // RunProcessor moves events from Redis to the store until ctx ends, then
@@ -229,8 +229,9 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	pc.Workers = cfg.Workers
 	pc.Realtime = realtime.New(rdb, cfg.Prefix)
 	p := processor.New(m.Consumer(consumer, redisqueue.QueuedAt), store, log, pc)
-	m.AddQueue(func(ctx context.Context) (redisqueue.Status, error) {
-		return redisqueue.ReadStatus(ctx, rdb, Keys(cfg))
+	m.AddQueue(func(ctx context.Context) (metrics.QueueStatus, error) {
+		st, err := redisqueue.ReadStatus(ctx, rdb, Keys(cfg))
+		return queueMetrics(st), err
 	})
 	stopPort := serveProcessorPort(cfg, m, rdb, store, ln, log)
 	defer stopPort()
@@ -260,12 +261,22 @@ func RunProcessor(ctx context.Context, cfg *config.Config, rdb redis.UniversalCl
 	return err
 }
 
+// queueMetrics is the part of the queue's status that /metrics exports.
+func queueMetrics(st redisqueue.Status) metrics.QueueStatus {
+	out := metrics.QueueStatus{DeadLetters: st.DeadLetters, Processors: len(st.Processors)}
+	for _, p := range st.Partitions {
+		out.Partitions = append(out.Partitions, metrics.PartitionStatus{
+			Partition: p.Partition, Length: p.Length, Pending: p.Pending, Owned: p.Owner != "", OldestAge: p.OldestAge})
+	}
+	return out
+}
+
 // reportCounters adds a daemon's counters to the fleet totals in Redis every
 // second, and exports the same snapshot on m's /metrics: one source for
 // both, so `analytics-cli queue` and /metrics agree. The returned function
 // makes the last report and stops.
 func reportCounters(rdb redis.UniversalClient, keys redisqueue.Keys, m *metrics.Metrics, snapshot func() map[string]int64) func() {
-	m.AddCounters(snapshot)
+	m.AddCounters(snapshot, redisqueue.CounterHelp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

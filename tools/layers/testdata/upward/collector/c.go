@@ -1,0 +1,3 @@
+package collector
+
+import "github.com/siteanalytics/analytics/redisqueue"

@@ -1,0 +1,8 @@
+package redisqueue
+
+import (
+	"fmt"
+
+	"github.com/siteanalytics/analytics"
+	"github.com/siteanalytics/analytics/collector"
+)
