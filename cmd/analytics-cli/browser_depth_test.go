@@ -217,6 +217,10 @@ func depthFields(prefix string, v any, out map[string]string) {
 // identifies the browser or leaks the page URL: the address, the
 // User-Agent, a URL (the referrer's or the page's), or a query parameter
 // other than utm_*.
+// referrerURLRe finds a referrer URL kept inside a JSON field (the visit
+// note's attributes).
+var referrerURLRe = regexp.MustCompile(`"referrer_url":"([^"]*)"`)
+
 func depthNoClientData(t *testing.T, docs []bson.M, ua string) {
 	t.Helper()
 	forbidden := []string{"secret", "127.0.0.1", "::1", "HeadlessChrome", ua, "://", "localhost:"}
@@ -228,6 +232,17 @@ func depthNoClientData(t *testing.T, docs []bson.M, ua string) {
 			case "ip", "user_agent", "useragent", "ua", "referrer", "referer", "url", "client":
 				t.Errorf("stored event %v has a field %q = %q", doc["_id"], name, val)
 			}
+			// The referrer's URL is kept (visit:referrer answers it, as
+			// Plausible's does), without its query and fragment.
+			for _, u := range referrerURLRe.FindAllStringSubmatch(val, -1) {
+				if strings.ContainsAny(u[1], "?#") {
+					t.Errorf("stored event %v: field %q keeps a referrer URL with a query or fragment: %q", doc["_id"], name, u[1])
+				}
+			}
+			if strings.HasSuffix(name, "referrer_url") {
+				continue
+			}
+			val = referrerURLRe.ReplaceAllString(val, "")
 			for _, f := range forbidden {
 				if strings.Contains(val, f) {
 					t.Errorf("stored event %v: field %q = %q contains %q", doc["_id"], name, val, f)
@@ -270,9 +285,11 @@ func TestBrowserVisitCountedUnderSourceAndCampaign(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("#landing")), snippetLoaded); err != nil {
 		t.Fatal(err)
 	}
-	if ref := depthEval[string](ctx, t, "document.referrer"); !strings.HasPrefix(ref, refURL) {
+	ref := depthEval[string](ctx, t, "document.referrer")
+	if !strings.HasPrefix(ref, refURL) {
 		t.Fatalf("document.referrer = %q, want the referring page %s", ref, refURL)
 	}
+	keptRef, _, _ := strings.Cut(ref, "?") // visit:referrer: the URL without its query
 	if loc := depthEval[string](ctx, t, "location.href"); loc != landing {
 		t.Fatalf("landed on %s, want %s", loc, landing)
 	}
@@ -324,7 +341,7 @@ func TestBrowserVisitCountedUnderSourceAndCampaign(t *testing.T) {
 		{"breakdown", "property=visit:utm_source&metrics=visitors", vis("utm_source", "hn", 1)},
 		{"breakdown", "property=visit:utm_medium&metrics=visitors", vis("utm_medium", "social", 1)},
 		{"breakdown", "property=visit:utm_campaign&metrics=visitors", vis("utm_campaign", "launch", 1)},
-		{"breakdown", "property=visit:referrer&metrics=visitors", vis("referrer", "localhost", 1)},
+		{"breakdown", "property=visit:referrer&metrics=visitors", vis("referrer", keptRef, 1)},
 		{"breakdown", "property=visit:entry_page&metrics=visitors", vis("entry_page", "/landing", 1)},
 		{"breakdown", "property=visit:browser&metrics=visitors", vis("browser", agent.Browser, 1)},
 		{"breakdown", "property=visit:os&metrics=visitors", opt("os", agent.OS)},
@@ -369,7 +386,7 @@ func TestBrowserVisitCountedUnderSourceAndCampaign(t *testing.T) {
 		{"breakdown", "property=visit:source&metrics=visitors", vis("source", "Direct / None", 1, "Hacker News", 1)},
 		// The own-origin visit has no referrer: Plausible's "Direct / None"
 		// row; it has no campaign: no campaign row.
-		{"breakdown", "property=visit:referrer&metrics=visitors", vis("referrer", "Direct / None", 1, "localhost", 1)},
+		{"breakdown", "property=visit:referrer&metrics=visitors", vis("referrer", "Direct / None", 1, keptRef, 1)},
 		{"breakdown", "property=visit:utm_campaign&metrics=visitors", vis("utm_campaign", "launch", 1)},
 		{"breakdown", "property=visit:entry_page&metrics=visitors", vis("entry_page", "/home", 1, "/landing", 1)},
 	})

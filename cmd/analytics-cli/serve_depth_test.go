@@ -148,6 +148,9 @@ func TestRandomizedDimensions(t *testing.T) {
 		model = append(model, analytics.Event{ID: fmt.Sprintf("dims-%s-%d", run, i), SiteID: e.site, EventType: e.typ, Path: e.path,
 			UserID: e.user, Timestamp: e.ts, UTMSource: utm.Get("utm_source"), UTMMedium: utm.Get("utm_medium"), UTMCampaign: utm.Get("utm_campaign"),
 			Source: e.origin[2], ReferrerHost: e.origin[3], Browser: e.v.agent.browser, OS: e.v.agent.os, Device: e.v.agent.device, Country: e.v.country[1]})
+		if e.origin[3] != "" { // an outside referrer's URL is kept without its query
+			model[len(model)-1].ReferrerURL, _, _ = strings.Cut(e.origin[0], "?")
+		}
 	}
 	stored := map[string]analytics.Event{}
 	for _, site := range sites {
