@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/siteanalytics/analytics/internal/exportfmt"
 )
 
 // A CSV export is safe to open in a spreadsheet: a cell that would start
@@ -23,8 +25,8 @@ func TestCSVExportEscapesFormulas(t *testing.T) {
 		{"empty", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := exported{ID: "id-1", SiteID: "s", EventType: tc.in, UserID: tc.in, Browser: tc.in, Country: tc.in,
-				Props: map[string]any{"k": tc.in}}
+			e := exported{ID: "id-1", SiteID: "s", EventType: tc.in, UserID: tc.in,
+				Derived: exportfmt.Derived{Browser: tc.in, Country: tc.in}, Props: map[string]any{"k": tc.in}}
 			row := e.csvRow()
 			for _, i := range []int{2, 5, 13, 16} {
 				if row[i] != tc.want {

@@ -28,32 +28,19 @@ import (
 // takes, then what it derived from the request (never the IP or the
 // User-Agent, which are not stored).
 type exported struct {
-	ID           string         `json:"id"`
-	SiteID       string         `json:"site_id"`
-	EventType    string         `json:"event_type"`
-	Timestamp    string         `json:"timestamp"`
-	Path         string         `json:"path,omitempty"`
-	UserID       string         `json:"user_id,omitempty"`
-	Props        map[string]any `json:"props,omitempty"`
-	Source       string         `json:"source,omitempty"`
-	ReferrerHost string         `json:"referrer_host,omitempty"`
-	ReferrerURL  string         `json:"referrer_url,omitempty"`
-	UTMSource    string         `json:"utm_source,omitempty"`
-	UTMMedium    string         `json:"utm_medium,omitempty"`
-	UTMCampaign  string         `json:"utm_campaign,omitempty"`
-	UTMContent   string         `json:"utm_content,omitempty"`
-	UTMTerm      string         `json:"utm_term,omitempty"`
-	Browser      string         `json:"browser,omitempty"`
-	OS           string         `json:"os,omitempty"`
-	Device       string         `json:"device,omitempty"`
-	Country      string         `json:"country,omitempty"`
+	ID        string         `json:"id"`
+	SiteID    string         `json:"site_id"`
+	EventType string         `json:"event_type"`
+	Timestamp string         `json:"timestamp"`
+	Path      string         `json:"path,omitempty"`
+	UserID    string         `json:"user_id,omitempty"`
+	Props     map[string]any `json:"props,omitempty"`
+	exportfmt.Derived
 }
 
 func toExported(ev analytics.Event) exported {
 	return exported{ID: ev.ID, SiteID: ev.SiteID, EventType: ev.EventType, Timestamp: ev.Timestamp.UTC().Format(time.RFC3339Nano),
-		Path: ev.Path, UserID: ev.UserID, Props: ev.Props, Source: ev.Source, ReferrerHost: ev.ReferrerHost, ReferrerURL: ev.ReferrerURL,
-		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
-		Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country}
+		Path: ev.Path, UserID: ev.UserID, Props: ev.Props, Derived: exportfmt.DerivedOf(&ev)}
 }
 
 var csvHeader = []string{"id", "site_id", "event_type", "timestamp", "path", "user_id", "source", "referrer_host",

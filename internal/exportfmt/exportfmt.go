@@ -18,8 +18,9 @@ import (
 	"github.com/siteanalytics/analytics/ingest"
 )
 
-// derived are the fields of an exported event that the collector derives.
-type derived struct {
+// Derived are the fields of an exported event that the collector derives,
+// as export writes them and import reads them back.
+type Derived struct {
 	Source       string `json:"source,omitempty"`
 	ReferrerHost string `json:"referrer_host,omitempty"`
 	ReferrerURL  string `json:"referrer_url,omitempty"`
@@ -32,6 +33,20 @@ type derived struct {
 	OS           string `json:"os,omitempty"`
 	Device       string `json:"device,omitempty"`
 	Country      string `json:"country,omitempty"`
+}
+
+// DerivedOf returns the fields the collector derived for ev.
+func DerivedOf(ev *analytics.Event) Derived {
+	return Derived{Source: ev.Source, ReferrerHost: ev.ReferrerHost, ReferrerURL: ev.ReferrerURL,
+		UTMSource: ev.UTMSource, UTMMedium: ev.UTMMedium, UTMCampaign: ev.UTMCampaign, UTMContent: ev.UTMContent, UTMTerm: ev.UTMTerm,
+		Browser: ev.Browser, OS: ev.OS, Device: ev.Device, Country: ev.Country}
+}
+
+// apply sets ev's derived fields to d's.
+func (d Derived) apply(ev *analytics.Event) {
+	ev.Source, ev.ReferrerHost, ev.ReferrerURL = d.Source, d.ReferrerHost, d.ReferrerURL
+	ev.UTMSource, ev.UTMMedium, ev.UTMCampaign, ev.UTMContent, ev.UTMTerm = d.UTMSource, d.UTMMedium, d.UTMCampaign, d.UTMContent, d.UTMTerm
+	ev.Browser, ev.OS, ev.Device, ev.Country = d.Browser, d.OS, d.Device, d.Country
 }
 
 // Check is what a sender checks of a line before sending it: one JSON
@@ -53,7 +68,7 @@ func Decode(line []byte, now time.Time) (analytics.Event, error) {
 	if err != nil {
 		return analytics.Event{}, err
 	}
-	var x derived
+	var x Derived
 	if err := json.Unmarshal(line, &x); err != nil {
 		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "not an exported event: %v", err)
 	}
@@ -75,9 +90,7 @@ func Decode(line []byte, now time.Time) (analytics.Event, error) {
 	if c := x.Country; c != "" && (len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z') {
 		return analytics.Event{}, analytics.Errorf(analytics.Invalid, "country: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", c)
 	}
-	ev.Source, ev.ReferrerHost, ev.ReferrerURL = x.Source, x.ReferrerHost, x.ReferrerURL
-	ev.UTMSource, ev.UTMMedium, ev.UTMCampaign, ev.UTMContent, ev.UTMTerm = x.UTMSource, x.UTMMedium, x.UTMCampaign, x.UTMContent, x.UTMTerm
-	ev.Browser, ev.OS, ev.Device, ev.Country = x.Browser, x.OS, x.Device, x.Country
+	x.apply(&ev)
 	ev.Client = analytics.ClientHints{}
 	return ev, nil
 }
