@@ -110,11 +110,39 @@ func (b *Block) Prop(key string, r int) (string, bool) {
 	return "", false
 }
 
+// zeros backs the column of every block whose dictionary is only "" (a
+// column no row has a value of, such as utm_term on most sites): blocks
+// never change, so they can share it instead of two bytes a row each.
+var zeros = make([]uint16, MaxRows)
+
+// zeroCol returns a column of n zeros: shared up to MaxRows rows, capped
+// so that an append copies instead of writing into the shared array.
+func zeroCol(n int) []uint16 {
+	if n > len(zeros) {
+		return make([]uint16, n)
+	}
+	return zeros[:n:n]
+}
+
+func isZeroCol(col []uint16) bool { return len(col) > 0 && &col[0] == &zeros[0] }
+
+// WithoutPos returns a block of b's rows without their queue places: the
+// form a reader keeps, once merged, since only merging reads Pos (eight
+// bytes a row).
+func (b *Block) WithoutPos() *Block {
+	if b.Pos == nil {
+		return b
+	}
+	return &Block{Hour: b.Hour, TS: b.TS, Visitor: b.Visitor, Visitors: b.Visitors, Cols: b.Cols, Dicts: b.Dicts, PropKeys: b.PropKeys, Props: b.Props, PropDicts: b.PropDicts}
+}
+
 // Size is an estimate of the bytes the block holds in memory.
 func (b *Block) Size() int {
-	n := 200 + len(b.TS)*4 + len(b.Visitor)*2 + len(b.Visitors)*8
+	n := 200 + cap(b.TS)*4 + cap(b.Visitor)*2 + len(b.Visitors)*8 + cap(b.Pos)*8
 	for c := range NumCols {
-		n += len(b.Cols[c]) * 2
+		if !isZeroCol(b.Cols[c]) {
+			n += cap(b.Cols[c]) * 2
+		}
 		for _, s := range b.Dicts[c] {
 			n += len(s) + 16
 		}
@@ -279,10 +307,24 @@ func intern(dict *[]string, idx map[string]uint16, s string) uint16 {
 	return i
 }
 
+// grow makes room for n more rows in the row columns.
+func (b *Builder) grow(n int) {
+	b.ts = slices.Grow(b.ts, n)
+	b.visitor = slices.Grow(b.visitor, n)
+	for c := range NumCols {
+		b.cols[c] = slices.Grow(b.cols[c], n)
+	}
+}
+
 // Block returns the rows added, in the order added.
 func (b *Builder) Block() *Block {
 	n := len(b.ts)
 	out := &Block{Hour: b.hour, TS: b.ts, Visitor: b.visitor, Visitors: b.visitors, Pos: b.pos, Cols: b.cols, Dicts: b.dicts, PropKeys: b.propKeys, PropDicts: b.pdicts}
+	for c := range NumCols {
+		if len(out.Dicts[c]) == 1 {
+			out.Cols[c] = zeroCol(n)
+		}
+	}
 	out.Props = make([][]uint16, len(b.props))
 	for i, p := range b.props {
 		for len(p) < n {
@@ -328,11 +370,15 @@ func Merge(hour time.Time, parts []*Block) []*Block {
 	})
 	var out []*Block
 	bld := NewBuilder(hour)
+	// Sized once: a builder's columns grown by appending would keep up
+	// to twice the room they need, for as long as the block is cached.
+	bld.grow(min(len(refs), MaxRows))
 	props := map[string]string{}
-	for _, rf := range refs {
+	for i, rf := range refs {
 		if bld.Full() {
 			out = append(out, bld.Block())
 			bld = NewBuilder(hour)
+			bld.grow(min(len(refs)-i, MaxRows))
 		}
 		var vals [NumCols]string
 		for c := range NumCols {

@@ -208,3 +208,84 @@ func TestMergeKeepsOneRowPerQueuePlace(t *testing.T) {
 		t.Fatalf("queue places do not survive encoding: %v", err)
 	}
 }
+
+// A column no row has a value of shares one array of zeros, in built,
+// merged and decoded blocks alike, and Size does not count it; a merged
+// block's columns take no more room than its rows need.
+func TestEmptyColumnsAreSharedAndCountedOnce(t *testing.T) {
+	evs := events(2000, 9) // no utm_* values
+	built := build(evs)
+	merged := Merge(hour, []*Block{built})
+	if len(merged) != 1 {
+		t.Fatalf("merged into %d blocks", len(merged))
+	}
+	decoded, err := Decode(Encode(merged[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*Block{built, merged[0], decoded} {
+		for _, c := range []Col{UTMSource, UTMTerm} {
+			if !isZeroCol(b.Cols[c]) || len(b.Cols[c]) != b.Len() || cap(b.Cols[c]) != b.Len() {
+				t.Fatalf("column %d: len %d cap %d, shared %v; want the shared zeros of %d rows", c, len(b.Cols[c]), cap(b.Cols[c]), isZeroCol(b.Cols[c]), b.Len())
+			}
+		}
+		if isZeroCol(b.Cols[Path]) {
+			t.Fatal("a column with values shares the zeros")
+		}
+	}
+	for c := range NumCols {
+		// (up to the allocator's size class, not twice the rows)
+		if got := cap(merged[0].Cols[c]); got > merged[0].Len()+merged[0].Len()/16 {
+			t.Fatalf("merged column %d has room for %d rows, holds %d", c, got, merged[0].Len())
+		}
+	}
+	// 2000 rows: time 4, visitor 2, and 2 for each of the columns with
+	// values; the shared ones add nothing.
+	withValues := 0
+	for c := range NumCols {
+		if len(decoded.Dicts[c]) > 1 {
+			withValues++
+		}
+	}
+	if withValues == int(NumCols) {
+		t.Fatal("the workload has no empty column")
+	}
+	rowBytes := 2000 * (4 + 2 + 2*withValues)
+	if got := decoded.Size(); got < rowBytes || got > rowBytes+20_000 {
+		t.Fatalf("Size %d, want %d for the rows plus dictionaries", got, rowBytes)
+	}
+	if rowsOf(decoded)[row{}] != 0 || !equalRows(rowsOf(built), rowsOf(decoded)) {
+		t.Fatal("rows changed")
+	}
+}
+
+// WithoutPos keeps every row and column but the queue places.
+func TestWithoutPos(t *testing.T) {
+	b := NewBuilder(hour)
+	for i := range 10 {
+		b.Add(hour.UnixMilli()+int64(i), uint64(i%3)+1, [NumCols]string{Name: "page_view", Path: fmt.Sprint("/", i)}, map[string]string{"k": fmt.Sprint(i % 2)}, uint64(i+1))
+	}
+	full := b.Block()
+	slim := full.WithoutPos()
+	if slim.Pos != nil || full.Pos == nil || slim == full {
+		t.Fatalf("Pos: full %v, slim %v", full.Pos != nil, slim.Pos != nil)
+	}
+	if !equalRows(rowsOf(full), rowsOf(slim)) {
+		t.Fatal("rows changed")
+	}
+	if slim.WithoutPos() != slim {
+		t.Fatal("a block without queue places is copied again")
+	}
+}
+
+func equalRows(a, b map[row]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -209,6 +209,14 @@ func (r *reader) dict(limit int) []string {
 }
 
 func (r *reader) ids(n, size int) []uint16 {
+	if size == 1 {
+		for range n {
+			if r.uvarint() != 0 {
+				r.err = true
+			}
+		}
+		return zeroCol(n)
+	}
 	out := make([]uint16, n)
 	for i := range out {
 		v := r.uvarint()

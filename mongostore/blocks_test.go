@@ -147,3 +147,68 @@ func TestFormerNamesAreAnsweredUnderTodays(t *testing.T) {
 		t.Errorf("page views of visit:os is Mac: %v %v, want 2", res.Rows, err)
 	}
 }
+
+// A reader keeps a closed hour once: merged, without queue places, and
+// not also as the documents it was merged from; an open hour keeps its
+// documents, since each new part is merged with them.
+func TestBlockCacheHoldsAClosedHourOnce(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := context.Background()
+	site := testSite(t)
+	now := time.Now().UTC().Truncate(time.Hour)
+	closed, open := now.Add(-5*time.Hour), now
+	var n int
+	apply := func(at time.Time, k int) {
+		b := analytics.Batch{Partition: 1}
+		for range k {
+			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", 5000+n), Event: analytics.Event{ID: fmt.Sprint("c", n), SiteID: site,
+				EventType: analytics.PageView, Path: fmt.Sprint("/", n%5), UserID: fmt.Sprint("u", n%4), Timestamp: at.Add(time.Duration(n) * time.Second)}})
+			n++
+		}
+		if _, err := s.Apply(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two parts in each hour.
+	apply(closed, 20)
+	apply(closed, 20)
+	apply(open, 10)
+	apply(open, 10)
+	bl, err := s.Blocks(ctx, site, closed, open.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, size := 0, 0
+	for _, b := range bl {
+		if b.Pos != nil {
+			t.Fatal("a merged block keeps its queue places")
+		}
+		rows += b.Len()
+		size += b.Size()
+	}
+	if rows != 60 {
+		t.Fatalf("%d rows, want 60", rows)
+	}
+	st := s.BlockCacheStats()
+	// The two merged hours, and the open hour's two parts.
+	if st.Entries != 4 {
+		t.Fatalf("cache entries %d, want 4 (2 merged hours, 2 parts of the open hour)", st.Entries)
+	}
+	var openParts int
+	for _, b := range bl {
+		if b.Hour.Equal(open) {
+			openParts += b.Size()
+		}
+	}
+	if st.Bytes > size+2*openParts+4*200 {
+		t.Fatalf("cache holds %d bytes for %d bytes of blocks: counted twice", st.Bytes, size)
+	}
+	// Read again: all from the cache, the same rows.
+	if got := rowsIn(t, s, site, closed, open.Add(time.Hour)); got != 60 {
+		t.Fatalf("second read: %d rows", got)
+	}
+	if st2 := s.BlockCacheStats(); st2.Misses != st.Misses || st2.Entries != 4 {
+		t.Fatalf("second read missed the cache: %+v then %+v", st, st2)
+	}
+}

@@ -17,6 +17,24 @@ import (
 // keeps, in bytes.
 const DefaultBlockCache = 512 << 20
 
+// readerHeadroom is what a reader's soft memory limit allows beyond its
+// block cache: a query's working set (about 16 bytes a row of its range,
+// for the visits it rebuilds), the engine's visitor dictionaries and the
+// rest of the process.
+const readerHeadroom = 384 << 20
+
+// MemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit) of a
+// process reading blocks with a cache of cacheBytes (0: the default). At
+// Go's default GOGC the heap grows to twice what is live, and a full cache
+// is most of what is live: 512 MiB of blocks would let a reporter reach
+// well over a GiB. Under the limit the collector runs sooner instead.
+func MemoryLimit(cacheBytes int) int64 {
+	if cacheBytes <= 0 {
+		cacheBytes = DefaultBlockCache
+	}
+	return int64(cacheBytes) + readerHeadroom
+}
+
 // Blocks returns site's event blocks of the UTC hours that overlap
 // [from, to), in hour order, each hour's rows sorted by visitor and time
 // (see block.Merge). Blocks are shared: callers must not change them.
@@ -105,10 +123,16 @@ func (s *Store) readBlocks(ctx context.Context, site string, from, to time.Time)
 		}
 	}
 	var out []*block.Block
+	var drop []string // documents of closed hours, once merged
 	for _, h := range hours {
 		if bl, ok := s.cache.get(h.key); ok {
 			out = append(out, bl...)
 			continue
+		}
+		if !h.hour.Add(time.Hour + compactAfter).After(s.now()) {
+			for _, id := range h.ids {
+				drop = append(drop, blockKey(site, bs.Gen, id))
+			}
 		}
 		var parts []*block.Block
 		for _, id := range h.ids {
@@ -126,11 +150,17 @@ func (s *Store) readBlocks(ctx context.Context, site string, from, to time.Time)
 		if len(h.ids) > 1 || isPart(h.ids[0]) {
 			merged = block.Merge(h.hour, parts)
 		}
+		for i, b := range merged {
+			merged[i] = b.WithoutPos()
+		}
 		s.cache.put(h.key, merged)
-		// The parts are in the merged hour now; a part stays cached only
-		// while its hour is open and grows (its key is then read again).
 		out = append(out, merged...)
 	}
+	// A closed hour's documents are in its merged blocks now: cached
+	// apart, they would hold its rows twice (a part spanning hours is
+	// dropped after the last of them). An open hour's stay, since the
+	// hour is merged again with each new part.
+	s.cache.drop(drop)
 	return out, nil
 }
 
@@ -206,6 +236,18 @@ func (c *blockCache) put(key string, bl []*block.Block) {
 		c.lru.Remove(el)
 		delete(c.entries, e.key)
 		c.size -= e.size
+	}
+}
+
+func (c *blockCache) drop(keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		if el, ok := c.entries[k]; ok {
+			c.size -= el.Value.(*cacheEntry).size
+			c.lru.Remove(el)
+			delete(c.entries, k)
+		}
 	}
 }
 

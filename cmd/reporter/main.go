@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			if err != nil {
 				return err
 			}
+			app.TuneReporterMemory(getenv, cfg.BlockCacheMB<<20)
 			store, err := app.OpenStore(c.Context, &cfg)
 			if err != nil {
 				return err

@@ -117,7 +117,12 @@ func queriesLoad(ctx context.Context, fs *flag.FlagSet, args []string, getenv fu
 	resetPeakRSS()
 	fmt.Fprintf(out, "before the reporter: process RSS %s\n", rss())
 
-	// A restarted reporter: a new store, its cache empty.
+	// A restarted reporter: a new store, its cache empty, and the soft
+	// memory limit the reporter daemon sets.
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(mongostore.MemoryLimit(0))
+	}
+	fmt.Fprintf(out, "soft memory limit %d MiB\n", debug.SetMemoryLimit(-1)>>20)
 	store, err = mongostore.Open(ctx, uri, mongostore.DefaultConfig())
 	if err != nil {
 		return err

@@ -353,3 +353,11 @@ func TuneCollectorGC(getenv func(string) string) {
 		debug.SetGCPercent(CollectorGCPercent)
 	}
 }
+
+// TuneReporterMemory sets the soft memory limit mongostore.MemoryLimit
+// gives for a block cache of cacheBytes, unless getenv says GOMEMLIMIT.
+func TuneReporterMemory(getenv func(string) string, cacheBytes int) {
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(mongostore.MemoryLimit(cacheBytes))
+	}
+}
