@@ -26,7 +26,7 @@ require (
 require (
 	github.com/boyter/go-string v1.0.5 // indirect
 	github.com/chromedp/cdproto v0.159.0
-	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/medama-io/go-useragent v1.2.5
 	github.com/oschwald/maxminddb-golang/v2 v2.9.0

@@ -45,7 +45,49 @@ func FuzzAppendEvent(f *testing.F) {
 		if (werr != nil) != (gerr != nil) || werr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("appendEvent:\n got %s (%v)\nwant %s (%v)", got, gerr, want, werr)
 		}
+		if werr == nil {
+			decodesAsUnmarshal(t, got)
+		}
 	})
+}
+
+// decodesAsUnmarshal fails unless the processor's decoder (decodeEntry,
+// JSON v2) reads raw as encoding/json reads it.
+func decodesAsUnmarshal(t *testing.T, raw []byte) {
+	t.Helper()
+	var want analytics.Event
+	werr := json.Unmarshal(raw, &want)
+	e := analytics.Entry{Raw: raw}
+	decodeEntry(&e)
+	if werr != nil {
+		if e.Err == nil {
+			t.Fatalf("decodeEntry accepted %s, which encoding/json refuses: %v", raw, werr)
+		}
+		return
+	}
+	if e.Err != nil && (want.ID != "" && want.SiteID != "" && want.EventType != "") {
+		t.Fatalf("decodeEntry refused %s: %v", raw, e.Err)
+	}
+	if e.Err == nil && !reflect.DeepEqual(e.Event, want) {
+		t.Fatalf("decodeEntry(%s):\n got %+v\nwant %+v", raw, e.Event, want)
+	}
+}
+
+// The decoder reads what encoding/json reads, names in any case and
+// duplicates included, as queues filled by earlier versions hold.
+func TestDecodeEntryIsJSONUnmarshal(t *testing.T) {
+	for _, raw := range []string{
+		`{"id":"a","site_id":"s","event_type":"page_view","timestamp":"2025-11-12T19:30:01.123456789Z"}`,
+		`{"ID":"a","Site_ID":"s","event_type":"x","timestamp":"2025-11-12T19:30:01Z","props":{"n":1.5,"b":true,"s":"\u00e9","o":{"x":[1,"y",null]}}}`,
+		`{"id":"a","id":"b","site_id":"s","event_type":"x","timestamp":"2025-11-12T19:30:01+02:00","unknown":[1,2]}`,
+		"{\"id\":\"a\xff\",\"site_id\":\"s\",\"event_type\":\"x\",\"timestamp\":\"2025-11-12T19:30:01Z\"}",
+		`{"id":"a","site_id":"s","event_type":"page_view","timestamp":"2025-11-12T19:30:01Z","visit":{"start":true,"began":"2025-11-12T19:00:00Z","attrs":{"source":"Google"}}}`,
+		`{"id":"a","site_id":"s","event_type":"x","timestamp":"yesterday"}`,
+		`{"id":1,"site_id":"s","event_type":"x","timestamp":"2025-11-12T19:30:01Z"}`,
+		`[1]`,
+	} {
+		decodesAsUnmarshal(t, []byte(raw))
+	}
 }
 
 // An event with every field set encodes as json.Marshal does: a field added
