@@ -315,11 +315,13 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 		}
 		bySite[c.ev.SiteID] = append(bySite[c.ev.SiteID], c)
 	}
-	// Sites are independent: their parts, manifests and versions are
-	// written side by side, except on FerretDB (see writers).
+	// Sites are independent: their parts are written side by side, except
+	// on FerretDB (see writers); then all their manifests and versions, in
+	// two commands (each of a site after its parts, as a reader needs).
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers())
-	for _, site := range sites {
+	lists := make([][]manifestAdd, len(sites))
+	for i, site := range sites {
 		g.Go(func() error {
 			bs, err := s.readBlockSite(gctx, site)
 			if err != nil {
@@ -340,11 +342,14 @@ func (s *Store) writeBlocks(ctx context.Context, b analytics.Batch, cs []counted
 			if len(w.parts) == 0 {
 				return nil
 			}
-			_, err = s.writeSiteBlocks(gctx, bs.Gen, b.Partition, first, last, w, replay)
+			lists[i], err = s.writeSiteParts(gctx, bs.Gen, b.Partition, first, last, w, replay)
 			return err
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return s.listParts(ctx, slices.Concat(lists...))
 }
 
 // writers is how many sites' blocks a batch writes at once. FerretDB's
@@ -358,14 +363,92 @@ func (s *Store) writers() int {
 	return 8
 }
 
-// writeSiteBlocks writes w's parts under generation gen and returns the
-// hours written.
+// writeSiteBlocks writes w's parts under generation gen, lists them in the
+// manifests, and returns the hours written.
 func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, first, last string, w *blockWrite, replay bool) ([]time.Time, error) {
+	adds, err := s.writeSiteParts(ctx, gen, partition, first, last, w, replay)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.listParts(ctx, adds); err != nil {
+		return nil, err
+	}
+	var hours []time.Time
+	for _, a := range adds {
+		hours = append(hours, a.hours...)
+	}
+	return hours, nil
+}
+
+// manifestAdd is a part written and not yet listed: its ids go under the
+// hour fields of its site's month manifest.
+type manifestAdd struct {
+	site   string
+	gen    int64
+	month  time.Time
+	fields []string
+	hours  []time.Time
+	ids    []string
+}
+
+// listParts lists written parts in their month manifests, then moves the
+// months' versions on, so readers read those manifests again: one command
+// each for every site of a batch (on FerretDB a command costs more than
+// the small update it carries). Then the hours are due for compaction.
+func (s *Store) listParts(ctx context.Context, adds []manifestAdd) error {
+	if len(adds) == 0 {
+		return nil
+	}
+	if err := s.stage("manifest"); err != nil {
+		return transientErr("mongodb: manifest", err)
+	}
+	manifests := make([]mongo.WriteModel, len(adds))
+	versions := make([]mongo.WriteModel, len(adds))
+	for i, a := range adds {
+		var set bson.D
+		for _, f := range a.fields {
+			set = append(set, bson.E{Key: f, Value: bson.D{{Key: "$each", Value: a.ids}}})
+		}
+		manifests[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: manifestID(a.site, a.gen, a.month)}}).
+			SetUpdate(bson.D{{Key: "$addToSet", Value: set}}).SetUpsert(true)
+		versions[i] = versionUpdate(a.site, a.gen, a.month)
+	}
+	if err := s.bulk(ctx, manifestsColl, manifests); err != nil {
+		return transientErr("mongodb: update block manifests", err)
+	}
+	if err := s.bulk(ctx, blockSitesColl, versions); err != nil {
+		return transientErr("mongodb: update block sites", err)
+	}
+	now := s.now()
+	for _, a := range adds {
+		s.compactor.wrote(a.site, a.gen, a.hours, now)
+	}
+	return nil
+}
+
+// versionUpdate moves site's version of month on.
+func versionUpdate(site string, gen int64, month time.Time) mongo.WriteModel {
+	return mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: site}}).
+		SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: monthField(month), Value: int64(1)}}}, {Key: "$setOnInsert", Value: bson.D{{Key: "gen", Value: gen}}}}).
+		SetUpsert(true)
+}
+
+// bulk applies models to coll in order, in one command.
+func (s *Store) bulk(ctx context.Context, coll string, models []mongo.WriteModel) error {
+	octx, cancel := op(ctx)
+	defer cancel()
+	_, err := s.db.Collection(coll).BulkWrite(octx, models, options.BulkWrite().SetOrdered(true))
+	return err
+}
+
+// writeSiteParts writes w's parts under generation gen and returns what
+// the manifests are to list of them (listParts).
+func (s *Store) writeSiteParts(ctx context.Context, gen int64, partition int, first, last string, w *blockWrite, replay bool) ([]manifestAdd, error) {
 	// On a redelivery, the month manifests say which hours a compaction
 	// already merged this batch's part into (skip them). A part an earlier
 	// delivery wrote under other batch bounds stays: its rows and this
 	// part's share queue places (Block.Pos), and readers keep one of each.
-	var hours []time.Time
+	var adds []manifestAdd
 	for month, p := range w.parts {
 		var m manifest
 		if replay {
@@ -377,6 +460,7 @@ func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, f
 		// The part is listed under every hour it has rows of, except those
 		// a compaction already merged it into.
 		var fields []string
+		var hours []time.Time
 		for h := range p.hours {
 			if f := hourField(h); m == nil || !m.covered(f, partition, first, last) {
 				fields = append(fields, f)
@@ -399,19 +483,9 @@ func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, f
 		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, month)), docs); err != nil {
 			return nil, err
 		}
-		if err := s.stage("manifest"); err != nil {
-			return nil, transientErr("mongodb: manifest", err)
-		}
-		var adds bson.D
-		for _, f := range fields {
-			adds = append(adds, bson.E{Key: f, Value: bson.D{{Key: "$each", Value: ids}}})
-		}
-		if err := s.updateManifest(ctx, w.site, gen, month, bson.D{{Key: "$addToSet", Value: adds}}); err != nil {
-			return nil, err
-		}
+		adds = append(adds, manifestAdd{site: w.site, gen: gen, month: month, fields: fields, hours: hours, ids: ids})
 	}
-	s.compactor.wrote(w.site, gen, hours, s.now())
-	return hours, nil
+	return adds, nil
 }
 
 // insertParts inserts part documents; one that exists already (this
@@ -451,11 +525,7 @@ func (s *Store) updateManifest(ctx context.Context, site string, gen int64, mont
 	if err != nil {
 		return transientErr("mongodb: update block manifest", err)
 	}
-	octx, cancel = op(ctx)
-	_, err = s.db.Collection(blockSitesColl).UpdateOne(octx, bson.D{{Key: "_id", Value: site}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: monthField(month), Value: int64(1)}}}, {Key: "$setOnInsert", Value: bson.D{{Key: "gen", Value: gen}}}},
-		options.UpdateOne().SetUpsert(true))
-	cancel()
+	err = s.bulk(ctx, blockSitesColl, []mongo.WriteModel{versionUpdate(site, gen, month)})
 	if err != nil {
 		return transientErr("mongodb: update block site", err)
 	}
