@@ -49,7 +49,7 @@ type Recorder interface {
 
 // DefaultConfig returns the settings used when none are given.
 func DefaultConfig() Config {
-	return Config{BatchSize: 500, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DrainTimeout: 30 * time.Second, Workers: 1}
+	return Config{BatchSize: 1000, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, DrainTimeout: 30 * time.Second, Workers: 1}
 }
 
 // Counters are the processor's running totals.

@@ -97,7 +97,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		RedisPort: 6379, Partitions: 8, IngestionPort: 3000, ReportingPort: 3001, ProcessorPort: 3002, Host: "",
-		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 500, BlockCacheMB: 512, Workers: 1,
+		ReporterURL: "http://localhost:3001", CollectorURL: "http://localhost:3000", CORSOrigins: "*", StoreEvents: true, BatchSize: 1000, BlockCacheMB: 512, Workers: 1,
 		LeaseTTL: 10 * time.Second, LogFormat: "json", LogLevel: "info", DataDir: "./data", Prefix: "analytics:",
 		MaxBacklog: 1_000_000, QueueTimeout: DefaultQueueTimeout, VisitTimeout: DefaultVisitTimeout,
 		SitesMode: "open", SitesRefresh: 5 * time.Second, IPBurst: DefaultIPBurst, SiteBurst: DefaultSiteBurst,
