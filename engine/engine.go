@@ -382,7 +382,7 @@ func (e *Engine) Query(ctx context.Context, q Query) (Result, error) {
 	if err := check(&q); err != nil {
 		return Result{}, err
 	}
-	blocks, err := e.src.Blocks(ctx, q.Site, q.From, q.To)
+	blocks, err := e.blocks(ctx, q.Site, q.From, q.To)
 	if err != nil {
 		return Result{}, err
 	}
@@ -400,11 +400,53 @@ func (e *Engine) Funnel(ctx context.Context, q Query, f Funnel) ([]FunnelStep, e
 	if err := check(&q); err != nil {
 		return nil, err
 	}
-	blocks, err := e.src.Blocks(ctx, q.Site, q.From, q.To)
+	blocks, err := e.blocks(ctx, q.Site, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
 	return funnel(blocks, q, f, e.dict(q.Site)), nil
+}
+
+// sharedBlocks holds the blocks a context's queries read (ShareBlocks).
+type sharedBlocks struct {
+	mu   sync.Mutex
+	read map[blockRange][]*block.Block
+}
+
+type blockRange struct {
+	site     string
+	from, to int64
+}
+
+type sharedBlocksKey struct{}
+
+// ShareBlocks returns a context under which queries of one site and range
+// read its blocks once, for a request that asks several questions of the
+// same range (GET /stats: the totals and the top paths). They also answer
+// from one state of the store: read twice, a batch stored in between would
+// count in one answer and not in the other.
+func ShareBlocks(ctx context.Context) context.Context {
+	return context.WithValue(ctx, sharedBlocksKey{}, &sharedBlocks{read: map[blockRange][]*block.Block{}})
+}
+
+// blocks reads the blocks of site in [from, to), once per ShareBlocks
+// context.
+func (e *Engine) blocks(ctx context.Context, site string, from, to time.Time) ([]*block.Block, error) {
+	sh, ok := ctx.Value(sharedBlocksKey{}).(*sharedBlocks)
+	if !ok {
+		return e.src.Blocks(ctx, site, from, to)
+	}
+	k := blockRange{site, from.UnixNano(), to.UnixNano()}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if bl, ok := sh.read[k]; ok {
+		return bl, nil
+	}
+	bl, err := e.src.Blocks(ctx, site, from, to)
+	if err == nil {
+		sh.read[k] = bl
+	}
+	return bl, err
 }
 
 func (f *Filter) String() string {

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,5 +265,58 @@ func TestStartOfDayWhereMidnightIsSkipped(t *testing.T) {
 	}
 	if fmt.Sprint(res.Rows) != "[{[2022-09-10] [1]} {[2022-09-11] [2]}]" {
 		t.Fatalf("days %v, want 1 page view on the 10th and 2 on the 11th", res.Rows)
+	}
+}
+
+// countingSource counts the reads of a source.
+type countingSource struct {
+	src   BlockSource
+	reads atomic.Int64
+}
+
+func (c *countingSource) Blocks(ctx context.Context, site string, from, to time.Time) ([]*block.Block, error) {
+	c.reads.Add(1)
+	return c.src.Blocks(ctx, site, from, to)
+}
+
+// Under ShareBlocks, queries of one range read it once, and answer as
+// they would alone; another range or site is read on its own.
+func TestShareBlocksReadsARangeOnce(t *testing.T) {
+	var evs []analytics.Event
+	for i := range 50 {
+		evs = append(evs, analytics.Event{ID: fmt.Sprint(i), SiteID: "s", EventType: analytics.PageView, Path: fmt.Sprint("/", i%4),
+			UserID: fmt.Sprint("u", i%9), Timestamp: day.Add(time.Duration(i) * 13 * time.Minute)})
+	}
+	src := &countingSource{src: memSource{"s": evs}}
+	e := New(src)
+	q := Query{Site: "s", From: day, To: day.AddDate(0, 0, 1), Metrics: []string{Pageviews, Visitors}}
+	alone, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ShareBlocks(context.Background())
+	src.reads.Store(0)
+	shared, err := e.Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := q
+	top.Dimensions = []string{EventPage}
+	if _, err := e.Query(ctx, top); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.reads.Load(); n != 1 {
+		t.Fatalf("%d reads of one range under ShareBlocks, want 1", n)
+	}
+	if !reflect.DeepEqual(alone, shared) {
+		t.Fatalf("shared answer %+v, alone %+v", shared, alone)
+	}
+	other := q
+	other.From = day.Add(time.Hour)
+	if _, err := e.Query(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.reads.Load(); n != 2 {
+		t.Fatalf("%d reads after another range, want 2", n)
 	}
 }

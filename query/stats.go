@@ -35,6 +35,7 @@ func Stats(ctx context.Context, a engine.Answerer, site Site, q analytics.StatsQ
 		tomorrow := dateOf(now, loc).add(1)
 		r = Range{From: epoch, To: tomorrow.add(1).midnight(loc), Loc: loc, Last: tomorrow}
 	}
+	ctx = engine.ShareBlocks(ctx)
 	tot, err := a.Query(ctx, site.engineQuery(r, []string{engine.Pageviews, engine.Visitors}, nil, nil))
 	if err != nil {
 		return st, err
