@@ -429,12 +429,18 @@ func ShareBlocks(ctx context.Context) context.Context {
 	return context.WithValue(ctx, sharedBlocksKey{}, &sharedBlocks{read: map[blockRange][]*block.Block{}})
 }
 
-// blocks reads the blocks of site in [from, to), once per ShareBlocks
-// context.
 func (e *Engine) blocks(ctx context.Context, site string, from, to time.Time) ([]*block.Block, error) {
+	return Blocks(ctx, e.src, site, from, to)
+}
+
+// Blocks reads the blocks of site in [from, to) from src, once per
+// ShareBlocks context: what keeps answers beside the engine (the
+// reporter's answer cache) reads them here, so that it files an answer
+// under the very blocks the engine computed it from.
+func Blocks(ctx context.Context, src BlockSource, site string, from, to time.Time) ([]*block.Block, error) {
 	sh, ok := ctx.Value(sharedBlocksKey{}).(*sharedBlocks)
 	if !ok {
-		return e.src.Blocks(ctx, site, from, to)
+		return src.Blocks(ctx, site, from, to)
 	}
 	k := blockRange{site, from.UnixNano(), to.UnixNano()}
 	sh.mu.Lock()
@@ -442,7 +448,7 @@ func (e *Engine) blocks(ctx context.Context, site string, from, to time.Time) ([
 	if bl, ok := sh.read[k]; ok {
 		return bl, nil
 	}
-	bl, err := e.src.Blocks(ctx, site, from, to)
+	bl, err := src.Blocks(ctx, site, from, to)
 	if err == nil {
 		sh.read[k] = bl
 	}

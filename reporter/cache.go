@@ -114,7 +114,7 @@ func (c *answerCache) Query(ctx context.Context, q engine.Query) (engine.Result,
 	if err != nil {
 		return c.eng.Query(ctx, q)
 	}
-	blocks, err := c.src.Blocks(ctx, q.Site, q.From, q.To)
+	blocks, err := engine.Blocks(ctx, c.src, q.Site, q.From, q.To)
 	if err != nil {
 		return engine.Result{}, err
 	}
@@ -128,7 +128,10 @@ func (c *answerCache) Query(ctx context.Context, q engine.Query) (engine.Result,
 		return res, err
 	}
 	// The blocks read before the answer: if new ones came in between, the
-	// entry is simply never matched again.
+	// entry is simply never matched again. Under engine.ShareBlocks the
+	// engine answers from these very blocks (read once for the request),
+	// not from newer ones: an answer kept under blocks newer than it was
+	// computed from would be given again, stale, until the next batch.
 	c.keep(&cached{key: key, res: copyResult(res)}, blocks)
 	return res, nil
 }
@@ -139,7 +142,7 @@ func (c *answerCache) Funnel(ctx context.Context, q engine.Query, f engine.Funne
 	if err != nil {
 		return c.eng.Funnel(ctx, q, f)
 	}
-	blocks, err := c.src.Blocks(ctx, q.Site, q.From, q.To)
+	blocks, err := engine.Blocks(ctx, c.src, q.Site, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}

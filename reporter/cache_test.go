@@ -129,3 +129,40 @@ func BenchmarkAnswerCacheHit(b *testing.B) {
 		b.Errorf("%+v: want one miss", s)
 	}
 }
+
+// swapAfterFirst hands out one set of blocks once, then another: a batch
+// stored while a request is being answered.
+type swapAfterFirst struct {
+	mu           sync.Mutex
+	first, later []*block.Block
+	reads        int
+}
+
+func (s *swapAfterFirst) Blocks(context.Context, string, time.Time, time.Time) ([]*block.Block, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if s.reads == 1 {
+		return s.first, nil
+	}
+	return s.later, nil
+}
+
+// A batch stored between the two questions of one GET /stats (its totals
+// and top paths) leaves no answer kept under blocks newer than the ones
+// it was computed from: the next request answers from the new blocks,
+// top paths included.
+func TestAnswerCacheKeepsNoAnswerUnderNewerBlocks(t *testing.T) {
+	hour := time.Date(2026, 11, 12, 10, 0, 0, 0, time.UTC)
+	src := &swapAfterFirst{first: []*block.Block{}, later: []*block.Block{pageviews(hour, "a", "b", "c")}}
+	rp := reporter.New(engine.New(src), nil, zerolog.Nop(), reporter.Config{Blocks: src})
+	srv := httptest.NewServer(rp.Handler())
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/stats?site_id=s&date=2026-11-12"); code != 200 || !strings.Contains(body, `"total_views":0`) {
+		t.Fatalf("first /stats: %d %s", code, body)
+	}
+	code, body := get(t, srv.URL+"/stats?site_id=s&date=2026-11-12")
+	if code != 200 || !strings.Contains(body, `"total_views":3`) || !strings.Contains(body, `"top_paths":[{"path":"/p","views":3}]`) {
+		t.Fatalf("second /stats, after the batch: %d %s", code, body)
+	}
+}

@@ -29,7 +29,7 @@ var Settings = []Setting{
 	{Env: "HOST", Default: "all interfaces (`serve`: `127.0.0.1`)", Meaning: "interface to listen on; a reporter on a public interface without `REPORTER_TOKEN` warns at start"},
 	{Env: "PARTITIONS", Default: "`8`", Meaning: "stream partitions; must be the same everywhere (checked at start)"},
 	{Env: "QUEUE_PREFIX", Default: "`analytics:`", Meaning: "prefix of every Redis key"},
-	{Env: "BLOCK_CACHE_MB", Default: "`512`", Meaning: "MiB of decoded event blocks the reporter keeps in memory (least recently used out); shown in `/metrics` as `analytics_block_cache_bytes`"},
+	{Env: "BLOCK_CACHE_MB", Default: "`512`", Meaning: "MiB of decoded event blocks the reporter keeps in memory (least recently used out); shown in `/metrics` as `analytics_block_cache_bytes`. The reporter's soft memory limit is this plus 384 MiB unless `GOMEMLIMIT` is set"},
 	{Env: "BATCH_SIZE", Default: "`1000`", Meaning: "events a processor stores at once (the events of one queue entry may be spread over several batches)"},
 	{Env: "PROCESSOR_WORKERS", Default: "`1`", Meaning: "batches (each of a different partition) a processor stores at once, 1-64; a partition's batches stay in order. 4 gave +25% events/s on FerretDB/SQLite, but each batch must still finish within the lease's write deadline while they share the database: raise it only with headroom (watch the `fenced` counter)"},
 	{Env: "LEASE_TTL", Default: "`10s`", Meaning: "how soon a dead processor's partitions are taken over"},
