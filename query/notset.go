@@ -1,7 +1,10 @@
 package query
 
 import (
+	"net/url"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/siteanalytics/analytics/engine"
 )
@@ -30,12 +33,31 @@ var v1Dropped = map[string]bool{
 	engine.UTMTerm: true, engine.EntryPage: true, engine.ExitPage: true, engine.Country: true,
 }
 
-// shownValue is how an answer shows the engine's value v of property dim.
+// shownValue is how an answer shows the engine's value v of property dim:
+// a page decoded, as Plausible stores it ("/blog/post|1", "/café"; paths
+// are kept in one percent-encoding, see analytics.NormalizePath, and
+// filters are read in it, see pageValues).
 func shownValue(dim, v string) string {
 	if v == "" && notSetDims[dim] {
 		return NotSet
 	}
+	if pagePaths[dim] {
+		return decodedPath(v)
+	}
 	return v
+}
+
+// decodedPath is p with its percent-escapes decoded; p as it is when that
+// would not be text (an escaped byte that is no UTF-8).
+func decodedPath(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
+	}
+	d, err := url.PathUnescape(p)
+	if err != nil || !utf8.ValidString(d) {
+		return p
+	}
+	return d
 }
 
 // shownDims rewrites an engine row's dimension values as answers show

@@ -96,3 +96,48 @@ func TestEmptyVisitValues(t *testing.T) {
 		}
 	}
 }
+
+// Pages are answered decoded, as Plausible stores them ("/blog/post|1",
+// "/café"), in v1 and v2 breakdowns and entry and exit pages; a filter
+// with the decoded value, as the dashboard sends back a clicked row,
+// finds the stored page; an escape that decodes to no text is shown as
+// stored.
+func TestPagesAreAnsweredDecoded(t *testing.T) {
+	at := func(min int) time.Time { return time.Date(2021, 1, 1, 10, min, 0, 0, time.UTC) }
+	evs := model{
+		{ID: "1", SiteID: "dummy.site", EventType: "page_view", Path: "/blog/post%7C1", UserID: "u1", Timestamp: at(0)},
+		{ID: "2", SiteID: "dummy.site", EventType: "page_view", Path: "/caf%C3%A9", UserID: "u1", Timestamp: at(1)},
+		{ID: "3", SiteID: "dummy.site", EventType: "page_view", Path: "/bin%FF", UserID: "u2", Timestamp: at(2)},
+	}
+	n := now("2021-01-05T12:00:00Z")
+	v, _ := url.ParseQuery("period=day&date=2021-01-01&property=event:page")
+	q, err := ParseV1(Breakdown, v, utc, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := q.Run(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mustJSON(t, a), `{"results":[{"page":"/bin%FF","visitors":1},{"page":"/blog/post|1","visitors":1},{"page":"/café","visitors":1}]}`; got != want {
+		t.Errorf("v1 pages:\n got %s\nwant %s", got, want)
+	}
+	for _, tt := range []struct{ body, want string }{
+		{`{"site_id":"dummy.site","metrics":["visitors"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:entry_page","visit:exit_page"]}`,
+			`[{"dimensions":["/bin%FF","/bin%FF"],"metrics":[1]},{"dimensions":["/blog/post|1","/café"],"metrics":[1]}]`},
+		{`{"site_id":"dummy.site","metrics":["pageviews"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["event:page"],"filters":[["is","event:page",["/café","/blog/post|1"]]]}`,
+			`[{"dimensions":["/blog/post|1"],"metrics":[1]},{"dimensions":["/café"],"metrics":[1]}]`},
+	} {
+		q, err := ParseV2([]byte(tt.body), utc, n)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.body, err)
+		}
+		a, err := q.Run(context.Background(), evs)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.body, err)
+		}
+		if got := mustJSON(t, a.Get("results")); got != tt.want {
+			t.Errorf("v2 %s:\n got %s\nwant %s", tt.body, got, tt.want)
+		}
+	}
+}

@@ -144,7 +144,7 @@ func enriched(ev analytics.Event, i int) analytics.Event {
 
 func process(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
 	n := fs.Int("n", 50000, "events")
-	batch := fs.Int("batch", 500, "processor batch size")
+	batch := fs.Int("batch", processor.DefaultConfig().BatchSize, "processor batch size (the default is BATCH_SIZE's)")
 	workers := fs.Int("workers", 0, "batches stored at once (0: the processor's default)")
 	pg := fs.String("pg", "", "run embedded FerretDB on this PostgreSQL URL instead of SQLite")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the processing phase (embedded FerretDB included) here")
