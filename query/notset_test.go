@@ -83,15 +83,7 @@ func TestEmptyVisitValues(t *testing.T) {
 		{`{"site_id":"dummy.site","metrics":["visitors"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["visit:country"],"filters":[["is","visit:utm_source",["(not set)"]]]}`,
 			`[{"dimensions":[""],"metrics":[2]}]`},
 	} {
-		q, err := ParseV2([]byte(tt.body), utc, n)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.body, err)
-		}
-		a, err := q.Run(context.Background(), evs)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.body, err)
-		}
-		if got := mustJSON(t, a.Get("results")); got != tt.want {
+		if got := v2Results(t, evs, tt.body, n); got != tt.want {
 			t.Errorf("v2 %s:\n got %s\nwant %s", tt.body, got, tt.want)
 		}
 	}
@@ -128,16 +120,23 @@ func TestPagesAreAnsweredDecoded(t *testing.T) {
 		{`{"site_id":"dummy.site","metrics":["pageviews"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["event:page"],"filters":[["is","event:page",["/café","/blog/post|1"]]]}`,
 			`[{"dimensions":["/blog/post|1"],"metrics":[1]},{"dimensions":["/café"],"metrics":[1]}]`},
 	} {
-		q, err := ParseV2([]byte(tt.body), utc, n)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.body, err)
-		}
-		a, err := q.Run(context.Background(), evs)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.body, err)
-		}
-		if got := mustJSON(t, a.Get("results")); got != tt.want {
+		if got := v2Results(t, evs, tt.body, n); got != tt.want {
 			t.Errorf("v2 %s:\n got %s\nwant %s", tt.body, got, tt.want)
 		}
 	}
+}
+
+// v2Results answers a v2 query body over evs at now and returns its
+// results as JSON.
+func v2Results(t *testing.T, evs model, body string, now time.Time) string {
+	t.Helper()
+	q, err := ParseV2([]byte(body), utc, now)
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	a, err := q.Run(context.Background(), evs)
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return mustJSON(t, a.Get("results"))
 }
