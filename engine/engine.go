@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siteanalytics/analytics"
@@ -37,26 +38,37 @@ type Engine struct {
 
 	mu       sync.Mutex
 	visitors map[string]*visitorDict
+	ids      atomic.Int64 // ids given out by all the dictionaries
 }
+
+// maxVisitorIDs bounds the visitor dictionaries of an engine (about 25
+// bytes an id): past it, the next query starts them all afresh. They only
+// spare work (each block's visitors are looked up once), and without a
+// bound a reporter's memory would follow every visitor ever asked about.
+var maxVisitorIDs int64 = 1 << 22
 
 // visitorDict gives a site's visitors dense ids (0, 1, 2, ...) shared by
 // every query of the engine, so that each block maps its visitors once
 // (block.Memo) and scans index arrays instead of hashing.
 type visitorDict struct {
-	mu  sync.Mutex
-	ids map[uint64]int32
+	mu    sync.Mutex
+	ids   map[uint64]int32
+	total *atomic.Int64 // the engine's count of ids
 }
 
 // dict returns the visitor dictionary of site.
 func (e *Engine) dict(site string) *visitorDict {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.visitors == nil {
+	if e.visitors == nil || e.ids.Load() > maxVisitorIDs {
+		// Queries under way keep the dictionaries they hold; blocks
+		// noted for those are mapped again (see dense).
 		e.visitors = map[string]*visitorDict{}
+		e.ids.Store(0)
 	}
 	d := e.visitors[site]
 	if d == nil {
-		d = &visitorDict{ids: map[uint64]int32{}}
+		d = &visitorDict{ids: map[uint64]int32{}, total: &e.ids}
 		e.visitors[site] = d
 	}
 	return d
@@ -79,6 +91,7 @@ func (d *visitorDict) dense(b *block.Block) []int32 {
 		if !ok {
 			id = int32(len(d.ids))
 			d.ids[v] = id
+			d.total.Add(1)
 		}
 		ids[i] = id
 	}

@@ -320,3 +320,44 @@ func TestShareBlocksReadsARangeOnce(t *testing.T) {
 		t.Fatalf("%d reads after another range, want 2", n)
 	}
 }
+
+// Past maxVisitorIDs the engine starts its visitor dictionaries afresh,
+// and answers as before: blocks noted for the old dictionary are mapped
+// again.
+func TestVisitorDictionariesAreBounded(t *testing.T) {
+	defer func(old int64) { maxVisitorIDs = old }(maxVisitorIDs)
+	maxVisitorIDs = 10
+	var evs []analytics.Event
+	for i := range 200 {
+		evs = append(evs, analytics.Event{ID: fmt.Sprint(i), SiteID: "s", EventType: analytics.PageView, Path: fmt.Sprint("/", i%3),
+			UserID: fmt.Sprint("u", i%40), Timestamp: day.Add(time.Duration(i) * 7 * time.Minute)})
+	}
+	e := New(memSource{"s": evs})
+	q := Query{Site: "s", From: day, To: day.AddDate(0, 0, 2), Metrics: []string{Visitors, Visits, BounceRate}, Dimensions: []string{EventPage}}
+	first, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.dict("s") // past the bound: a new dictionary
+	if n := before.len(); n != 0 {
+		t.Fatalf("dictionary kept %d ids past the bound of %d", n, maxVisitorIDs)
+	}
+	again, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, again) {
+		t.Fatalf("answer changed across the reset:\n%+v\n%+v", first, again)
+	}
+	if n := e.dict("s").len(); n != 0 {
+		t.Fatalf("second reset: %d ids", n)
+	}
+	// Under the bound, the dictionary is kept.
+	maxVisitorIDs = 1000
+	if _, err := e.Query(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.dict("s").len(); n != 40 {
+		t.Fatalf("dictionary of %d ids, want the 40 visitors kept", n)
+	}
+}
