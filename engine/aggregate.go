@@ -23,14 +23,27 @@ type groups struct {
 	byID []int32
 	// Distinct (group, visitor) and (group, visit) pairs seen.
 	visitors, visits distinct
+	// With an event:page dimension (pageDim >= 0), a row's bounce rate and
+	// visit duration are those of the visits that entered on its page
+	// (Plausible's sessions grouped by entry page), kept apart by the key
+	// of the row they belong to: entry gives each visit's entry page in
+	// the event:page dictionary.
+	pageDim     int
+	entry       []int32
+	entryIndex  map[key]int32
+	entryAcc    []acc
+	entryVisits distinct
 }
 
 type acc struct {
 	events, pageviews, visitors     int64
 	visits, bounces, visitPageviews int64
-	durationMs                      int64
+	// durationMs is the duration of durationVisits visits: all of them, or
+	// under an event:page dimension those that entered on the row's page.
+	durationMs, durationVisits int64
 	// bounceVisits and bounces are the bounce rate's visits and their
-	// bounces: all the visits, or those s.bounceIn keeps.
+	// bounces: all the visits (or those that entered on the row's page),
+	// or of those the ones s.bounceIn keeps.
 	bounceVisits int64
 }
 
@@ -156,7 +169,7 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 		}
 		est *= max(fns[i].size, 1)
 	}
-	g := &groups{index: map[key]int32{}}
+	g := &groups{index: map[key]int32{}, pageDim: -1}
 	if len(dims) == 1 && !fns[0].goal && fns[0].byVisit == nil {
 		g.byID = make([]int32, 0, fns[0].size)
 	}
@@ -164,6 +177,11 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 	g.visitors = newDistinct(s.nvis, est)
 	if visitMetrics && s.visits != nil {
 		g.visits = newDistinct(s.visits.len(), est)
+		if i := slices.Index(dims, EventPage); i >= 0 {
+			g.pageDim, g.entry = i, s.entryPages()
+			g.entryIndex = map[key]int32{}
+			g.entryVisits = newDistinct(s.visits.len(), est)
+		}
 	}
 	goalDim := -1
 	for i, f := range fns {
@@ -243,18 +261,76 @@ func (s *scan) count(g *groups, fns []dimFn, k key, vis, visit int32, pv bool) {
 			break
 		}
 	}
-	if g.visits.add(vg, visit) {
-		t := s.visits
-		va := &g.acc[vg]
-		va.visits++
-		if s.bounceIn == nil || s.bounceIn[visit] {
-			va.bounceVisits++
-			if t.events[visit] == 1 {
-				va.bounces++
-			}
+	if !g.visits.add(vg, visit) {
+		return
+	}
+	t := s.visits
+	va := &g.acc[vg]
+	va.visits++
+	va.visitPageviews += int64(t.pageviews[visit])
+	if g.pageDim >= 0 {
+		// Counted under the key of the row of the visit's entry page.
+		ek := g.keys[vg]
+		ek[g.pageDim] = g.entry[visit]
+		ei, ok := g.entryIndex[ek]
+		if !ok {
+			ei = int32(len(g.entryAcc))
+			g.entryIndex[ek] = ei
+			g.entryAcc = append(g.entryAcc, acc{})
 		}
-		va.visitPageviews += int64(t.pageviews[visit])
-		va.durationMs += t.lastMs[visit] - t.firstMs[visit]
+		if !g.entryVisits.add(ei, visit) {
+			return
+		}
+		va = &g.entryAcc[ei]
+	}
+	s.countVisit(va, visit)
+}
+
+// countVisit adds a visit's bounce and duration to a.
+func (s *scan) countVisit(a *acc, visit int32) {
+	t := s.visits
+	if s.bounceIn == nil || s.bounceIn[visit] {
+		a.bounceVisits++
+		if t.events[visit] == 1 {
+			a.bounces++
+		}
+	}
+	a.durationMs += t.lastMs[visit] - t.firstMs[visit]
+	a.durationVisits++
+}
+
+// entryPages returns each visit's entry page as an id of the event:page
+// dictionary (its empty value for a visit without page views).
+func (s *scan) entryPages() []int32 {
+	p, _ := propOf(EventPage)
+	d := s.dict(p, -1)
+	t := s.visits
+	out := make([]int32, t.len())
+	for v := range out {
+		b, r := t.entryB[v], t.entryR[v]
+		if b < 0 {
+			out[v] = d.none
+			continue
+		}
+		out[v] = s.dict(p, int(b)).trans[b][s.blocks[b].Cols[block.Path][r]]
+	}
+	return out
+}
+
+// entryMetrics moves, under an event:page dimension, the bounce rate and
+// duration of the visits that entered on each row's page to the row: a
+// row whose page no visit entered on has none.
+func (g *groups) entryMetrics() {
+	if g.pageDim < 0 {
+		return
+	}
+	for gi, k := range g.keys {
+		a := &g.acc[gi]
+		var e acc
+		if ei, ok := g.entryIndex[k]; ok {
+			e = g.entryAcc[ei]
+		}
+		a.bounces, a.bounceVisits, a.durationMs, a.durationVisits = e.bounces, e.bounceVisits, e.durationMs, e.durationVisits
 	}
 }
 
@@ -281,6 +357,7 @@ func answer(s *scan, q Query) (Result, error) {
 		}
 	}
 	g := s.aggregate(q.Dimensions, filter, goals, visitMetrics)
+	g.entryMetrics()
 
 	var res Result
 	if s.buckets == nil {
@@ -503,7 +580,7 @@ func metric(m string, a acc, total, baseTotal int64, group func() int64) any {
 		if a.visits == 0 {
 			return nil
 		}
-		return ratio(a.durationMs, 1000*a.visits)
+		return ratio(a.durationMs, 1000*a.durationVisits)
 	case Percentage:
 		return ratio(100*a.visitors, total)
 	case ConversionRate:

@@ -87,6 +87,20 @@ func randomQuery(rng *rand.Rand, site statsmodel.Site) engine.Query {
 	dims := []string{engine.Browser, engine.EventPage, engine.Source, engine.EntryPage, engine.ExitPage, engine.TimeHour, engine.TimeDay, engine.EventName}
 	if rng.IntN(3) > 0 {
 		q.Dimensions = []string{dims[rng.IntN(len(dims))]}
+		// A page with a second dimension: visits move to their entry
+		// page's row and their first event's time bucket at once.
+		if q.Dimensions[0] == engine.EventPage && rng.IntN(2) == 0 {
+			second := []string{engine.TimeDay, engine.TimeHour, engine.Source, engine.EventName, engine.ExitPage}[rng.IntN(5)]
+			q.Dimensions = append(q.Dimensions, second)
+			if rng.IntN(2) == 0 {
+				q.Dimensions[0], q.Dimensions[1] = q.Dimensions[1], q.Dimensions[0]
+			}
+		}
+		// Under a page filter, the bounce rate keeps the visits that
+		// entered on a filtered page.
+		if rng.IntN(4) == 0 {
+			q.Filter = &engine.Filter{Op: engine.OpContains, Dim: engine.EventPage, Values: []string{"/a", "1"}}
+		}
 	}
 	return q
 }

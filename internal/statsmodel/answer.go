@@ -422,11 +422,32 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 	}
 
 	pageBounce := entryPageCondition(q.Filter)
+	// With an event:page dimension, a row's bounce rate and duration are
+	// those of the visits that entered on its page: each visit of a row
+	// goes, for those two, to the row whose page is its entry page.
+	entered := map[string]map[*visit]bool{}
+	if pi := slices.Index(dims, engine.EventPage); pi >= 0 {
+		for k, c := range cells {
+			for v := range c.visits {
+				tu := append([]string(nil), tuples[k]...)
+				tu[pi] = v.entry
+				ek := strings.Join(tu, "\x00")
+				if entered[ek] == nil {
+					entered[ek] = map[*visit]bool{}
+				}
+				entered[ek][v] = true
+			}
+		}
+	}
 	var rows []engine.Row
 	for k, c := range cells {
 		row := engine.Row{Dimensions: tuples[k]}
-		var bounces, bounceVisits, millis, views int64
-		for v := range c.visits {
+		var bounces, bounceVisits, millis, durationVisits, views int64
+		bounceSet := c.visits
+		if slices.Contains(dims, engine.EventPage) {
+			bounceSet = entered[k]
+		}
+		for v := range bounceSet {
 			if pageBounce == nil || selectsVisit(pageBounce, v) {
 				bounceVisits++
 				if len(v.events) == 1 {
@@ -434,6 +455,9 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 				}
 			}
 			millis += v.millis()
+			durationVisits++
+		}
+		for v := range c.visits {
 			views += v.pageviews
 		}
 		visits := int64(len(c.visits))
@@ -455,7 +479,7 @@ func Answer(events []analytics.Event, q engine.Query) (engine.Result, error) {
 				val = ratio(100*bounces, bounceVisits)
 			case engine.VisitDuration:
 				if visits > 0 {
-					val = ratio(millis, 1000*visits)
+					val = ratio(millis, 1000*durationVisits)
 				}
 			case engine.Percentage:
 				val = ratio(100*visitors, visitorsOf(total, ""))

@@ -85,7 +85,12 @@
 //     top-level event:page condition, the first one: of the visits whose
 //     entry page satisfies it only),
 //     visit_duration = total seconds/visits, views_per_visit = page views of
-//     the visits/visits.
+//     the visits/visits. With an event:page dimension, bounce_rate and
+//     visit_duration are over the visits of the row's values that entered
+//     on the row's page (Plausible's sessions grouped by entry page): a
+//     visit counted in rows /a and /b that entered on /a counts in /a's
+//     bounce rate and duration only, and a page no visit entered on has
+//     0 for both.
 //   - percentage = 100*visitors of the row/visitors of the query's whole
 //     selection (no dimensions). conversion_rate = 100*visitors of the
 //     row/visitors of the whole range with the query's filter but without

@@ -258,11 +258,11 @@ func TestAnswer(t *testing.T) {
 			want:   []engine.Row{row(d("/a", "/a"), 1), row(d("/a", "/b"), 1)},
 		},
 		{
-			name:   "page breakdown counts a visit in each page it viewed, with whole-visit metrics",
+			name:   "page breakdown counts a visit in each page it viewed, its bounce and duration in its entry page's",
 			events: basic(),
 			q:      engine.Query{Metrics: []string{engine.Visitors, engine.Visits, engine.Pageviews, engine.BounceRate, engine.VisitDuration}, Dimensions: []string{engine.EventPage}},
 			want: []engine.Row{row(d("/a"), 2, 2, 3, 50.0, 300.0),
-				row(d("/b"), 1, 1, 1, 0.0, 600.0)},
+				row(d("/b"), 1, 1, 1, 0.0, 0.0)},
 		},
 		{
 			name:   "event:name reports page views as pageview",
