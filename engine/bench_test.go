@@ -61,6 +61,9 @@ func BenchmarkScanFilteredBreakdown(b *testing.B) {
 		{"page_by_event_filter", Query{Metrics: []string{Visitors, Pageviews}, Dimensions: []string{EventPage},
 			Filter: &Filter{Op: OpIs, Dim: EventName, Values: []string{"pageview"}}}},
 		{"aggregate_visits", Query{Metrics: []string{Visitors, Visits, Pageviews, BounceRate, VisitDuration}}},
+		// Visits rebuilt, and each visit's bounce and duration moved to
+		// its entry page's row.
+		{"page_visits", Query{Metrics: []string{Visitors, Visits, BounceRate, VisitDuration}, Dimensions: []string{EventPage}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			benchOnce.Do(func() { benchData.blocks, benchData.from, benchData.to = benchBlocks(b, 1_000_000) })
