@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/engine"
 	"github.com/siteanalytics/analytics/imported"
 )
@@ -183,6 +185,30 @@ func filterProps(f *engine.Filter, out *[]string) bool {
 }
 
 // matchRow reports whether an imported row's properties pass f.
+// storedPages returns an imported row's dimensions with its pages in the
+// percent-encoding ours are stored in (Plausible's exports hold them
+// decoded: "/café"), so that an imported page and ours are one row, and
+// filters, whose page values are in that encoding (pageValues), read both
+// alike.
+func storedPages(dims map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range dims {
+		if !pagePaths[k] {
+			continue
+		}
+		if c := analytics.CanonicalPathValue(v); c != v {
+			if out == nil {
+				out = maps.Clone(dims)
+			}
+			out[k] = c
+		}
+	}
+	if out == nil {
+		return dims
+	}
+	return out
+}
+
 func matchRow(f *engine.Filter, dims map[string]string) bool {
 	if f == nil {
 		return true
@@ -372,7 +398,8 @@ func (r *importsRun) Query(ctx context.Context, q engine.Query) (engine.Result, 
 	added := false
 	for _, d := range days {
 		for _, row := range d.Rows {
-			if !matchRow(q.Filter, row.Dims) {
+			rowDims := storedPages(row.Dims)
+			if !matchRow(q.Filter, rowDims) {
 				continue
 			}
 			dims := make([]string, len(q.Dimensions))
@@ -380,7 +407,7 @@ func (r *importsRun) Query(ctx context.Context, q engine.Query) (engine.Result, 
 				if i == ti {
 					dims[i] = bucketOf(d.Date)
 				} else if dim == prop {
-					dims[i] = row.Dims[prop]
+					dims[i] = rowDims[prop]
 				}
 			}
 			s := group(dims)

@@ -254,9 +254,9 @@ function changeText(c, points) {
 }
 
 function label(prop, value) {
-  if (prop === 'event:page' || prop === 'visit:entry_page' || prop === 'visit:exit_page') {
-    try { return decodeURI(value); } catch (e) { return value; }
-  }
+  // Pages come decoded from the API (as Plausible shows them); one it
+  // keeps encoded stays so, since decoding it would name another page.
+  if (prop === 'event:page' || prop === 'visit:entry_page' || prop === 'visit:exit_page') return value;
   if (prop === 'visit:country') {
     if (value === '') return '(unknown)';
     const f = flag(value);
