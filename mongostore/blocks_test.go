@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +211,39 @@ func TestBlockCacheHoldsAClosedHourOnce(t *testing.T) {
 	}
 	if st2 := s.BlockCacheStats(); st2.Misses != st.Misses || st2.Entries != 4 {
 		t.Fatalf("second read missed the cache: %+v then %+v", st, st2)
+	}
+}
+
+// Readers reading the same closed hours at once (a dashboard's first load
+// asks a dozen questions of one range) leave each hour cached once: one
+// merges it, and the others' fetched documents are dropped too.
+func TestBlockCacheHoldsClosedHoursOnceUnderConcurrentReads(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := context.Background()
+	site := testSite(t)
+	first := time.Now().UTC().Truncate(time.Hour).Add(-30 * time.Hour)
+	const n = 24 * 20
+	for k := range 2 { // two parts an hour: even and odd events
+		b := analytics.Batch{Partition: 2}
+		for i := k; i < n; i += 2 {
+			b.Entries = append(b.Entries, analytics.Entry{ID: fmt.Sprintf("%d-0", 7000+i), Event: analytics.Event{ID: fmt.Sprint("r", i), SiteID: site,
+				EventType: analytics.PageView, Path: "/", UserID: fmt.Sprint("u", i%9), Timestamp: first.Add(time.Duration(i) * 3 * time.Minute)}})
+		}
+		if _, err := s.Apply(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() {
+			if got := rowsIn(t, s, site, first, first.Add(24*time.Hour)); got != n {
+				t.Errorf("%d rows, want %d", got, n)
+			}
+		})
+	}
+	wg.Wait()
+	if st := s.BlockCacheStats(); st.Entries != 24 {
+		t.Fatalf("%d cache entries for 24 closed hours, want 24: %+v", st.Entries, st)
 	}
 }

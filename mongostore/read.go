@@ -122,17 +122,32 @@ func (s *Store) readBlocks(ctx context.Context, site string, from, to time.Time)
 			s.cache.put(blockKey(site, bs.Gen, id), []*block.Block{got[i]})
 		}
 	}
-	var out []*block.Block
-	var drop []string // documents of closed hours, once merged
+	// A closed hour's documents are in its merged blocks once merged:
+	// cached apart too, they would hold its rows twice. An open hour's
+	// stay, since the hour is merged again with each new part (and so does
+	// a part listed under an open hour as well).
+	var drop []string
+	keep := map[string]bool{}
+	now := s.now()
 	for _, h := range hours {
+		if h.hour.Add(time.Hour + compactAfter).After(now) {
+			for _, id := range h.ids {
+				keep[id] = true
+			}
+		}
+	}
+	var out []*block.Block
+	for _, h := range hours {
+		// Dropped even when this read finds the hour merged: a reader
+		// beside the one that merged it may have cached what it fetched.
+		for _, id := range h.ids {
+			if !keep[id] {
+				drop = append(drop, blockKey(site, bs.Gen, id))
+			}
+		}
 		if bl, ok := s.cache.get(h.key); ok {
 			out = append(out, bl...)
 			continue
-		}
-		if !h.hour.Add(time.Hour + compactAfter).After(s.now()) {
-			for _, id := range h.ids {
-				drop = append(drop, blockKey(site, bs.Gen, id))
-			}
 		}
 		var parts []*block.Block
 		for _, id := range h.ids {
@@ -156,10 +171,6 @@ func (s *Store) readBlocks(ctx context.Context, site string, from, to time.Time)
 		s.cache.put(h.key, merged)
 		out = append(out, merged...)
 	}
-	// A closed hour's documents are in its merged blocks now: cached
-	// apart, they would hold its rows twice (a part spanning hours is
-	// dropped after the last of them). An open hour's stay, since the
-	// hour is merged again with each new part.
 	s.cache.drop(drop)
 	return out, nil
 }
