@@ -42,9 +42,10 @@ type Engine struct {
 }
 
 // maxVisitorIDs bounds the visitor dictionaries of an engine (about 25
-// bytes an id): past it, the next query starts them all afresh. They only
-// spare work (each block's visitors are looked up once), and without a
-// bound a reporter's memory would follow every visitor ever asked about.
+// bytes an id): past it, the next query starts the largest ones afresh,
+// until half the bound is left. They only spare work (each block's
+// visitors are looked up once), and without a bound a reporter's memory
+// would follow every visitor ever asked about.
 var maxVisitorIDs int64 = 1 << 22
 
 // visitorDict gives a site's visitors dense ids (0, 1, 2, ...) shared by
@@ -60,11 +61,11 @@ type visitorDict struct {
 func (e *Engine) dict(site string) *visitorDict {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.visitors == nil || e.ids.Load() > maxVisitorIDs {
-		// Queries under way keep the dictionaries they hold; blocks
-		// noted for those are mapped again (see dense).
+	if e.visitors == nil {
 		e.visitors = map[string]*visitorDict{}
-		e.ids.Store(0)
+	}
+	if e.ids.Load() > maxVisitorIDs {
+		e.shrink()
 	}
 	d := e.visitors[site]
 	if d == nil {
@@ -72,6 +73,33 @@ func (e *Engine) dict(site string) *visitorDict {
 		e.visitors[site] = d
 	}
 	return d
+}
+
+// shrink drops the largest visitor dictionaries until half maxVisitorIDs
+// is left: one large site's stay bounded without making every other site
+// start afresh. Queries under way keep the dictionaries they hold; blocks
+// noted for those are mapped again (see dense). e.mu is held.
+func (e *Engine) shrink() {
+	type sized struct {
+		site string
+		n    int
+	}
+	var all []sized
+	total := 0
+	for site, d := range e.visitors {
+		n := d.len()
+		all = append(all, sized{site, n})
+		total += n
+	}
+	slices.SortFunc(all, func(a, b sized) int { return b.n - a.n })
+	for _, x := range all {
+		if int64(total) <= maxVisitorIDs/2 {
+			break
+		}
+		delete(e.visitors, x.site)
+		total -= x.n
+	}
+	e.ids.Store(int64(total))
 }
 
 // dense returns b's visitor index -> dense id (-1: no visitor), and the

@@ -352,6 +352,31 @@ func TestVisitorDictionariesAreBounded(t *testing.T) {
 	if n := e.dict("s").len(); n != 0 {
 		t.Fatalf("second reset: %d ids", n)
 	}
+	// The largest dictionaries go first: a small site's stays.
+	maxVisitorIDs = 60
+	small := append([]analytics.Event(nil), evs[:20]...)
+	for i := range small {
+		small[i].SiteID = "small"
+	}
+	e = New(memSource{"s": evs, "small": small})
+	qs := q
+	qs.Site = "small"
+	if _, err := e.Query(context.Background(), qs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Query(context.Background(), q); err != nil { // 20 + 40 ids: at the bound
+		t.Fatal(err)
+	}
+	if _, err := e.Query(context.Background(), qs); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.dict("small").len(); n != 20 {
+		t.Fatalf("the small site's dictionary has %d ids, want its 20 kept", n)
+	}
+	maxVisitorIDs = 50
+	if n, m := e.dict("small").len(), e.dict("s").len(); n != 20 || m != 0 {
+		t.Fatalf("past the bound: small site %d ids (want 20 kept), large site %d (want 0: started afresh)", n, m)
+	}
 	// Under the bound, the dictionary is kept.
 	maxVisitorIDs = 1000
 	if _, err := e.Query(context.Background(), q); err != nil {
