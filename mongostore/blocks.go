@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/siteanalytics/analytics/enrich"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/block"
+	"github.com/siteanalytics/analytics/enrich"
 )
 
 // Event blocks: the events in the compact form answers are computed from
