@@ -386,3 +386,45 @@ func TestVisitorDictionariesAreBounded(t *testing.T) {
 		t.Fatalf("dictionary of %d ids, want the 40 visitors kept", n)
 	}
 }
+
+// A query over a small part of what the engine has seen of a site (a day
+// after a month) numbers its own visitors 0 to n-1, and answers as an
+// engine that saw only that day.
+func TestSmallRangeAfterLargeUsesItsOwnVisitorIDs(t *testing.T) {
+	var evs []analytics.Event
+	for i := range 3000 {
+		evs = append(evs, analytics.Event{ID: fmt.Sprint(i), SiteID: "s", EventType: []string{analytics.PageView, "signup"}[i%5/4], Path: fmt.Sprint("/", i%7),
+			UserID: fmt.Sprint("u", i), Timestamp: day.Add(time.Duration(i) * 15 * time.Minute)})
+	}
+	src := memSource{"s": evs}
+	e := New(src)
+	month := Query{Site: "s", From: day, To: day.AddDate(0, 1, 0), Metrics: []string{Visitors}}
+	if _, err := e.Query(context.Background(), month); err != nil {
+		t.Fatal(err)
+	}
+	one := Query{Site: "s", From: day.AddDate(0, 0, 3), To: day.AddDate(0, 0, 4), Metrics: []string{Visitors, Visits, Pageviews, BounceRate, VisitDuration},
+		Dimensions: []string{EventPage}}
+	got, err := e.Query(context.Background(), one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := New(src).Query(context.Background(), one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a month's query:\n%+v\na fresh engine:\n%+v", got, want)
+	}
+	bl, _ := src.Blocks(context.Background(), "s", one.From, one.To)
+	if s := newScan(bl, one, e.dict("s")); s.nvis > 200 {
+		t.Fatalf("a day of 96 visitors scanned with %d visitor ids (the month's dictionary has %d)", s.nvis, e.dict("s").len())
+	}
+	funnelGot, err := e.Funnel(context.Background(), one, Funnel{Name: "f", Steps: []Goal{{Name: "a", Page: "/1"}, {Name: "b", Event: "signup"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	funnelWant, _ := New(src).Funnel(context.Background(), one, Funnel{Name: "f", Steps: []Goal{{Name: "a", Page: "/1"}, {Name: "b", Event: "signup"}}})
+	if !reflect.DeepEqual(funnelGot, funnelWant) {
+		t.Fatalf("funnel after a month's query %+v, fresh %+v", funnelGot, funnelWant)
+	}
+}

@@ -85,6 +85,7 @@ func newScan(blocks []*block.Block, q Query, vd *visitorDict) *scan {
 	s := &scan{q: q, blocks: blocks, fromMs: q.From.UnixMilli(), toMs: q.To.UnixMilli(), dicts: map[string]*gdict{}}
 	s.all = make([][2]int32, len(blocks))
 	s.vdense = make([][]int32, len(blocks))
+	seen := 0 // the blocks' visitors, counted once per block
 	for bi, b := range blocks {
 		h := b.Hour.UnixMilli()
 		if h >= s.fromMs && h+3600_000 <= s.toMs {
@@ -93,12 +94,44 @@ func newScan(blocks []*block.Block, q Query, vd *visitorDict) *scan {
 			s.all[bi] = [2]int32{-1, -1}
 		}
 		s.vdense[bi] = vd.dense(b)
+		seen += len(b.Visitors)
 	}
 	s.nvis = vd.len()
+	// The per-visitor arrays of a scan (visit states, distinct sets) have
+	// one entry per id of the site's dictionary. When this query's blocks
+	// hold a small part of it (a day's after a year's was asked), their
+	// visitors get ids of their own, 0 to n-1, so that the scan costs what
+	// its range holds.
+	if seen*4 < s.nvis {
+		s.localIDs()
+	}
 	for _, g := range q.Goals {
 		s.goals = append(s.goals, newGoalMatcher(g))
 	}
 	return s
+}
+
+// localIDs renumbers the scan's visitors 0 to n-1, in order of first
+// appearance, in copies of the blocks' visitor maps.
+func (s *scan) localIDs() {
+	local := map[int32]int32{}
+	for bi, global := range s.vdense {
+		ids := make([]int32, len(global))
+		for i, g := range global {
+			if g < 0 {
+				ids[i] = -1
+				continue
+			}
+			id, ok := local[g]
+			if !ok {
+				id = int32(len(local))
+				local[g] = id
+			}
+			ids[i] = id
+		}
+		s.vdense[bi] = ids
+	}
+	s.nvis = len(local)
 }
 
 // in reports whether row r of block bi is in the range.
