@@ -95,12 +95,7 @@ func TestEmptyVisitValues(t *testing.T) {
 // finds the stored page; an escape that decodes to no text is shown as
 // stored.
 func TestPagesAreAnsweredDecoded(t *testing.T) {
-	at := func(min int) time.Time { return time.Date(2021, 1, 1, 10, min, 0, 0, time.UTC) }
-	evs := model{
-		{ID: "1", SiteID: "dummy.site", EventType: "page_view", Path: "/blog/post%7C1", UserID: "u1", Timestamp: at(0)},
-		{ID: "2", SiteID: "dummy.site", EventType: "page_view", Path: "/caf%C3%A9", UserID: "u1", Timestamp: at(1)},
-		{ID: "3", SiteID: "dummy.site", EventType: "page_view", Path: "/bin%FF", UserID: "u2", Timestamp: at(2)},
-	}
+	evs := pageViews("/blog/post%7C1", "u1", "/caf%C3%A9", "u1", "/bin%FF", "u2")
 	n := now("2021-01-05T12:00:00Z")
 	v, _ := url.ParseQuery("period=day&date=2021-01-01&property=event:page")
 	q, err := ParseV1(Breakdown, v, utc, n)

@@ -2,9 +2,11 @@ package query
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/imported"
 )
 
@@ -12,12 +14,7 @@ import (
 // path whose decoded form would hold an escape of its own (a double-encoded
 // URL, "/a%2520b") is shown as stored, since "/a%20b" would name "/a b".
 func TestShownPageFiltersToItself(t *testing.T) {
-	at := func(min int) time.Time { return time.Date(2021, 1, 1, 10, min, 0, 0, time.UTC) }
-	evs := model{
-		{ID: "1", SiteID: "dummy.site", EventType: "page_view", Path: "/a%2520b", UserID: "u1", Timestamp: at(0)},
-		{ID: "2", SiteID: "dummy.site", EventType: "page_view", Path: "/a%20b", UserID: "u2", Timestamp: at(1)},
-		{ID: "3", SiteID: "dummy.site", EventType: "page_view", Path: "/a%20b", UserID: "u3", Timestamp: at(2)},
-	}
+	evs := pageViews("/a%2520b", "u1", "/a%20b", "u2", "/a%20b", "u3")
 	n := now("2021-01-05T12:00:00Z")
 	all := v2Results(t, evs, `{"site_id":"dummy.site","metrics":["pageviews"],"date_range":["2021-01-01","2021-01-01"],"dimensions":["event:page"]}`, n)
 	if want := `[{"dimensions":["/a b"],"metrics":[2]},{"dimensions":["/a%2520b"],"metrics":[1]}]`; all != want {
@@ -77,4 +74,15 @@ func TestImportedPagesMergeWithOurs(t *testing.T) {
 			t.Errorf("%s\n  got %s, want one row of 8 page views", body, got)
 		}
 	}
+}
+
+// pageViews are page views of dummy.site on 2021-01-01, a minute apart,
+// of the (path, user) pairs given.
+func pageViews(pathUser ...string) model {
+	var evs model
+	for i := 0; i+1 < len(pathUser); i += 2 {
+		evs = append(evs, analytics.Event{ID: fmt.Sprint(i), SiteID: "dummy.site", EventType: "page_view", Path: pathUser[i], UserID: pathUser[i+1],
+			Timestamp: time.Date(2021, 1, 1, 10, i/2, 0, 0, time.UTC)})
+	}
+	return evs
 }
