@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -83,5 +85,47 @@ func BenchmarkScanFilteredBreakdown(b *testing.B) {
 			}
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
 		})
+	}
+}
+
+// rangeSource hands out the blocks of the hours asked.
+type rangeSource []*block.Block
+
+func (s rangeSource) Blocks(_ context.Context, _ string, from, to time.Time) ([]*block.Block, error) {
+	var out []*block.Block
+	for _, b := range s {
+		if b.Hour.Add(time.Hour).After(from) && b.Hour.Before(to) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// BenchmarkDayAfterMonth: GET /stats's two questions of one day (totals;
+// page views and visitors by page) by an engine that has answered for the
+// whole month before, so that its visitor dictionary holds the month's.
+func BenchmarkDayAfterMonth(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_EVENTS")); err == nil {
+		n = v
+	}
+	blocks, from, to := benchBlocks(b, n)
+	benchData.from, benchData.to = from, to
+	e := New(rangeSource(blocks))
+	month := Query{Site: "s", From: benchData.from, To: benchData.to, Metrics: []string{Visitors}}
+	if _, err := e.Query(context.Background(), month); err != nil {
+		b.Fatal(err)
+	}
+	day := benchData.from.AddDate(0, 0, 14)
+	totals := Query{Site: "s", From: day, To: day.AddDate(0, 0, 1), Metrics: []string{Pageviews, Visitors}}
+	pages := totals
+	pages.Dimensions = []string{EventPage}
+	b.ResetTimer()
+	for range b.N {
+		for _, q := range []Query{totals, pages} {
+			if _, err := e.Query(context.Background(), q); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

@@ -114,7 +114,8 @@ func newScan(blocks []*block.Block, q Query, vd *visitorDict) *scan {
 // localIDs renumbers the scan's visitors 0 to n-1, in order of first
 // appearance, in copies of the blocks' visitor maps.
 func (s *scan) localIDs() {
-	local := map[int32]int32{}
+	local := make([]int32, s.nvis) // dictionary id -> local id + 1
+	n := int32(0)
 	for bi, global := range s.vdense {
 		ids := make([]int32, len(global))
 		for i, g := range global {
@@ -122,16 +123,15 @@ func (s *scan) localIDs() {
 				ids[i] = -1
 				continue
 			}
-			id, ok := local[g]
-			if !ok {
-				id = int32(len(local))
-				local[g] = id
+			if local[g] == 0 {
+				n++
+				local[g] = n
 			}
-			ids[i] = id
+			ids[i] = local[g] - 1
 		}
 		s.vdense[bi] = ids
 	}
-	s.nvis = len(local)
+	s.nvis = int(n)
 }
 
 // in reports whether row r of block bi is in the range.
