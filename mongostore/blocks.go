@@ -381,14 +381,13 @@ func (s *Store) writeSiteBlocks(ctx context.Context, gen int64, partition int, f
 }
 
 // manifestAdd is a part written and not yet listed: its ids go under the
-// hour fields of its site's month manifest.
+// fields of its hours in its site's month manifest.
 type manifestAdd struct {
-	site   string
-	gen    int64
-	month  time.Time
-	fields []string
-	hours  []time.Time
-	ids    []string
+	site  string
+	gen   int64
+	month time.Time
+	hours []time.Time
+	ids   []string
 }
 
 // listParts lists written parts in their month manifests, then moves the
@@ -406,8 +405,8 @@ func (s *Store) listParts(ctx context.Context, adds []manifestAdd) error {
 	versions := make([]mongo.WriteModel, len(adds))
 	for i, a := range adds {
 		var set bson.D
-		for _, f := range a.fields {
-			set = append(set, bson.E{Key: f, Value: bson.D{{Key: "$each", Value: a.ids}}})
+		for _, h := range a.hours {
+			set = append(set, bson.E{Key: hourField(h), Value: bson.D{{Key: "$each", Value: a.ids}}})
 		}
 		manifests[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: manifestID(a.site, a.gen, a.month)}}).
 			SetUpdate(bson.D{{Key: "$addToSet", Value: set}}).SetUpsert(true)
@@ -459,15 +458,13 @@ func (s *Store) writeSiteParts(ctx context.Context, gen int64, partition int, fi
 		}
 		// The part is listed under every hour it has rows of, except those
 		// a compaction already merged it into.
-		var fields []string
 		var hours []time.Time
 		for h := range p.hours {
-			if f := hourField(h); m == nil || !m.covered(f, partition, first, last) {
-				fields = append(fields, f)
+			if m == nil || !m.covered(hourField(h), partition, first, last) {
 				hours = append(hours, h)
 			}
 		}
-		if len(fields) == 0 {
+		if len(hours) == 0 {
 			continue
 		}
 		var docs []any
@@ -483,7 +480,7 @@ func (s *Store) writeSiteParts(ctx context.Context, gen int64, partition int, fi
 		if err := s.insertParts(ctx, s.db.Collection(partsCollName(gen, w.site, month)), docs); err != nil {
 			return nil, err
 		}
-		adds = append(adds, manifestAdd{site: w.site, gen: gen, month: month, fields: fields, hours: hours, ids: ids})
+		adds = append(adds, manifestAdd{site: w.site, gen: gen, month: month, hours: hours, ids: ids})
 	}
 	return adds, nil
 }
