@@ -236,18 +236,21 @@ func (c *blockCache) put(key string, bl []*block.Block) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {
-		c.size -= el.Value.(*cacheEntry).size
-		c.lru.Remove(el)
+		c.remove(el)
 	}
 	c.entries[key] = c.lru.PushFront(&cacheEntry{key, bl, n})
 	c.size += n
 	for c.size > c.limit && c.lru.Len() > 1 {
-		el := c.lru.Back()
-		e := el.Value.(*cacheEntry)
-		c.lru.Remove(el)
-		delete(c.entries, e.key)
-		c.size -= e.size
+		c.remove(c.lru.Back())
 	}
+}
+
+// remove takes an entry out; c.mu is held.
+func (c *blockCache) remove(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.lru.Remove(el)
+	delete(c.entries, e.key)
+	c.size -= e.size
 }
 
 func (c *blockCache) drop(keys []string) {
@@ -255,9 +258,7 @@ func (c *blockCache) drop(keys []string) {
 	defer c.mu.Unlock()
 	for _, k := range keys {
 		if el, ok := c.entries[k]; ok {
-			c.size -= el.Value.(*cacheEntry).size
-			c.lru.Remove(el)
-			delete(c.entries, k)
+			c.remove(el)
 		}
 	}
 }
