@@ -178,7 +178,9 @@ func (s *scan) aggregate(dims []string, filter func(bi, r int) bool, goals func(
 	if visitMetrics && s.visits != nil {
 		g.visits = newDistinct(s.visits.len(), est)
 		if i := slices.Index(dims, EventPage); i >= 0 {
-			g.pageDim, g.entry = i, s.entryPages()
+			// The event:page dictionary translates every block already
+			// (valueFn, above).
+			g.pageDim, g.entry = i, s.visitPages(s.dicts[EventPage], s.visits.entryB, s.visits.entryR)
 			g.entryIndex = map[key]int32{}
 			g.entryVisits = newDistinct(s.visits.len(), est)
 		}
@@ -297,24 +299,6 @@ func (s *scan) countVisit(a *acc, visit int32) {
 	}
 	a.durationMs += t.lastMs[visit] - t.firstMs[visit]
 	a.durationVisits++
-}
-
-// entryPages returns each visit's entry page as an id of the event:page
-// dictionary (its empty value for a visit without page views).
-func (s *scan) entryPages() []int32 {
-	p, _ := propOf(EventPage)
-	d := s.dict(p, -1)
-	t := s.visits
-	out := make([]int32, t.len())
-	for v := range out {
-		b, r := t.entryB[v], t.entryR[v]
-		if b < 0 {
-			out[v] = d.none
-			continue
-		}
-		out[v] = s.dict(p, int(b)).trans[b][s.blocks[b].Cols[block.Path][r]]
-	}
-	return out
 }
 
 // entryMetrics moves, under an event:page dimension, the bounce rate and

@@ -280,19 +280,10 @@ func (s *scan) valueFn(p prop) func(bi, r int) int32 {
 			return d.trans[bi][s.blocks[bi].Cols[p.col][r]]
 		}
 	case entryPage, exitPage:
-		var per []int32
 		t := s.visits
-		per = make([]int32, t.len())
-		for v := range per {
-			b, r := t.entryB[v], t.entryR[v]
-			if p.kind == exitPage {
-				b, r = t.exitB[v], t.exitR[v]
-			}
-			if b < 0 {
-				per[v] = d.none
-			} else {
-				per[v] = d.trans[b][s.blocks[b].Cols[block.Path][r]]
-			}
+		per := s.visitPages(d, t.entryB, t.entryR)
+		if p.kind == exitPage {
+			per = s.visitPages(d, t.exitB, t.exitR)
 		}
 		return func(bi, r int) int32 {
 			if v := s.rowVist[bi][r]; v >= 0 {
@@ -307,6 +298,21 @@ func (s *scan) valueFn(p prop) func(bi, r int) int32 {
 		}
 	}
 	return func(int, int) int32 { return d.none }
+}
+
+// visitPages returns each visit's page at its row (bs[v], rs[v]) as an id
+// of d, a path dictionary translating every block; d.none for a visit
+// without one (bs[v] < 0: no page views).
+func (s *scan) visitPages(d *gdict, bs, rs []int32) []int32 {
+	out := make([]int32, len(bs))
+	for v, b := range bs {
+		if b < 0 {
+			out[v] = d.none
+			continue
+		}
+		out[v] = d.trans[b][s.blocks[b].Cols[block.Path][rs[v]]]
+	}
+	return out
 }
 
 // goalMatcher says whether a row completes a goal.
