@@ -2,7 +2,6 @@ package redisqueue
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,11 +27,13 @@ func ReplayDeadLetters(ctx context.Context, rdb redis.UniversalClient, k Keys, p
 	}
 	for _, m := range msgs {
 		raw, _ := m.Values[field].(string)
-		var ev analytics.Event
-		if err := json.Unmarshal([]byte(raw), &ev); err != nil || ev.ID == "" || ev.SiteID == "" || ev.EventType == "" {
+		e := analytics.Entry{Raw: []byte(raw)}
+		decodeEntry(&e)
+		if e.Err != nil {
 			res.Kept++
 			continue
 		}
+		ev := e.Event
 		if ev.Timestamp.IsZero() {
 			ev.Timestamp = time.Now().UTC()
 		}
