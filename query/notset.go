@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/siteanalytics/analytics"
 	"github.com/siteanalytics/analytics/engine"
 )
 
@@ -49,36 +50,17 @@ func shownValue(dim, v string) string {
 
 // decodedPath is p with its percent-escapes decoded; p as it is when the
 // decoded form would not be text (an escaped byte that is no UTF-8) or
-// would hold an escape of its own ("/a%2520b" decodes to "/a%20b"): a
-// shown page must name that page when sent back in a filter (pageValues),
-// and "/a%20b" would name "/a b".
+// would not name p again: a shown page must find that page when sent back
+// in a filter (pageValues), and "/a%2520b" decoded, "/a%20b", names "/a b".
 func decodedPath(p string) string {
 	if !strings.Contains(p, "%") {
 		return p
 	}
 	d, err := url.PathUnescape(p)
-	if err != nil || !utf8.ValidString(d) || hasEscape(d) {
+	if err != nil || !utf8.ValidString(d) || analytics.CanonicalPathValue(d) != p {
 		return p
 	}
 	return d
-}
-
-func hasEscape(s string) bool {
-	for i := strings.IndexByte(s, '%'); i >= 0; {
-		if i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			return true
-		}
-		j := strings.IndexByte(s[i+1:], '%')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return false
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // shownDims rewrites an engine row's dimension values as answers show
